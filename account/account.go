@@ -1,0 +1,230 @@
+package account
+
+import "time"
+
+// Security says how the connection to the POP server is protected.
+// The zero value means [SecurityTLS].
+type Security string
+
+const (
+	// SecurityTLS is implicit TLS from the first byte (POP3S, port 995, RFC 8314).
+	// It is the default for new accounts.
+	SecurityTLS Security = "tls"
+	// SecurityStartTLS connects in plaintext and requires STLS (RFC 2595) before
+	// anything else is sent; a server that does not offer it is an error.
+	SecurityStartTLS Security = "starttls"
+	// SecurityNone sends everything, credentials included, in plaintext.
+	SecurityNone Security = "none"
+)
+
+// Mechanism names the authentication method. The zero value means
+// [MechanismAuto].
+type Mechanism string
+
+const (
+	MechanismAuto        Mechanism = "auto" // strongest offered after TLS: SCRAM-SHA-256, SCRAM-SHA-1, CRAM-MD5, PLAIN, LOGIN, USER
+	MechanismUser        Mechanism = "user" // USER/PASS (RFC 1939)
+	MechanismAPOP        Mechanism = "apop"
+	MechanismPlain       Mechanism = "plain"
+	MechanismLogin       Mechanism = "login"
+	MechanismCRAMMD5     Mechanism = "cram-md5"
+	MechanismSCRAMSHA1   Mechanism = "scram-sha-1"
+	MechanismSCRAMSHA256 Mechanism = "scram-sha-256"
+	MechanismXOAUTH2     Mechanism = "xoauth2"
+	MechanismOAUTHBEARER Mechanism = "oauthbearer"
+	MechanismExternal    Mechanism = "external" // TLS client certificate
+)
+
+// Account is one remote POP mailbox and everything needed to collect it.
+// It is plain data: it can be stored, copied and compared.
+type Account struct {
+	ID          string `json:"id"`
+	Enabled     bool   `json:"enabled"`
+	Description string `json:"description,omitempty"`
+
+	// Host and Port of the POP server. Port 0 means 995 with SecurityTLS,
+	// 110 otherwise.
+	Host string `json:"host"`
+	Port int    `json:"port,omitempty"`
+
+	// Domain is the local domain whose users receive this mailbox's mail;
+	// ExtraDomains are further local domains served by the same mailbox.
+	Domain       string   `json:"domain"`
+	ExtraDomains []string `json:"extra_domains,omitempty"`
+
+	Security Security `json:"security,omitempty"`
+	TLS      TLS      `json:"tls,omitempty"`
+	Auth     Auth     `json:"auth"`
+
+	// Proxy is an optional SOCKS5 proxy URL (socks5://[user:pass@]host:port).
+	Proxy string `json:"proxy,omitempty"`
+
+	Timeouts  Timeouts  `json:"timeouts,omitempty"`
+	Retrieval Retrieval `json:"retrieval,omitempty"`
+	Parsing   Parsing   `json:"parsing,omitempty"`
+	Resolving Resolving `json:"resolving,omitempty"`
+	Policy    Policy    `json:"policy,omitempty"`
+}
+
+// TLS holds the TLS settings of an account. The zero value verifies the
+// server's certificate against the system roots and Host.
+type TLS struct {
+	// ServerName overrides the name verified in the certificate (default Host).
+	ServerName string `json:"server_name,omitempty"`
+	// RootCAs is PEM; when set it replaces the system roots.
+	RootCAs string `json:"root_cas,omitempty"`
+	// PinSHA256 lists accepted SHA-256 digests (hex) of the server
+	// certificate's SubjectPublicKeyInfo. When set, the leaf must match one of
+	// them in addition to normal verification.
+	PinSHA256 []string `json:"pin_sha256,omitempty"`
+	// ClientCert and ClientKey are PEM, for EXTERNAL or servers that ask.
+	ClientCert string `json:"client_cert,omitempty"`
+	ClientKey  string `json:"client_key,omitempty"`
+}
+
+// Auth holds the credentials of an account.
+type Auth struct {
+	User      string    `json:"user"`
+	Secret    string    `json:"secret,omitempty"` // password or OAuth token; never logged
+	Mechanism Mechanism `json:"mechanism,omitempty"`
+	// AllowInsecure permits a plaintext password (USER/PASS, PLAIN, LOGIN,
+	// APOP) over a connection without TLS. Off by default.
+	AllowInsecure bool `json:"allow_insecure,omitempty"`
+}
+
+// Timeouts bound each phase of a session. Zero values mean the defaults of
+// the fetcher (see pop.Downloader).
+type Timeouts struct {
+	Dial    time.Duration `json:"dial,omitempty"`
+	Command time.Duration `json:"command,omitempty"` // one command and its status line
+	Data    time.Duration `json:"data,omitempty"`    // idle time while a multi-line reply streams
+}
+
+// OversizePolicy says what happens to a message above Retrieval.MaxMessageSize.
+type OversizePolicy string
+
+const (
+	OversizeSkip   OversizePolicy = "skip"   // leave it on the server (default)
+	OversizeDelete OversizePolicy = "delete" // delete it without download
+	OversizeNotify OversizePolicy = "notify" // leave it and tell the postmaster once
+)
+
+// Retrieval says what to download and what to leave.
+type Retrieval struct {
+	// LeaveOnServer keeps delivered messages on the server; with
+	// DeleteAfterDays > 0 they are deleted that many days after first seen.
+	LeaveOnServer   bool `json:"leave_on_server,omitempty"`
+	DeleteAfterDays int  `json:"delete_after_days,omitempty"`
+	// MaxMessageSize in octets as listed by the server; 0 means no limit.
+	MaxMessageSize int64          `json:"max_message_size,omitempty"`
+	Oversize       OversizePolicy `json:"oversize,omitempty"`
+	// SmallFirst retrieves the smallest messages first.
+	SmallFirst bool `json:"small_first,omitempty"`
+	// MaxMessages and MaxBytes cap one check; 0 means no cap.
+	MaxMessages int   `json:"max_messages,omitempty"`
+	MaxBytes    int64 `json:"max_bytes,omitempty"`
+	// Interval between scheduled checks; 0 means the pipeline's default.
+	Interval time.Duration `json:"interval,omitempty"`
+}
+
+// Mode says how the recipient-recovery stages combine.
+type Mode string
+
+const (
+	ModeChain        Mode = "chain"         // first stage with a local candidate decides (default)
+	ModeUnion        Mode = "union"         // every listed header, every occurrence
+	ModeEnvelopeOnly Mode = "envelope-only" // only trusted envelope headers; none means keep
+)
+
+// Parsing holds the recipient-recovery settings (see package parse).
+type Parsing struct {
+	Mode Mode `json:"mode,omitempty"`
+	// EnvelopeHeaders lists trusted envelope headers as "Name" or "Name:N"
+	// (the N-th occurrence from the top). Empty means parse's default list.
+	EnvelopeHeaders []string `json:"envelope_headers,omitempty"`
+	// NoEnvelope turns the envelope-header stage off.
+	NoEnvelope bool `json:"no_envelope,omitempty"`
+	// SkipReceived skips the first N Received fields before looking for "for".
+	SkipReceived int `json:"skip_received,omitempty"`
+	// NoReceived turns the Received "for" stage off.
+	NoReceived bool `json:"no_received,omitempty"`
+	// ReceivedBy, when set, accepts a Received "for" only where "by" names one
+	// of these hosts (the provider's).
+	ReceivedBy []string `json:"received_by,omitempty"`
+	// NoGuess turns header guessing (To, Cc, ...) off.
+	NoGuess bool `json:"no_guess,omitempty"`
+	// ExtraHeaders are further header names read in the guessing stage.
+	ExtraHeaders []string `json:"extra_headers,omitempty"`
+	// SubjectAddress reads an "(addr)" in the Subject.
+	SubjectAddress bool `json:"subject_address,omitempty"`
+}
+
+// RuleAction is what a routing rule does.
+type RuleAction string
+
+const (
+	RuleDeliver RuleAction = "deliver" // deliver to the rule's users
+	RuleDeny    RuleAction = "deny"    // do not deliver to this address
+)
+
+// Rule is a routing rule applied to each parsed address.
+type Rule struct {
+	Match   string     `json:"match"`           // "equals", "contains" or "regexp"
+	Pattern string     `json:"pattern"`         // compared case-insensitively
+	Action  RuleAction `json:"action"`          // deliver or deny
+	Users   []string   `json:"users,omitempty"` // for deliver
+}
+
+// Resolving holds the recipient-resolution settings (see package resolve).
+type Resolving struct {
+	Subdomains bool `json:"subdomains,omitempty"` // sub.domain counts as local
+	// StripPrefix and StripSuffix are removed from local parts
+	// (fetchmail's qvirtual, a provider's prefix).
+	StripPrefix string `json:"strip_prefix,omitempty"`
+	StripSuffix string `json:"strip_suffix,omitempty"`
+	// Aliases map a local address (or local part) to one or more users.
+	Aliases map[string][]string `json:"aliases,omitempty"`
+	// SubaddressSeparator splits alice+news into alice; "" means "+",
+	// "-" off.
+	SubaddressSeparator string `json:"subaddress_separator,omitempty"`
+	Rules               []Rule `json:"rules,omitempty"`
+	MatchDisplayName    bool   `json:"match_display_name,omitempty"`
+	CatchAll            string `json:"catch_all,omitempty"`
+	MaxRecipients       int    `json:"max_recipients,omitempty"` // 0 means the resolver's default
+}
+
+// NoRecipientPolicy says what happens to a message with no valid recipient.
+type NoRecipientPolicy string
+
+const (
+	NoRecipientDelete     NoRecipientPolicy = "delete"     // default, as DomainPOP does
+	NoRecipientPostmaster NoRecipientPolicy = "postmaster" // deliver to Policy.Postmaster
+	NoRecipientKeep       NoRecipientPolicy = "keep"       // leave it on the server
+)
+
+// ForeignPolicy says what happens to recipients outside the local domains.
+type ForeignPolicy string
+
+const (
+	ForeignIgnore ForeignPolicy = "ignore" // default
+	ForeignReport ForeignPolicy = "report" // report them to the postmaster
+)
+
+// Policy holds what to do in the cases that need a decision.
+type Policy struct {
+	NoRecipient NoRecipientPolicy `json:"no_recipient,omitempty"`
+	Foreign     ForeignPolicy     `json:"foreign,omitempty"`
+	Postmaster  string            `json:"postmaster,omitempty"`
+}
+
+// Address returns host:port, with the default port for the security mode.
+func (a Account) Address() string {
+	port := a.Port
+	if port == 0 {
+		port = 995
+		if a.Security == SecurityStartTLS || a.Security == SecurityNone {
+			port = 110
+		}
+	}
+	return joinHostPort(a.Host, port)
+}

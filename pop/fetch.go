@@ -1,0 +1,93 @@
+package pop
+
+import (
+	"context"
+	"io"
+	"time"
+
+	"github.com/multidrop/multidrop/account"
+)
+
+// A Fetcher collects the messages of one remote mailbox. It owns the
+// protocol; the Handler owns every decision. Fetch returns nil only when the
+// session was committed (QUIT answered +OK), so every Delete the handler
+// returned has taken effect.
+type Fetcher interface {
+	Fetch(ctx context.Context, a account.Account, h Handler) error
+}
+
+// A Handler receives each retrieved message. body is valid until Handle
+// returns; the Fetcher drains whatever the handler left unread. The returned
+// Action is Delete or Keep; an error keeps the message and is reported by
+// Fetch after the remaining messages are handled (it does not stop the
+// session).
+type Handler interface {
+	Handle(ctx context.Context, m MessageInfo, body io.Reader) (Action, error)
+}
+
+// HandlerFunc adapts a function to a Handler.
+type HandlerFunc func(ctx context.Context, m MessageInfo, body io.Reader) (Action, error)
+
+// Handle calls f.
+func (f HandlerFunc) Handle(ctx context.Context, m MessageInfo, body io.Reader) (Action, error) {
+	return f(ctx, m, body)
+}
+
+// A Planner is a Handler that also decides, from the scan listing and before
+// any download, what to do with each message. A Handler that is not a Planner
+// gets every message retrieved in server order.
+type Planner interface {
+	Plan(ctx context.Context, s Scan) ([]Step, error)
+}
+
+// Scan is what a session learned before the first download.
+type Scan struct {
+	Messages []MessageInfo // in server order
+	// LoginDelay is the server's LOGIN-DELAY (RFC 2449), 0 if none.
+	LoginDelay time.Duration
+	// Expire is the server's EXPIRE in days (RFC 2449): -1 when NEVER or not
+	// advertised, 0 when the server deletes retrieved messages itself.
+	Expire int
+}
+
+// Step is one planned operation. Steps run in order; a message without a
+// step is kept.
+type Step struct {
+	Message MessageInfo
+	Action  Action // Retrieve, Keep or Delete
+}
+
+// Action is a decision about one message.
+type Action int
+
+const (
+	// Keep leaves the message on the server (in a plan: skip it unread).
+	Keep Action = iota
+	// Delete marks the message for deletion (committed by QUIT).
+	Delete
+	// Retrieve downloads the message and passes it to the Handler (plans only).
+	Retrieve
+)
+
+func (a Action) String() string {
+	switch a {
+	case Keep:
+		return "keep"
+	case Delete:
+		return "delete"
+	case Retrieve:
+		return "retrieve"
+	}
+	return "action(" + itoa(int(a)) + ")"
+}
+
+// MessageInfo describes a message from the scan listing.
+type MessageInfo struct {
+	Number int    // message number in this session
+	UID    string // UIDL, "" when the server has none or it is unusable
+	Size   int64  // size in octets as listed by the server
+	// UIDProblem says why UID is unusable as a key ("" when it is fine):
+	// "missing", "empty", "too long", "invalid", "duplicate". The caller
+	// should then key the message by its content.
+	UIDProblem string
+}
