@@ -1,0 +1,79 @@
+package account
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// ErrNotFound is returned by Get (and wrapped by others) for an unknown ID.
+var ErrNotFound = errors.New("account: not found")
+
+// Filter selects accounts in List. The zero Filter selects all.
+type Filter struct {
+	Domain string // only accounts whose Domain (or an extra domain) is this one
+}
+
+// Store is the read side of the account storage (the AccountStore role).
+type Store interface {
+	Get(ctx context.Context, id string) (Account, error)
+	List(ctx context.Context, f Filter) ([]Account, error)
+}
+
+// MutableStore is a Store that can be changed. Put validates the account
+// (see Account.Validate), assigns an ID when it is empty, and returns the
+// stored account.
+type MutableStore interface {
+	Store
+	Put(ctx context.Context, a Account) (Account, error)
+	Delete(ctx context.Context, ids ...string) error
+}
+
+// Journal is the per-account state the pipeline keeps between checks. Every
+// write is durable when it returns. An error from any method means the state
+// is unknown: the caller must not delete anything on the server.
+type Journal interface {
+	// Sync records the UIDs present in the current listing with now as their
+	// first-seen time if new, forgets every UID (and its delivery records)
+	// that is no longer listed, and returns the first-seen time of each
+	// listed UID.
+	Sync(ctx context.Context, accountID string, uids []string, now time.Time) (map[string]time.Time, error)
+	// Delivered returns the recipients already delivered for a message key.
+	Delivered(ctx context.Context, accountID, key string) ([]string, error)
+	// Record durably records that key was delivered to rcpts.
+	Record(ctx context.Context, accountID, key string, rcpts []string, at time.Time) error
+	// DeliveredID returns the recipients a message with this Message-ID was
+	// delivered to within the retention period (copies of one message).
+	DeliveredID(ctx context.Context, accountID, messageID string) ([]string, error)
+	// RecordID records deliveries by Message-ID, kept until expires.
+	RecordID(ctx context.Context, accountID, messageID string, rcpts []string, expires time.Time) error
+	// Forget removes the records of keys (after their messages were deleted
+	// on the server and the session committed).
+	Forget(ctx context.Context, accountID string, keys ...string) error
+}
+
+// ErrLeaseHeld is returned by Locker.Acquire when another owner holds a
+// live lease on the account.
+var ErrLeaseHeld = errors.New("account: lease held by another owner")
+
+// ErrLeaseLost is returned by fenced operations once the lease has expired
+// and may have been taken over.
+var ErrLeaseLost = errors.New("account: lease lost")
+
+// A Locker hands out exclusive, expiring leases on accounts, so that one
+// mailbox is checked by one session at a time, across processes when the
+// implementation is shared storage.
+type Locker interface {
+	Acquire(ctx context.Context, accountID, owner string, ttl time.Duration) (Lease, error)
+}
+
+// A Lease is an exclusive claim on one account until it expires.
+type Lease interface {
+	// Token is the fencing token: it grows with every new lease of the account.
+	Token() int64
+	// Renew extends the lease; it fails with ErrLeaseLost when the lease has
+	// expired or was taken over.
+	Renew(ctx context.Context, ttl time.Duration) error
+	// Release ends the lease.
+	Release(ctx context.Context) error
+}
