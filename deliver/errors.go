@@ -37,15 +37,17 @@ func (e *Error) Unwrap() error { return e.Err }
 func (e *Error) Temporary() bool { return !e.Perm }
 
 // IsTemporary reports whether err is a temporary failure: false for nil and
-// for errors that say they are permanent, true for everything else, unknown
-// errors included (the mail is kept and tried again).
+// for an *Error marked permanent, true for everything else, unknown errors
+// included (the mail is kept and tried again). Other errors' own Temporary
+// methods are not consulted: net errors, for one, call a refused connection
+// non-temporary, and that must never lose mail.
 func IsTemporary(err error) bool {
 	if err == nil {
 		return false
 	}
-	var t interface{ Temporary() bool }
-	if errors.As(err, &t) {
-		return t.Temporary()
+	var e *Error
+	if errors.As(err, &e) {
+		return !e.Perm
 	}
 	return true
 }
