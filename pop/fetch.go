@@ -2,6 +2,7 @@ package pop
 
 import (
 	"context"
+	"errors"
 	"io"
 	"time"
 
@@ -20,10 +21,18 @@ type Fetcher interface {
 // returns; the Fetcher drains whatever the handler left unread. The returned
 // Action is Delete or Keep; an error keeps the message and is reported by
 // Fetch after the remaining messages are handled (it does not stop the
-// session).
+// session), except [ErrStop].
 type Handler interface {
 	Handle(ctx context.Context, m MessageInfo, body io.Reader) (Action, error)
 }
+
+// ErrStop, returned by a Handler (possibly wrapped) with an Action, asks the
+// Fetcher to retrieve no further message: the returned Action still applies
+// to this message, replies already in flight are read, the deletions so far
+// are sent and the session commits with QUIT. Fetch then returns nil if the
+// commit succeeded. It is how a graceful shutdown finishes the message in
+// hand.
+var ErrStop = errors.New("pop: stop after this message")
 
 // HandlerFunc adapts a function to a Handler.
 type HandlerFunc func(ctx context.Context, m MessageInfo, body io.Reader) (Action, error)
