@@ -1,0 +1,354 @@
+// Package spool holds one message so that it can be read again from the
+// start any number of times: in memory up to a threshold, then in a temporary
+// file. The pipeline reads a message once from the network and may deliver it
+// several times (one Route group after another, a retry, a fan-out).
+//
+// # Ownership
+//
+// A Spool has one owner, who writes it, hands out readers and finally calls
+// Close, which frees the memory and removes the file. Readers obtained from
+// [Spool.Reader] are independent of each other and may be used from several
+// goroutines once writing is finished; writing and reading must not overlap.
+//
+// # Bounds
+//
+// Memory use is bounded by the threshold plus one write buffer, whatever the
+// size of the message. The temporary file is unlinked as soon as it is created
+// where the operating system allows it, so a crash leaves nothing behind.
+// A size cap ([Options].MaxSize) makes writes fail with a [*TooLargeError].
+package spool
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+)
+
+// DefaultThreshold is the number of bytes kept in memory before a spool moves
+// to a temporary file.
+const DefaultThreshold = 1 << 20
+
+// bufSize is the size of the write buffer in front of the temporary file.
+const bufSize = 256 << 10
+
+// Options configures a Spool. A nil *Options means all defaults.
+type Options struct {
+	// Threshold is the number of bytes kept in memory; larger messages go to
+	// a temporary file. 0 means DefaultThreshold; a negative value sends
+	// every message to a file.
+	Threshold int64
+	// Dir is the directory for temporary files; "" means os.TempDir().
+	Dir string
+	// MaxSize is the largest message accepted, in bytes; 0 means no limit.
+	MaxSize int64
+}
+
+// TooLargeError reports a message larger than Options.MaxSize.
+type TooLargeError struct {
+	Max int64 // the limit that was exceeded
+}
+
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("spool: message larger than %d bytes", e.Max)
+}
+
+// ErrClosed is returned by operations on a closed Spool.
+var ErrClosed = errors.New("spool: closed")
+
+// Spool is a message held for re-reading. The zero value is not usable; call
+// New or Read.
+type Spool struct {
+	threshold int64
+	dir       string
+	max       int64
+
+	mu      sync.Mutex
+	mem     []byte   // the message while it is in memory
+	f       *os.File // the temporary file, once spilled
+	name    string   // file name still to remove on Close ("" when unlinked)
+	wbuf    []byte   // pending bytes not yet written to f
+	size    int64    // bytes written so far (memory or file, buffered included)
+	err     error    // sticky write error
+	closed  bool
+	spilled bool
+}
+
+// New returns an empty Spool ready for writing.
+func New(opts *Options) *Spool {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.Threshold == 0 {
+		o.Threshold = DefaultThreshold
+	}
+	if o.Threshold < 0 {
+		o.Threshold = 0
+	}
+	return &Spool{threshold: o.Threshold, dir: o.Dir, max: o.MaxSize}
+}
+
+// Read spools all of r. On error the partial spool is removed and the error
+// returned (a [*TooLargeError] when r exceeds MaxSize).
+func Read(r io.Reader, opts *Options) (*Spool, error) {
+	s := New(opts)
+	if _, err := s.ReadFrom(r); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Write appends p to the spool. After a failed write (the size cap, a full
+// disk) every later write fails with the same error.
+func (s *Spool) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.write(p)
+}
+
+func (s *Spool) write(p []byte) (int, error) {
+	if s.closed {
+		return 0, ErrClosed
+	}
+	if s.err != nil {
+		return 0, s.err
+	}
+	n := len(p)
+	if s.max > 0 && s.size+int64(n) > s.max {
+		n = int(s.max - s.size)
+		s.err = &TooLargeError{Max: s.max}
+	}
+	written, err := s.append(p[:n])
+	if err != nil {
+		s.err = err
+		return written, err
+	}
+	return written, s.err
+}
+
+// append stores p, spilling to the file when the threshold is crossed.
+func (s *Spool) append(p []byte) (int, error) {
+	if !s.spilled && s.size+int64(len(p)) <= s.threshold {
+		s.mem = append(s.mem, p...)
+		s.size += int64(len(p))
+		return len(p), nil
+	}
+	if !s.spilled {
+		if err := s.spill(); err != nil {
+			return 0, err
+		}
+	}
+	n := 0
+	for len(p) > 0 {
+		if len(s.wbuf) == 0 && len(p) >= bufSize {
+			// Large writes go straight to the file.
+			m, err := s.f.Write(p)
+			n += m
+			s.size += int64(m)
+			if err != nil {
+				return n, fmt.Errorf("spool: %w", err)
+			}
+			return n, nil
+		}
+		c := copy(s.wbuf[len(s.wbuf):cap(s.wbuf)], p)
+		s.wbuf = s.wbuf[:len(s.wbuf)+c]
+		p = p[c:]
+		n += c
+		s.size += int64(c)
+		if len(s.wbuf) == cap(s.wbuf) {
+			if err := s.flush(); err != nil {
+				return n, err
+			}
+		}
+	}
+	return n, nil
+}
+
+// spill moves the in-memory bytes to a new temporary file.
+func (s *Spool) spill() error {
+	f, err := os.CreateTemp(s.dir, "multidrop-spool-*")
+	if err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	// Unlink at once where open files may be removed (Unix); elsewhere
+	// remove on Close.
+	if os.Remove(f.Name()) != nil {
+		s.name = f.Name()
+	}
+	s.f = f
+	s.spilled = true
+	s.wbuf = make([]byte, 0, bufSize)
+	if len(s.mem) > 0 {
+		if _, err := f.Write(s.mem); err != nil {
+			return fmt.Errorf("spool: %w", err)
+		}
+	}
+	s.mem = nil
+	return nil
+}
+
+func (s *Spool) flush() error {
+	if len(s.wbuf) == 0 {
+		return nil
+	}
+	_, err := s.f.Write(s.wbuf)
+	s.wbuf = s.wbuf[:0]
+	if err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	return nil
+}
+
+// ReadFrom spools everything r yields until EOF. It returns the number of
+// bytes read from r.
+func (s *Spool) ReadFrom(r io.Reader) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return 0, ErrClosed
+	}
+	if s.err != nil {
+		return 0, s.err
+	}
+	var total int64
+	buf := make([]byte, 32<<10)
+	for {
+		if s.spilled {
+			// Read straight into the free part of the write buffer.
+			if len(s.wbuf) == cap(s.wbuf) {
+				if err := s.flush(); err != nil {
+					s.err = err
+					return total, err
+				}
+			}
+			free := s.wbuf[len(s.wbuf):cap(s.wbuf)]
+			if s.max > 0 && int64(len(free)) > s.max-s.size+1 {
+				free = free[:s.max-s.size+1]
+			}
+			n, rerr := r.Read(free)
+			total += int64(n)
+			if n > 0 {
+				// The bytes are already in place in the write buffer.
+				if s.max > 0 && s.size+int64(n) > s.max {
+					s.err = &TooLargeError{Max: s.max}
+					return total, s.err
+				}
+				s.wbuf = s.wbuf[:len(s.wbuf)+n]
+				s.size += int64(n)
+			}
+			if rerr == io.EOF {
+				return total, nil
+			}
+			if rerr != nil {
+				return total, rerr
+			}
+			continue
+		}
+		n, rerr := r.Read(buf)
+		total += int64(n)
+		if n > 0 {
+			if _, err := s.write(buf[:n]); err != nil {
+				return total, err
+			}
+		}
+		if rerr == io.EOF {
+			return total, nil
+		}
+		if rerr != nil {
+			return total, rerr
+		}
+	}
+}
+
+// Size returns the number of bytes written.
+func (s *Spool) Size() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.size
+}
+
+// ReadAt implements io.ReaderAt over the bytes written so far.
+func (s *Spool) ReadAt(p []byte, off int64) (int, error) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return 0, ErrClosed
+	}
+	if off < 0 {
+		s.mu.Unlock()
+		return 0, errors.New("spool: negative offset")
+	}
+	if !s.spilled {
+		defer s.mu.Unlock()
+		if off >= int64(len(s.mem)) {
+			return 0, io.EOF
+		}
+		n := copy(p, s.mem[off:])
+		if n < len(p) {
+			return n, io.EOF
+		}
+		return n, nil
+	}
+	if err := s.flush(); err != nil {
+		s.err = err
+		s.mu.Unlock()
+		return 0, err
+	}
+	f, size := s.f, s.size
+	s.mu.Unlock()
+	if off >= size {
+		return 0, io.EOF
+	}
+	if rem := size - off; int64(len(p)) > rem {
+		n, err := f.ReadAt(p[:rem], off)
+		if err == nil {
+			err = io.EOF
+		}
+		return n, err
+	}
+	return f.ReadAt(p, off)
+}
+
+// Reader returns a new reader of the whole message from its start. Each call
+// returns an independent reader; it also implements io.ReaderAt and
+// io.Seeker.
+func (s *Spool) Reader() *io.SectionReader {
+	return io.NewSectionReader(s, 0, s.Size())
+}
+
+// Close frees the memory and removes the temporary file. It is safe to call
+// more than once; readers fail with ErrClosed afterwards.
+func (s *Spool) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	s.mem = nil
+	s.wbuf = nil
+	var err error
+	if s.f != nil {
+		err = s.f.Close()
+		if s.name != "" {
+			if rerr := os.Remove(s.name); rerr != nil && err == nil {
+				err = rerr
+			}
+		}
+		s.f = nil
+	}
+	if err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	return nil
+}
+
+// InMemory reports whether the message is still held in memory.
+func (s *Spool) InMemory() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !s.spilled
+}
