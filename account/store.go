@@ -77,3 +77,15 @@ type Lease interface {
 	// Release ends the lease.
 	Release(ctx context.Context) error
 }
+
+// A Fencer is a Journal that can be bound to a lease. The Journal it returns
+// checks, atomically with each write (Sync, Record, RecordID, Forget), that
+// lease is still the current, unexpired lease of the account, and refuses the
+// write with [ErrLeaseLost] otherwise; it also refuses any account ID other
+// than the lease's. An instance that paused past its lease's expiry can then
+// no longer record deliveries or prune state that a newer holder relies on.
+// The lease must come from the Locker paired with the journal (see the
+// implementations).
+type Fencer interface {
+	Fenced(lease Lease) Journal
+}

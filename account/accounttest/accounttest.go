@@ -1,0 +1,636 @@
+// Package accounttest holds the conformance suites that every implementation
+// of the roles of package [account] passes: [TestStore] for a
+// [account.MutableStore], [TestJournal] for an [account.Journal],
+// [TestLocker] for an [account.Locker] and [TestFencing] for an
+// [account.Fencer]. An embedder with its own storage runs them from its
+// tests:
+//
+//	func TestMyStore(t *testing.T) {
+//		accounttest.TestStore(t, func(t *testing.T) account.MutableStore {
+//			return mystore.Open(t.TempDir())
+//		})
+//	}
+package accounttest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/multidrop/multidrop/account"
+)
+
+// Sample returns a valid account for domain with every kind of field set
+// (slices, maps, nested structs), and an empty ID.
+func Sample(domain string) account.Account {
+	return account.Account{
+		Enabled:      true,
+		Description:  "Mailbox of " + domain,
+		Host:         "pop." + domain,
+		Port:         995,
+		Domain:       domain,
+		ExtraDomains: []string{"mail." + domain},
+		Security:     account.SecurityTLS,
+		TLS: account.TLS{
+			ServerName: "pop." + domain,
+			PinSHA256:  []string{"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"},
+		},
+		Auth: account.Auth{User: "catchall@" + domain, Secret: "s3cret", Mechanism: account.MechanismAuto},
+		Timeouts: account.Timeouts{
+			Dial: 10 * time.Second, Command: 30 * time.Second, Data: time.Minute,
+		},
+		Retrieval: account.Retrieval{
+			LeaveOnServer: true, DeleteAfterDays: 7, MaxMessageSize: 50 << 20,
+			Oversize: account.OversizeSkip, Interval: 5 * time.Minute,
+		},
+		Parsing: account.Parsing{
+			Mode:            account.ModeChain,
+			EnvelopeHeaders: []string{"Delivered-To:1", "X-Envelope-To"},
+			ReceivedBy:      []string{"mx." + domain},
+			ExtraHeaders:    []string{"Resent-To"},
+		},
+		Resolving: account.Resolving{
+			Aliases: map[string][]string{"sales": {"alice", "bob"}},
+			Rules: []account.Rule{
+				{Match: "regexp", Pattern: `^news-.*`, Action: account.RuleDeliver, Users: []string{"carol"}},
+				{Match: "equals", Pattern: "spam@" + domain, Action: account.RuleDeny},
+			},
+			CatchAll: "postmaster",
+		},
+		Policy: account.Policy{
+			NoRecipient: account.NoRecipientPostmaster,
+			Foreign:     account.ForeignReport,
+			Postmaster:  "postmaster@" + domain,
+		},
+	}
+}
+
+// Clock is a settable clock for the suites.
+type Clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+// NewClock returns a Clock at a fixed instant.
+func NewClock() *Clock {
+	return &Clock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+}
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Advance moves the clock forward by d.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+func ids(as []account.Account) []string {
+	out := make([]string, len(as))
+	for i, a := range as {
+		out[i] = a.ID
+	}
+	return out
+}
+
+// TestStore runs the MutableStore conformance suite. newStore returns a new,
+// empty store for each subtest.
+func TestStore(t *testing.T, newStore func(t *testing.T) account.MutableStore) {
+	t.Run("PutAssignsIDAndGetReturnsIt", func(t *testing.T) {
+		s := newStore(t)
+		ctx := t.Context()
+		in := Sample("example.com")
+		got, err := s.Put(ctx, in)
+		require.NoError(t, err)
+		require.NotEmpty(t, got.ID)
+		in.ID = got.ID
+		assert.Equal(t, in, got)
+		back, err := s.Get(ctx, got.ID)
+		require.NoError(t, err)
+		assert.Equal(t, in, back)
+
+		other, err := s.Put(ctx, Sample("example.com"))
+		require.NoError(t, err)
+		assert.NotEqual(t, got.ID, other.ID, "IDs must be unique")
+	})
+
+	t.Run("PutKeepsGivenIDAndUpdates", func(t *testing.T) {
+		s := newStore(t)
+		ctx := t.Context()
+		a := Sample("example.org")
+		a.ID = "acct-1"
+		_, err := s.Put(ctx, a)
+		require.NoError(t, err)
+		a.Host = "pop2.example.org"
+		a.ExtraDomains = nil
+		a.Resolving.Aliases = map[string][]string{"info": {"dave"}}
+		got, err := s.Put(ctx, a)
+		require.NoError(t, err)
+		assert.Equal(t, "acct-1", got.ID)
+		back, err := s.Get(ctx, "acct-1")
+		require.NoError(t, err)
+		assert.Equal(t, a, back)
+		all, err := s.List(ctx, account.Filter{})
+		require.NoError(t, err)
+		assert.Len(t, all, 1, "an update must not add an account")
+	})
+
+	t.Run("GetUnknown", func(t *testing.T) {
+		s := newStore(t)
+		_, err := s.Get(t.Context(), "nope")
+		assert.ErrorIs(t, err, account.ErrNotFound)
+	})
+
+	t.Run("PutRefusesInvalid", func(t *testing.T) {
+		s := newStore(t)
+		ctx := t.Context()
+		bad := Sample("example.com")
+		bad.Host = ""
+		bad.Port = 70000
+		_, err := s.Put(ctx, bad)
+		var ve *account.ValidationError
+		require.ErrorAs(t, err, &ve)
+		assert.Equal(t, "Host", ve.Field)
+		all, err := s.List(ctx, account.Filter{})
+		require.NoError(t, err)
+		assert.Empty(t, all, "an invalid account must not be stored")
+	})
+
+	t.Run("ListSortedByIDAndFilteredByDomain", func(t *testing.T) {
+		s := newStore(t)
+		ctx := t.Context()
+		put := func(id, domain string, extra ...string) {
+			a := Sample(domain)
+			a.ID = id
+			a.ExtraDomains = extra
+			_, err := s.Put(ctx, a)
+			require.NoError(t, err)
+		}
+		put("c", "example.com")
+		put("a", "Example.NET", "example.com")
+		put("b", "bücher.example", "shop.example")
+		put("d", "other.example")
+
+		all, err := s.List(ctx, account.Filter{})
+		require.NoError(t, err)
+		assert.Equal(t, []string{"a", "b", "c", "d"}, ids(all))
+
+		for _, tc := range []struct {
+			domain string
+			want   []string
+		}{
+			{"example.com", []string{"a", "c"}},
+			{"EXAMPLE.com.", []string{"a", "c"}},
+			{"example.net", []string{"a"}},
+			{"xn--bcher-kva.example", []string{"b"}},
+			{"BÜCHER.example", []string{"b"}},
+			{"shop.example", []string{"b"}},
+			{"nothing.example", []string{}},
+			{"not a domain", []string{}},
+		} {
+			got, err := s.List(ctx, account.Filter{Domain: tc.domain})
+			require.NoError(t, err, tc.domain)
+			assert.Equal(t, tc.want, ids(got), tc.domain)
+		}
+	})
+
+	t.Run("DeleteSeveral", func(t *testing.T) {
+		s := newStore(t)
+		ctx := t.Context()
+		var all []string
+		for i := range 4 {
+			a, err := s.Put(ctx, Sample(fmt.Sprintf("d%d.example", i)))
+			require.NoError(t, err)
+			all = append(all, a.ID)
+		}
+		require.NoError(t, s.Delete(ctx, all[0], all[2], "unknown"))
+		left, err := s.List(ctx, account.Filter{})
+		require.NoError(t, err)
+		want := []string{all[1], all[3]}
+		slices.Sort(want)
+		assert.Equal(t, want, ids(left))
+		_, err = s.Get(ctx, all[0])
+		assert.ErrorIs(t, err, account.ErrNotFound)
+		require.NoError(t, s.Delete(ctx))
+	})
+
+	t.Run("ReturnsCopies", func(t *testing.T) {
+		s := newStore(t)
+		ctx := t.Context()
+		in := Sample("example.com")
+		got, err := s.Put(ctx, in)
+		require.NoError(t, err)
+		want := in.Clone()
+		want.ID = got.ID
+
+		in.ExtraDomains[0] = "changed.example"
+		in.Resolving.Aliases["sales"][0] = "mallory"
+		got.TLS.PinSHA256[0] = "changed"
+		got.Resolving.Rules[0].Users[0] = "mallory"
+		back, err := s.Get(ctx, got.ID)
+		require.NoError(t, err)
+		assert.Equal(t, want, back)
+
+		back.Resolving.Aliases["sales"] = nil
+		list, err := s.List(ctx, account.Filter{})
+		require.NoError(t, err)
+		require.Len(t, list, 1)
+		list[0].Parsing.EnvelopeHeaders[0] = "X-Changed"
+		again, err := s.Get(ctx, got.ID)
+		require.NoError(t, err)
+		assert.Equal(t, want, again)
+	})
+
+	t.Run("Concurrent", func(t *testing.T) {
+		s := newStore(t)
+		ctx := t.Context()
+		var wg sync.WaitGroup
+		const n = 8
+		errs := make(chan error, 3*n)
+		for i := range n {
+			wg.Go(func() {
+				a := Sample(fmt.Sprintf("c%d.example", i))
+				a.ID = fmt.Sprintf("c%02d", i)
+				if _, err := s.Put(ctx, a); err != nil {
+					errs <- err
+				}
+				if _, err := s.List(ctx, account.Filter{Domain: a.Domain}); err != nil {
+					errs <- err
+				}
+				if _, err := s.Get(ctx, a.ID); err != nil {
+					errs <- err
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			require.NoError(t, err)
+		}
+		all, err := s.List(ctx, account.Filter{})
+		require.NoError(t, err)
+		assert.Len(t, all, n)
+	})
+}
+
+// TestJournal runs the Journal conformance suite. newJournal returns a new,
+// empty journal for each subtest, using now as its clock for Message-ID
+// expiry.
+func TestJournal(t *testing.T, newJournal func(t *testing.T, now func() time.Time) account.Journal) {
+	t.Run("SyncFirstSeenAndPrune", func(t *testing.T) {
+		clk := NewClock()
+		j := newJournal(t, clk.Now)
+		ctx := t.Context()
+		t0 := clk.Now()
+		seen, err := j.Sync(ctx, "a", []string{"u1", "u2"}, t0)
+		require.NoError(t, err)
+		assert.Equal(t, map[string]time.Time{"u1": t0, "u2": t0}, norm(seen))
+
+		require.NoError(t, j.Record(ctx, "a", "u1", []string{"x@example.com"}, t0))
+		require.NoError(t, j.Record(ctx, "a", "u2", []string{"y@example.com"}, t0))
+		require.NoError(t, j.Record(ctx, "a", "digest:abc", []string{"z@example.com"}, t0))
+
+		t1 := t0.Add(time.Hour)
+		seen, err = j.Sync(ctx, "a", []string{"u2", "u3"}, t1)
+		require.NoError(t, err)
+		assert.Equal(t, map[string]time.Time{"u2": t0, "u3": t1}, norm(seen), "first-seen times are kept")
+
+		got, err := j.Delivered(ctx, "a", "u1")
+		require.NoError(t, err)
+		assert.Empty(t, got, "records of a vanished UID are pruned")
+		got, err = j.Delivered(ctx, "a", "u2")
+		require.NoError(t, err)
+		assert.Equal(t, []string{"y@example.com"}, got)
+		got, err = j.Delivered(ctx, "a", "digest:abc")
+		require.NoError(t, err)
+		assert.Equal(t, []string{"z@example.com"}, got, "keys that were never UIDs stay until Forget")
+
+		seen, err = j.Sync(ctx, "a", nil, t1)
+		require.NoError(t, err)
+		assert.Empty(t, seen)
+		got, err = j.Delivered(ctx, "a", "u2")
+		require.NoError(t, err)
+		assert.Empty(t, got)
+	})
+
+	t.Run("AccountsAreSeparate", func(t *testing.T) {
+		clk := NewClock()
+		j := newJournal(t, clk.Now)
+		ctx := t.Context()
+		_, err := j.Sync(ctx, "a", []string{"u1"}, clk.Now())
+		require.NoError(t, err)
+		require.NoError(t, j.Record(ctx, "a", "u1", []string{"x@example.com"}, clk.Now()))
+		seen, err := j.Sync(ctx, "b", []string{"u9"}, clk.Now())
+		require.NoError(t, err)
+		assert.Len(t, seen, 1)
+		got, err := j.Delivered(ctx, "a", "u1")
+		require.NoError(t, err)
+		assert.Equal(t, []string{"x@example.com"}, got, "syncing another account prunes nothing here")
+		got, err = j.Delivered(ctx, "b", "u1")
+		require.NoError(t, err)
+		assert.Empty(t, got)
+	})
+
+	t.Run("RecordAccumulates", func(t *testing.T) {
+		clk := NewClock()
+		j := newJournal(t, clk.Now)
+		ctx := t.Context()
+		require.NoError(t, j.Record(ctx, "a", "k", []string{"b@example.com", "a@example.com"}, clk.Now()))
+		require.NoError(t, j.Record(ctx, "a", "k", []string{"c@example.com", "a@example.com"}, clk.Now()))
+		require.NoError(t, j.Record(ctx, "a", "k", nil, clk.Now()))
+		got, err := j.Delivered(ctx, "a", "k")
+		require.NoError(t, err)
+		assert.Equal(t, []string{"a@example.com", "b@example.com", "c@example.com"}, got)
+	})
+
+	t.Run("MessageIDTTL", func(t *testing.T) {
+		clk := NewClock()
+		j := newJournal(t, clk.Now)
+		ctx := t.Context()
+		const mid = "<abc@example.net>"
+		require.NoError(t, j.RecordID(ctx, "a", mid, []string{"x@example.com"}, clk.Now().Add(time.Hour)))
+		require.NoError(t, j.RecordID(ctx, "a", mid, []string{"y@example.com"}, clk.Now().Add(3*time.Hour)))
+		got, err := j.DeliveredID(ctx, "a", mid)
+		require.NoError(t, err)
+		assert.Equal(t, []string{"x@example.com", "y@example.com"}, got)
+		other, err := j.DeliveredID(ctx, "b", mid)
+		require.NoError(t, err)
+		assert.Empty(t, other)
+
+		clk.Advance(2 * time.Hour)
+		got, err = j.DeliveredID(ctx, "a", mid)
+		require.NoError(t, err)
+		assert.Equal(t, []string{"y@example.com"}, got, "x expired")
+
+		// A later record extends, an earlier one does not shorten.
+		require.NoError(t, j.RecordID(ctx, "a", mid, []string{"y@example.com"}, clk.Now().Add(-time.Minute)))
+		require.NoError(t, j.RecordID(ctx, "a", mid, []string{"x@example.com"}, clk.Now().Add(time.Hour)))
+		got, err = j.DeliveredID(ctx, "a", mid)
+		require.NoError(t, err)
+		assert.Equal(t, []string{"x@example.com", "y@example.com"}, got)
+
+		clk.Advance(2 * time.Hour)
+		_, err = j.Sync(ctx, "a", nil, clk.Now()) // prunes expired records
+		require.NoError(t, err)
+		got, err = j.DeliveredID(ctx, "a", mid)
+		require.NoError(t, err)
+		assert.Empty(t, got)
+	})
+
+	t.Run("Forget", func(t *testing.T) {
+		clk := NewClock()
+		j := newJournal(t, clk.Now)
+		ctx := t.Context()
+		t0 := clk.Now()
+		_, err := j.Sync(ctx, "a", []string{"u1", "u2"}, t0)
+		require.NoError(t, err)
+		for _, k := range []string{"u1", "u2", "d1"} {
+			require.NoError(t, j.Record(ctx, "a", k, []string{"x@example.com"}, t0))
+		}
+		require.NoError(t, j.Forget(ctx, "a", "u1", "d1", "unknown"))
+		for k, want := range map[string]int{"u1": 0, "d1": 0, "u2": 1} {
+			got, err := j.Delivered(ctx, "a", k)
+			require.NoError(t, err)
+			assert.Len(t, got, want, k)
+		}
+		require.NoError(t, j.Forget(ctx, "a"))
+		// u1 reappearing (a reused UID) is new again.
+		seen, err := j.Sync(ctx, "a", []string{"u1", "u2"}, t0.Add(time.Hour))
+		require.NoError(t, err)
+		assert.Equal(t, map[string]time.Time{"u1": t0.Add(time.Hour), "u2": t0}, norm(seen))
+	})
+
+	t.Run("Concurrent", func(t *testing.T) {
+		clk := NewClock()
+		j := newJournal(t, clk.Now)
+		ctx := t.Context()
+		const workers, per = 4, 10
+		var wg sync.WaitGroup
+		var failures atomic.Int32
+		for w := range workers {
+			wg.Go(func() {
+				acct := fmt.Sprintf("acct%d", w%2)
+				for i := range per {
+					key := fmt.Sprintf("k%d", i)
+					rcpt := fmt.Sprintf("w%d@example.com", w)
+					if err := j.Record(ctx, acct, key, []string{rcpt}, clk.Now()); err != nil {
+						t.Error(err)
+						failures.Add(1)
+					}
+					if _, err := j.Delivered(ctx, acct, key); err != nil {
+						t.Error(err)
+						failures.Add(1)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		require.Zero(t, failures.Load())
+		for a := range 2 {
+			for i := range per {
+				got, err := j.Delivered(ctx, fmt.Sprintf("acct%d", a), fmt.Sprintf("k%d", i))
+				require.NoError(t, err)
+				assert.Len(t, got, workers/2, "no record lost")
+			}
+		}
+	})
+
+	t.Run("CanceledContext", func(t *testing.T) {
+		clk := NewClock()
+		j := newJournal(t, clk.Now)
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		assert.Error(t, j.Record(ctx, "a", "k", []string{"x@example.com"}, clk.Now()))
+		got, err := j.Delivered(t.Context(), "a", "k")
+		require.NoError(t, err)
+		assert.Empty(t, got)
+	})
+}
+
+// norm drops monotonic and location differences so times compare with
+// assert.Equal.
+func norm(m map[string]time.Time) map[string]time.Time {
+	out := make(map[string]time.Time, len(m))
+	for k, v := range m {
+		out[k] = v.UTC().Round(0)
+	}
+	return out
+}
+
+// TestLocker runs the Locker conformance suite. newLocker returns a locker
+// with no leases whose expiry clock is now.
+func TestLocker(t *testing.T, newLocker func(t *testing.T, now func() time.Time) account.Locker) {
+	t.Run("Exclusive", func(t *testing.T) {
+		clk := NewClock()
+		l := newLocker(t, clk.Now)
+		ctx := t.Context()
+		a, err := l.Acquire(ctx, "acct", "one", time.Minute)
+		require.NoError(t, err)
+		_, err = l.Acquire(ctx, "acct", "two", time.Minute)
+		assert.ErrorIs(t, err, account.ErrLeaseHeld)
+		b, err := l.Acquire(ctx, "other", "two", time.Minute)
+		require.NoError(t, err, "leases are per account")
+		require.NoError(t, b.Release(ctx))
+
+		require.NoError(t, a.Release(ctx))
+		c, err := l.Acquire(ctx, "acct", "two", time.Minute)
+		require.NoError(t, err, "a released lease can be taken")
+		assert.Greater(t, c.Token(), a.Token())
+		require.NoError(t, a.Release(ctx), "releasing a lost lease is harmless")
+		_, err = l.Acquire(ctx, "acct", "three", time.Minute)
+		assert.ErrorIs(t, err, account.ErrLeaseHeld, "a stale Release must not free a newer lease")
+	})
+
+	t.Run("ExpiryTakeoverAndRenewAfterLoss", func(t *testing.T) {
+		clk := NewClock()
+		l := newLocker(t, clk.Now)
+		ctx := t.Context()
+		a, err := l.Acquire(ctx, "acct", "one", time.Minute)
+		require.NoError(t, err)
+		clk.Advance(50 * time.Second)
+		require.NoError(t, a.Renew(ctx, time.Minute))
+		clk.Advance(50 * time.Second)
+		_, err = l.Acquire(ctx, "acct", "two", time.Minute)
+		assert.ErrorIs(t, err, account.ErrLeaseHeld, "the renewal extended the lease")
+
+		clk.Advance(11 * time.Second)
+		b, err := l.Acquire(ctx, "acct", "two", time.Minute)
+		require.NoError(t, err, "an expired lease is taken over")
+		assert.Greater(t, b.Token(), a.Token())
+		assert.ErrorIs(t, a.Renew(ctx, time.Minute), account.ErrLeaseLost)
+		require.NoError(t, b.Renew(ctx, time.Minute))
+	})
+
+	t.Run("RenewAfterExpiryWithoutTakeover", func(t *testing.T) {
+		clk := NewClock()
+		l := newLocker(t, clk.Now)
+		ctx := t.Context()
+		a, err := l.Acquire(ctx, "acct", "one", time.Minute)
+		require.NoError(t, err)
+		clk.Advance(2 * time.Minute)
+		assert.ErrorIs(t, a.Renew(ctx, time.Minute), account.ErrLeaseLost, "an expired lease is lost")
+	})
+
+	t.Run("TokensGrow", func(t *testing.T) {
+		clk := NewClock()
+		l := newLocker(t, clk.Now)
+		ctx := t.Context()
+		var last int64
+		for i := range 5 {
+			owner := fmt.Sprintf("o%d", i%2)
+			le, err := l.Acquire(ctx, "acct", owner, time.Minute)
+			require.NoError(t, err)
+			assert.Greater(t, le.Token(), last)
+			last = le.Token()
+			if i%2 == 0 {
+				require.NoError(t, le.Release(ctx))
+			} else {
+				clk.Advance(2 * time.Minute)
+			}
+		}
+		// Same owner again while live: a new lease, the old one is lost.
+		x, err := l.Acquire(ctx, "acct", "same", time.Minute)
+		require.NoError(t, err)
+		y, err := l.Acquire(ctx, "acct", "same", time.Minute)
+		require.NoError(t, err)
+		assert.Greater(t, y.Token(), x.Token())
+		assert.ErrorIs(t, x.Renew(ctx, time.Minute), account.ErrLeaseLost)
+		require.NoError(t, y.Renew(ctx, time.Minute))
+	})
+
+	t.Run("BadTTL", func(t *testing.T) {
+		l := newLocker(t, NewClock().Now)
+		_, err := l.Acquire(t.Context(), "acct", "one", 0)
+		assert.Error(t, err)
+	})
+
+	t.Run("ConcurrentAcquire", func(t *testing.T) {
+		clk := NewClock()
+		l := newLocker(t, clk.Now)
+		ctx := t.Context()
+		const n = 8
+		var wg sync.WaitGroup
+		var won atomic.Int32
+		var other atomic.Int32
+		for i := range n {
+			wg.Go(func() {
+				_, err := l.Acquire(ctx, "acct", fmt.Sprintf("o%d", i), time.Minute)
+				switch {
+				case err == nil:
+					won.Add(1)
+				case !isHeld(err):
+					t.Error(err)
+					other.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		assert.Equal(t, int32(1), won.Load(), "exactly one owner wins")
+		assert.Zero(t, other.Load())
+	})
+}
+
+func isHeld(err error) bool { return errors.Is(err, account.ErrLeaseHeld) }
+
+// TestFencing runs the Fencer conformance suite: newPair returns a locker and
+// the journal that fences with its leases, both on the clock now.
+func TestFencing(t *testing.T, newPair func(t *testing.T, now func() time.Time) (account.Locker, account.Fencer)) {
+	t.Run("StaleHolderRefused", func(t *testing.T) {
+		clk := NewClock()
+		l, f := newPair(t, clk.Now)
+		ctx := t.Context()
+		old, err := l.Acquire(ctx, "acct", "one", time.Minute)
+		require.NoError(t, err)
+		oj := f.Fenced(old)
+		_, err = oj.Sync(ctx, "acct", []string{"u1"}, clk.Now())
+		require.NoError(t, err)
+		require.NoError(t, oj.Record(ctx, "acct", "u1", []string{"x@example.com"}, clk.Now()))
+		err = oj.Record(ctx, "other", "u1", []string{"x@example.com"}, clk.Now())
+		assert.ErrorIs(t, err, account.ErrLeaseLost, "a lease covers its own account only")
+
+		clk.Advance(2 * time.Minute) // the holder pauses past expiry
+		err = oj.Record(ctx, "acct", "u1", []string{"late@example.com"}, clk.Now())
+		assert.ErrorIs(t, err, account.ErrLeaseLost, "expired, even before a takeover")
+
+		nl, err := l.Acquire(ctx, "acct", "two", time.Minute)
+		require.NoError(t, err)
+		nj := f.Fenced(nl)
+
+		for name, write := range map[string]func() error{
+			"Record": func() error { return oj.Record(ctx, "acct", "u1", []string{"late@example.com"}, clk.Now()) },
+			"RecordID": func() error {
+				return oj.RecordID(ctx, "acct", "<m@x>", []string{"late@example.com"}, clk.Now().Add(time.Hour))
+			},
+			"Forget": func() error { return oj.Forget(ctx, "acct", "u1") },
+			"Sync": func() error {
+				_, err := oj.Sync(ctx, "acct", nil, clk.Now())
+				return err
+			},
+		} {
+			assert.ErrorIs(t, write(), account.ErrLeaseLost, name)
+		}
+		got, err := nj.Delivered(ctx, "acct", "u1")
+		require.NoError(t, err)
+		assert.Equal(t, []string{"x@example.com"}, got, "stale writes left no trace")
+		ids, err := nj.DeliveredID(ctx, "acct", "<m@x>")
+		require.NoError(t, err)
+		assert.Empty(t, ids)
+		require.NoError(t, nj.Record(ctx, "acct", "u1", []string{"y@example.com"}, clk.Now()))
+		require.NoError(t, nl.Release(ctx))
+		assert.ErrorIs(t, nj.Record(ctx, "acct", "u1", []string{"z@example.com"}, clk.Now()), account.ErrLeaseLost,
+			"a released lease fences too")
+	})
+}

@@ -1,0 +1,60 @@
+// Package account holds the description of a remote POP mailbox
+// ([Account]) and the roles through which the pipeline reads accounts and
+// keeps its per-account state: [Store] and [MutableStore] (the
+// AccountStore), [Journal] and [Locker]. It imports no database driver;
+// the JSON file store is in package account/jsonstore and the database/sql
+// store in account/sqlstore. Package account/accounttest has the
+// conformance suites every implementation passes.
+//
+// # Accounts
+//
+// An [Account] is plain data: it can be copied ([Account.Clone] copies its
+// slices and maps too), compared and encoded as JSON. [Account.Validate]
+// reports every problem at once as [ValidationErrors], each a
+// [*ValidationError] naming the field by its Go path ("Port",
+// "Resolving.Rules[0].Pattern") and the reason: an empty or invalid host, a
+// port out of range, a domain that is not a valid name under strict IDNA
+// (RFC 5891, UTS #46), an unknown mode or mechanism, options that
+// contradict each other, and CR, LF or NUL in any string (PEM fields may
+// hold line breaks), because account fields end up in POP3 commands
+// (RFC 1939) and log lines.
+//
+// Secrets (Auth.Secret, TLS.ClientKey) never appear when an account is
+// formatted with the fmt package or logged with log/slog, and
+// [Account.Redacted] returns a copy fit for an admin page.
+//
+// # Stores
+//
+// A [Store] serves Get and List; List with a [Filter] by domain is the
+// "for domain" view and matches Domain and ExtraDomains after
+// [NormalizeDomain], so case and the Unicode or Punycode spelling of an
+// internationalised name do not matter. Lists are sorted by ID. Put
+// validates, assigns an ID from [NewID] when the account has none, and
+// replaces an account with the same ID. [MemoryStore] keeps accounts in
+// memory and hands out copies.
+//
+// # Journal
+//
+// The [Journal] is what makes a check safe to repeat: the UIDs listed by the
+// server with the time each was first seen (for leave-on-server and
+// delete-after-N-days), the recipients delivered per message key (the UID,
+// or a digest when the server has no UIDL) recorded before DELE, and the
+// recipients delivered per Message-ID for a retention period, so that the
+// copies of one message a provider drops once per envelope recipient are
+// delivered once per recipient. Sync prunes the records of UIDs that left
+// the server. Every write is durable when it returns (in the persistent
+// implementations); an error means the state is unknown and the caller must
+// not delete anything on the server. [MemoryJournal] is the in-memory
+// implementation; [JournalState] is its per-account state as plain data.
+//
+// # Leases
+//
+// A [Locker] hands out exclusive, expiring leases so that one mailbox is
+// checked by one session at a time. Each lease carries a fencing token that
+// grows with every lease of the account. A [Fencer] (a journal that
+// supports it) binds journal writes to a lease: once the lease has expired
+// or was taken over, writes fail with [ErrLeaseLost], so an instance that
+// resumes after a long pause cannot record or prune anything on behalf of
+// the newer holder. [MemoryLocker] works within one process; the sqlstore
+// locker works across processes and machines.
+package account

@@ -1,0 +1,555 @@
+package account
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+)
+
+// MemoryStore is a [MutableStore] held in memory, safe for concurrent use.
+// It returns copies: changing a returned Account (its slices and maps
+// included) does not change the stored one. List returns accounts sorted by
+// ID.
+type MemoryStore struct {
+	mu       sync.RWMutex
+	accounts map[string]Account
+}
+
+var _ MutableStore = (*MemoryStore)(nil)
+
+// NewMemoryStore returns an empty MemoryStore.
+func NewMemoryStore() *MemoryStore {
+	return &MemoryStore{accounts: map[string]Account{}}
+}
+
+// Get returns the account with this ID or an error wrapping [ErrNotFound].
+func (s *MemoryStore) Get(ctx context.Context, id string) (Account, error) {
+	if err := ctx.Err(); err != nil {
+		return Account{}, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	a, ok := s.accounts[id]
+	if !ok {
+		return Account{}, fmt.Errorf("%w: %q", ErrNotFound, id)
+	}
+	return a.Clone(), nil
+}
+
+// List returns the accounts that match f, sorted by ID.
+func (s *MemoryStore) List(ctx context.Context, f Filter) ([]Account, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	match, err := f.matcher()
+	if err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]Account, 0, len(s.accounts))
+	for _, a := range s.accounts {
+		if match(a) {
+			out = append(out, a.Clone())
+		}
+	}
+	slices.SortFunc(out, func(a, b Account) int { return cmp.Compare(a.ID, b.ID) })
+	return out, nil
+}
+
+// Put validates a, assigns a new ID (see [NewID]) when a.ID is empty, and
+// stores a copy, replacing any account with the same ID.
+func (s *MemoryStore) Put(ctx context.Context, a Account) (Account, error) {
+	if err := ctx.Err(); err != nil {
+		return Account{}, err
+	}
+	if err := a.Validate(); err != nil {
+		return Account{}, err
+	}
+	a = a.Clone()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if a.ID == "" {
+		a.ID = NewID()
+	}
+	s.accounts[a.ID] = a
+	return a.Clone(), nil
+}
+
+// Delete removes the accounts with these IDs. Unknown IDs are ignored.
+func (s *MemoryStore) Delete(ctx context.Context, ids ...string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range ids {
+		delete(s.accounts, id)
+	}
+	return nil
+}
+
+// matcher returns the predicate of f. A domain that is not a valid name
+// matches nothing rather than failing, so that a search box cannot break
+// the list view.
+func (f Filter) matcher() (func(Account) bool, error) {
+	if f.Domain == "" {
+		return func(Account) bool { return true }, nil
+	}
+	want, err := NormalizeDomain(f.Domain)
+	if err != nil {
+		return func(Account) bool { return false }, nil
+	}
+	return func(a Account) bool { return slices.Contains(a.Domains(), want) }, nil
+}
+
+// Matches reports whether a is selected by f: f.Domain is empty, or equals
+// a.Domain or one of a.ExtraDomains after [NormalizeDomain] (so the
+// comparison ignores case and the Unicode/Punycode spelling).
+func (f Filter) Matches(a Account) bool {
+	m, _ := f.matcher()
+	return m(a)
+}
+
+// MemoryJournal is a [Journal] held in memory, safe for concurrent use. Its
+// state is lost with the process: use it for tests and for embedders that
+// keep messages on the server (nothing is lost, but a restart may deliver
+// again). It is also a [Fencer] for leases from a [MemoryLocker].
+type MemoryJournal struct {
+	// Now is the clock used to expire Message-ID records; nil means
+	// time.Now.
+	Now func() time.Time
+
+	mu       sync.Mutex
+	accounts map[string]*JournalState
+}
+
+var (
+	_ Journal = (*MemoryJournal)(nil)
+	_ Fencer  = (*MemoryJournal)(nil)
+)
+
+// NewMemoryJournal returns an empty MemoryJournal.
+func NewMemoryJournal() *MemoryJournal {
+	return &MemoryJournal{accounts: map[string]*JournalState{}}
+}
+
+func (j *MemoryJournal) now() time.Time {
+	if j.Now != nil {
+		return j.Now()
+	}
+	return time.Now()
+}
+
+func (j *MemoryJournal) state(id string) *JournalState {
+	st := j.accounts[id]
+	if st == nil {
+		st = &JournalState{}
+		j.accounts[id] = st
+	}
+	return st
+}
+
+// Sync implements [Journal].
+func (j *MemoryJournal) Sync(ctx context.Context, accountID string, uids []string, now time.Time) (map[string]time.Time, error) {
+	return j.sync(ctx, nil, accountID, uids, now)
+}
+
+func (j *MemoryJournal) sync(ctx context.Context, f *fence, accountID string, uids []string, now time.Time) (map[string]time.Time, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if err := f.check(accountID); err != nil {
+		return nil, err
+	}
+	return j.state(accountID).Sync(uids, now, j.now()), nil
+}
+
+// Delivered implements [Journal].
+func (j *MemoryJournal) Delivered(ctx context.Context, accountID, key string) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.state(accountID).DeliveredTo(key), nil
+}
+
+// Record implements [Journal].
+func (j *MemoryJournal) Record(ctx context.Context, accountID, key string, rcpts []string, at time.Time) error {
+	return j.record(ctx, nil, accountID, key, rcpts, at)
+}
+
+func (j *MemoryJournal) record(ctx context.Context, f *fence, accountID, key string, rcpts []string, at time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if err := f.check(accountID); err != nil {
+		return err
+	}
+	j.state(accountID).Record(key, rcpts, at)
+	return nil
+}
+
+// DeliveredID implements [Journal].
+func (j *MemoryJournal) DeliveredID(ctx context.Context, accountID, messageID string) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.state(accountID).DeliveredToID(messageID, j.now()), nil
+}
+
+// RecordID implements [Journal].
+func (j *MemoryJournal) RecordID(ctx context.Context, accountID, messageID string, rcpts []string, expires time.Time) error {
+	return j.recordID(ctx, nil, accountID, messageID, rcpts, expires)
+}
+
+func (j *MemoryJournal) recordID(ctx context.Context, f *fence, accountID, messageID string, rcpts []string, expires time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if err := f.check(accountID); err != nil {
+		return err
+	}
+	j.state(accountID).RecordID(messageID, rcpts, expires)
+	return nil
+}
+
+// Forget implements [Journal].
+func (j *MemoryJournal) Forget(ctx context.Context, accountID string, keys ...string) error {
+	return j.forget(ctx, nil, accountID, keys)
+}
+
+func (j *MemoryJournal) forget(ctx context.Context, f *fence, accountID string, keys []string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if err := f.check(accountID); err != nil {
+		return err
+	}
+	j.state(accountID).Forget(keys)
+	return nil
+}
+
+// Fenced implements [Fencer]. lease must come from a [MemoryLocker]; with any
+// other lease every write fails.
+func (j *MemoryJournal) Fenced(lease Lease) Journal {
+	return &fencedMemoryJournal{j: j, f: &fence{lease: lease}}
+}
+
+type fence struct{ lease Lease }
+
+// check runs with the journal's mutex held, so that a takeover that happens
+// after it passes is ordered after the write by every later journal access.
+func (f *fence) check(accountID string) error {
+	if f == nil {
+		return nil
+	}
+	l, ok := f.lease.(*memoryLease)
+	if !ok {
+		return fmt.Errorf("account: fenced memory journal needs a lease from MemoryLocker, not %T", f.lease)
+	}
+	if l.accountID != accountID {
+		return fmt.Errorf("%w: lease is for account %q, not %q", ErrLeaseLost, l.accountID, accountID)
+	}
+	return l.current()
+}
+
+type fencedMemoryJournal struct {
+	j *MemoryJournal
+	f *fence
+}
+
+func (fj *fencedMemoryJournal) Sync(ctx context.Context, accountID string, uids []string, now time.Time) (map[string]time.Time, error) {
+	return fj.j.sync(ctx, fj.f, accountID, uids, now)
+}
+
+func (fj *fencedMemoryJournal) Delivered(ctx context.Context, accountID, key string) ([]string, error) {
+	return fj.j.Delivered(ctx, accountID, key)
+}
+
+func (fj *fencedMemoryJournal) Record(ctx context.Context, accountID, key string, rcpts []string, at time.Time) error {
+	return fj.j.record(ctx, fj.f, accountID, key, rcpts, at)
+}
+
+func (fj *fencedMemoryJournal) DeliveredID(ctx context.Context, accountID, messageID string) ([]string, error) {
+	return fj.j.DeliveredID(ctx, accountID, messageID)
+}
+
+func (fj *fencedMemoryJournal) RecordID(ctx context.Context, accountID, messageID string, rcpts []string, expires time.Time) error {
+	return fj.j.recordID(ctx, fj.f, accountID, messageID, rcpts, expires)
+}
+
+func (fj *fencedMemoryJournal) Forget(ctx context.Context, accountID string, keys ...string) error {
+	return fj.j.forget(ctx, fj.f, accountID, keys)
+}
+
+// JournalState is the journal of one account as plain data, the form in
+// which [MemoryJournal] and the JSON store keep it. Its methods implement
+// the semantics documented on [Journal]; they are not safe for concurrent
+// use.
+type JournalState struct {
+	// Seen maps each listed UID to the time it was first seen.
+	Seen map[string]time.Time `json:"seen,omitempty"`
+	// Deliveries maps a message key to the recipients delivered for it.
+	Deliveries map[string][]string `json:"deliveries,omitempty"`
+	// MessageIDs maps a Message-ID to its recipients and the expiry of each
+	// record.
+	MessageIDs map[string]map[string]time.Time `json:"message_ids,omitempty"`
+}
+
+// Sync records uids as seen at now if new, forgets the UIDs no longer
+// listed together with their delivery records (records under keys that
+// were never listed as UIDs, such as digests, stay until Forget), drops
+// Message-ID records expired at clock, and returns the first-seen times.
+func (st *JournalState) Sync(uids []string, now, clock time.Time) map[string]time.Time {
+	listed := make(map[string]struct{}, len(uids))
+	for _, u := range uids {
+		listed[u] = struct{}{}
+	}
+	for u := range st.Seen {
+		if _, ok := listed[u]; !ok {
+			delete(st.Seen, u)
+			delete(st.Deliveries, u)
+		}
+	}
+	if st.Seen == nil && len(uids) > 0 {
+		st.Seen = map[string]time.Time{}
+	}
+	out := make(map[string]time.Time, len(uids))
+	for _, u := range uids {
+		t, ok := st.Seen[u]
+		if !ok {
+			t = now
+			st.Seen[u] = t
+		}
+		out[u] = t
+	}
+	st.pruneIDs(clock)
+	return out
+}
+
+func (st *JournalState) pruneIDs(now time.Time) {
+	for id, rcpts := range st.MessageIDs {
+		for r, exp := range rcpts {
+			if !exp.After(now) {
+				delete(rcpts, r)
+			}
+		}
+		if len(rcpts) == 0 {
+			delete(st.MessageIDs, id)
+		}
+	}
+}
+
+// DeliveredTo returns the recipients recorded for key, sorted.
+func (st *JournalState) DeliveredTo(key string) []string {
+	return slices.Clone(st.Deliveries[key])
+}
+
+// Record adds rcpts to the delivery records of key.
+func (st *JournalState) Record(key string, rcpts []string, _ time.Time) {
+	if len(rcpts) == 0 {
+		return
+	}
+	if st.Deliveries == nil {
+		st.Deliveries = map[string][]string{}
+	}
+	merged := append(slices.Clone(st.Deliveries[key]), rcpts...)
+	slices.Sort(merged)
+	st.Deliveries[key] = slices.Compact(merged)
+}
+
+// DeliveredToID returns the recipients recorded for messageID that have
+// not expired at now, sorted.
+func (st *JournalState) DeliveredToID(messageID string, now time.Time) []string {
+	var out []string
+	for r, exp := range st.MessageIDs[messageID] {
+		if exp.After(now) {
+			out = append(out, r)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// RecordID records rcpts for messageID until expires (a later expiry
+// already recorded is kept).
+func (st *JournalState) RecordID(messageID string, rcpts []string, expires time.Time) {
+	if len(rcpts) == 0 {
+		return
+	}
+	if st.MessageIDs == nil {
+		st.MessageIDs = map[string]map[string]time.Time{}
+	}
+	m := st.MessageIDs[messageID]
+	if m == nil {
+		m = map[string]time.Time{}
+		st.MessageIDs[messageID] = m
+	}
+	for _, r := range rcpts {
+		if expires.After(m[r]) {
+			m[r] = expires
+		}
+	}
+}
+
+// Forget removes the delivery records and the seen entry of each key.
+func (st *JournalState) Forget(keys []string) {
+	for _, k := range keys {
+		delete(st.Deliveries, k)
+		delete(st.Seen, k)
+	}
+}
+
+// Clone returns a deep copy of st.
+func (st *JournalState) Clone() *JournalState {
+	c := &JournalState{Seen: maps.Clone(st.Seen)}
+	if st.Deliveries != nil {
+		c.Deliveries = make(map[string][]string, len(st.Deliveries))
+		for k, v := range st.Deliveries {
+			c.Deliveries[k] = slices.Clone(v)
+		}
+	}
+	if st.MessageIDs != nil {
+		c.MessageIDs = make(map[string]map[string]time.Time, len(st.MessageIDs))
+		for k, v := range st.MessageIDs {
+			c.MessageIDs[k] = maps.Clone(v)
+		}
+	}
+	return c
+}
+
+// MemoryLocker is a [Locker] for one process. Leases expire by the clock
+// Now; the fencing token of an account grows with every Acquire and never
+// goes back, even after Release.
+type MemoryLocker struct {
+	// Now is the clock of lease expiry; nil means time.Now.
+	Now func() time.Time
+
+	mu     sync.Mutex
+	leases map[string]*leaseRow
+}
+
+var _ Locker = (*MemoryLocker)(nil)
+
+type leaseRow struct {
+	owner   string
+	expires time.Time
+	token   int64
+}
+
+// NewMemoryLocker returns a MemoryLocker with no leases.
+func NewMemoryLocker() *MemoryLocker {
+	return &MemoryLocker{leases: map[string]*leaseRow{}}
+}
+
+func (l *MemoryLocker) now() time.Time {
+	if l.Now != nil {
+		return l.Now()
+	}
+	return time.Now()
+}
+
+// ErrBadTTL is returned by Acquire and Renew for a TTL that is not positive.
+var ErrBadTTL = errors.New("account: lease TTL must be positive")
+
+// Acquire returns a new lease on accountID for owner, valid for ttl. It
+// fails with [ErrLeaseHeld] while another owner holds an unexpired lease. An
+// owner that acquires again gets a new lease with a higher token, and its
+// previous lease is lost.
+func (l *MemoryLocker) Acquire(ctx context.Context, accountID, owner string, ttl time.Duration) (Lease, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if ttl <= 0 {
+		return nil, ErrBadTTL
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	row := l.leases[accountID]
+	if row == nil {
+		row = &leaseRow{}
+		l.leases[accountID] = row
+	}
+	if row.owner != "" && row.owner != owner && row.expires.After(now) {
+		return nil, fmt.Errorf("%w: account %q, owner %q", ErrLeaseHeld, accountID, row.owner)
+	}
+	row.owner = owner
+	row.expires = now.Add(ttl)
+	row.token++
+	return &memoryLease{locker: l, accountID: accountID, owner: owner, token: row.token}, nil
+}
+
+type memoryLease struct {
+	locker    *MemoryLocker
+	accountID string
+	owner     string
+	token     int64
+}
+
+func (m *memoryLease) Token() int64 { return m.token }
+
+// current reports whether the lease is the account's live lease.
+func (m *memoryLease) current() error {
+	l := m.locker
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return m.currentLocked(l.now())
+}
+
+func (m *memoryLease) currentLocked(now time.Time) error {
+	row := m.locker.leases[m.accountID]
+	if row == nil || row.token != m.token || row.owner != m.owner || !row.expires.After(now) {
+		return fmt.Errorf("%w: account %q, token %d", ErrLeaseLost, m.accountID, m.token)
+	}
+	return nil
+}
+
+func (m *memoryLease) Renew(ctx context.Context, ttl time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if ttl <= 0 {
+		return ErrBadTTL
+	}
+	l := m.locker
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	if err := m.currentLocked(now); err != nil {
+		return err
+	}
+	l.leases[m.accountID].expires = now.Add(ttl)
+	return nil
+}
+
+// Release ends the lease if it is still the account's current lease; it is a
+// no-op otherwise (never touching a newer holder's lease).
+func (m *memoryLease) Release(ctx context.Context) error {
+	l := m.locker
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	row := l.leases[m.accountID]
+	if row != nil && row.token == m.token && row.owner == m.owner {
+		row.owner = ""
+		row.expires = time.Time{}
+	}
+	return nil
+}

@@ -1,0 +1,39 @@
+package account_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/multidrop/multidrop/account"
+	"github.com/multidrop/multidrop/account/accounttest"
+)
+
+func TestMemoryStore(t *testing.T) {
+	accounttest.TestStore(t, func(*testing.T) account.MutableStore { return account.NewMemoryStore() })
+}
+
+func TestMemoryJournal(t *testing.T) {
+	accounttest.TestJournal(t, func(_ *testing.T, now func() time.Time) account.Journal {
+		j := account.NewMemoryJournal()
+		j.Now = now
+		return j
+	})
+}
+
+func TestMemoryLocker(t *testing.T) {
+	accounttest.TestLocker(t, func(_ *testing.T, now func() time.Time) account.Locker {
+		l := account.NewMemoryLocker()
+		l.Now = now
+		return l
+	})
+}
+
+func TestMemoryFencing(t *testing.T) {
+	accounttest.TestFencing(t, func(_ *testing.T, now func() time.Time) (account.Locker, account.Fencer) {
+		l := account.NewMemoryLocker()
+		l.Now = now
+		j := account.NewMemoryJournal()
+		j.Now = now
+		return l, j
+	})
+}
