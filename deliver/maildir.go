@@ -1,0 +1,792 @@
+package deliver
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/multidrop/multidrop/internal/spool"
+)
+
+// MaildirOptions configures a Maildir deliverer. Path or Template is
+// required.
+type MaildirOptions struct {
+	// Path returns the Maildir of a recipient: the directory that holds
+	// tmp, new and cur. It takes precedence over Template. An error it
+	// returns is a temporary failure for that recipient unless it is a
+	// permanent *Error.
+	Path func(rcpt string) (string, error)
+	// Template builds the Maildir path of a recipient from placeholders:
+	//
+	//	{root}     Root
+	//	{domain}   the recipient's domain (the part after the last @)
+	//	{user}     the recipient's local part (before the last @)
+	//	{address}  the whole recipient address
+	//
+	// for example "{root}/{domain}/{user}/Maildir". Values are used as
+	// given (recipients are canonical); one that contains a path separator
+	// or NUL, is empty, or starts with a dot makes the recipient fail
+	// permanently, so no address can reach outside its directory. The
+	// separator is "/" on every system.
+	Template string
+	// Root is the value of {root}.
+	Root string
+	// Folder is a Maildir++ subfolder to deliver into instead of the
+	// inbox, e.g. "Spam" or "Lists.Go" (the directory ".Spam" or
+	// ".Lists.Go" in the Maildir); "" means the inbox.
+	Folder string
+	// Create makes missing Maildirs (and their parents, and the folder
+	// with its maildirfolder marker) with DirMode. When false, a missing
+	// Maildir is a temporary failure: the user exists, the mail waits.
+	Create bool
+	// DirMode is the permission of directories made by Create; 0 means
+	// 0700.
+	DirMode os.FileMode
+	// FileMode is the permission of message files; 0 means 0600.
+	FileMode os.FileMode
+	// LF stores messages with LF line endings (the Maildir convention of
+	// qmail and Courier): each CRLF becomes LF as the message streams;
+	// every other byte, a lone CR included, stays as it is. Dovecot reads
+	// either form.
+	LF bool
+	// KeyNames names each file after the message key (Envelope.Trace.Key)
+	// and the recipient instead of a unique name, so that a second
+	// delivery of the same message to the same recipient finds the first
+	// (in new/ or, moved there by a mail reader, in cur/) and reports
+	// Delivered without a second copy. Messages with an empty key get a
+	// unique name. Finding a file in cur/ reads that directory, which
+	// costs time with very large Maildirs.
+	KeyNames bool
+	// Separate writes one file per recipient, each with its own
+	// Delivered-To and Received "for" clause. When false (the default) a
+	// message is written once and hard-linked to every other recipient on
+	// the same file system (copied to the others); a file shared by
+	// several recipients carries neither, so no recipient sees another's
+	// address.
+	Separate bool
+	// Trace sets the trace fields prepended to each message and the
+	// header hygiene applied to it.
+	Trace TraceOptions
+	// Host is the host part of unique file names; "" means the machine's
+	// host name. "/" and ":" are written as \057 and \072 (maildir(5)).
+	Host string
+	// Spool configures the spool used when a message that cannot be read
+	// at an offset (an io.ReaderAt with io.Seeker or a Size method) must
+	// be read more than once; nil means the spool's defaults.
+	Spool *spool.Options
+}
+
+// Maildir delivers into Maildirs (maildir(5), Maildir++) on local file
+// systems. Each message is written under tmp/, fsynced, hard-linked into new/
+// (link never replaces an existing file), and new/ is fsynced before the
+// recipient is reported Delivered; the tmp/ entry is then removed. Any
+// failure of the file system (ENOSPC, EDQUOT, EIO, a short write, a failed
+// fsync or close) removes what was written and is a temporary failure.
+//
+// Files are written with the credentials of the calling process.
+type Maildir struct {
+	opts     MaildirOptions
+	template []tmplPart
+	folder   string // ".Folder" or ""
+	host     string
+	fs       maildirFS
+}
+
+var _ Deliverer = (*Maildir)(nil)
+
+// NewMaildir returns a Maildir deliverer, or an error when the options are
+// invalid.
+func NewMaildir(opts *MaildirOptions) (*Maildir, error) {
+	m := &Maildir{fs: osFS{}}
+	if opts != nil {
+		m.opts = *opts
+	}
+	o := &m.opts
+	if o.Path == nil {
+		if o.Template == "" {
+			return nil, errors.New("deliver: maildir: Path or Template is required")
+		}
+		t, err := parseTemplate(o.Template)
+		if err != nil {
+			return nil, err
+		}
+		m.template = t
+	}
+	if o.Folder != "" {
+		f := strings.TrimPrefix(o.Folder, ".")
+		if f == "" || strings.ContainsAny(f, "/\\\x00") || strings.Contains(f, "..") || strings.HasSuffix(f, ".") {
+			return nil, fmt.Errorf("deliver: maildir: invalid folder %q", o.Folder)
+		}
+		m.folder = "." + f
+	}
+	if o.DirMode == 0 {
+		o.DirMode = 0o700
+	}
+	if o.FileMode == 0 {
+		o.FileMode = 0o600
+	}
+	if o.Trace.Hygiene.checkPrefix() != nil {
+		return nil, fmt.Errorf("deliver: maildir: invalid rename prefix %q", o.Trace.Hygiene.RenamePrefix)
+	}
+	if _, err := localHost(o.Trace.LocalHost); err != nil {
+		return nil, fmt.Errorf("deliver: maildir: %w", err)
+	}
+	h := o.Host
+	if h == "" {
+		h, _ = os.Hostname()
+		if h == "" {
+			h = "localhost"
+		}
+	}
+	h = strings.ReplaceAll(h, "/", `\057`)
+	h = strings.ReplaceAll(h, ":", `\072`)
+	m.host = h
+	return m, nil
+}
+
+// tmplPart is a literal or a placeholder of a path template.
+type tmplPart struct {
+	lit string
+	ph  string // "root", "domain", "user", "address" or ""
+}
+
+func parseTemplate(t string) ([]tmplPart, error) {
+	var parts []tmplPart
+	for t != "" {
+		i := strings.IndexAny(t, "{}")
+		if i < 0 {
+			parts = append(parts, tmplPart{lit: t})
+			break
+		}
+		if t[i] == '}' {
+			return nil, fmt.Errorf("deliver: maildir: template: unmatched }")
+		}
+		if i > 0 {
+			parts = append(parts, tmplPart{lit: t[:i]})
+		}
+		j := strings.IndexByte(t[i:], '}')
+		if j < 0 {
+			return nil, fmt.Errorf("deliver: maildir: template: unmatched {")
+		}
+		ph := t[i+1 : i+j]
+		switch ph {
+		case "root", "domain", "user", "address":
+		default:
+			return nil, fmt.Errorf("deliver: maildir: template: unknown placeholder {%s}", ph)
+		}
+		parts = append(parts, tmplPart{ph: ph})
+		t = t[i+j+1:]
+	}
+	return parts, nil
+}
+
+// pathFor returns the directory to deliver rcpt's messages into (the
+// folder, when one is set) and its Maildir root.
+func (m *Maildir) pathFor(rcpt string) (dir, root string, err error) {
+	if m.opts.Path != nil {
+		root, err = m.opts.Path(rcpt)
+		if err != nil {
+			var de *Error
+			if !errors.As(err, &de) {
+				err = &Error{Code: 451, Enhanced: "4.3.0", Message: fmt.Sprintf("maildir: no path for <%s>", rcpt), Err: err}
+			}
+			return "", "", err
+		}
+		if root == "" {
+			return "", "", &Error{Code: 451, Enhanced: "4.3.0", Message: fmt.Sprintf("maildir: empty path for <%s>", rcpt)}
+		}
+	} else {
+		at := strings.LastIndexByte(rcpt, '@')
+		user, domain := rcpt[:at], rcpt[at+1:]
+		var b strings.Builder
+		for _, p := range m.template {
+			var v string
+			switch p.ph {
+			case "":
+				b.WriteString(p.lit)
+				continue
+			case "root":
+				b.WriteString(m.opts.Root)
+				continue
+			case "domain":
+				v = domain
+			case "user":
+				v = user
+			case "address":
+				v = rcpt
+			}
+			if v == "" || v[0] == '.' || strings.ContainsAny(v, "/\\\x00") {
+				return "", "", &Error{Code: 550, Enhanced: "5.1.3", Message: fmt.Sprintf("maildir: address <%s> cannot name a directory", rcpt), Perm: true}
+			}
+			b.WriteString(v)
+		}
+		root = filepath.FromSlash(b.String())
+	}
+	dir = root
+	if m.folder != "" {
+		dir = filepath.Join(root, m.folder)
+	}
+	return dir, root, nil
+}
+
+// prepare checks (or with Create makes) the Maildir directories.
+func (m *Maildir) prepare(dir, root string) error {
+	if m.opts.Create {
+		dirs := []string{dir}
+		if dir != root {
+			dirs = append(dirs, root)
+		}
+		for _, d := range dirs {
+			for _, sub := range []string{"tmp", "new", "cur"} {
+				if err := m.fs.MkdirAll(filepath.Join(d, sub), m.opts.DirMode); err != nil {
+					return storageError("creating the Maildir "+d, err)
+				}
+			}
+		}
+		if dir != root {
+			marker := filepath.Join(dir, "maildirfolder")
+			if _, err := m.fs.Stat(marker); errors.Is(err, os.ErrNotExist) {
+				f, err := m.fs.Create(marker, m.opts.FileMode)
+				if err == nil {
+					err = f.Close()
+				}
+				if err != nil && !errors.Is(err, os.ErrExist) {
+					return storageError("creating "+marker, err)
+				}
+			}
+		}
+		return nil
+	}
+	for _, sub := range []string{"tmp", "new"} {
+		fi, err := m.fs.Stat(filepath.Join(dir, sub))
+		if err != nil {
+			return storageError("Maildir "+dir+" is missing or unreadable", err)
+		}
+		if !fi.IsDir() {
+			return storageError("Maildir "+dir, fmt.Errorf("%s is not a directory", sub))
+		}
+	}
+	return nil
+}
+
+// storageError is the temporary *Error for a file system failure, with the
+// enhanced code (RFC 3463) that says why.
+func storageError(what string, err error) *Error {
+	e := &Error{Code: 451, Enhanced: "4.3.0", Message: "maildir: " + what, Err: err}
+	switch {
+	case errors.Is(err, syscall.EDQUOT):
+		e.Code, e.Enhanced = 452, "4.2.2" // mailbox full
+	case errors.Is(err, syscall.ENOSPC):
+		e.Code, e.Enhanced = 452, "4.3.1" // mail system full
+	}
+	return e
+}
+
+// maildirTarget is one recipient's delivery in progress.
+type maildirTarget struct {
+	i      int    // index in env.To
+	rcpt   string // recipient
+	dir    string // directory holding tmp, new, cur
+	key    string // key-derived base name, "" for unique names
+	newLnk string // the link made in new/, once made
+}
+
+// maildirSeq makes unique names unique within the process.
+var maildirSeq atomic.Uint64
+
+func (m *Maildir) uniqueName() string {
+	now := time.Now()
+	return strconv.FormatInt(now.Unix(), 10) + ".M" + strconv.Itoa(now.Nanosecond()/1000) +
+		"P" + strconv.Itoa(os.Getpid()) + "Q" + strconv.FormatUint(maildirSeq.Add(1), 10) + "." + m.host
+}
+
+// keyName is the file name derived from a message key and a recipient.
+func keyName(key, rcpt string) string {
+	h := sha256.Sum256([]byte(key + "\x00" + rcpt))
+	return "multidrop." + hex.EncodeToString(h[:20])
+}
+
+// Deliver implements Deliverer.
+func (m *Maildir) Deliver(ctx context.Context, env Envelope, msg io.Reader) (Results, error) {
+	res := make(Results, len(env.To))
+	var targets []*maildirTarget
+	for i, rcpt := range env.To {
+		res[i] = Result{Recipient: rcpt, Status: Temporary}
+		if err := checkAddress(rcpt); err != nil {
+			res[i].Status, res[i].Err = Permanent, err
+			continue
+		}
+		dir, root, err := m.pathFor(rcpt)
+		if err == nil {
+			err = m.prepare(dir, root)
+		}
+		if err != nil {
+			res[i].Err = err
+			if !IsTemporary(err) {
+				res[i].Status = Permanent
+			}
+			continue
+		}
+		t := &maildirTarget{i: i, rcpt: rcpt, dir: dir}
+		if m.opts.KeyNames && env.Trace.Key != "" {
+			t.key = keyName(env.Trace.Key, rcpt)
+			found, err := m.present(t)
+			if err != nil {
+				res[i].Err = storageError("looking for an earlier delivery in "+dir, err)
+				continue
+			}
+			if found {
+				res[i].Status = Delivered
+				continue
+			}
+		}
+		targets = append(targets, t)
+	}
+	if len(targets) == 0 {
+		return res, nil
+	}
+
+	rr, err := newRereader(msg, len(targets) > 1, m.opts.Spool)
+	if err != nil {
+		for _, t := range targets {
+			res[t.i].Err = err
+		}
+		return res, err
+	}
+	defer rr.Close()
+
+	var groups [][]*maildirTarget
+	if m.opts.Separate {
+		for _, t := range targets {
+			groups = append(groups, []*maildirTarget{t})
+		}
+	} else {
+		groups = [][]*maildirTarget{targets}
+	}
+	var srcErr error
+	for _, g := range groups {
+		if srcErr != nil {
+			for _, t := range g {
+				res[t.i].Err = srcErr
+			}
+			continue
+		}
+		srcErr = m.deliverGroup(ctx, env, rr, g, res)
+	}
+	return res, srcErr
+}
+
+// present reports whether t's key-derived name is already in new/ or cur/.
+func (m *Maildir) present(t *maildirTarget) (bool, error) {
+	if _, err := m.fs.Stat(filepath.Join(t.dir, "new", t.key)); err == nil {
+		return true, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return false, err
+	}
+	found := false
+	err := m.fs.ReadDirNames(filepath.Join(t.dir, "cur"), func(name string) bool {
+		base := name
+		if i := strings.IndexAny(base, ":,"); i >= 0 {
+			base = base[:i]
+		}
+		found = base == t.key
+		return !found
+	})
+	if errors.Is(err, os.ErrNotExist) {
+		err = nil
+	}
+	return found, err
+}
+
+// written is a message file complete and fsynced under some tmp/.
+type written struct {
+	tmp  string
+	size int64
+}
+
+// errSource marks a failure to read the message (or the context ending):
+// no other recipient can be served either.
+type errSource struct{ err error }
+
+func (e *errSource) Error() string { return e.err.Error() }
+func (e *errSource) Unwrap() error { return e.err }
+
+// deliverGroup writes one file for the recipients of g (who share its
+// bytes) and links or copies it to each. It returns an error only when the
+// message itself could not be read; file system failures are per-recipient
+// results.
+func (m *Maildir) deliverGroup(ctx context.Context, env Envelope, rr *rereader, g []*maildirTarget, res Results) error {
+	rcpts := make([]string, len(g))
+	for i, t := range g {
+		rcpts[i] = t.rcpt
+	}
+	prelude, err := m.opts.Trace.Prelude(env, rcpts)
+	if err != nil {
+		for _, t := range g {
+			res[t.i].Err = err
+			if !IsTemporary(err) {
+				res[t.i].Status = Permanent
+			}
+		}
+		return nil
+	}
+
+	var files []written // written copies, link sources for the others
+	var linked []*maildirTarget
+	defer func() {
+		for _, w := range files {
+			_ = m.fs.Remove(w.tmp)
+		}
+	}()
+	for k, t := range g {
+		if err := ctx.Err(); err != nil {
+			for _, t := range g[k:] {
+				res[t.i].Err = err
+			}
+			return err
+		}
+		// Link a copy already written, when one is on this file system.
+		done := false
+		var lastErr error
+		for _, w := range files {
+			err := m.linkNew(w, t)
+			if err == nil {
+				done = true
+				break
+			}
+			if errors.Is(err, errAlreadyThere) {
+				res[t.i].Status = Delivered
+				done = true
+				break
+			}
+			lastErr = err
+		}
+		if done {
+			if t.newLnk != "" {
+				linked = append(linked, t)
+			}
+			continue
+		}
+		// Write a copy: from a written one (other file system) or from the
+		// message.
+		var w written
+		if len(files) > 0 {
+			w, err = m.copyFile(files[0], t)
+		} else {
+			w, err = m.writeMessage(ctx, rr, prelude, t)
+		}
+		if err != nil {
+			var se *errSource
+			if errors.As(err, &se) {
+				for _, t := range g[k:] {
+					res[t.i].Err = &Error{Message: "maildir: reading the message", Err: se.err}
+				}
+				return se.err
+			}
+			if lastErr != nil {
+				err = fmt.Errorf("%w (after link: %v)", err, lastErr)
+			}
+			res[t.i].Err = storageError("writing to "+t.dir, err)
+			continue
+		}
+		files = append(files, w)
+		if err := m.linkNew(w, t); err != nil {
+			if errors.Is(err, errAlreadyThere) {
+				res[t.i].Status = Delivered
+				continue
+			}
+			res[t.i].Err = storageError("linking into "+filepath.Join(t.dir, "new"), err)
+			continue
+		}
+		linked = append(linked, t)
+	}
+
+	// Group commit: each new/ once, then the recipients are delivered.
+	synced := map[string]error{}
+	for _, t := range linked {
+		nd := filepath.Join(t.dir, "new")
+		err, ok := synced[nd]
+		if !ok {
+			err = m.fs.SyncDir(nd)
+			synced[nd] = err
+		}
+		if err != nil {
+			// The link may not survive a crash; take it back so that the
+			// retry does not leave a second copy.
+			_ = m.fs.Remove(t.newLnk)
+			res[t.i].Err = storageError("syncing "+nd, err)
+			continue
+		}
+		res[t.i].Status, res[t.i].Err = Delivered, nil
+	}
+	return nil
+}
+
+// errAlreadyThere reports a key-derived name found in new/ at link time.
+var errAlreadyThere = errors.New("already delivered")
+
+// maxNameTries bounds the retries after a unique name collision.
+const maxNameTries = 8
+
+// linkNew hard-links w into t's new/ directory. It never replaces a file:
+// a unique name that exists is replaced by another, a key-derived one means
+// the message is there already (errAlreadyThere).
+func (m *Maildir) linkNew(w written, t *maildirTarget) error {
+	for range maxNameTries {
+		base := t.key
+		if base == "" {
+			base = m.uniqueName() + ",S=" + strconv.FormatInt(w.size, 10)
+		}
+		dst := filepath.Join(t.dir, "new", base)
+		err := m.fs.Link(w.tmp, dst)
+		if err == nil {
+			t.newLnk = dst
+			return nil
+		}
+		if !errors.Is(err, os.ErrExist) {
+			return err
+		}
+		if t.key != "" {
+			return errAlreadyThere
+		}
+	}
+	return errors.New("no free unique name in new/")
+}
+
+// createTmp creates a new file under dir/tmp with a unique name.
+func (m *Maildir) createTmp(dir string) (maildirFile, string, error) {
+	for range maxNameTries {
+		name := filepath.Join(dir, "tmp", m.uniqueName())
+		f, err := m.fs.Create(name, m.opts.FileMode)
+		if err == nil {
+			return f, name, nil
+		}
+		if !errors.Is(err, os.ErrExist) {
+			return nil, "", err
+		}
+	}
+	return nil, "", errors.New("no free unique name in tmp/")
+}
+
+// copyBufs holds the buffers of file writes.
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
+
+// writeMessage writes the message for t under t's tmp/ and fsyncs it. A
+// failure to read the message is an *errSource.
+func (m *Maildir) writeMessage(ctx context.Context, rr *rereader, prelude []byte, t *maildirTarget) (written, error) {
+	body := m.opts.Trace.Hygiene.Reader(&sourceReader{ctx: ctx, r: rr.Reader()})
+	src := io.MultiReader(bytes.NewReader(prelude), body)
+	return m.writeFile(t.dir, src)
+}
+
+// copyFile copies a written file to t's tmp/ (another file system).
+func (m *Maildir) copyFile(from written, t *maildirTarget) (written, error) {
+	r, err := m.fs.Open(from.tmp)
+	if err != nil {
+		return written{}, err
+	}
+	defer r.Close()
+	return m.writeFile(t.dir, r)
+}
+
+// writeFile writes src to a new file under dir/tmp, fsyncs and closes it;
+// on any failure the file is removed.
+func (m *Maildir) writeFile(dir string, src io.Reader) (w written, err error) {
+	f, name, err := m.createTmp(dir)
+	if err != nil {
+		return written{}, err
+	}
+	defer func() {
+		if err != nil {
+			_ = m.fs.Remove(name)
+		}
+	}()
+	cw := &countWriter{w: f}
+	var dst io.Writer = cw
+	var lf *lfWriter
+	if m.opts.LF {
+		lf = &lfWriter{w: cw}
+		dst = lf
+	}
+	bp := copyBufs.Get().(*[]byte)
+	_, err = io.CopyBuffer(onlyWriter{dst}, onlyReader{src}, *bp)
+	copyBufs.Put(bp)
+	if err == nil && lf != nil {
+		err = lf.Close()
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return written{}, err
+	}
+	return written{tmp: name, size: cw.n}, nil
+}
+
+// sourceReader reads the message, marking its errors as *errSource and
+// stopping when the context ends.
+type sourceReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (s *sourceReader) Read(p []byte) (int, error) {
+	if err := s.ctx.Err(); err != nil {
+		return 0, &errSource{err}
+	}
+	n, err := s.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = &errSource{err}
+	}
+	return n, err
+}
+
+// onlyReader and onlyWriter hide ReadFrom/WriteTo so that io.CopyBuffer
+// uses the large buffer.
+type onlyReader struct{ io.Reader }
+type onlyWriter struct{ io.Writer }
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	if err == nil && n < len(p) {
+		err = io.ErrShortWrite
+	}
+	return n, err
+}
+
+// lfWriter turns each CRLF into LF as bytes stream through it; a CR that
+// ends one write is held until the next byte is known.
+type lfWriter struct {
+	w   io.Writer
+	cr  bool // a CR is held back
+	out []byte
+}
+
+func (l *lfWriter) Write(p []byte) (int, error) {
+	out := l.out[:0]
+	rest := p
+	if l.cr && len(rest) > 0 {
+		l.cr = false
+		if rest[0] != '\n' {
+			out = append(out, '\r')
+		}
+	}
+	for len(rest) > 0 {
+		i := bytes.IndexByte(rest, '\r')
+		if i < 0 {
+			out = append(out, rest...)
+			break
+		}
+		out = append(out, rest[:i]...)
+		switch {
+		case i+1 == len(rest):
+			l.cr = true
+		case rest[i+1] == '\n':
+			// CRLF: the LF is copied with what follows.
+		default:
+			out = append(out, '\r')
+		}
+		rest = rest[i+1:]
+	}
+	l.out = out
+	if _, err := l.w.Write(out); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// Close writes a CR still held back.
+func (l *lfWriter) Close() error {
+	if l.cr {
+		l.cr = false
+		_, err := l.w.Write([]byte{'\r'})
+		return err
+	}
+	return nil
+}
+
+// maildirFS is the file system seam of Maildir (tests inject failures).
+type maildirFS interface {
+	Create(name string, perm os.FileMode) (maildirFile, error) // exclusive
+	Open(name string) (io.ReadCloser, error)
+	Link(oldname, newname string) error
+	Remove(name string) error
+	MkdirAll(name string, perm os.FileMode) error
+	Stat(name string) (os.FileInfo, error)
+	SyncDir(name string) error
+	// ReadDirNames calls fn for the names in a directory until fn
+	// returns false.
+	ReadDirNames(name string, fn func(string) bool) error
+}
+
+type maildirFile interface {
+	io.Writer
+	Sync() error
+	Close() error
+}
+
+type osFS struct{}
+
+func (osFS) Create(name string, perm os.FileMode) (maildirFile, error) {
+	return os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+}
+func (osFS) Open(name string) (io.ReadCloser, error)      { return os.Open(name) }
+func (osFS) Link(oldname, newname string) error           { return os.Link(oldname, newname) }
+func (osFS) Remove(name string) error                     { return os.Remove(name) }
+func (osFS) MkdirAll(name string, perm os.FileMode) error { return os.MkdirAll(name, perm) }
+func (osFS) Stat(name string) (os.FileInfo, error)        { return os.Stat(name) }
+
+func (osFS) SyncDir(name string) error {
+	d, err := os.Open(name)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func (osFS) ReadDirNames(name string, fn func(string) bool) error {
+	d, err := os.Open(name)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	for {
+		names, err := d.Readdirnames(1024)
+		for _, n := range names {
+			if !fn(n) {
+				return nil
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
