@@ -16,4 +16,12 @@ type Candidate struct {
 	Field      string // canonical header field name it came from, e.g. "Delivered-To"
 	Occurrence int    // 1-based occurrence of that field from the top of the header
 	Stage      Stage
+
+	// Local is the local part without quoting and Domain the domain as
+	// written: Address is Local@Domain with the local part quoted when it
+	// is not a dot-atom, so the domain is what follows its last "@".
+	Local, Domain string
+	// Route is the obsolete source route ("@a,@b") of an address written
+	// <@a,@b:user@domain>; such an address is not local-delivery syntax.
+	Route string
 }
