@@ -27,12 +27,16 @@ func (f Func) Resolve(ctx context.Context, a account.Account, c []parse.Candidat
 type Result struct {
 	Recipients []Recipient // de-duplicated, in the directory's canonical spelling
 	Rejected   []Rejection // every candidate that did not become a recipient
+	// Explanation tells, candidate by candidate, what was decided and why.
+	// Resolvers other than [Mapper] may leave it empty.
+	Explanation Explanation
 }
 
 // Recipient is one valid local recipient and the candidate that produced it.
 type Recipient struct {
 	Address   string // canonical user@domain
 	Candidate parse.Candidate
+	Via       Via // how the candidate led to this user; may be empty
 }
 
 // Rejection is a candidate that was not kept, and why.
@@ -54,4 +58,18 @@ const (
 	ReasonUntrusted Reason = "untrusted position"
 	ReasonOverCap   Reason = "over recipient cap"
 	ReasonInvalid   Reason = "invalid address"
+	// ReasonSuperseded marks the candidates of a later stage in Chain mode
+	// once an earlier stage has decided (see [Explanation.Decided]).
+	ReasonSuperseded Reason = "superseded by an earlier stage"
+)
+
+// Via says how a candidate led to a recipient.
+type Via string
+
+const (
+	ViaDirectory   Via = "directory"    // the directory knows the address (after stripping and subaddress removal)
+	ViaAlias       Via = "alias"        // an alias of the account (Resolving.Aliases)
+	ViaRule        Via = "rule"         // a routing rule with action deliver
+	ViaDisplayName Via = "display name" // the display name is a user's real name
+	ViaCatchAll    Via = "catch-all"    // the account's catch-all user
 )
