@@ -80,7 +80,9 @@ func TestMapperResolve(t *testing.T) {
 			want: []string{"alice@example.com"}, rejected: []string{"ALICE@example.com: duplicate", "alice+x@example.com: duplicate"}},
 		{name: "alias overlaps", cands: []parse.Candidate{to("bob@example.com"), to("team@example.com")},
 			want: []string{"bob@example.com", "alice@example.com"}},
-		{name: "account alias local part", edit: func(a *account.Account) { a.Resolving.Aliases = map[string][]string{"info": {"carol", "dave@example.com"}} },
+		{name: "account alias local part", edit: func(a *account.Account) {
+			a.Resolving.Aliases = map[string][]string{"info": {"carol", "dave@example.com"}}
+		},
 			cands: []parse.Candidate{to("INFO@example.com"), to("info@bücher.example")},
 			want:  []string{"carol@example.com", "dave@example.com"}, rejected: []string{"info@bücher.example: duplicate"}},
 		{name: "account alias full", edit: func(a *account.Account) { a.Resolving.Aliases = map[string][]string{"Info@Example.com": {"carol"}} },
