@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"strings"
 
 	"github.com/multidrop/multidrop/internal/spool"
@@ -68,23 +69,42 @@ func lowerKeys(m map[string]Deliverer) map[string]Deliverer {
 	return c
 }
 
-// lookup returns the Deliverer for rcpt, nil when there is none.
-func (r *Route) lookup(rcpt string) Deliverer {
+// routeKey identifies a group of recipients delivered in one call: the
+// Deliverer itself when it can be compared, else where it was found (a
+// Func cannot be compared: the recipients Select gives one are delivered
+// one call each).
+type routeKey struct {
+	d   Deliverer
+	src string
+}
+
+// lookup returns the Deliverer for rcpt (nil when there is none) and the
+// key of its group.
+func (r *Route) lookup(rcpt string) (Deliverer, routeKey) {
+	key := func(d Deliverer, src string) (Deliverer, routeKey) {
+		if reflect.TypeOf(d).Comparable() {
+			return d, routeKey{d: d}
+		}
+		return d, routeKey{src: src}
+	}
 	if r.opts.Select != nil {
 		if d := r.opts.Select(rcpt); d != nil {
-			return d
+			return key(d, "select\x00"+rcpt)
 		}
 	}
 	l := strings.ToLower(rcpt)
 	if d := r.opts.Addresses[l]; d != nil {
-		return d
+		return key(d, "address\x00"+l)
 	}
 	if at := strings.LastIndexByte(l, '@'); at >= 0 {
 		if d := r.opts.Domains[l[at+1:]]; d != nil {
-			return d
+			return key(d, "domain\x00"+l[at+1:])
 		}
 	}
-	return r.opts.Default
+	if r.opts.Default == nil {
+		return nil, routeKey{}
+	}
+	return key(r.opts.Default, "default")
 }
 
 type routeGroup struct {
@@ -101,19 +121,19 @@ type routeGroup struct {
 func (r *Route) Deliver(ctx context.Context, env Envelope, msg io.Reader) (Results, error) {
 	res := make(Results, len(env.To))
 	var groups []*routeGroup
-	byDeliverer := map[Deliverer]*routeGroup{}
+	byKey := map[routeKey]*routeGroup{}
 	for i, rcpt := range env.To {
 		res[i] = Result{Recipient: rcpt, Status: Temporary}
-		d := r.lookup(rcpt)
+		d, k := r.lookup(rcpt)
 		if d == nil {
 			res[i].Status = Permanent
 			res[i].Err = &Error{Code: 550, Enhanced: "5.1.1", Message: fmt.Sprintf("no route for <%s>", rcpt), Perm: true, Err: ErrNoRoute}
 			continue
 		}
-		g := byDeliverer[d]
+		g := byKey[k]
 		if g == nil {
 			g = &routeGroup{d: d}
-			byDeliverer[d] = g
+			byKey[k] = g
 			groups = append(groups, g)
 		}
 		g.idx = append(g.idx, i)
