@@ -707,7 +707,10 @@ func (p *addrParser) domain() (string, bool, error) {
 			return "", false, p.fail("quoted string in domain")
 		}
 		if (t.kind == tokDot) == wantWord {
-			return "", false, p.fail("misplaced '.' in domain")
+			if t.kind == tokDot {
+				return "", false, p.fail("misplaced '.' in domain")
+			}
+			return "", false, p.fail("words without '.' in domain")
 		}
 		if i > 0 && t.cfwsBefore {
 			contiguous = false
