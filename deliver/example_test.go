@@ -21,10 +21,10 @@ func ExampleMaildir() {
 	defer os.RemoveAll(root)
 
 	md, err := deliver.NewMaildir(&deliver.MaildirOptions{
-		Template: "{root}/{domain}/{user}/Maildir",
-		Root:     root,
-		Create:   true,
-		Trace:    deliver.TraceOptions{DeliveredTo: true},
+		Template:     "{root}/{domain}/{user}/Maildir",
+		Root:         root,
+		Create:       true,
+		TraceOptions: deliver.TraceOptions{DeliveredTo: true},
 	})
 	if err != nil {
 		log.Fatal(err)

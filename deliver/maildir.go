@@ -76,9 +76,10 @@ type MaildirOptions struct {
 	// several recipients carries neither, so no recipient sees another's
 	// address.
 	Separate bool
-	// Trace sets the trace fields prepended to each message and the
-	// header hygiene applied to it.
-	Trace TraceOptions
+	// TraceOptions are the trace fields prepended to each message and
+	// the header hygiene applied to it. DeliveredTo adds Delivered-To to a
+	// file for one recipient only (see Separate).
+	TraceOptions
 	// Host is the host part of unique file names; "" means the machine's
 	// host name. "/" and ":" are written as \057 and \072 (maildir(5)).
 	Host string
@@ -137,10 +138,10 @@ func NewMaildir(opts *MaildirOptions) (*Maildir, error) {
 	if o.FileMode == 0 {
 		o.FileMode = 0o600
 	}
-	if o.Trace.Hygiene.checkPrefix() != nil {
-		return nil, fmt.Errorf("deliver: maildir: invalid rename prefix %q", o.Trace.Hygiene.RenamePrefix)
+	if o.TraceOptions.Hygiene.checkPrefix() != nil {
+		return nil, fmt.Errorf("deliver: maildir: invalid rename prefix %q", o.TraceOptions.Hygiene.RenamePrefix)
 	}
-	if _, err := localHost(o.Trace.LocalHost); err != nil {
+	if _, err := localHost(o.TraceOptions.LocalHost); err != nil {
 		return nil, fmt.Errorf("deliver: maildir: %w", err)
 	}
 	h := o.Host
@@ -432,7 +433,7 @@ func (m *Maildir) deliverGroup(ctx context.Context, env Envelope, rr *rereader, 
 	for i, t := range g {
 		rcpts[i] = t.rcpt
 	}
-	prelude, err := m.opts.Trace.Prelude(env, rcpts)
+	prelude, err := m.opts.TraceOptions.Prelude(env, rcpts)
 	if err != nil {
 		for _, t := range g {
 			res[t.i].Err = err
@@ -586,7 +587,7 @@ var copyBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b
 // writeMessage writes the message for t under t's tmp/ and fsyncs it. A
 // failure to read the message is an *errSource.
 func (m *Maildir) writeMessage(ctx context.Context, rr *rereader, prelude []byte, t *maildirTarget) (written, error) {
-	body := m.opts.Trace.Hygiene.Reader(&sourceReader{ctx: ctx, r: rr.Reader()})
+	body := m.opts.TraceOptions.Hygiene.Reader(&sourceReader{ctx: ctx, r: rr.Reader()})
 	src := io.MultiReader(bytes.NewReader(prelude), body)
 	return m.writeFile(t.dir, src)
 }

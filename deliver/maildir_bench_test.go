@@ -37,10 +37,10 @@ func BenchmarkMaildirCorpus(b *testing.B) {
 		b.Run(fmt.Sprintf("users=%d/recipients=%d", users, fan), func(b *testing.B) {
 			dir := b.TempDir()
 			md, err := deliver.NewMaildir(&deliver.MaildirOptions{
-				Template: "{root}/{domain}/{user}/Maildir",
-				Root:     dir,
-				Create:   true,
-				Trace:    deliver.TraceOptions{DeliveredTo: true, LocalHost: "mx.example.com"},
+				Template:     "{root}/{domain}/{user}/Maildir",
+				Root:         dir,
+				Create:       true,
+				TraceOptions: deliver.TraceOptions{DeliveredTo: true, LocalHost: "mx.example.com"},
 			})
 			if err != nil {
 				b.Fatal(err)

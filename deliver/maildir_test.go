@@ -36,8 +36,8 @@ func newTestMaildir(t *testing.T, o MaildirOptions) (*Maildir, string) {
 		o.Template = "{root}/{domain}/{user}/Maildir"
 	}
 	o.Root = root
-	if o.Trace.LocalHost == "" {
-		o.Trace = mdTrace()
+	if o.TraceOptions.LocalHost == "" {
+		o.TraceOptions = mdTrace()
 	}
 	if o.Host == "" {
 		o.Host = "host.example"
@@ -78,7 +78,7 @@ const testMsg = "Delivered-To: provider-box@isp.example\r\nFrom: a@example.org\r
 var uniqueName = regexp.MustCompile(`^[0-9]+\.M[0-9]+P[0-9]+Q[0-9]+\.host\.example,S=([0-9]+)$`)
 
 func TestMaildirDeliver(t *testing.T) {
-	m, root := newTestMaildir(t, MaildirOptions{Create: true, Trace: TraceOptions{
+	m, root := newTestMaildir(t, MaildirOptions{Create: true, TraceOptions: TraceOptions{
 		LocalHost: "mx.example.com", DeliveredTo: true, Now: func() time.Time { return mdTime },
 	}})
 	env := Envelope{From: "a@example.org", To: []string{"alice@example.com"}, Trace: Trace{Host: "pop.isp.example", Key: "UID1"}}
@@ -128,20 +128,20 @@ func TestMaildirByteExact(t *testing.T) {
 	}
 	for i, msg := range msgs {
 		m, root := newTestMaildir(t, MaildirOptions{Create: true, Path: nil})
-		m.opts.Trace.Hygiene.Action = KeepEnvelopeFields
+		m.opts.TraceOptions.Hygiene.Action = KeepEnvelopeFields
 		env := Envelope{To: []string{"bob@example.com"}}
 		_, err := m.Deliver(t.Context(), env, iotest.HalfReader(strings.NewReader(msg)))
 		require.NoError(t, err)
 		got := readNew(t, filepath.Join(root, "example.com", "bob", "Maildir"))
 		require.Len(t, got, 1)
-		pre, err := m.opts.Trace.Prelude(env, env.To)
+		pre, err := m.opts.TraceOptions.Prelude(env, env.To)
 		require.NoError(t, err)
 		assert.True(t, bytes.Equal(append(pre, msg...), got[0]), "message %d differs", i)
 	}
 }
 
 func TestMaildirFanOutHardLink(t *testing.T) {
-	m, root := newTestMaildir(t, MaildirOptions{Create: true, Trace: TraceOptions{
+	m, root := newTestMaildir(t, MaildirOptions{Create: true, TraceOptions: TraceOptions{
 		LocalHost: "mx.example.com", DeliveredTo: true, Now: func() time.Time { return mdTime },
 	}})
 	rcpts := []string{"a@example.com", "b@example.com", "c@other.example", "d@example.com", "e@example.com"}
@@ -173,7 +173,7 @@ func TestMaildirFanOutHardLink(t *testing.T) {
 }
 
 func TestMaildirSeparate(t *testing.T) {
-	m, root := newTestMaildir(t, MaildirOptions{Create: true, Separate: true, Trace: TraceOptions{
+	m, root := newTestMaildir(t, MaildirOptions{Create: true, Separate: true, TraceOptions: TraceOptions{
 		LocalHost: "mx.example.com", DeliveredTo: true, Now: func() time.Time { return mdTime },
 	}})
 	rcpts := []string{"a@example.com", "b@example.com"}
@@ -470,7 +470,7 @@ func TestMaildirOptionsErrors(t *testing.T) {
 		{Template: "root}/x"},
 		{Template: "{root}", Folder: "a/b"},
 		{Template: "{root}", Folder: ".."},
-		{Template: "{root}", Trace: TraceOptions{LocalHost: "bad host"}},
+		{Template: "{root}", TraceOptions: TraceOptions{LocalHost: "bad host"}},
 	} {
 		_, err := NewMaildir(&o)
 		assert.Error(t, err, "%+v", o)
