@@ -1,0 +1,75 @@
+// Package deliver hands a fetched message to its recipients "just as if it
+// had arrived by SMTP", durably and exactly once, and says for each
+// recipient what happened.
+//
+// # The role
+//
+// A [Deliverer] takes an [Envelope] (the sender, the validated recipients and
+// where the message came from) and the message, and returns one [Result] per
+// recipient, in envelope order: [Delivered] (durably: the pipeline may now
+// delete the message on the POP server), [Temporary] (keep it and try
+// again later) or [Permanent] (refused for good). A recipient missing from
+// the results counts as temporary, and so does every error that is not a
+// permanent [*Error] ([IsTemporary]): an unknown failure never loses mail.
+// [Func] adapts a function.
+//
+// The deliverers of this package are [Maildir] (local Maildirs), [LMTP]
+// (Dovecot, Cyrus and other local delivery servers), [SMTP] (a relay or
+// smarthost) and [Route], which chooses one of them per recipient. Package
+// [github.com/multidrop/multidrop/deliver/delivertest] provides a recording,
+// fault-injecting Deliverer for tests.
+//
+// # Trace fields and header hygiene
+//
+// Each deliverer prepends the trace fields a final delivery agent writes
+// (RFC 5321 section 4.4, RFC 5322 section 3.6.7): a Received field (from
+// the POP host, by the local host, with POP3, id the message key, for the
+// recipient when there is one) and, as configured in [TraceOptions],
+// Return-Path, Delivered-To and a loop stamp. [Hygiene] renames or removes
+// the provider's own envelope fields (Delivered-To, X-Original-To,
+// Envelope-To, ...) so that no MTA mistakes them for its own and no
+// recipient sees another's envelope address. Only validated addresses are
+// ever written into a header field.
+//
+// # Maildir
+//
+// [Maildir] follows maildir(5) and the Maildir++ folder convention
+// (Courier, Dovecot). A message is written to a uniquely named file in
+// tmp/ (time, microseconds, process id, counter and host), fsynced and
+// closed; then hard-linked into new/ under its final name with ",S=size"
+// (link(2) never replaces an existing file, unlike rename(2)); new/ is
+// fsynced; only then is the recipient [Delivered], and the tmp/ name is
+// removed. A crash at any point leaves either nothing in new/ or the whole
+// message: at worst an orphan in tmp/, which Maildir readers clean up.
+//
+// Several recipients of one message share one file: it is written once and
+// hard-linked into each Maildir, copied (and linked from the copy) where a
+// link is impossible, across file systems for one. A shared file names no
+// recipient, so Delivered-To and the Received "for" clause appear only in a
+// file for one recipient; [MaildirOptions].Separate writes a file per
+// recipient instead, each with its own. The new/ directories are fsynced once
+// per message and Maildir (group commit), still before any recipient is
+// reported delivered.
+//
+// With [MaildirOptions].KeyNames the file name derives from the message key
+// and the recipient, so a second delivery of the same message (after a crash
+// before the pipeline recorded the first) finds the file in new/ or cur/ and
+// reports it delivered without a second copy.
+//
+// Every file system failure (ENOSPC, EDQUOT, EIO, a short write, a failed
+// fsync or close, a missing or unwritable Maildir) removes what was written
+// and is a temporary failure with an RFC 3463 enhanced code (4.2.2 mailbox
+// full, 4.3.1 system full, 4.3.0 otherwise): the user exists, the mail
+// waits on the server. Only an address that cannot name a directory fails
+// permanently.
+//
+// # Route
+//
+// [Route] sends each recipient to the Deliverer chosen for it (by function,
+// address, domain or default), one call per Deliverer with its recipients,
+// and merges the results in envelope order. Each Deliverer reads the whole
+// message: Route reads it in place when it is an io.ReaderAt (with io.Seeker
+// or a Size method, as *os.File, *bytes.Reader or the pipeline's spool are)
+// and otherwise spools it once. A recipient with no route fails permanently
+// with [ErrNoRoute].
+package deliver
