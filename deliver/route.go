@@ -19,7 +19,10 @@ var ErrNoRoute = errors.New("deliver: no route for recipient")
 // Addresses, Domains, Default; the first Deliverer found is used.
 type RouteOptions struct {
 	// Select returns the Deliverer for a recipient, or nil to fall through
-	// to the maps.
+	// to the maps. The recipients given one Deliverer go to it in one call
+	// when its type is comparable (a pointer, as every Deliverer of this
+	// package); a Func, which cannot be compared, gets one call per
+	// recipient.
 	Select func(rcpt string) Deliverer
 	// Addresses maps a whole address to its Deliverer. Keys are compared
 	// without regard to ASCII case.
