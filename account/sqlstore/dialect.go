@@ -1,0 +1,155 @@
+package sqlstore
+
+import (
+	"strconv"
+	"strings"
+)
+
+// A Dialect is what differs between database engines: placeholders, column
+// types, the migrations and row locking. Use [SQLite] or [PostgreSQL].
+type Dialect struct {
+	name string
+	// dollar placeholders ($1, $2, ...) instead of ?.
+	dollar bool
+	// lockLease is appended to the SELECT of the lease row in a fenced
+	// write; it keeps the row from changing until the transaction ends.
+	lockLease string
+	// lockMigrations runs first in each migration transaction.
+	lockMigrations string
+	migrations     []migration
+}
+
+// Name returns "sqlite" or "postgres".
+func (d *Dialect) Name() string { return d.name }
+
+type migration struct {
+	version    int
+	statements []string
+}
+
+// rebind rewrites the ? placeholders of q for the dialect. Our queries
+// contain no string literals with question marks.
+func (d *Dialect) rebind(q string) string {
+	if !d.dollar {
+		return q
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range q {
+		if r == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// SQLite is the dialect of SQLite 3.35 or later (for RETURNING), as served by
+// modernc.org/sqlite through package account/sqlstore/sqlite. The
+// connection must use immediate transactions (_txlock=immediate), so that a
+// transaction that reads and then writes holds the write lock from its
+// start; sqlite.DSN sets this.
+var SQLite = &Dialect{
+	name: "sqlite",
+	migrations: []migration{{1, []string{
+		`CREATE TABLE accounts (
+			id TEXT PRIMARY KEY,
+			enabled INTEGER NOT NULL,
+			description TEXT NOT NULL,
+			host TEXT NOT NULL,
+			port INTEGER NOT NULL,
+			domain TEXT NOT NULL,
+			data TEXT NOT NULL,
+			updated_at INTEGER NOT NULL
+		)`,
+		`CREATE TABLE account_domains (
+			account_id TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+			domain TEXT NOT NULL,
+			PRIMARY KEY (domain, account_id)
+		)`,
+		`CREATE INDEX account_domains_account ON account_domains (account_id)`,
+		`CREATE TABLE journal_seen (
+			account_id TEXT NOT NULL,
+			uid TEXT NOT NULL,
+			first_seen INTEGER NOT NULL,
+			PRIMARY KEY (account_id, uid)
+		)`,
+		`CREATE TABLE journal_deliveries (
+			account_id TEXT NOT NULL,
+			msg_key TEXT NOT NULL,
+			rcpt TEXT NOT NULL,
+			delivered_at INTEGER NOT NULL,
+			PRIMARY KEY (account_id, msg_key, rcpt)
+		)`,
+		`CREATE TABLE journal_message_ids (
+			account_id TEXT NOT NULL,
+			message_id TEXT NOT NULL,
+			rcpt TEXT NOT NULL,
+			expires_at INTEGER NOT NULL,
+			PRIMARY KEY (account_id, message_id, rcpt)
+		)`,
+		`CREATE INDEX journal_message_ids_expiry ON journal_message_ids (account_id, expires_at)`,
+		`CREATE TABLE leases (
+			account_id TEXT PRIMARY KEY,
+			owner TEXT NOT NULL,
+			expires_at INTEGER NOT NULL,
+			token INTEGER NOT NULL
+		)`,
+	}}},
+}
+
+// PostgreSQL is the dialect of PostgreSQL 12 or later, as served by
+// jackc/pgx through package account/sqlstore/postgres.
+var PostgreSQL = &Dialect{
+	name:           "postgres",
+	dollar:         true,
+	lockLease:      " FOR UPDATE",
+	lockMigrations: `LOCK TABLE schema_migrations IN EXCLUSIVE MODE`,
+	migrations: []migration{{1, []string{
+		`CREATE TABLE accounts (
+			id TEXT PRIMARY KEY,
+			enabled BOOLEAN NOT NULL,
+			description TEXT NOT NULL,
+			host TEXT NOT NULL,
+			port INTEGER NOT NULL,
+			domain TEXT NOT NULL,
+			data JSONB NOT NULL,
+			updated_at BIGINT NOT NULL
+		)`,
+		`CREATE TABLE account_domains (
+			account_id TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+			domain TEXT NOT NULL,
+			PRIMARY KEY (domain, account_id)
+		)`,
+		`CREATE INDEX account_domains_account ON account_domains (account_id)`,
+		`CREATE TABLE journal_seen (
+			account_id TEXT NOT NULL,
+			uid TEXT NOT NULL,
+			first_seen BIGINT NOT NULL,
+			PRIMARY KEY (account_id, uid)
+		)`,
+		`CREATE TABLE journal_deliveries (
+			account_id TEXT NOT NULL,
+			msg_key TEXT NOT NULL,
+			rcpt TEXT NOT NULL,
+			delivered_at BIGINT NOT NULL,
+			PRIMARY KEY (account_id, msg_key, rcpt)
+		)`,
+		`CREATE TABLE journal_message_ids (
+			account_id TEXT NOT NULL,
+			message_id TEXT NOT NULL,
+			rcpt TEXT NOT NULL,
+			expires_at BIGINT NOT NULL,
+			PRIMARY KEY (account_id, message_id, rcpt)
+		)`,
+		`CREATE INDEX journal_message_ids_expiry ON journal_message_ids (account_id, expires_at)`,
+		`CREATE TABLE leases (
+			account_id TEXT PRIMARY KEY,
+			owner TEXT NOT NULL,
+			expires_at BIGINT NOT NULL,
+			token BIGINT NOT NULL
+		)`,
+	}}},
+}

@@ -1,0 +1,64 @@
+// Package sqlstore keeps accounts, their journal and their leases in an SQL
+// database through database/sql: one [Store] is an [account.MutableStore],
+// an [account.Journal], an [account.Locker] and an [account.Fencer].
+// SQLite is the embedded default (package account/sqlstore/sqlite, pure Go);
+// PostgreSQL lets several instances share one set of accounts (package
+// account/sqlstore/postgres). This package imports no driver: the
+// subpackages do, and [Open] accepts any *sql.DB with its [Dialect].
+//
+// # Schema and migrations
+//
+// The schema is created and upgraded by [Open] from migrations compiled
+// into the program, one transaction per migration, recorded in the table
+// schema_migrations (version, applied_at). Several processes may Open the
+// same database at once: the migration transactions serialise (SQLite's
+// immediate transactions, a table lock on PostgreSQL) and each migration
+// is applied once. A database migrated by a newer program is refused with
+// [ErrSchemaTooNew].
+//
+// Accounts are rows of the table accounts: the columns id, enabled,
+// description, host, port and domain (normalised) serve list views and
+// other tools, and data holds the whole [account.Account] as JSON (JSONB
+// on PostgreSQL), credentials included: protect the database like a
+// password file. The table account_domains indexes every domain of an
+// account (Domain and ExtraDomains, normalised with
+// [account.NormalizeDomain]) for List with a domain [account.Filter].
+// Times are stored as Unix nanoseconds in 64-bit integers on every engine.
+//
+// # Journal
+//
+// journal_seen holds the listed UIDs with their first-seen time,
+// journal_deliveries one row per (account, message key, recipient) and
+// journal_message_ids one row per (account, Message-ID, recipient) with
+// its expiry. Each Journal write is one transaction; it is durable when it
+// returns as far as the engine's commit is (see package sqlite for its
+// settings; PostgreSQL with its default synchronous_commit=on).
+//
+// # Leases and fencing
+//
+// The table leases has one row per account that was ever leased:
+// account_id, owner, expires_at and token. [Store.Acquire] is a single
+// INSERT ... ON CONFLICT DO UPDATE ... WHERE the row has expired or
+// belongs to the same owner, incrementing token, RETURNING token: atomic
+// on both engines without explicit locks, and a row that stays after
+// Release keeps tokens growing forever for that account. A row-per-account
+// lease was chosen over PostgreSQL advisory locks because an advisory lock
+// lives and dies with one connection (a pooled *sql.DB does not pin one),
+// has no expiry and no token to fence with.
+//
+// [Store.Fenced] returns a Journal bound to a lease. Each of its writes
+// (Sync, Record, RecordID, Forget) first reads the account's lease row in
+// the same transaction (SELECT ... FOR UPDATE on PostgreSQL; SQLite's
+// immediate transaction holds the database write lock) and refuses with
+// [account.ErrLeaseLost] unless owner and token still match and the lease
+// has not expired. A takeover must update that row, so it is ordered
+// before or after the whole write, never inside it: an instance that
+// resumes after its lease expired (a long pause, a stopped process) can no
+// longer record deliveries or prune state for the account. The pipeline
+// renews the lease before DELE, so it never deletes after losing it.
+//
+// Expiry times come from [Options.Now] (the local clock by default), so
+// instances sharing a database need clocks that agree within a small part
+// of the lease TTL; NTP-synchronised hosts with TTLs of a minute or more
+// are far inside that.
+package sqlstore

@@ -1,0 +1,256 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/multidrop/multidrop/account"
+)
+
+// journal implements account.Journal over a Store; with a non-nil lease
+// every write first checks, in its transaction, that the lease is current.
+type journal struct {
+	s     *Store
+	lease *lease
+}
+
+// Fenced implements [account.Fencer]: the returned Journal refuses writes
+// with [account.ErrLeaseLost] unless, in the same transaction, the lease
+// row of the account still has the lease's owner and token and has not
+// expired. lease must come from this Store's Acquire (or another Store
+// over the same database).
+func (s *Store) Fenced(l account.Lease) account.Journal {
+	sl, ok := l.(*lease)
+	if !ok {
+		return &journal{s: s, lease: &lease{foreign: fmt.Sprintf("%T", l)}}
+	}
+	return &journal{s: s, lease: sl}
+}
+
+func (j *journal) check(ctx context.Context, tx *sql.Tx, accountID string) error {
+	l := j.lease
+	if l == nil {
+		return nil
+	}
+	if l.foreign != "" {
+		return fmt.Errorf("sqlstore: Fenced needs a lease from sqlstore, not %s", l.foreign)
+	}
+	if l.accountID != accountID {
+		return fmt.Errorf("%w: lease is for account %q, not %q", account.ErrLeaseLost, l.accountID, accountID)
+	}
+	var owner string
+	var token, expires int64
+	err := tx.QueryRowContext(ctx, j.s.q(`SELECT owner, token, expires_at FROM leases WHERE account_id = ?`+j.s.d.lockLease),
+		accountID).Scan(&owner, &token, &expires)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("sqlstore: checking lease: %w", err)
+	}
+	if err != nil || owner != l.owner || token != l.token || expires <= j.s.now().UnixNano() {
+		return fmt.Errorf("%w: account %q, token %d", account.ErrLeaseLost, accountID, l.token)
+	}
+	return nil
+}
+
+// Sync implements [account.Journal].
+func (s *Store) Sync(ctx context.Context, accountID string, uids []string, now time.Time) (map[string]time.Time, error) {
+	return (&journal{s: s}).Sync(ctx, accountID, uids, now)
+}
+
+// Delivered implements [account.Journal].
+func (s *Store) Delivered(ctx context.Context, accountID, key string) ([]string, error) {
+	return (&journal{s: s}).Delivered(ctx, accountID, key)
+}
+
+// Record implements [account.Journal].
+func (s *Store) Record(ctx context.Context, accountID, key string, rcpts []string, at time.Time) error {
+	return (&journal{s: s}).Record(ctx, accountID, key, rcpts, at)
+}
+
+// DeliveredID implements [account.Journal].
+func (s *Store) DeliveredID(ctx context.Context, accountID, messageID string) ([]string, error) {
+	return (&journal{s: s}).DeliveredID(ctx, accountID, messageID)
+}
+
+// RecordID implements [account.Journal].
+func (s *Store) RecordID(ctx context.Context, accountID, messageID string, rcpts []string, expires time.Time) error {
+	return (&journal{s: s}).RecordID(ctx, accountID, messageID, rcpts, expires)
+}
+
+// Forget implements [account.Journal].
+func (s *Store) Forget(ctx context.Context, accountID string, keys ...string) error {
+	return (&journal{s: s}).Forget(ctx, accountID, keys...)
+}
+
+func (j *journal) Sync(ctx context.Context, accountID string, uids []string, now time.Time) (map[string]time.Time, error) {
+	s := j.s
+	out := make(map[string]time.Time, len(uids))
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if err := j.check(ctx, tx, accountID); err != nil {
+			return err
+		}
+		seen := map[string]int64{}
+		rows, err := tx.QueryContext(ctx, s.q(`SELECT uid, first_seen FROM journal_seen WHERE account_id = ?`), accountID)
+		if err != nil {
+			return fmt.Errorf("sqlstore: sync: %w", err)
+		}
+		for rows.Next() {
+			var uid string
+			var t int64
+			if err := rows.Scan(&uid, &t); err != nil {
+				rows.Close()
+				return fmt.Errorf("sqlstore: sync: %w", err)
+			}
+			seen[uid] = t
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("sqlstore: sync: %w", err)
+		}
+		listed := make(map[string]struct{}, len(uids))
+		for _, u := range uids {
+			listed[u] = struct{}{}
+		}
+		for uid := range seen {
+			if _, ok := listed[uid]; ok {
+				continue
+			}
+			for _, q := range []string{
+				`DELETE FROM journal_seen WHERE account_id = ? AND uid = ?`,
+				`DELETE FROM journal_deliveries WHERE account_id = ? AND msg_key = ?`,
+			} {
+				if _, err := tx.ExecContext(ctx, s.q(q), accountID, uid); err != nil {
+					return fmt.Errorf("sqlstore: sync: %w", err)
+				}
+			}
+		}
+		var ins *sql.Stmt
+		for _, u := range uids {
+			if t, ok := seen[u]; ok {
+				out[u] = time.Unix(0, t).UTC()
+				continue
+			}
+			if _, dup := out[u]; dup {
+				continue
+			}
+			if ins == nil {
+				ins, err = tx.PrepareContext(ctx, s.q(`INSERT INTO journal_seen (account_id, uid, first_seen) VALUES (?, ?, ?)`))
+				if err != nil {
+					return fmt.Errorf("sqlstore: sync: %w", err)
+				}
+				defer ins.Close()
+			}
+			if _, err := ins.ExecContext(ctx, accountID, u, now.UnixNano()); err != nil {
+				return fmt.Errorf("sqlstore: sync: %w", err)
+			}
+			out[u] = time.Unix(0, now.UnixNano()).UTC()
+		}
+		_, err = tx.ExecContext(ctx, s.q(`DELETE FROM journal_message_ids WHERE account_id = ? AND expires_at <= ?`),
+			accountID, s.now().UnixNano())
+		if err != nil {
+			return fmt.Errorf("sqlstore: sync: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (j *journal) strings(ctx context.Context, query string, args ...any) ([]string, error) {
+	rows, err := j.s.db.QueryContext(ctx, j.s.q(query), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var r string
+		if err := rows.Scan(&r); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+func (j *journal) Delivered(ctx context.Context, accountID, key string) ([]string, error) {
+	out, err := j.strings(ctx, `SELECT rcpt FROM journal_deliveries WHERE account_id = ? AND msg_key = ?`, accountID, key)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: delivered: %w", err)
+	}
+	return out, nil
+}
+
+func (j *journal) Record(ctx context.Context, accountID, key string, rcpts []string, at time.Time) error {
+	return j.s.tx(ctx, func(tx *sql.Tx) error {
+		if err := j.check(ctx, tx, accountID); err != nil {
+			return err
+		}
+		for _, r := range rcpts {
+			_, err := tx.ExecContext(ctx, j.s.q(`INSERT INTO journal_deliveries (account_id, msg_key, rcpt, delivered_at)
+				VALUES (?, ?, ?, ?) ON CONFLICT (account_id, msg_key, rcpt) DO NOTHING`), accountID, key, r, at.UnixNano())
+			if err != nil {
+				return fmt.Errorf("sqlstore: record: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+func (j *journal) DeliveredID(ctx context.Context, accountID, messageID string) ([]string, error) {
+	out, err := j.strings(ctx, `SELECT rcpt FROM journal_message_ids WHERE account_id = ? AND message_id = ? AND expires_at > ?`,
+		accountID, messageID, j.s.now().UnixNano())
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: delivered by message-id: %w", err)
+	}
+	return out, nil
+}
+
+func (j *journal) RecordID(ctx context.Context, accountID, messageID string, rcpts []string, expires time.Time) error {
+	return j.s.tx(ctx, func(tx *sql.Tx) error {
+		if err := j.check(ctx, tx, accountID); err != nil {
+			return err
+		}
+		for _, r := range rcpts {
+			_, err := tx.ExecContext(ctx, j.s.q(`INSERT INTO journal_message_ids (account_id, message_id, rcpt, expires_at)
+				VALUES (?, ?, ?, ?) ON CONFLICT (account_id, message_id, rcpt) DO UPDATE SET expires_at =
+				CASE WHEN excluded.expires_at > journal_message_ids.expires_at THEN excluded.expires_at
+				ELSE journal_message_ids.expires_at END`), accountID, messageID, r, expires.UnixNano())
+			if err != nil {
+				return fmt.Errorf("sqlstore: record by message-id: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+func (j *journal) Forget(ctx context.Context, accountID string, keys ...string) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	return j.s.tx(ctx, func(tx *sql.Tx) error {
+		if err := j.check(ctx, tx, accountID); err != nil {
+			return err
+		}
+		for _, k := range keys {
+			for _, q := range []string{
+				`DELETE FROM journal_deliveries WHERE account_id = ? AND msg_key = ?`,
+				`DELETE FROM journal_seen WHERE account_id = ? AND uid = ?`,
+			} {
+				if _, err := tx.ExecContext(ctx, j.s.q(q), accountID, k); err != nil {
+					return fmt.Errorf("sqlstore: forget: %w", err)
+				}
+			}
+		}
+		return nil
+	})
+}

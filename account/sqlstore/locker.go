@@ -1,0 +1,82 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/multidrop/multidrop/account"
+)
+
+// Acquire implements [account.Locker] with one statement: it inserts the
+// account's lease row, or takes it over when it has expired or belongs to
+// owner already, incrementing the fencing token; otherwise it fails with
+// [account.ErrLeaseHeld]. Tokens never go back: Release only expires the
+// row.
+func (s *Store) Acquire(ctx context.Context, accountID, owner string, ttl time.Duration) (account.Lease, error) {
+	if ttl <= 0 {
+		return nil, account.ErrBadTTL
+	}
+	if owner == "" {
+		return nil, errors.New("sqlstore: lease owner is empty")
+	}
+	now := s.now().UnixNano()
+	var token int64
+	err := s.db.QueryRowContext(ctx, s.q(`INSERT INTO leases (account_id, owner, expires_at, token) VALUES (?, ?, ?, 1)
+		ON CONFLICT (account_id) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at,
+			token = leases.token + 1
+		WHERE leases.expires_at <= ? OR leases.owner = excluded.owner
+		RETURNING token`), accountID, owner, now+int64(ttl), now).Scan(&token)
+	if errors.Is(err, sql.ErrNoRows) {
+		var holder string
+		_ = s.db.QueryRowContext(ctx, s.q(`SELECT owner FROM leases WHERE account_id = ?`), accountID).Scan(&holder)
+		return nil, fmt.Errorf("%w: account %q, owner %q", account.ErrLeaseHeld, accountID, holder)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: acquire lease: %w", err)
+	}
+	return &lease{s: s, accountID: accountID, owner: owner, token: token}, nil
+}
+
+type lease struct {
+	s         *Store
+	accountID string
+	owner     string
+	token     int64
+	foreign   string // set for a lease of another type given to Fenced
+}
+
+func (l *lease) Token() int64 { return l.token }
+
+// Renew implements [account.Lease].
+func (l *lease) Renew(ctx context.Context, ttl time.Duration) error {
+	if ttl <= 0 {
+		return account.ErrBadTTL
+	}
+	now := l.s.now().UnixNano()
+	res, err := l.s.db.ExecContext(ctx, l.s.q(`UPDATE leases SET expires_at = ?
+		WHERE account_id = ? AND owner = ? AND token = ? AND expires_at > ?`),
+		now+int64(ttl), l.accountID, l.owner, l.token, now)
+	if err != nil {
+		return fmt.Errorf("sqlstore: renew lease: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("sqlstore: renew lease: %w", err)
+	} else if n == 0 {
+		return fmt.Errorf("%w: account %q, token %d", account.ErrLeaseLost, l.accountID, l.token)
+	}
+	return nil
+}
+
+// Release implements [account.Lease]; it is a no-op for a lease that is no
+// longer current.
+func (l *lease) Release(ctx context.Context) error {
+	_, err := l.s.db.ExecContext(ctx, l.s.q(`UPDATE leases SET expires_at = 0
+		WHERE account_id = ? AND owner = ? AND token = ?`), l.accountID, l.owner, l.token)
+	if err != nil {
+		return fmt.Errorf("sqlstore: release lease: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,296 @@
+package sqlite_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/multidrop/multidrop/account"
+	"github.com/multidrop/multidrop/account/accounttest"
+	"github.com/multidrop/multidrop/account/sqlstore"
+	"github.com/multidrop/multidrop/account/sqlstore/sqlite"
+)
+
+func open(t *testing.T, path string, now func() time.Time) *sqlstore.Store {
+	t.Helper()
+	s, err := sqlite.Open(t.Context(), path, &sqlstore.Options{Now: now})
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, s.Close()) })
+	return s
+}
+
+func temp(t *testing.T, now func() time.Time) *sqlstore.Store {
+	return open(t, filepath.Join(t.TempDir(), "multidrop.db"), now)
+}
+
+func TestStore(t *testing.T) {
+	accounttest.TestStore(t, func(t *testing.T) account.MutableStore { return temp(t, nil) })
+}
+
+func TestJournal(t *testing.T) {
+	accounttest.TestJournal(t, func(t *testing.T, now func() time.Time) account.Journal { return temp(t, now) })
+}
+
+func TestFencedJournal(t *testing.T) {
+	// A fenced journal with a live lease behaves as the journal.
+	accounttest.TestJournal(t, func(t *testing.T, now func() time.Time) account.Journal {
+		s := temp(t, now)
+		return &perAccountFence{s: s, t: t}
+	})
+}
+
+// perAccountFence acquires a long lease per account on first use and routes
+// every call through the fenced journal of that lease.
+type perAccountFence struct {
+	s  *sqlstore.Store
+	t  *testing.T
+	mu sync.Mutex
+	j  map[string]account.Journal
+}
+
+func (p *perAccountFence) get(id string) account.Journal {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.j == nil {
+		p.j = map[string]account.Journal{}
+	}
+	if j, ok := p.j[id]; ok {
+		return j
+	}
+	l, err := p.s.Acquire(p.t.Context(), id, "suite", 1000*time.Hour)
+	require.NoError(p.t, err)
+	p.j[id] = p.s.Fenced(l)
+	return p.j[id]
+}
+
+func (p *perAccountFence) Sync(ctx context.Context, id string, uids []string, now time.Time) (map[string]time.Time, error) {
+	return p.get(id).Sync(ctx, id, uids, now)
+}
+func (p *perAccountFence) Delivered(ctx context.Context, id, key string) ([]string, error) {
+	return p.get(id).Delivered(ctx, id, key)
+}
+func (p *perAccountFence) Record(ctx context.Context, id, key string, r []string, at time.Time) error {
+	return p.get(id).Record(ctx, id, key, r, at)
+}
+func (p *perAccountFence) DeliveredID(ctx context.Context, id, mid string) ([]string, error) {
+	return p.get(id).DeliveredID(ctx, id, mid)
+}
+func (p *perAccountFence) RecordID(ctx context.Context, id, mid string, r []string, exp time.Time) error {
+	return p.get(id).RecordID(ctx, id, mid, r, exp)
+}
+func (p *perAccountFence) Forget(ctx context.Context, id string, keys ...string) error {
+	return p.get(id).Forget(ctx, id, keys...)
+}
+
+func TestLocker(t *testing.T) {
+	accounttest.TestLocker(t, func(t *testing.T, now func() time.Time) account.Locker { return temp(t, now) })
+}
+
+func TestFencing(t *testing.T) {
+	accounttest.TestFencing(t, func(t *testing.T, now func() time.Time) (account.Locker, account.Fencer) {
+		s := temp(t, now)
+		return s, s
+	})
+}
+
+func TestOpenSettings(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "m.db")
+	s := open(t, path, nil)
+	ctx := t.Context()
+	var mode string
+	require.NoError(t, s.DB().QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode))
+	assert.Equal(t, "wal", mode)
+	var sync, fk, busy int
+	require.NoError(t, s.DB().QueryRowContext(ctx, "PRAGMA synchronous").Scan(&sync))
+	assert.Equal(t, 2, sync, "synchronous=FULL")
+	require.NoError(t, s.DB().QueryRowContext(ctx, "PRAGMA foreign_keys").Scan(&fk))
+	assert.Equal(t, 1, fk)
+	require.NoError(t, s.DB().QueryRowContext(ctx, "PRAGMA busy_timeout").Scan(&busy))
+	assert.Equal(t, 10000, busy)
+	fi, err := os.Stat(path)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+
+	var versions []int
+	rows, err := s.DB().QueryContext(ctx, "SELECT version FROM schema_migrations ORDER BY version")
+	require.NoError(t, err)
+	for rows.Next() {
+		var v int
+		require.NoError(t, rows.Scan(&v))
+		versions = append(versions, v)
+	}
+	require.NoError(t, rows.Err())
+	require.NoError(t, rows.Close())
+	assert.Equal(t, []int{sqlstore.SQLite.SchemaVersion()}, versions)
+}
+
+func TestReopenKeepsDataAndMigratesOnce(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "m.db")
+	ctx := t.Context()
+	s, err := sqlite.Open(ctx, path, nil)
+	require.NoError(t, err)
+	a, err := s.Put(ctx, accounttest.Sample("example.com"))
+	require.NoError(t, err)
+	require.NoError(t, s.Record(ctx, a.ID, "u1", []string{"x@example.com"}, time.Now()))
+	require.NoError(t, s.Close())
+
+	s2 := open(t, path, nil)
+	back, err := s2.Get(ctx, a.ID)
+	require.NoError(t, err)
+	assert.Equal(t, a, back)
+	got, err := s2.Delivered(ctx, a.ID, "u1")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"x@example.com"}, got)
+	var n int
+	require.NoError(t, s2.DB().QueryRowContext(ctx, "SELECT COUNT(*) FROM schema_migrations").Scan(&n))
+	assert.Equal(t, 1, n)
+}
+
+func TestSchemaTooNew(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "m.db")
+	s := open(t, path, nil)
+	_, err := s.DB().ExecContext(t.Context(), "INSERT INTO schema_migrations (version, applied_at) VALUES (999, 0)")
+	require.NoError(t, err)
+	_, err = sqlite.Open(t.Context(), path, nil)
+	assert.ErrorIs(t, err, sqlstore.ErrSchemaTooNew)
+}
+
+func TestConcurrentOpen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "m.db")
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for i := range errs {
+		wg.Go(func() {
+			s, err := sqlite.Open(t.Context(), path, nil)
+			if err == nil {
+				err = s.Close()
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		assert.NoError(t, err)
+	}
+}
+
+func TestCorruptRow(t *testing.T) {
+	s := temp(t, nil)
+	ctx := t.Context()
+	a, err := s.Put(ctx, accounttest.Sample("example.com"))
+	require.NoError(t, err)
+	_, err = s.DB().ExecContext(ctx, "UPDATE accounts SET data = '{not json' WHERE id = ?", a.ID)
+	require.NoError(t, err)
+	_, err = s.Get(ctx, a.ID)
+	var ce *sqlstore.CorruptError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, a.ID, ce.ID)
+	_, err = s.List(ctx, account.Filter{})
+	assert.ErrorAs(t, err, &ce)
+}
+
+func TestDeleteRemovesJournalKeepsTokens(t *testing.T) {
+	s := temp(t, nil)
+	ctx := t.Context()
+	a, err := s.Put(ctx, accounttest.Sample("example.com"))
+	require.NoError(t, err)
+	l1, err := s.Acquire(ctx, a.ID, "one", time.Minute)
+	require.NoError(t, err)
+	require.NoError(t, l1.Release(ctx))
+	require.NoError(t, s.Record(ctx, a.ID, "u1", []string{"x@example.com"}, time.Now()))
+	require.NoError(t, s.Delete(ctx, a.ID))
+	_, err = s.Put(ctx, a)
+	require.NoError(t, err)
+	got, err := s.Delivered(ctx, a.ID, "u1")
+	require.NoError(t, err)
+	assert.Empty(t, got, "a re-created account starts with an empty journal")
+	l2, err := s.Acquire(ctx, a.ID, "one", time.Minute)
+	require.NoError(t, err)
+	assert.Greater(t, l2.Token(), l1.Token())
+}
+
+// The two-process test: the child process runs this test function with
+// MULTIDROP_SQLITE_CHILD set and acts on the database named there.
+const childEnv = "MULTIDROP_SQLITE_CHILD"
+
+func TestChildProcess(t *testing.T) {
+	spec := os.Getenv(childEnv)
+	if spec == "" {
+		t.Skip("helper process for TestTwoProcesses")
+	}
+	path, op, _ := strings.Cut(spec, "|")
+	s, err := sqlite.Open(t.Context(), path, nil)
+	if err != nil {
+		fmt.Println("error", err)
+		os.Exit(3)
+	}
+	defer s.Close()
+	switch op {
+	case "acquire":
+		l, err := s.Acquire(t.Context(), "acct", "child", time.Hour)
+		if err != nil {
+			fmt.Println("error", err)
+			return
+		}
+		fmt.Println("token", l.Token())
+	case "record":
+		for i := range 40 {
+			if err := s.Record(t.Context(), "acct", fmt.Sprintf("k%d", i), []string{"child@example.com"}, time.Now()); err != nil {
+				fmt.Println("error", err)
+				os.Exit(4)
+			}
+		}
+		fmt.Println("ok")
+	}
+}
+
+func runChild(t *testing.T, path, op string) *exec.Cmd {
+	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestChildProcess$", "-test.v=false")
+	cmd.Env = append(os.Environ(), childEnv+"="+path+"|"+op)
+	return cmd
+}
+
+func TestTwoProcesses(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "m.db")
+	s := open(t, path, nil)
+	ctx := t.Context()
+
+	l, err := s.Acquire(ctx, "acct", "parent", time.Hour)
+	require.NoError(t, err)
+	out, err := runChild(t, path, "acquire").Output()
+	require.NoError(t, err, string(out))
+	assert.Contains(t, string(out), "lease held by another owner", "the child must not get the parent's lease")
+
+	require.NoError(t, l.Release(ctx))
+	out, err = runChild(t, path, "acquire").Output()
+	require.NoError(t, err, string(out))
+	assert.Contains(t, string(out), fmt.Sprintf("token %d", l.Token()+1))
+	_, err = s.Acquire(ctx, "acct", "parent", time.Hour)
+	assert.ErrorIs(t, err, account.ErrLeaseHeld, "now the child holds it")
+	assert.ErrorIs(t, l.Renew(ctx, time.Hour), account.ErrLeaseLost)
+
+	// Concurrent writers in two processes: nothing lost, nobody fails.
+	child := runChild(t, path, "record")
+	var childOut strings.Builder
+	child.Stdout = &childOut
+	require.NoError(t, child.Start())
+	for i := range 40 {
+		require.NoError(t, s.Record(ctx, "acct", fmt.Sprintf("k%d", i), []string{"parent@example.com"}, time.Now()))
+	}
+	require.NoError(t, child.Wait(), childOut.String())
+	assert.Contains(t, childOut.String(), "ok")
+	for i := range 40 {
+		got, err := s.Delivered(ctx, "acct", fmt.Sprintf("k%d", i))
+		require.NoError(t, err)
+		assert.Equal(t, []string{"child@example.com", "parent@example.com"}, got)
+	}
+}

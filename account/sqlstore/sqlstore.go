@@ -1,0 +1,304 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/multidrop/multidrop/account"
+)
+
+// Options configure a [Store]. The zero value (or nil) is the default.
+type Options struct {
+	// Now is the clock of lease expiry, Message-ID expiry and updated_at;
+	// nil means time.Now. Instances sharing a database must have clocks
+	// within a small fraction of the lease TTL of each other.
+	Now func() time.Time
+}
+
+// Store is an [account.MutableStore], [account.Journal], [account.Locker]
+// and [account.Fencer] over one database. It is safe for concurrent use
+// by many goroutines and by many processes sharing the database.
+type Store struct {
+	db *sql.DB
+	d  *Dialect
+	o  Options
+}
+
+var (
+	_ account.MutableStore = (*Store)(nil)
+	_ account.Journal      = (*Store)(nil)
+	_ account.Locker       = (*Store)(nil)
+	_ account.Fencer       = (*Store)(nil)
+)
+
+// Open applies the pending migrations of d to db and returns a Store over
+// it. Open takes ownership of db: [Store.Close] closes it.
+func Open(ctx context.Context, db *sql.DB, d *Dialect, opts *Options) (*Store, error) {
+	if db == nil || d == nil {
+		return nil, errors.New("sqlstore: Open needs a database and a dialect")
+	}
+	s := &Store{db: db, d: d}
+	if opts != nil {
+		s.o = *opts
+	}
+	if err := s.migrate(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// DB returns the database handle, for health checks and statistics.
+func (s *Store) DB() *sql.DB { return s.db }
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+func (s *Store) now() time.Time {
+	if s.o.Now != nil {
+		return s.o.Now()
+	}
+	return time.Now()
+}
+
+// A MigrationError reports a migration that failed; nothing of it was
+// applied.
+type MigrationError struct {
+	Version int
+	Err     error
+}
+
+func (e *MigrationError) Error() string {
+	return fmt.Sprintf("sqlstore: migration %d: %v", e.Version, e.Err)
+}
+
+func (e *MigrationError) Unwrap() error { return e.Err }
+
+// ErrSchemaTooNew is returned by Open when the database was migrated by a
+// newer version of this package.
+var ErrSchemaTooNew = errors.New("sqlstore: database schema is newer than this program")
+
+// SchemaVersion is the schema version this package migrates to.
+func (d *Dialect) SchemaVersion() int { return d.migrations[len(d.migrations)-1].version }
+
+func (s *Store) migrate(ctx context.Context) error {
+	_, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version INTEGER PRIMARY KEY,
+		applied_at BIGINT NOT NULL
+	)`)
+	if err != nil {
+		return fmt.Errorf("sqlstore: creating schema_migrations: %w", err)
+	}
+	for _, m := range s.d.migrations {
+		if err := s.apply(ctx, m); err != nil {
+			return err
+		}
+	}
+	var max sql.NullInt64
+	if err := s.db.QueryRowContext(ctx, `SELECT MAX(version) FROM schema_migrations`).Scan(&max); err != nil {
+		return fmt.Errorf("sqlstore: reading schema version: %w", err)
+	}
+	if int(max.Int64) > s.d.SchemaVersion() {
+		return fmt.Errorf("%w (database %d, program %d)", ErrSchemaTooNew, max.Int64, s.d.SchemaVersion())
+	}
+	return nil
+}
+
+// apply runs one migration in its own transaction, unless it was applied
+// already; concurrent Opens serialise on the transaction's lock.
+func (s *Store) apply(ctx context.Context, m migration) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if s.d.lockMigrations != "" {
+			if _, err := tx.ExecContext(ctx, s.d.lockMigrations); err != nil {
+				return &MigrationError{m.version, err}
+			}
+		}
+		var n int
+		err := tx.QueryRowContext(ctx, s.d.rebind(`SELECT COUNT(*) FROM schema_migrations WHERE version = ?`), m.version).Scan(&n)
+		if err != nil {
+			return &MigrationError{m.version, err}
+		}
+		if n > 0 {
+			return nil
+		}
+		for _, stmt := range m.statements {
+			if _, err := tx.ExecContext(ctx, stmt); err != nil {
+				return &MigrationError{m.version, err}
+			}
+		}
+		_, err = tx.ExecContext(ctx, s.d.rebind(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`),
+			m.version, s.now().UnixNano())
+		if err != nil {
+			return &MigrationError{m.version, err}
+		}
+		return nil
+	})
+}
+
+// tx runs f in a transaction and commits it when f returns nil.
+func (s *Store) tx(ctx context.Context, f func(*sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlstore: begin: %w", err)
+	}
+	if err := f(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlstore: commit: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) q(query string) string { return s.d.rebind(query) }
+
+// A CorruptError reports an account row whose data does not decode.
+type CorruptError struct {
+	ID  string
+	Err error
+}
+
+func (e *CorruptError) Error() string {
+	return fmt.Sprintf("sqlstore: account %q: corrupt data: %v", e.ID, e.Err)
+}
+
+func (e *CorruptError) Unwrap() error { return e.Err }
+
+// Get implements [account.Store].
+func (s *Store) Get(ctx context.Context, id string) (account.Account, error) {
+	var data string
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT data FROM accounts WHERE id = ?`), id).Scan(&data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return account.Account{}, fmt.Errorf("%w: %q", account.ErrNotFound, id)
+	}
+	if err != nil {
+		return account.Account{}, fmt.Errorf("sqlstore: get %q: %w", id, err)
+	}
+	return decode(id, data)
+}
+
+func decode(id, data string) (account.Account, error) {
+	var a account.Account
+	if err := json.Unmarshal([]byte(data), &a); err != nil {
+		return account.Account{}, &CorruptError{ID: id, Err: err}
+	}
+	a.ID = id
+	return a, nil
+}
+
+// List implements [account.Store]. Accounts are sorted by ID (byte order,
+// whatever the database's collation).
+func (s *Store) List(ctx context.Context, f account.Filter) ([]account.Account, error) {
+	query := `SELECT id, data FROM accounts`
+	var args []any
+	if f.Domain != "" {
+		d, err := account.NormalizeDomain(f.Domain)
+		if err != nil {
+			return []account.Account{}, nil // no account has an invalid domain
+		}
+		query += ` WHERE id IN (SELECT account_id FROM account_domains WHERE domain = ?)`
+		args = append(args, d)
+	}
+	rows, err := s.db.QueryContext(ctx, s.q(query), args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: list: %w", err)
+	}
+	defer rows.Close()
+	out := []account.Account{}
+	for rows.Next() {
+		var id, data string
+		if err := rows.Scan(&id, &data); err != nil {
+			return nil, fmt.Errorf("sqlstore: list: %w", err)
+		}
+		a, err := decode(id, data)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlstore: list: %w", err)
+	}
+	slices.SortFunc(out, func(a, b account.Account) int {
+		switch {
+		case a.ID < b.ID:
+			return -1
+		case a.ID > b.ID:
+			return 1
+		}
+		return 0
+	})
+	return out, nil
+}
+
+// Put implements [account.MutableStore]. The list columns and the domain
+// index are written in the same transaction as the account.
+func (s *Store) Put(ctx context.Context, a account.Account) (account.Account, error) {
+	if err := a.Validate(); err != nil {
+		return account.Account{}, err
+	}
+	a = a.Clone()
+	if a.ID == "" {
+		a.ID = account.NewID()
+	}
+	data, err := json.Marshal(a)
+	if err != nil {
+		return account.Account{}, fmt.Errorf("sqlstore: encoding account %q: %w", a.ID, err)
+	}
+	domain, _ := account.NormalizeDomain(a.Domain) // valid after Validate
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO accounts (id, enabled, description, host, port, domain, data, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (id) DO UPDATE SET enabled = excluded.enabled, description = excluded.description,
+				host = excluded.host, port = excluded.port, domain = excluded.domain, data = excluded.data,
+				updated_at = excluded.updated_at`),
+			a.ID, a.Enabled, a.Description, a.Host, a.Port, domain, string(data), s.now().UnixNano())
+		if err != nil {
+			return fmt.Errorf("sqlstore: put %q: %w", a.ID, err)
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM account_domains WHERE account_id = ?`), a.ID); err != nil {
+			return fmt.Errorf("sqlstore: put %q: %w", a.ID, err)
+		}
+		for _, d := range a.Domains() {
+			_, err := tx.ExecContext(ctx, s.q(`INSERT INTO account_domains (account_id, domain) VALUES (?, ?)`), a.ID, d)
+			if err != nil {
+				return fmt.Errorf("sqlstore: put %q: %w", a.ID, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return account.Account{}, err
+	}
+	return a.Clone(), nil
+}
+
+// Delete implements [account.MutableStore]. The journal of each deleted
+// account goes with it; its lease row stays, so that the fencing tokens of
+// a re-created account with the same ID keep growing.
+func (s *Store) Delete(ctx context.Context, ids ...string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		for _, id := range ids {
+			for _, q := range []string{
+				`DELETE FROM account_domains WHERE account_id = ?`,
+				`DELETE FROM accounts WHERE id = ?`,
+				`DELETE FROM journal_seen WHERE account_id = ?`,
+				`DELETE FROM journal_deliveries WHERE account_id = ?`,
+				`DELETE FROM journal_message_ids WHERE account_id = ?`,
+			} {
+				if _, err := tx.ExecContext(ctx, s.q(q), id); err != nil {
+					return fmt.Errorf("sqlstore: delete %q: %w", id, err)
+				}
+			}
+		}
+		return nil
+	})
+}
