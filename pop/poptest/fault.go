@@ -1,0 +1,106 @@
+package poptest
+
+import (
+	"net"
+	"strings"
+	"sync"
+	"time"
+)
+
+// FaultKind says what a [Fault] does.
+type FaultKind int
+
+const (
+	// Drop closes the connection when Command arrives, without a reply.
+	Drop FaultKind = iota + 1
+	// DropAfter closes the connection right after the reply to Command.
+	DropAfter
+	// Stall stops answering when Command arrives, for Duration (zero:
+	// until the server is closed), then goes on normally.
+	Stall
+	// Reply sends Text instead of the normal reply; the command is not
+	// executed. Text not ending in "\n" gets CRLF appended. At GREETING, a
+	// Text starting with "-ERR" also ends the session.
+	Reply
+	// Inject writes Text, unsolicited, right after the reply to Command
+	// (at STLS: after "+OK", in plaintext, before the TLS handshake).
+	Inject
+	// DropAfterBytes closes the connection once the server has written
+	// Bytes bytes (TLS payload, not records) in the session; the last
+	// write is cut at that count. Command and Arg are ignored.
+	DropAfterBytes
+)
+
+// A Fault changes the server's behaviour at one point of a session. Faults
+// compose: for each command, every matching fault applies in this order:
+// Stall and Drop before the reply, Reply instead of the reply, then Inject
+// and DropAfter.
+type Fault struct {
+	Kind FaultKind
+	// Session is the 1-based session number the fault applies to; zero
+	// means every session.
+	Session int
+	// Command is the command verb it applies to (case-insensitive), or
+	// "GREETING" for the moment the connection is accepted.
+	Command string
+	// Arg, when not empty, restricts the fault to a command whose
+	// arguments (the rest of the line after the verb and one space) equal
+	// Arg, e.g. "2" for "RETR 2".
+	Arg string
+	// Text is the reply (Reply) or the unsolicited bytes (Inject).
+	Text string
+	// Duration is how long Stall lasts; zero stalls until Close.
+	Duration time.Duration
+	// Bytes is the write budget of DropAfterBytes.
+	Bytes int64
+}
+
+// ErrReply returns a Reply fault for command with "-ERR [code] text" (code
+// may be empty), e.g. ErrReply("PASS", "IN-USE", "mailbox locked").
+func ErrReply(command, code, text string) Fault {
+	line := "-ERR "
+	if code != "" {
+		line += "[" + code + "] "
+	}
+	return Fault{Kind: Reply, Command: command, Text: line + text}
+}
+
+func (f Fault) matches(session int, verb, args string) bool {
+	if f.Session != 0 && f.Session != session {
+		return false
+	}
+	if f.Kind == DropAfterBytes || !strings.EqualFold(f.Command, verb) {
+		return false
+	}
+	return f.Arg == "" || f.Arg == args
+}
+
+// limitWriter counts the bytes written to a connection and closes it once
+// the budget is spent.
+type limitWriter struct {
+	mu      sync.Mutex
+	conn    net.Conn // current connection (raw or TLS)
+	raw     net.Conn
+	written int64
+	limit   int64 // < 0: none
+}
+
+var errBudget = &net.OpError{Op: "write", Err: errString("poptest: connection dropped by DropAfterBytes fault")}
+
+type errString string
+
+func (e errString) Error() string { return string(e) }
+
+func (w *limitWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.limit >= 0 && w.written+int64(len(p)) > w.limit {
+		n, _ := w.conn.Write(p[:w.limit-w.written])
+		w.written += int64(n)
+		w.raw.Close()
+		return n, errBudget
+	}
+	n, err := w.conn.Write(p)
+	w.written += int64(n)
+	return n, err
+}
