@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,6 +21,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/multidrop/multidrop/internal/spool"
 )
 
 var mdTime = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
@@ -631,4 +634,78 @@ func TestMaildirSourceError(t *testing.T) {
 	assert.Equal(t, Temporary, res[0].Status)
 	assert.Empty(t, files(t, dir, "new"))
 	assert.Empty(t, files(t, dir, "tmp"))
+}
+
+// FuzzLFWriter checks the streaming conversion against the whole-buffer
+// one, whatever the chunking.
+func FuzzLFWriter(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte, chunk uint8) {
+		var b bytes.Buffer
+		w := &lfWriter{w: &b}
+		step := int(chunk%16) + 1
+		for rest := data; len(rest) > 0; {
+			n := min(step, len(rest))
+			if _, err := w.Write(rest[:n]); err != nil {
+				t.Fatal(err)
+			}
+			rest = rest[n:]
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if want := bytes.ReplaceAll(data, []byte("\r\n"), []byte("\n")); !bytes.Equal(want, b.Bytes()) {
+			t.Fatalf("%q: got %q, want %q", data, b.Bytes(), want)
+		}
+	})
+}
+
+// patternReader yields n bytes of text without holding them.
+type patternReader struct{ n int64 }
+
+func (r *patternReader) Read(p []byte) (int, error) {
+	if r.n == 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > r.n {
+		p = p[:r.n]
+	}
+	for i := range p {
+		p[i] = "abcdefghij\r\n"[i%12]
+	}
+	r.n -= int64(len(p))
+	return len(p), nil
+}
+
+// TestMaildirBoundedMemory delivers a 64 MiB stream, to one recipient and
+// (spooled, written twice) to two: the bytes allocated do not grow with the
+// message.
+func TestMaildirBoundedMemory(t *testing.T) {
+	const size = 64 << 20
+	for _, separate := range []bool{false, true} {
+		m, root := newTestMaildir(t, MaildirOptions{Create: true, Separate: separate, LF: true})
+		m.opts.Spool = &spool.Options{Dir: t.TempDir()}
+		to := []string{"a@example.com", "b@example.com"}[:1+btoi(separate)]
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		res, err := m.Deliver(t.Context(), Envelope{To: to}, &patternReader{n: size})
+		runtime.ReadMemStats(&after)
+		require.NoError(t, err)
+		for _, r := range res {
+			require.Equal(t, Delivered, r.Status)
+		}
+		alloc := after.TotalAlloc - before.TotalAlloc
+		t.Logf("separate=%v: allocated %d bytes for a %d-byte message", separate, alloc, size)
+		assert.Less(t, alloc, uint64(8<<20))
+		fi, err := os.Stat(filepath.Join(root, "example.com", "a", "Maildir", "new", files(t, filepath.Join(root, "example.com", "a", "Maildir"), "new")[0]))
+		require.NoError(t, err)
+		assert.Greater(t, fi.Size(), int64(size*11/12), "LF conversion removed only the CRs")
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -132,6 +132,14 @@ func (s *Spool) write(p []byte) (int, error) {
 // append stores p, spilling to the file when the threshold is crossed.
 func (s *Spool) append(p []byte) (int, error) {
 	if !s.spilled && s.size+int64(len(p)) <= s.threshold {
+		if need := len(s.mem) + len(p); need > cap(s.mem) {
+			// Double up to the threshold: append's gentler growth for
+			// large slices would allocate several times the threshold.
+			c := min(max(2*cap(s.mem), need, 4096), int(s.threshold))
+			m := make([]byte, len(s.mem), c)
+			copy(m, s.mem)
+			s.mem = m
+		}
 		s.mem = append(s.mem, p...)
 		s.size += int64(len(p))
 		return len(p), nil

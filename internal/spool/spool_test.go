@@ -201,7 +201,7 @@ func TestSpoolBoundedMemory(t *testing.T) {
 	require.NoError(t, s.Close())
 	alloc := after.TotalAlloc - before.TotalAlloc
 	t.Logf("allocated %d bytes for a %d-byte message", alloc, size)
-	assert.Less(t, alloc, uint64(8<<20), "allocation grows with the message size")
+	assert.Less(t, alloc, uint64(4<<20), "allocation grows with the message size")
 }
 
 func BenchmarkSpool(b *testing.B) {
