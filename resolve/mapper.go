@@ -370,3 +370,17 @@ func (ru *rule) String() string {
 func containsFold(s, p string) bool {
 	return strings.Contains(strings.ToLower(s), p)
 }
+
+// Local reports whether domain (in any IDNA spelling) is one of a's local
+// domains, or a subdomain of one when Resolving.Subdomains is set, exactly
+// as Resolve decides it. It is meant for parse.Options.Local, so that
+// parse's Chain mode and the resolver agree on what is local. An account
+// with invalid settings has no local domain.
+func (m *Mapper) Local(a account.Account, domain string) bool {
+	c := m.settings(a)
+	if c.err != nil || domain == "" || domain[0] == '[' || strings.HasSuffix(domain, ".") {
+		return false
+	}
+	ad, err := asciiDomain(domain)
+	return err == nil && c.local(ad) != ""
+}

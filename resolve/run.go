@@ -130,6 +130,9 @@ func reject(reason Reason, detail string) outcome {
 // decide applies the steps of the package documentation to one candidate.
 func (r *run) decide(cand *parse.Candidate) (outcome, error) {
 	c := r.c
+	if cand.Route != "" {
+		return reject(ReasonInvalid, "source route "+strconv.Quote(cand.Route)+" (obsolete route syntax is never local delivery)"), nil
+	}
 	local, domain, p := splitAddress(cand.Address)
 	if p != nil {
 		return reject(p.reason, p.detail), nil
