@@ -659,6 +659,7 @@ func (p *addrParser) domain() (string, bool, error) {
 		start := p.i
 		p.i++
 		clean := true
+		gap, content := false, false // white space seen; dtext seen
 		for {
 			if p.i == len(p.s) {
 				p.i = start
@@ -669,10 +670,21 @@ func (p *addrParser) domain() (string, bool, error) {
 				p.i++
 				break
 			}
+			if c == ' ' || c == '\t' || c == '\r' || c == '\n' {
+				clean, gap = false, true
+				p.i++
+				continue
+			}
+			if gap && content {
+				// Joining "1 2" into "12" would make up an address.
+				return "", false, p.fail("white space inside domain literal")
+			}
+			gap, content = false, true
 			switch {
-			case c == ' ' || c == '\t' || c == '\r' || c == '\n':
-				clean = false
-			case c == '[' || c == '\\':
+			case c == '[' || c == '\\' || c == '@':
+				// '@' is dtext in RFC 5322 but never in an RFC 5321
+				// address literal; refusing it keeps the domain after
+				// the last '@' of every address.
 				return "", false, p.fail("invalid character in domain literal")
 			case c < ' ' || c == 0x7f:
 				return "", false, p.fail("control character in domain literal")

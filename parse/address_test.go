@@ -73,6 +73,8 @@ func TestParseAddressList(t *testing.T) {
 		{in: "x@[IPv6:2001:db8::1]", want: []A{{Address: "x@[IPv6:2001:db8::1]", Local: "x", Domain: "[IPv6:2001:db8::1]"}}},
 		{in: "x@[ 192.0.2.1 ]", want: []A{{Address: "x@[192.0.2.1]", Local: "x", Domain: "[192.0.2.1]"}}},
 		{in: "x@[192.0.2.1", err: "unterminated domain literal"},
+		{in: "x@[192.0 .2.1]", err: "white space inside domain literal"},
+		{in: "x@[a@b]", err: "invalid character in domain literal"},
 		{in: "x@[a[b]", err: "invalid character in domain literal"},
 
 		// UTF-8 (RFC 6532) and RFC 2047 names.
