@@ -49,7 +49,8 @@ type Fault struct {
 	Arg string
 	// Text is the reply (Reply) or the unsolicited bytes (Inject).
 	Text string
-	// Duration is how long Stall lasts; zero stalls until Close.
+	// Duration is how long Stall lasts; zero stalls until Close. A stalled
+	// session keeps its mailbox locked, even if the client hangs up.
 	Duration time.Duration
 	// Bytes is the write budget of DropAfterBytes.
 	Bytes int64
