@@ -426,8 +426,8 @@ func (e *errSource) Unwrap() error { return e.err }
 
 // deliverGroup writes one file for the recipients of g (who share its
 // bytes) and links or copies it to each. It returns an error only when the
-// message itself could not be read; file system failures are per-recipient
-// results.
+// message itself could not be read or the context ended; file system
+// failures are per-recipient results.
 func (m *Maildir) deliverGroup(ctx context.Context, env Envelope, rr *rereader, g []*maildirTarget, res Results) error {
 	rcpts := make([]string, len(g))
 	for i, t := range g {
@@ -451,12 +451,17 @@ func (m *Maildir) deliverGroup(ctx context.Context, env Envelope, rr *rereader, 
 			_ = m.fs.Remove(w.tmp)
 		}
 	}()
+	// stop is set when the rest of the group cannot be served (the context
+	// ended, the message cannot be read); the links made so far are still
+	// committed below, so that no file sits in new/ unreported.
+	var stop error
 	for k, t := range g {
 		if err := ctx.Err(); err != nil {
 			for _, t := range g[k:] {
 				res[t.i].Err = err
 			}
-			return err
+			stop = err
+			break
 		}
 		// Link a copy already written, when one is on this file system.
 		done := false
@@ -494,7 +499,8 @@ func (m *Maildir) deliverGroup(ctx context.Context, env Envelope, rr *rereader, 
 				for _, t := range g[k:] {
 					res[t.i].Err = &Error{Message: "maildir: reading the message", Err: se.err}
 				}
-				return se.err
+				stop = se.err
+				break
 			}
 			if lastErr != nil {
 				err = fmt.Errorf("%w (after link: %v)", err, lastErr)
@@ -532,7 +538,7 @@ func (m *Maildir) deliverGroup(ctx context.Context, env Envelope, rr *rereader, 
 		}
 		res[t.i].Status, res[t.i].Err = Delivered, nil
 	}
-	return nil
+	return stop
 }
 
 // errAlreadyThere reports a key-derived name found in new/ at link time.

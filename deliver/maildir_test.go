@@ -709,3 +709,23 @@ func btoi(b bool) int {
 	}
 	return 0
 }
+
+func TestMaildirCancelledMidGroup(t *testing.T) {
+	// The context ends after the first recipient's link: that recipient's
+	// file is in new/ and must be reported (and synced) as delivered, not
+	// left for a retry that would duplicate it.
+	m, root := newTestMaildir(t, MaildirOptions{Create: true})
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	fs := &faultFS{link: func(string, string) error { cancel(); return nil }}
+	m.fs = fs
+	res, err := m.Deliver(ctx, Envelope{To: []string{"a@example.com", "b@example.com"}}, strings.NewReader(testMsg))
+	require.ErrorIs(t, err, context.Canceled)
+	assert.Equal(t, Delivered, res[0].Status)
+	assert.Equal(t, Temporary, res[1].Status)
+	assert.ErrorIs(t, res[1].Err, context.Canceled)
+	assert.Len(t, files(t, filepath.Join(root, "example.com", "a", "Maildir"), "new"), 1)
+	assert.Empty(t, files(t, filepath.Join(root, "example.com", "b", "Maildir"), "new"))
+	assert.Contains(t, fs.ops, "syncdir new")
+	assert.Empty(t, files(t, filepath.Join(root, "example.com", "a", "Maildir"), "tmp"))
+}
