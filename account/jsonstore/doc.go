@@ -1,0 +1,35 @@
+// Package jsonstore keeps accounts ([Store], an [account.MutableStore]) and
+// the per-account journal ([Journal], an [account.Journal]) in JSON files,
+// for single-host installations that want a file an administrator can read,
+// back up and put under version control. Accounts and journal live in two
+// files, so that journal writes during checks never rewrite the
+// configuration.
+//
+// # Safety
+//
+// Every change rewrites the whole file atomically: the new content goes to
+// a temporary file in the same directory, which is fsynced, renamed over
+// the old file, and the directory is fsynced so that the rename survives a
+// crash. A reader therefore sees the old or the new file, never a mix.
+// Files are created with mode 0600: the account file holds passwords.
+//
+// Each operation holds an flock(2) lock on a lock file beside the data file
+// (path + ".lock"): shared to read, exclusive to read, change and write
+// back. Two processes (say, the daemon and an admin tool) can therefore
+// not interleave read-modify-write cycles and lose each other's changes.
+// Between operations the content is cached and reloaded when the file on
+// disk was replaced (another inode, size or modification time).
+//
+// A file that does not decode is reported as a [*CorruptError] and left
+// untouched; the store or journal fails every operation until the file is
+// repaired or removed, so a damaged journal never leads to deletions on a
+// server.
+//
+// # Scale
+//
+// The journal file is rewritten and fsynced on every write; this suits a
+// few dozen accounts with modest mailboxes. Larger installations, and
+// several instances sharing accounts, use package account/sqlstore.
+//
+// Locking needs a Unix system (flock); elsewhere [Open] fails.
+package jsonstore

@@ -1,0 +1,145 @@
+package jsonstore
+
+import (
+	"context"
+	"time"
+
+	"github.com/multidrop/multidrop/account"
+)
+
+type journalFile struct {
+	Version  int                              `json:"version"`
+	Accounts map[string]*account.JournalState `json:"accounts"`
+}
+
+func (f *journalFile) version() int { return f.Version }
+func (f *journalFile) setVersion()  { f.Version = formatVersion }
+
+func (f *journalFile) state(id string) *account.JournalState {
+	if f.Accounts == nil {
+		f.Accounts = map[string]*account.JournalState{}
+	}
+	st := f.Accounts[id]
+	if st == nil {
+		st = &account.JournalState{}
+		f.Accounts[id] = st
+	}
+	return st
+}
+
+// Journal is an [account.Journal] kept in one JSON file, rewritten (and
+// fsynced) by every write, so that a write is durable when it returns.
+// Suited to a few accounts with small mailboxes; use package sqlstore
+// beyond that.
+type Journal struct {
+	f   *file[journalFile, *journalFile]
+	now func() time.Time
+}
+
+var _ account.Journal = (*Journal)(nil)
+
+// OpenJournal returns the journal in the file at path, which need not
+// exist yet. The lock file is path + ".lock". It fails with a
+// [*CorruptError] when the file does not decode; so does every later
+// operation while the file stays corrupt (the journal fails closed).
+func OpenJournal(path string, opts *Options) (*Journal, error) {
+	f, err := openFile[journalFile](path)
+	if err != nil {
+		return nil, err
+	}
+	j := &Journal{f: f, now: time.Now}
+	if opts != nil && opts.Now != nil {
+		j.now = opts.Now
+	}
+	return j, nil
+}
+
+// Path returns the absolute path of the file.
+func (j *Journal) Path() string { return j.f.path }
+
+// Close releases the lock file.
+func (j *Journal) Close() error { return j.f.close() }
+
+// Sync implements [account.Journal].
+func (j *Journal) Sync(ctx context.Context, accountID string, uids []string, now time.Time) (map[string]time.Time, error) {
+	var out map[string]time.Time
+	err := j.f.update(ctx, func(v *journalFile) error {
+		out = v.state(accountID).Sync(uids, now, j.now())
+		if st := v.Accounts[accountID]; len(st.Seen) == 0 && len(st.Deliveries) == 0 && len(st.MessageIDs) == 0 {
+			delete(v.Accounts, accountID)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Delivered implements [account.Journal].
+func (j *Journal) Delivered(ctx context.Context, accountID, key string) ([]string, error) {
+	var out []string
+	err := j.f.read(ctx, func(v *journalFile) error {
+		if st := v.Accounts[accountID]; st != nil {
+			out = st.DeliveredTo(key)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Record implements [account.Journal].
+func (j *Journal) Record(ctx context.Context, accountID, key string, rcpts []string, at time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if len(rcpts) == 0 {
+		return nil
+	}
+	return j.f.update(ctx, func(v *journalFile) error {
+		v.state(accountID).Record(key, rcpts, at)
+		return nil
+	})
+}
+
+// DeliveredID implements [account.Journal].
+func (j *Journal) DeliveredID(ctx context.Context, accountID, messageID string) ([]string, error) {
+	var out []string
+	err := j.f.read(ctx, func(v *journalFile) error {
+		if st := v.Accounts[accountID]; st != nil {
+			out = st.DeliveredToID(messageID, j.now())
+		}
+		return nil
+	})
+	return out, err
+}
+
+// RecordID implements [account.Journal].
+func (j *Journal) RecordID(ctx context.Context, accountID, messageID string, rcpts []string, expires time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if len(rcpts) == 0 {
+		return nil
+	}
+	return j.f.update(ctx, func(v *journalFile) error {
+		v.state(accountID).RecordID(messageID, rcpts, expires)
+		return nil
+	})
+}
+
+// Forget implements [account.Journal].
+func (j *Journal) Forget(ctx context.Context, accountID string, keys ...string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	return j.f.update(ctx, func(v *journalFile) error {
+		if st := v.Accounts[accountID]; st != nil {
+			st.Forget(keys)
+		}
+		return nil
+	})
+}

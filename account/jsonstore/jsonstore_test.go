@@ -1,0 +1,204 @@
+package jsonstore_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/multidrop/multidrop/account"
+	"github.com/multidrop/multidrop/account/accounttest"
+	"github.com/multidrop/multidrop/account/jsonstore"
+)
+
+func openStore(t *testing.T, path string) *jsonstore.Store {
+	t.Helper()
+	s, err := jsonstore.Open(path, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, s.Close()) })
+	return s
+}
+
+func TestStore(t *testing.T) {
+	accounttest.TestStore(t, func(t *testing.T) account.MutableStore {
+		return openStore(t, filepath.Join(t.TempDir(), "accounts.json"))
+	})
+}
+
+func TestJournal(t *testing.T) {
+	accounttest.TestJournal(t, func(t *testing.T, now func() time.Time) account.Journal {
+		j, err := jsonstore.OpenJournal(filepath.Join(t.TempDir(), "journal.json"), &jsonstore.Options{Now: now})
+		require.NoError(t, err)
+		t.Cleanup(func() { assert.NoError(t, j.Close()) })
+		return j
+	})
+}
+
+func TestFileModeAndNoLeftovers(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "accounts.json")
+	s := openStore(t, path)
+	_, err := os.Stat(path)
+	require.ErrorIs(t, err, os.ErrNotExist, "Open alone creates no data file")
+	for range 3 {
+		_, err := s.Put(t.Context(), accounttest.Sample("example.com"))
+		require.NoError(t, err)
+	}
+	fi, err := os.Stat(path)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+	lfi, err := os.Stat(path + ".lock")
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), lfi.Mode().Perm())
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	assert.ElementsMatch(t, []string{"accounts.json", "accounts.json.lock"}, names, "no temporary file is left")
+
+	var doc map[string]any
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(data, &doc))
+	assert.EqualValues(t, 1, doc["version"])
+}
+
+func TestCorruptFileIsLeftUntouched(t *testing.T) {
+	for _, content := range []string{"{not json", `{"version":1,"accounts":[]} trailing`, `{"version":99,"accounts":[]}`, `{"version":1,"accounts":"x"}`, "null", ""} {
+		t.Run(content, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "accounts.json")
+			require.NoError(t, os.WriteFile(path, []byte(content), 0o600))
+			_, err := jsonstore.Open(path, nil)
+			var ce *jsonstore.CorruptError
+			require.ErrorAs(t, err, &ce)
+			assert.Equal(t, path, ce.Path)
+
+			jpath := filepath.Join(dir, "journal.json")
+			require.NoError(t, os.WriteFile(jpath, []byte(content), 0o600))
+			_, err = jsonstore.OpenJournal(jpath, nil)
+			require.ErrorAs(t, err, &ce)
+
+			for _, p := range []string{path, jpath} {
+				data, err := os.ReadFile(p)
+				require.NoError(t, err)
+				assert.Equal(t, content, string(data))
+			}
+		})
+	}
+}
+
+func TestCorruptionAfterOpenFailsClosed(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "journal.json")
+	j, err := jsonstore.OpenJournal(path, nil)
+	require.NoError(t, err)
+	defer j.Close()
+	ctx := t.Context()
+	require.NoError(t, j.Record(ctx, "a", "u1", []string{"x@example.com"}, time.Now()))
+	require.NoError(t, os.WriteFile(path, []byte("garbage"), 0o600))
+
+	var ce *jsonstore.CorruptError
+	_, err = j.Delivered(ctx, "a", "u1")
+	assert.ErrorAs(t, err, &ce, "a corrupt journal is an error, not an empty journal")
+	_, err = j.Sync(ctx, "a", []string{"u1"}, time.Now())
+	assert.ErrorAs(t, err, &ce)
+	assert.ErrorAs(t, j.Record(ctx, "a", "u2", []string{"y@example.com"}, time.Now()), &ce)
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.Equal(t, "garbage", string(data))
+}
+
+func TestReloadsChangesOfAnotherHandle(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "accounts.json")
+	a := openStore(t, path)
+	b := openStore(t, path)
+	ctx := t.Context()
+	x, err := a.Put(ctx, accounttest.Sample("example.com"))
+	require.NoError(t, err)
+	got, err := b.Get(ctx, x.ID)
+	require.NoError(t, err, "b sees a's write")
+	assert.Equal(t, x, got)
+	y, err := b.Put(ctx, accounttest.Sample("example.org"))
+	require.NoError(t, err)
+	list, err := a.List(ctx, account.Filter{})
+	require.NoError(t, err)
+	assert.Len(t, list, 2, "a sees b's write and b did not lose a's")
+	require.NoError(t, a.Delete(ctx, y.ID))
+	_, err = b.Get(ctx, y.ID)
+	assert.ErrorIs(t, err, account.ErrNotFound)
+}
+
+func TestLockRespectsContext(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "accounts.json")
+	s := openStore(t, path)
+	// Hold the lock from another open file description.
+	lf, err := os.OpenFile(path+".lock", os.O_RDWR, 0)
+	require.NoError(t, err)
+	defer lf.Close()
+	require.NoError(t, flock(lf))
+	ctx, cancel := contextWithTimeout(t, 50*time.Millisecond)
+	defer cancel()
+	_, err = s.Put(ctx, accounttest.Sample("example.com"))
+	assert.ErrorIs(t, err, ctx.Err())
+	require.NoError(t, funlock(lf))
+	_, err = s.Put(t.Context(), accounttest.Sample("example.com"))
+	assert.NoError(t, err)
+}
+
+const childEnv = "MULTIDROP_JSONSTORE_CHILD"
+
+// TestChildProcess is the second process of TestTwoProcessesDoNotLoseWrites.
+func TestChildProcess(t *testing.T) {
+	path := os.Getenv(childEnv)
+	if path == "" {
+		t.Skip("helper process for TestTwoProcessesDoNotLoseWrites")
+	}
+	s, err := jsonstore.Open(path, nil)
+	if err != nil {
+		fmt.Println("error", err)
+		os.Exit(3)
+	}
+	defer s.Close()
+	for i := range perProcess {
+		a := accounttest.Sample("example.com")
+		a.ID = fmt.Sprintf("child-%02d", i)
+		if _, err := s.Put(t.Context(), a); err != nil {
+			fmt.Println("error", err)
+			os.Exit(4)
+		}
+	}
+	fmt.Println("ok")
+}
+
+const perProcess = 30
+
+func TestTwoProcessesDoNotLoseWrites(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "accounts.json")
+	s := openStore(t, path)
+	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestChildProcess$")
+	cmd.Env = append(os.Environ(), childEnv+"="+path)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	require.NoError(t, cmd.Start())
+	for i := range perProcess {
+		a := accounttest.Sample("example.com")
+		a.ID = fmt.Sprintf("parent-%02d", i)
+		_, err := s.Put(t.Context(), a)
+		require.NoError(t, err)
+	}
+	require.NoError(t, cmd.Wait(), out.String())
+	require.Contains(t, out.String(), "ok")
+	all, err := s.List(t.Context(), account.Filter{})
+	require.NoError(t, err)
+	assert.Len(t, all, 2*perProcess, "every write of both processes is in the file")
+}
