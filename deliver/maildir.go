@@ -96,7 +96,9 @@ type MaildirOptions struct {
 // failure of the file system (ENOSPC, EDQUOT, EIO, a short write, a failed
 // fsync or close) removes what was written and is a temporary failure.
 //
-// Files are written with the credentials of the calling process.
+// Files are written with the credentials of the calling process: run the
+// delivering process as the owner of the Maildirs (a virtual-mail user, for
+// one). Maildir needs a Unix file system (link(2) and fsync of a directory).
 type Maildir struct {
 	opts     MaildirOptions
 	template []tmplPart
