@@ -84,6 +84,7 @@ type limitWriter struct {
 	raw     net.Conn
 	written int64
 	limit   int64 // < 0: none
+	idle    time.Duration
 }
 
 var errBudget = &net.OpError{Op: "write", Err: errString("poptest: connection dropped by DropAfterBytes fault")}
@@ -95,6 +96,9 @@ func (e errString) Error() string { return string(e) }
 func (w *limitWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	// Every write gets a fresh deadline, so a long body is bounded per
+	// write rather than by the time of the last command.
+	w.raw.SetWriteDeadline(time.Now().Add(w.idle))
 	if w.limit >= 0 && w.written+int64(len(p)) > w.limit {
 		n, _ := w.conn.Write(p[:w.limit-w.written])
 		w.written += int64(n)

@@ -47,7 +47,7 @@ type session struct {
 
 func newSession(s *Server, id int, c net.Conn) *session {
 	ss := &session{s: s, id: id, raw: c}
-	ss.lw = &limitWriter{conn: c, raw: c, limit: -1}
+	ss.lw = &limitWriter{conn: c, raw: c, limit: -1, idle: s.idle()}
 	for _, f := range s.Faults {
 		if f.Kind == DropAfterBytes && (f.Session == 0 || f.Session == id) && (ss.lw.limit < 0 || f.Bytes < ss.lw.limit) {
 			ss.lw.limit = max(f.Bytes, 0)
@@ -253,7 +253,6 @@ func (ss *session) write(c Command, reply []byte) error {
 }
 
 func (ss *session) flush() error {
-	ss.raw.SetWriteDeadline(time.Now().Add(ss.s.idle()))
 	err := ss.w.Flush()
 	ss.pipelined = ss.r.Buffered() > 0
 	return err
