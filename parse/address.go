@@ -88,6 +88,7 @@ type addrParser struct {
 	max  int
 	toks []token
 	out  []Address
+	tbuf [8]token // first backing array of toks
 }
 
 func (p *addrParser) fail(reason string) error {
@@ -389,6 +390,9 @@ func (p *addrParser) comment() error {
 // words scans atoms, quoted strings and dots into p.toks, skipping CFWS,
 // and stops before the first other character.
 func (p *addrParser) words() error {
+	if p.toks == nil {
+		p.toks = p.tbuf[:0]
+	}
 	p.toks = p.toks[:0]
 	for {
 		sk, err := p.cfws()

@@ -3,7 +3,6 @@ package parse
 import (
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -215,8 +214,9 @@ type LoopKind string
 const (
 	// LoopStamp: the header carries our LoopField.
 	LoopStamp LoopKind = "stamp"
-	// LoopDelivered: a Delivered-To that is not a trusted envelope
-	// header names one of the candidates: that recipient has had it.
+	// LoopDelivered: a Delivered-To below the provider's trace block
+	// (where an envelope header is untrusted) names one of the
+	// candidates: that recipient has had the message before.
 	LoopDelivered LoopKind = "delivered-to"
 )
 
@@ -350,9 +350,6 @@ type collector struct {
 	// provider's trace block: envelope headers at or below it are an
 	// outsider's.
 	trusted int
-	// envUsed marks the field indexes that gave trusted envelope
-	// candidates (for loop detection).
-	envUsed []int
 }
 
 // messageFields are written by the sender; an envelope header below one is
@@ -576,11 +573,7 @@ func (c *collector) envelope(union bool) []Candidate {
 			if i >= c.trusted {
 				c.res.Untrusted = c.addresses(c.res.Untrusted, i, e.Name, occ, StageEnvelope)
 			} else {
-				n := len(out)
 				out = c.addresses(out, i, e.Name, occ, StageEnvelope)
-				if len(out) > n {
-					c.envUsed = append(c.envUsed, i)
-				}
 			}
 			if !union {
 				break
@@ -797,24 +790,13 @@ func asciiDomain(d string) (string, bool) {
 	return a, err == nil
 }
 
-// loops reports Delivered-To fields, other than those used as trusted
-// envelope headers, that name a chosen candidate.
+// loops reports Delivered-To fields below the provider's trace block that
+// name a chosen candidate: a delivery agent before the provider already
+// delivered the message to that address. One inside the block is the
+// provider's statement of the recipient, not a loop.
 func (c *collector) loops() {
 	if len(c.res.Candidates) == 0 {
 		return
-	}
-	var usedSet map[int]bool
-	if len(c.envUsed) > 8 {
-		usedSet = make(map[int]bool, len(c.envUsed))
-		for _, u := range c.envUsed {
-			usedSet[u] = true
-		}
-	}
-	used := func(i int) bool {
-		if usedSet != nil {
-			return usedSet[i]
-		}
-		return slices.Contains(c.envUsed, i)
 	}
 	var set map[string]bool
 	if len(c.res.Candidates) > 8 {
@@ -840,7 +822,7 @@ func (c *collector) loops() {
 			continue
 		}
 		occ++
-		if used(i) {
+		if i < c.trusted {
 			continue
 		}
 		p := addrParser{s: c.h.fields[i].Value, max: min(c.perField, 16)}

@@ -73,6 +73,6 @@
 // The [Result] also carries the Message-ID, the envelope sender
 // (Return-Path, else [Options.SenderFields]), the number of Received
 // fields, List-Id and Precedence, and loop markers: our own [LoopField]
-// stamp, and a Delivered-To that is not a trusted envelope header but names
-// a chosen candidate (that recipient has already had the message).
+// stamp, and a Delivered-To below the provider's trace block that names a
+// chosen candidate (that recipient has already had the message).
 package parse

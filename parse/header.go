@@ -23,7 +23,8 @@ type Limits struct {
 	// MaxHeaderBytes caps the header as read, line endings and the blank
 	// line included (default 1 MiB).
 	MaxHeaderBytes int
-	// MaxFields caps the number of header fields (default 5000).
+	// MaxFields caps the number of header fields, skipped lines that are
+	// not fields included (default 5000).
 	MaxFields int
 	// MaxLineLength caps one physical line, without its line ending
 	// (default 64 KiB; RFC 5322 asks for at most 998, real mail exceeds it).
@@ -225,6 +226,11 @@ func ReadHeader(r *bufio.Reader, lim *Limits) (*Header, error) {
 		skip    bool // inside a skipped (malformed) field
 		err     error
 	)
+	// Size the buffers from what is already buffered: usually the whole
+	// header, so they do not grow.
+	hint := min(max(r.Buffered(), 512), maxBytes, 64<<10)
+	buf = make([]byte, 0, hint)
+	spans = make([]span, 0, max(hint/64, 8))
 	h := &Header{}
 	finish := func() *Header {
 		s := string(buf)
@@ -248,13 +254,13 @@ func ReadHeader(r *bufio.Reader, lim *Limits) (*Header, error) {
 			break
 		}
 		lineNo++
-		// Strip the line ending: LF, CRLF.
+		// Strip the line ending: LF, CRLF, or a CR before EOF.
 		content := line
 		if n := len(content); n > 0 && content[n-1] == '\n' {
 			content = content[:n-1]
-			if n := len(content); n > 0 && content[n-1] == '\r' {
-				content = content[:n-1]
-			}
+		}
+		if n := len(content); n > 0 && content[n-1] == '\r' {
+			content = content[:n-1]
 		}
 		if len(content) == 0 {
 			if len(line) > 0 && line[len(line)-1] == '\n' {
@@ -278,11 +284,15 @@ func ReadHeader(r *bufio.Reader, lim *Limits) (*Header, error) {
 				spans[len(spans)-1].end = len(buf)
 			}
 		} else if colon, reason := fieldName(content); reason != "" {
+			if len(spans)+len(defects) == maxFields {
+				err = &LimitError{What: LimitFields, Limit: maxFields}
+				break
+			}
 			defects = append(defects, Defect{Line: lineNo, Reason: reason})
 			skip = true
 		} else {
 			skip = false
-			if len(spans) == maxFields {
+			if len(spans)+len(defects) == maxFields {
 				err = &LimitError{What: LimitFields, Limit: maxFields}
 				break
 			}

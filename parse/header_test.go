@@ -81,6 +81,11 @@ func TestReadHeader(t *testing.T) {
 			fields: []Field{{"Subject", "Grüße  more"}},
 		},
 		{
+			name:   "cr before eof",
+			in:     "To: a@b.c\r",
+			fields: []Field{{"To", "a@b.c"}},
+		},
+		{
 			name:    "invalid name character",
 			in:      "Bad\x00Name: x\r\nTo: a@b.c\r\n\r\n",
 			fields:  []Field{{"To", "a@b.c"}},
@@ -144,6 +149,7 @@ func TestReadHeaderLimits(t *testing.T) {
 		{"line length", long, nil, LimitLineLength, DefaultMaxLineLength},
 		{"fields", many, nil, LimitFields, DefaultMaxFields},
 		{"small fields", "A: 1\r\nB: 2\r\nC: 3\r\n\r\n", &Limits{MaxFields: 2}, LimitFields, 2},
+		{"junk lines count as fields", strings.Repeat("junk\r\n", 6000) + "\r\n", nil, LimitFields, DefaultMaxFields},
 		{"small bytes", "A: 1\r\nB: 2\r\n\r\n", &Limits{MaxHeaderBytes: 8}, LimitHeaderBytes, 8},
 		{"small line", "A: 12345\r\n\r\n", &Limits{MaxLineLength: 6}, LimitLineLength, 6},
 	}

@@ -1,9 +1,11 @@
 package parse
 
 import (
+	"bufio"
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -183,6 +185,13 @@ To: alice@example.com, bob@example.com
 	require.Len(t, r.Loops, 1)
 	assert.Equal(t, LoopDelivered, r.Loops[0].Kind)
 
+	// A second Delivered-To inside the provider's block is the provider's,
+	// not a loop.
+	r, err = Candidates(hdr(t, "Delivered-To: box@provider.net\nDelivered-To: alice@example.com\nReceived: x\nTo: alice@example.com\n"), &Options{Domains: local})
+	require.NoError(t, err)
+	assert.Equal(t, StageGuess, r.Decided)
+	assert.Empty(t, r.Loops)
+
 	// The trusted envelope header itself is not a loop.
 	r, err = Candidates(hdr(t, "Delivered-To: alice@example.com\nReceived: x\nTo: alice@example.com\n"), &Options{Domains: local})
 	require.NoError(t, err)
@@ -226,4 +235,33 @@ func TestAddressLimits(t *testing.T) {
 	assert.Equal(t, LimitAddresses, le.What)
 	assert.Equal(t, 3, le.Limit)
 	assert.Equal(t, []string{"guess/To[1]=a@example.com", "guess/To[1]=b@example.com", "guess/Cc[1]=c@example.com"}, got(r.Candidates))
+}
+
+// TestCandidatesPathological runs every mode over headers built to make a
+// careless implementation quadratic; each must finish quickly.
+func TestCandidatesPathological(t *testing.T) {
+	n := DefaultMaxFields - 1
+	headers := map[string]string{
+		"received": strings.Repeat("Received: from a (c (d (e))) by b for <x@example.com>; now\n", n),
+		"delivered-to": "Received: x\n" + strings.Repeat("Delivered-To: x@example.com\n", n/2) +
+			"To: " + strings.Repeat("x@example.com,", 1000) + "\n",
+		"loop stamps": strings.Repeat(LoopField+": gw\n", n),
+		"resent":      strings.Repeat("Resent-To: r@example.com\nX: y\n", n/2),
+		"comments":    "To: " + strings.Repeat("(", 500000) + strings.Repeat(")", 500000) + "a@example.com\n",
+	}
+	for name, s := range headers {
+		t.Run(name, func(t *testing.T) {
+			h, err := ReadHeader(bufio.NewReader(strings.NewReader(s)), &Limits{MaxLineLength: -1})
+			require.NoError(t, err)
+			for _, m := range []Mode{ModeChain, ModeUnion, ModeEnvelopeOnly} {
+				start := time.Now()
+				_, err := Candidates(h, &Options{Mode: m, Domains: local, Envelope: []EnvelopeHeader{{"Delivered-To", 1}, {"X-Original-To", 1}}})
+				if err != nil {
+					var le *LimitError
+					require.True(t, errors.As(err, &le), "%v", err)
+				}
+				assert.Less(t, time.Since(start), 5*time.Second, "mode %s", m)
+			}
+		})
+	}
 }
