@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -321,12 +322,30 @@ func keyName(key, rcpt string) string {
 	return "multidrop." + hex.EncodeToString(h[:20])
 }
 
-// Deliver implements Deliverer.
+// Deliver implements Deliverer. A recipient named twice in env.To gets one
+// file and the same result twice. The error reports a message that could not
+// be read (or a context that ended), with the results saying which
+// recipients it left temporary; file system failures are in the results.
 func (m *Maildir) Deliver(ctx context.Context, env Envelope, msg io.Reader) (Results, error) {
+	res, err := m.deliver(ctx, env, msg)
+	for i, rcpt := range env.To {
+		if j := slices.Index(env.To, rcpt); j < i {
+			res[i] = res[j]
+		}
+	}
+	return res, err
+}
+
+func (m *Maildir) deliver(ctx context.Context, env Envelope, msg io.Reader) (Results, error) {
 	res := make(Results, len(env.To))
 	var targets []*maildirTarget
+	seen := make(map[string]bool, len(env.To))
 	for i, rcpt := range env.To {
 		res[i] = Result{Recipient: rcpt, Status: Temporary}
+		if seen[rcpt] {
+			continue // Deliver copies the first one's result
+		}
+		seen[rcpt] = true
 		if err := checkAddress(rcpt); err != nil {
 			res[i].Status, res[i].Err = Permanent, err
 			continue

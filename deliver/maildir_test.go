@@ -731,3 +731,16 @@ func TestMaildirCancelledMidGroup(t *testing.T) {
 	assert.Contains(t, fs.ops, "syncdir new")
 	assert.Empty(t, files(t, filepath.Join(root, "example.com", "a", "Maildir"), "tmp"))
 }
+
+func TestMaildirRepeatedRecipient(t *testing.T) {
+	m, root := newTestMaildir(t, MaildirOptions{Create: true})
+	to := []string{"a@example.com", "b@example.com", "a@example.com"}
+	res, err := m.Deliver(t.Context(), Envelope{To: to}, strings.NewReader(testMsg))
+	require.NoError(t, err)
+	require.Len(t, res, 3)
+	for i, r := range res {
+		assert.Equal(t, to[i], r.Recipient)
+		assert.Equal(t, Delivered, r.Status)
+	}
+	assert.Len(t, files(t, filepath.Join(root, "example.com", "a", "Maildir"), "new"), 1, "one file for a repeated recipient")
+}
