@@ -45,11 +45,15 @@ func (e *SyntaxError) Error() string {
 // addr-spec containing "=?" is an error. Comments are skipped wherever
 // CFWS is allowed and never contribute to an address.
 //
-// It runs in time linear in len(s) and stops with a [*LimitError] after
+// A malformed list returns no addresses and a [*SyntaxError]. It runs in
+// time linear in len(s) and stops with a [*LimitError] after
 // [DefaultMaxAddressesPerField] addresses, returning those.
 func ParseAddressList(s string) ([]Address, error) {
 	p := addrParser{s: s, max: DefaultMaxAddressesPerField}
 	err := p.list()
+	if err != nil && !isLimit(err) {
+		return nil, err
+	}
 	return p.out, err
 }
 

@@ -95,6 +95,7 @@ func TestParseAddressList(t *testing.T) {
 		{in: "@example.com", err: "empty local part"},
 		{in: ", ;", err: "unexpected character ';'"},
 		{in: "a@b@c", err: "expected ','"},
+		{in: "ok@example.com, bad@@example.com", err: "missing domain"},
 		{in: ".a@example.com", err: "misplaced '.'"},
 		{in: "a.@example.com", err: "local part ends with '.'"},
 		{in: "a..b@example.com", err: "misplaced '.'"},
@@ -119,6 +120,7 @@ func TestParseAddressList(t *testing.T) {
 				assert.Contains(t, err.Error(), tt.err)
 				var se *SyntaxError
 				assert.True(t, errors.As(err, &se))
+				assert.Nil(t, got, "a malformed list yields no address")
 				return
 			}
 			require.NoError(t, err)

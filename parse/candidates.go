@@ -460,14 +460,16 @@ func (c *collector) sender(rp int) {
 			if !eq(f.Name, name) {
 				continue
 			}
+			// Only the first address is wanted; the limit stops the
+			// parse there, but a syntax error before it rejects the
+			// field.
 			p := addrParser{s: f.Value, max: 1}
 			err := p.list()
-			if len(p.out) > 0 {
-				c.res.Sender, c.res.SenderField = p.out[0].Address, name
-				return
-			}
 			if err != nil && !isLimit(err) {
 				c.warn(f.Name, 1, err)
+			} else if len(p.out) > 0 {
+				c.res.Sender, c.res.SenderField = p.out[0].Address, name
+				return
 			}
 			break
 		}

@@ -143,6 +143,10 @@ func TestResultFacts(t *testing.T) {
 			senderField: "X-Sender",
 		},
 		{
+			name:   "malformed from gives no sender",
+			header: "From: a@x.org, bad@@x.org\n",
+		},
+		{
 			name:        "malformed return-path falls back",
 			header:      "Return-Path: <broken\nFrom: a@x.org\n",
 			sender:      "a@x.org",
