@@ -17,8 +17,6 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-
-	"github.com/multidrop/multidrop/internal/spool"
 )
 
 // MaildirOptions configures a Maildir deliverer. Path or Template is
@@ -78,16 +76,17 @@ type MaildirOptions struct {
 	// address.
 	Separate bool
 	// TraceOptions are the trace fields prepended to each message and
-	// the header hygiene applied to it. DeliveredTo adds Delivered-To to a
-	// file for one recipient only (see Separate).
+	// the header hygiene applied to it. DeliveredTo adds Delivered-To to
+	// files written for a single recipient: with Separate, every file; else
+	// only when the message has one recipient in this Maildir deliverer.
 	TraceOptions
 	// Host is the host part of unique file names; "" means the machine's
 	// host name. "/" and ":" are written as \057 and \072 (maildir(5)).
 	Host string
-	// Spool configures the spool used when a message that cannot be read
-	// at an offset (an io.ReaderAt with io.Seeker or a Size method) must
-	// be read more than once; nil means the spool's defaults.
-	Spool *spool.Options
+	// SpoolDir is where a message that cannot be read at an offset (an
+	// io.ReaderAt with io.Seeker or a Size method) and must be read more
+	// than once is spooled when larger than 1 MiB; "" means os.TempDir().
+	SpoolDir string
 }
 
 // Maildir delivers into Maildirs (maildir(5), Maildir++) on local file
@@ -380,7 +379,7 @@ func (m *Maildir) deliver(ctx context.Context, env Envelope, msg io.Reader) (Res
 		return res, nil
 	}
 
-	rr, err := newRereader(msg, len(targets) > 1, m.opts.Spool)
+	rr, err := newRereader(msg, len(targets) > 1, m.opts.SpoolDir)
 	if err != nil {
 		for _, t := range targets {
 			res[t.i].Err = err

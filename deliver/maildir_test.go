@@ -23,8 +23,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/multidrop/multidrop/internal/spool"
 )
 
 var mdTime = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
@@ -685,7 +683,7 @@ func TestMaildirBoundedMemory(t *testing.T) {
 	const size = 64 << 20
 	for _, separate := range []bool{false, true} {
 		m, root := newTestMaildir(t, MaildirOptions{Create: true, Separate: separate, LF: true})
-		m.opts.Spool = &spool.Options{Dir: t.TempDir()}
+		m.opts.SpoolDir = t.TempDir()
 		to := []string{"a@example.com", "b@example.com"}[:1+btoi(separate)]
 		var before, after runtime.MemStats
 		runtime.GC()

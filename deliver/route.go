@@ -33,10 +33,10 @@ type RouteOptions struct {
 	// Default receives the recipients nothing else matched; nil means they
 	// fail permanently with [ErrNoRoute].
 	Default Deliverer
-	// Spool configures the spool used to re-read a message that is not an
-	// io.ReaderAt with an io.Seeker or a Size method, when it must go to
-	// more than one Deliverer; nil means the spool's defaults.
-	Spool *spool.Options
+	// SpoolDir is where a message that is not an io.ReaderAt with an
+	// io.Seeker or a Size method, and must go to more than one Deliverer,
+	// is spooled when larger than 1 MiB; "" means os.TempDir().
+	SpoolDir string
 }
 
 // Route delivers each recipient through the Deliverer chosen for it: for
@@ -145,7 +145,7 @@ func (r *Route) Deliver(ctx context.Context, env Envelope, msg io.Reader) (Resul
 	if len(groups) == 0 {
 		return res, nil
 	}
-	rr, err := newRereader(msg, len(groups) > 1, r.opts.Spool)
+	rr, err := newRereader(msg, len(groups) > 1, r.opts.SpoolDir)
 	if err != nil {
 		for _, g := range groups {
 			for _, i := range g.idx {
@@ -224,7 +224,7 @@ type sizer interface{ Size() int64 }
 
 // newRereader prepares msg for reading again. When many is false the
 // message is read once and never copied.
-func newRereader(msg io.Reader, many bool, opts *spool.Options) (*rereader, error) {
+func newRereader(msg io.Reader, many bool, spoolDir string) (*rereader, error) {
 	if ra, ok := msg.(io.ReaderAt); ok {
 		if start, size, ok := readerBounds(msg); ok {
 			return &rereader{ra: ra, start: start, size: size}, nil
@@ -233,7 +233,7 @@ func newRereader(msg io.Reader, many bool, opts *spool.Options) (*rereader, erro
 	if !many {
 		return &rereader{msg: msg}, nil
 	}
-	sp, err := spool.Read(msg, opts)
+	sp, err := spool.Read(msg, &spool.Options{Dir: spoolDir})
 	if err != nil {
 		return nil, &Error{Message: "spooling the message", Err: err}
 	}

@@ -15,7 +15,6 @@ import (
 
 	"github.com/multidrop/multidrop/deliver"
 	"github.com/multidrop/multidrop/deliver/delivertest"
-	"github.com/multidrop/multidrop/internal/spool"
 )
 
 const routeMsg = "Subject: routed\r\n\r\nbody\r\n"
@@ -108,8 +107,8 @@ func TestRouteRereadsWithoutSpool(t *testing.T) {
 
 	a, b := &delivertest.Deliverer{}, &delivertest.Deliverer{}
 	r := deliver.NewRoute(&deliver.RouteOptions{
-		Domains: map[string]deliver.Deliverer{"a.example": a, "b.example": b},
-		Spool:   &spool.Options{Dir: "/nonexistent", Threshold: -1}, // a spool would fail
+		Domains:  map[string]deliver.Deliverer{"a.example": a, "b.example": b},
+		SpoolDir: "/nonexistent", // a spool file would fail
 	})
 	res, err := r.Deliver(t.Context(), deliver.Envelope{To: []string{"x@a.example", "y@b.example"}}, f)
 	require.NoError(t, err)
@@ -120,7 +119,8 @@ func TestRouteRereadsWithoutSpool(t *testing.T) {
 	assert.Equal(t, routeMsg, string(b.Deliveries()[0].Data))
 
 	// A stream that must be spooled where spooling fails: all temporary.
-	res, err = r.Deliver(t.Context(), deliver.Envelope{To: []string{"x@a.example", "y@b.example"}}, iotest.OneByteReader(strings.NewReader(routeMsg)))
+	big := routeMsg + strings.Repeat("x", 2<<20)
+	res, err = r.Deliver(t.Context(), deliver.Envelope{To: []string{"x@a.example", "y@b.example"}}, iotest.HalfReader(strings.NewReader(big)))
 	require.Error(t, err)
 	for _, rr := range res {
 		assert.Equal(t, deliver.Temporary, rr.Status)
