@@ -2,7 +2,9 @@ package poptest_test
 
 import (
 	"bufio"
+	"crypto/tls"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 
@@ -53,4 +55,48 @@ func Example() {
 	// session 1: DELE 1
 	// session 1: QUIT
 	// left: 0
+}
+
+// Faults compose: here UIDL answers a listing with a duplicated message
+// number and the server then hangs up, as a broken server might.
+func ExampleFault() {
+	s := &poptest.Server{Faults: []poptest.Fault{
+		{Kind: poptest.Reply, Command: "UIDL", Text: "+OK\r\n1 a\r\n1 b\r\n.\r\n"},
+		{Kind: poptest.DropAfter, Command: "UIDL"},
+	}}
+	s.AddUser("alice", "secret", poptest.Message{UID: "a"}, poptest.Message{UID: "b"})
+	if err := s.Listen(); err != nil {
+		panic(err)
+	}
+	defer s.Close()
+
+	conn, err := net.Dial("tcp", s.Addr())
+	if err != nil {
+		panic(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "USER alice\r\nPASS secret\r\nUIDL\r\n")
+	all, _ := io.ReadAll(conn)
+	lines := strings.Split(strings.TrimSuffix(string(all), "\r\n"), "\r\n")
+	fmt.Println(strings.Join(lines[1:], " | ")) // skip the greeting
+	// Output: +OK | +OK Logged in. | +OK | 1 a | 1 b | .
+}
+
+// With ImplicitTLS the server speaks TLS from the first byte; the client
+// verifies it against the CA made at start.
+func ExampleServer_ClientTLSConfig() {
+	s := &poptest.Server{ImplicitTLS: true, NoAPOP: true}
+	if err := s.Listen(); err != nil {
+		panic(err)
+	}
+	defer s.Close()
+
+	conn, err := tls.Dial("tcp", s.Addr(), s.ClientTLSConfig())
+	if err != nil {
+		panic(err)
+	}
+	defer conn.Close()
+	greeting, _ := bufio.NewReader(conn).ReadString('\n')
+	fmt.Print(greeting)
+	// Output: +OK poptest ready.
 }

@@ -40,6 +40,10 @@ type Fault struct {
 	// Session is the 1-based session number the fault applies to; zero
 	// means every session.
 	Session int
+	// User, when not empty, restricts the fault to commands of a session
+	// logged in as User; PASS and APOP match the user trying to log in.
+	// (AUTH cannot match before its exchange names the user.)
+	User string
 	// Command is the command verb it applies to (case-insensitive), or
 	// "GREETING" for the moment the connection is accepted.
 	Command string
@@ -66,8 +70,11 @@ func ErrReply(command, code, text string) Fault {
 	return Fault{Kind: Reply, Command: command, Text: line + text}
 }
 
-func (f Fault) matches(session int, verb, args string) bool {
+func (f Fault) matches(session int, user, verb, args string) bool {
 	if f.Session != 0 && f.Session != session {
+		return false
+	}
+	if f.User != "" && f.User != user {
 		return false
 	}
 	if f.Kind == DropAfterBytes || !strings.EqualFold(f.Command, verb) {

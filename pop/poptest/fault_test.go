@@ -296,3 +296,23 @@ func TestFaultsCompose(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "-ERR [SYS/TEMP] later\r\njunk\r\n", string(got))
 }
+
+func TestFaultPerUser(t *testing.T) {
+	s := &Server{Faults: []Fault{
+		{Kind: Reply, User: "bob", Command: "PASS", Text: "-ERR [LOGIN-DELAY] Too soon"},
+		{Kind: Reply, User: "alice", Command: "STAT", Text: "+OK 0 0"},
+	}}
+	s.AddUser("alice", "pw", corpus...)
+	s.AddUser("bob", "pw", corpus...)
+	start(t, s)
+	a := dial(t, s)
+	a.line()
+	a.login("alice", "pw")
+	assert.Equal(t, "+OK 0 0", a.cmd("STAT"))
+	b := dial(t, s)
+	b.line()
+	b.cmd("USER bob")
+	assert.Equal(t, "-ERR [LOGIN-DELAY] Too soon", b.cmd("PASS pw"))
+	b.cmd("USER alice")
+	assert.Equal(t, "-ERR [IN-USE] Mailbox is locked by another session.", b.cmd("PASS pw"))
+}

@@ -1,6 +1,7 @@
 package poptest
 
 import (
+	"bytes"
 	"crypto/md5"
 	"crypto/tls"
 	"encoding/hex"
@@ -482,4 +483,21 @@ func TestCloseEndsEverything(t *testing.T) {
 	}
 	assert.NoError(t, s.Close(), "second Close")
 	assert.Len(t, s.Mailbox("alice"), 0)
+}
+
+func TestLongLineAndLargeMessage(t *testing.T) {
+	checkNoLeak(t)
+	line := append(bytes.Repeat([]byte("x"), 5<<20), "\r\n.\r\n"...)
+	big := bytes.Repeat([]byte(".dot-stuffed line of a larger message\r\n"), 1<<16)
+	s := &Server{}
+	s.AddUser("alice", "pw", Message{UID: "line", Data: line}, Message{UID: "big", Data: big})
+	start(t, s)
+	c := dial(t, s)
+	c.line()
+	c.login("alice", "pw")
+	c.cmd("RETR 1")
+	assert.True(t, bytes.Equal(Served(line), c.body()))
+	c.cmd("RETR 2")
+	assert.True(t, bytes.Equal(big, c.body()))
+	c.cmd("QUIT")
 }

@@ -97,9 +97,17 @@ func (ss *session) run() {
 // respond applies the faults around handle, which writes the normal reply.
 func (ss *session) respond(c Command, handle func() error) error {
 	args := ss.lastArgs // the unredacted arguments of c ("" at GREETING)
+	user := ss.user
+	switch {
+	case user != "":
+	case c.Name == "PASS":
+		user = ss.pendingUser
+	case c.Name == "APOP":
+		user, _, _ = strings.Cut(args, " ")
+	}
 	var faults []Fault
 	for _, f := range ss.s.Faults {
-		if f.matches(ss.id, c.Name, args) {
+		if f.matches(ss.id, user, c.Name, args) {
 			faults = append(faults, f)
 		}
 	}
