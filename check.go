@@ -1,0 +1,422 @@
+package multidrop
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/multidrop/multidrop/account"
+	"github.com/multidrop/multidrop/deliver"
+	"github.com/multidrop/multidrop/internal/spool"
+	"github.com/multidrop/multidrop/parse"
+	"github.com/multidrop/multidrop/pop"
+)
+
+// finalMark is the journal recipient that marks a message key as final: every
+// recipient was handled, so the message may be deleted without download.
+const finalMark = ""
+
+// check is the state of one check of one account. Plan and Handle are
+// called by one Fetcher session, one at a time.
+type check struct {
+	p     *Pipeline
+	a     account.Account
+	stop  <-chan struct{}
+	log   *slog.Logger
+	start time.Time
+	r     *Report
+
+	firstSeen map[string]time.Time
+	deleted   []string // journal keys marked for deletion
+	examined  int      // messages cleanly parsed and resolved
+	noRcpt    int      // of those, with no valid recipient
+	guard     bool     // deletion guard tripped
+	errs      []error
+	popts     *parse.Options // from the account, made at the first message
+}
+
+func newCheck(p *Pipeline, a account.Account, stop <-chan struct{}) *check {
+	now := p.opt.Now()
+	return &check{
+		p:     p,
+		a:     a,
+		stop:  stop,
+		log:   p.opt.Logger.With("account", a.ID),
+		start: now,
+		r:     &Report{Account: a.ID, Start: now},
+	}
+}
+
+// Plan decides from the listing, before any download: messages already final
+// in the journal are deleted (or, with leave-on-server, kept until they
+// expire), oversize ones follow the account's policy, the caps apply, and the
+// rest is retrieved (smallest first when asked).
+func (c *check) Plan(ctx context.Context, s pop.Scan) ([]pop.Step, error) {
+	c.r.Listed = len(s.Messages)
+	c.r.LoginDelay = s.LoginDelay
+	var uids []string
+	for _, m := range s.Messages {
+		if m.UIDProblem == "" && m.UID != "" {
+			uids = append(uids, m.UID)
+		}
+	}
+	seen, err := c.p.opt.Journal.Sync(ctx, c.a.ID, uids, c.p.opt.Now())
+	if err != nil {
+		// Fail closed: without the journal nothing may be deleted.
+		return nil, fmt.Errorf("multidrop: account %s: journal: %w", c.a.ID, err)
+	}
+	c.firstSeen = seen
+
+	msgs := slices.Clone(s.Messages)
+	if c.a.Retrieval.SmallFirst {
+		slices.SortStableFunc(msgs, func(x, y pop.MessageInfo) int { return cmp.Compare(x.Size, y.Size) })
+	}
+	rt := c.a.Retrieval
+	steps := make([]pop.Step, 0, len(msgs))
+	var nRetr int
+	var nBytes int64
+	for _, m := range msgs {
+		act, why, err := c.planOne(ctx, m)
+		if err != nil {
+			return nil, err
+		}
+		if act == pop.Retrieve {
+			if (rt.MaxMessages > 0 && nRetr >= rt.MaxMessages) ||
+				(rt.MaxBytes > 0 && nBytes+m.Size > rt.MaxBytes && nRetr > 0) {
+				act, why = pop.Keep, "per-check cap reached"
+			} else {
+				nRetr++
+				nBytes += m.Size
+			}
+		}
+		switch act {
+		case pop.Keep:
+			c.r.Skipped++
+			c.r.Messages = append(c.r.Messages, MessageReport{Number: m.Number, UID: m.UID, Key: m.UID, Size: m.Size, Action: pop.Keep, Reason: why})
+		case pop.Delete:
+			c.r.Deleted++
+			c.deleted = append(c.deleted, m.UID)
+			c.r.Messages = append(c.r.Messages, MessageReport{Number: m.Number, UID: m.UID, Key: m.UID, Size: m.Size, Action: pop.Delete, Reason: why})
+		}
+		steps = append(steps, pop.Step{Message: m, Action: act})
+	}
+	return steps, nil
+}
+
+func (c *check) planOne(ctx context.Context, m pop.MessageInfo) (pop.Action, string, error) {
+	rt := c.a.Retrieval
+	keyed := m.UIDProblem == "" && m.UID != ""
+	if keyed {
+		done, err := c.p.opt.Journal.Delivered(ctx, c.a.ID, m.UID)
+		if err != nil {
+			return pop.Keep, "", fmt.Errorf("multidrop: account %s: journal: %w", c.a.ID, err)
+		}
+		if slices.Contains(done, finalMark) {
+			if !rt.LeaveOnServer {
+				return pop.Delete, "already delivered", nil
+			}
+			if rt.DeleteAfterDays > 0 && c.expired(m.UID) {
+				return pop.Delete, fmt.Sprintf("left on server for %d days", rt.DeleteAfterDays), nil
+			}
+			return pop.Keep, "already delivered, left on server", nil
+		}
+	}
+	if rt.MaxMessageSize > 0 && m.Size > rt.MaxMessageSize {
+		switch rt.Oversize {
+		case account.OversizeDelete:
+			return pop.Delete, "oversize, deleted by policy", nil
+		case account.OversizeNotify:
+			if keyed {
+				if err := c.notifyOversize(ctx, m); err != nil {
+					c.errs = append(c.errs, err)
+				}
+			}
+			return pop.Keep, "oversize, postmaster notified", nil
+		default:
+			return pop.Keep, "oversize, skipped", nil
+		}
+	}
+	return pop.Retrieve, "", nil
+}
+
+func (c *check) expired(uid string) bool {
+	first, ok := c.firstSeen[uid]
+	if !ok {
+		return false
+	}
+	return c.p.opt.Now().Sub(first) >= time.Duration(c.a.Retrieval.DeleteAfterDays)*24*time.Hour
+}
+
+// Handle spools, parses, resolves, delivers and decides one message.
+func (c *check) Handle(ctx context.Context, m pop.MessageInfo, body io.Reader) (pop.Action, error) {
+	act, err := c.handle(ctx, m, body)
+	if c.stopRequested() {
+		return act, errors.Join(err, pop.ErrStop)
+	}
+	return act, err
+}
+
+func (c *check) stopRequested() bool {
+	if c.stop == nil {
+		return false
+	}
+	select {
+	case <-c.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+func (c *check) handle(ctx context.Context, m pop.MessageInfo, body io.Reader) (pop.Action, error) {
+	c.r.Retrieved++
+	mr := MessageReport{Number: m.Number, UID: m.UID, Size: m.Size, Action: pop.Keep}
+	defer func() { c.account(&mr) }()
+	fail := func(step string, err error) (pop.Action, error) {
+		mr.Action, mr.Reason = pop.Keep, step+" failed"
+		mr.Err = &MessageError{Account: c.a.ID, UID: m.UID, Number: m.Number, Step: step, Err: err}
+		return pop.Keep, mr.Err
+	}
+
+	// Spool once, hashing on the way for servers without usable UIDs.
+	h := sha256.New()
+	sp, err := spool.Read(io.TeeReader(body, h), &spool.Options{
+		Dir: c.p.opt.SpoolDir, Threshold: c.p.opt.SpoolMemory, MaxSize: c.p.opt.MaxMessageSize})
+	if err != nil {
+		return fail("spool", err)
+	}
+	defer sp.Close()
+	c.r.Bytes += sp.Size()
+	mr.Key = m.UID
+	if m.UIDProblem != "" || m.UID == "" {
+		mr.Key = "sha256:" + hex.EncodeToString(h.Sum(nil))
+	}
+
+	if c.popts == nil {
+		if c.popts, err = parseOptions(c.a, c.p.opt.LocalHost); err != nil {
+			return fail("parse", err)
+		}
+	}
+	pm, err := parseMessage(sp.Reader(), c.popts)
+	if err != nil {
+		return fail("parse", err)
+	}
+	mr.MessageID = pm.res.MessageID
+	if pm.keepReason != "" {
+		mr.Reason = pm.keepReason
+		return pop.Keep, nil
+	}
+
+	res, err := c.resolveMessage(ctx, pm)
+	if err != nil {
+		return fail("resolve", err)
+	}
+	mr.Resolution = res
+	c.examined++
+
+	if len(res.Recipients) == 0 {
+		if hasLoop(res) {
+			mr.Reason = "loop: every recipient has had this message; kept"
+			return pop.Keep, nil
+		}
+		return c.noRecipient(ctx, &mr, sp, pm)
+	}
+
+	// Drop recipients the journal shows done: a retry of this key, or
+	// another copy of this Message-ID.
+	j := c.p.opt.Journal
+	done, err := j.Delivered(ctx, c.a.ID, mr.Key)
+	if err != nil {
+		return fail("journal", err)
+	}
+	if mr.MessageID != "" {
+		byID, err := j.DeliveredID(ctx, c.a.ID, mr.MessageID)
+		if err != nil {
+			return fail("journal", err)
+		}
+		done = append(done, byID...)
+	}
+	var pending []string
+	for _, r := range res.Recipients {
+		if slices.Contains(done, r.Address) {
+			mr.Already = append(mr.Already, r.Address)
+		} else {
+			pending = append(pending, r.Address)
+		}
+	}
+
+	if len(pending) > 0 {
+		ok, err := c.deliver(ctx, &mr, sp, pm.res.Sender, pending)
+		if err != nil {
+			return fail("journal", err)
+		}
+		if !ok {
+			mr.Reason = "temporary delivery failure; kept for retry"
+			return pop.Keep, nil
+		}
+	}
+	return c.final(ctx, &mr, "delivered")
+}
+
+// deliver delivers to pending and records every final recipient (delivered
+// or permanently failed) durably. ok is true when every recipient is final.
+func (c *check) deliver(ctx context.Context, mr *MessageReport, sp *spool.Spool, sender string, pending []string) (ok bool, err error) {
+	env := deliver.Envelope{From: sender, To: pending, Trace: deliver.Trace{Host: c.a.Host, Key: mr.Key}}
+	results, derr := c.p.opt.Deliverer.Deliver(ctx, env, sp.Reader())
+	got := make(map[string]deliver.Result, len(results))
+	for _, r := range results {
+		got[r.Recipient] = r
+	}
+	var final []string
+	ok = true
+	for _, rcpt := range pending {
+		r, present := got[rcpt]
+		if !present {
+			// Missing from the results: temporary, by the role's contract.
+			r = deliver.Result{Recipient: rcpt, Status: deliver.Temporary, Err: derr}
+			if r.Err == nil {
+				r.Err = errors.New("no result from the deliverer")
+			}
+		}
+		mr.Results = append(mr.Results, r)
+		c.p.observe(Event{Kind: EventDelivery, Account: c.a.ID, Result: &r})
+		switch r.Status {
+		case deliver.Delivered:
+			c.r.Delivered++
+			final = append(final, rcpt)
+			c.log.Info("delivered", "uid", mr.UID, "message_id", mr.MessageID, "rcpt", rcpt, "bytes", sp.Size())
+		case deliver.Permanent:
+			final = append(final, rcpt)
+			c.log.Warn("permanent delivery failure", "uid", mr.UID, "message_id", mr.MessageID, "rcpt", rcpt, "err", r.Err)
+		default:
+			ok = false
+			c.log.Warn("temporary delivery failure", "uid", mr.UID, "message_id", mr.MessageID, "rcpt", rcpt, "err", r.Err)
+		}
+	}
+	if len(final) > 0 {
+		now := c.p.opt.Now()
+		if err := c.p.opt.Journal.Record(ctx, c.a.ID, mr.Key, final, now); err != nil {
+			return false, err
+		}
+		if mr.MessageID != "" {
+			if err := c.p.opt.Journal.RecordID(ctx, c.a.ID, mr.MessageID, final, now.Add(c.p.opt.MessageIDTTL)); err != nil {
+				return false, err
+			}
+		}
+	}
+	return ok, nil
+}
+
+// final marks the message final in the journal and decides Delete (or Keep
+// when it is left on the server).
+func (c *check) final(ctx context.Context, mr *MessageReport, why string) (pop.Action, error) {
+	if err := c.p.opt.Journal.Record(ctx, c.a.ID, mr.Key, []string{finalMark}, c.p.opt.Now()); err != nil {
+		mr.Reason = "journal failed"
+		mr.Err = &MessageError{Account: c.a.ID, UID: mr.UID, Number: mr.Number, Step: "journal", Err: err}
+		return pop.Keep, mr.Err
+	}
+	if c.a.Retrieval.LeaveOnServer && !(c.a.Retrieval.DeleteAfterDays > 0 && c.expired(mr.UID)) {
+		mr.Action, mr.Reason = pop.Keep, why+"; left on server"
+		return pop.Keep, nil
+	}
+	mr.Action, mr.Reason = pop.Delete, why
+	return pop.Delete, nil
+}
+
+// noRecipient applies the account's no-recipient policy to a cleanly parsed
+// message whose candidates gave no valid recipient, under the deletion guard.
+func (c *check) noRecipient(ctx context.Context, mr *MessageReport, sp *spool.Spool, pm *parsed) (pop.Action, error) {
+	c.noRcpt++
+	switch c.a.Policy.NoRecipient {
+	case account.NoRecipientKeep:
+		mr.Reason = "no valid recipient; kept by policy"
+		return pop.Keep, nil
+	case account.NoRecipientPostmaster:
+		pmAddr := c.a.Policy.Postmaster
+		done, err := c.p.opt.Journal.Delivered(ctx, c.a.ID, mr.Key)
+		if err != nil {
+			mr.Err = &MessageError{Account: c.a.ID, UID: mr.UID, Number: mr.Number, Step: "journal", Err: err}
+			return pop.Keep, mr.Err
+		}
+		if !slices.Contains(done, pmAddr) {
+			ok, err := c.deliver(ctx, mr, sp, pm.res.Sender, []string{pmAddr})
+			if err != nil {
+				mr.Err = &MessageError{Account: c.a.ID, UID: mr.UID, Number: mr.Number, Step: "journal", Err: err}
+				return pop.Keep, mr.Err
+			}
+			if !ok {
+				mr.Reason = "no valid recipient; postmaster delivery failed temporarily"
+				return pop.Keep, nil
+			}
+		}
+		return c.final(ctx, mr, "no valid recipient; sent to postmaster")
+	}
+	// Delete, the default, unless the guard says the check looks wrong.
+	if !c.guard && c.noRcpt >= c.p.opt.GuardMin && float64(c.noRcpt) >= c.p.opt.GuardShare*float64(c.examined) {
+		c.guard = true
+		c.errs = append(c.errs, ErrDeletionGuard)
+		c.log.Error("deletion guard tripped", "no_recipient", c.noRcpt, "examined", c.examined)
+		c.p.observe(Event{Kind: EventGuard, Account: c.a.ID, Err: ErrDeletionGuard})
+	}
+	if c.guard {
+		mr.Reason = "no valid recipient; kept by the deletion guard"
+		return pop.Keep, nil
+	}
+	return c.final(ctx, mr, "no valid recipient; deleted")
+}
+
+// account adds a handled message to the report.
+func (c *check) account(mr *MessageReport) {
+	switch mr.Action {
+	case pop.Delete:
+		c.r.Deleted++
+		c.deleted = append(c.deleted, mr.Key)
+		if len(mr.Results) == 0 {
+			c.r.Dropped++
+		}
+	default:
+		c.r.Kept++
+	}
+	if mr.Err != nil {
+		c.errs = append(c.errs, mr.Err)
+	}
+	c.log.Info("message", "uid", mr.UID, "message_id", mr.MessageID, "key", mr.Key,
+		"recipients", len(mr.Resolution.Recipients), "action", mr.Action.String(), "reason", mr.Reason)
+	c.r.Messages = append(c.r.Messages, *mr)
+	c.p.observe(Event{Kind: EventMessage, Account: c.a.ID, Message: mr})
+}
+
+// finish closes the report after the session ended with fetchErr, and
+// forgets the journal state of messages whose deletion was committed.
+func (c *check) finish(ctx context.Context, fetchErr error) *Report {
+	c.r.Duration = c.p.opt.Now().Sub(c.start)
+	c.r.Committed = sessionCommitted(fetchErr)
+	if c.r.Committed && len(c.deleted) > 0 {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if err := c.p.opt.Journal.Forget(fctx, c.a.ID, c.deleted...); err != nil {
+			// Harmless: the records are pruned at the next listing.
+			c.log.Warn("journal forget failed", "err", err)
+		}
+	}
+	if !c.r.Committed {
+		c.r.Deleted = 0
+	}
+	// Our own message errors come back from the Fetcher wrapped; report
+	// each failure once.
+	errs := slices.Clone(c.errs)
+	for _, e := range leafErrors(fetchErr) {
+		if !slices.ContainsFunc(c.errs, func(o error) bool { return errors.Is(e, o) }) {
+			errs = append(errs, e)
+		}
+	}
+	c.r.Err = errors.Join(errs...)
+	return c.r
+}

@@ -1,0 +1,73 @@
+package multidrop
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/multidrop/multidrop/deliver"
+	"github.com/multidrop/multidrop/pop"
+)
+
+// oversizeMark is the journal recipient that records, under a message's UID,
+// that the postmaster was told about it (once per message).
+const oversizeMark = "!oversize-notice"
+
+// notifyOversize tells the account's postmaster, once per message, that a
+// message above the size limit was left on the server.
+func (c *check) notifyOversize(ctx context.Context, m pop.MessageInfo) error {
+	pm := c.a.Policy.Postmaster
+	if pm == "" {
+		return fmt.Errorf("multidrop: account %s: oversize notice: no postmaster address", c.a.ID)
+	}
+	done, err := c.p.opt.Journal.Delivered(ctx, c.a.ID, m.UID)
+	if err != nil {
+		return fmt.Errorf("multidrop: account %s: journal: %w", c.a.ID, err)
+	}
+	if slices.Contains(done, oversizeMark) {
+		return nil
+	}
+	body := fmt.Sprintf("A message in the remote POP account %q (%s) is larger than the\r\n"+
+		"account's limit of %d octets and was left on the server.\r\n\r\n"+
+		"  message number: %d\r\n  UID:            %s\r\n  size:           %d octets\r\n\r\n"+
+		"Raise the limit or remove the message from the mailbox.\r\n",
+		c.a.ID, c.a.Host, c.a.Retrieval.MaxMessageSize, m.Number, m.UID, m.Size)
+	if err := c.notify(ctx, pm, fmt.Sprintf("Oversize message left on %s (account %s)", c.a.Host, c.a.ID), body); err != nil {
+		return err
+	}
+	return c.p.opt.Journal.Record(ctx, c.a.ID, m.UID, []string{oversizeMark}, c.p.opt.Now())
+}
+
+// notify delivers a short, well-formed notice to rcpt through the
+// Deliverer, from the null sender.
+func (c *check) notify(ctx context.Context, rcpt, subject, body string) error {
+	msg := noticeMessage(c.p.opt.LocalHost, rcpt, subject, body, c.p.opt.Now())
+	env := deliver.Envelope{To: []string{rcpt}, Trace: deliver.Trace{Host: c.p.opt.LocalHost, Key: "notice"}}
+	res, err := c.p.opt.Deliverer.Deliver(ctx, env, bytes.NewReader(msg))
+	if len(res) == 1 && res[0].Status == deliver.Delivered {
+		return nil
+	}
+	if err == nil && len(res) == 1 {
+		err = res[0].Err
+	}
+	return fmt.Errorf("multidrop: account %s: notice to %s: %w", c.a.ID, rcpt, err)
+}
+
+// noticeMessage builds an RFC 5322 notice message.
+func noticeMessage(host, rcpt, subject, body string, now time.Time) []byte {
+	var id [12]byte
+	_, _ = rand.Read(id[:])
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "From: multidrop <MAILER-DAEMON@%s>\r\n", host)
+	fmt.Fprintf(&b, "To: <%s>\r\n", rcpt)
+	fmt.Fprintf(&b, "Subject: %s\r\n", subject)
+	fmt.Fprintf(&b, "Date: %s\r\n", now.Format(time.RFC1123Z))
+	fmt.Fprintf(&b, "Message-ID: <%s@%s>\r\n", hex.EncodeToString(id[:]), host)
+	b.WriteString("Auto-Submitted: auto-generated\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n")
+	b.WriteString(body)
+	return b.Bytes()
+}

@@ -1,0 +1,364 @@
+package multidrop
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/multidrop/multidrop/account"
+	"github.com/multidrop/multidrop/deliver"
+	"github.com/multidrop/multidrop/pop"
+	"github.com/multidrop/multidrop/resolve"
+)
+
+// Options configure a Pipeline. Store, Journal, Resolver and Deliverer are
+// required; every other zero value means the documented default. New copies
+// the Options: changing them afterwards has no effect.
+type Options struct {
+	// Store holds the accounts (required).
+	Store account.Store
+	// Journal keeps per-account state between checks (required). Use a
+	// durable one (account/jsonstore, account/sqlstore) in production: a
+	// memory journal forgets deliveries on restart.
+	Journal account.Journal
+	// Locker, when set, gives one session per mailbox across processes. An
+	// in-process guard is always applied.
+	Locker account.Locker
+	// Owner identifies this instance in leases (default: a random ID).
+	Owner string
+	// LeaseTTL is the lease length, renewed at a third of it while a check
+	// runs (default 2 minutes).
+	LeaseTTL time.Duration
+
+	// Fetcher collects a mailbox (default: a pop.Downloader with Logger).
+	Fetcher pop.Fetcher
+	// Resolver turns candidates into recipients (required).
+	Resolver resolve.Resolver
+	// Deliverer delivers to the recipients (required).
+	Deliverer deliver.Deliverer
+
+	// SpoolDir is where messages above SpoolMemory are spooled (default
+	// os.TempDir()); SpoolMemory defaults to 1 MiB.
+	SpoolDir    string
+	SpoolMemory int64
+	// MaxMessageSize caps one downloaded message (default 1 GiB); a larger
+	// one is kept on the server and reported.
+	MaxMessageSize int64
+
+	// Concurrency bounds CheckAll and Run (default 4 accounts at once).
+	Concurrency int
+	// Interval is the check interval of accounts without their own
+	// (default 5 minutes).
+	Interval time.Duration
+	// Backoff gives the delay after n consecutive failed checks (n ≥ 1);
+	// default DefaultBackoff.
+	Backoff func(n int) time.Duration
+
+	// MessageIDTTL is how long deliveries are remembered by Message-ID, to
+	// deliver copies of one message once per recipient (default 7 days).
+	MessageIDTTL time.Duration
+
+	// GuardMin and GuardShare configure the deletion guard: once at least
+	// GuardMin messages of a check had no valid recipient and they are at
+	// least GuardShare of the messages examined, no further message without
+	// a valid recipient is deleted in that check. Defaults 5 and 0.5;
+	// GuardShare > 1 turns the guard off.
+	GuardMin   int
+	GuardShare float64
+
+	// LocalHost names this host in trace fields and notices (default
+	// os.Hostname()).
+	LocalHost string
+
+	// Logger receives structured records (default slog.Default()).
+	Logger *slog.Logger
+	// Observer, when set, receives events (for metrics). It is called
+	// synchronously and must not block.
+	Observer func(Event)
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// DefaultBackoff doubles from one minute up to one hour.
+func DefaultBackoff(n int) time.Duration {
+	d := time.Minute
+	for i := 1; i < n && d < time.Hour; i++ {
+		d *= 2
+	}
+	return min(d, time.Hour)
+}
+
+// Pipeline checks remote POP accounts and redistributes their mail. It is
+// safe for concurrent use.
+type Pipeline struct {
+	opt Options
+
+	mu      sync.Mutex
+	busy    map[string]bool
+	reports map[string]*Report
+	sched   *scheduler // set while Run is running
+}
+
+// New returns a Pipeline, or an error naming the missing collaborator.
+func New(opt *Options) (*Pipeline, error) {
+	if opt == nil {
+		return nil, errors.New("multidrop: nil Options")
+	}
+	o := *opt
+	switch {
+	case o.Store == nil:
+		return nil, errors.New("multidrop: Options.Store is required")
+	case o.Journal == nil:
+		return nil, errors.New("multidrop: Options.Journal is required")
+	case o.Resolver == nil:
+		return nil, errors.New("multidrop: Options.Resolver is required")
+	case o.Deliverer == nil:
+		return nil, errors.New("multidrop: Options.Deliverer is required")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Fetcher == nil {
+		o.Fetcher = &pop.Downloader{Logger: o.Logger}
+	}
+	if o.Owner == "" {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		o.Owner = hex.EncodeToString(b[:])
+	}
+	if o.LeaseTTL <= 0 {
+		o.LeaseTTL = 2 * time.Minute
+	}
+	if o.SpoolMemory <= 0 {
+		o.SpoolMemory = 1 << 20
+	}
+	if o.MaxMessageSize <= 0 {
+		o.MaxMessageSize = 1 << 30
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 4
+	}
+	if o.Interval <= 0 {
+		o.Interval = 5 * time.Minute
+	}
+	if o.Backoff == nil {
+		o.Backoff = DefaultBackoff
+	}
+	if o.MessageIDTTL <= 0 {
+		o.MessageIDTTL = 7 * 24 * time.Hour
+	}
+	if o.GuardMin <= 0 {
+		o.GuardMin = 5
+	}
+	if o.GuardShare <= 0 {
+		o.GuardShare = 0.5
+	}
+	if o.LocalHost == "" {
+		o.LocalHost = localHostname()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Pipeline{opt: o, busy: map[string]bool{}, reports: map[string]*Report{}}, nil
+}
+
+// LastReport returns the report of the last finished check of an account, or
+// nil.
+func (p *Pipeline) LastReport(id string) *Report {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.reports[id]
+}
+
+// Check runs one check of one account now (the "Check Now" of the products
+// this replaces) and returns its report. The error is ErrAccountBusy when the
+// account is being checked already, the store's error when the account
+// cannot be read, and otherwise the report's Err.
+func (p *Pipeline) Check(ctx context.Context, id string) (*Report, error) {
+	return p.check(ctx, id, nil)
+}
+
+func (p *Pipeline) check(ctx context.Context, id string, stop <-chan struct{}) (*Report, error) {
+	if !p.claim(id) {
+		return nil, fmt.Errorf("%w: %s", ErrAccountBusy, id)
+	}
+	defer p.unclaim(id)
+
+	a, err := p.opt.Store.Get(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("multidrop: account %s: %w", id, err)
+	}
+	if !a.Enabled {
+		return nil, fmt.Errorf("%w: %s", ErrAccountDisabled, id)
+	}
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	if p.opt.Locker != nil {
+		lease, err := p.opt.Locker.Acquire(ctx, id, p.opt.Owner, p.opt.LeaseTTL)
+		if errors.Is(err, account.ErrLeaseHeld) {
+			return nil, fmt.Errorf("%w: %s (lease held elsewhere)", ErrAccountBusy, id)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("multidrop: account %s: lease: %w", id, err)
+		}
+		stop := p.keepLease(ctx, lease, cancel)
+		defer func() {
+			stop()
+			// Release on a fresh context: the check's may be cancelled.
+			rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer rcancel()
+			if err := lease.Release(rctx); err != nil {
+				p.opt.Logger.Warn("releasing lease", "account", id, "err", err)
+			}
+		}()
+	}
+
+	r := p.run(ctx, a, stop)
+	p.mu.Lock()
+	p.reports[id] = r
+	p.mu.Unlock()
+	return r, r.Err
+}
+
+func (p *Pipeline) claim(id string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.busy[id] {
+		return false
+	}
+	p.busy[id] = true
+	return true
+}
+
+func (p *Pipeline) unclaim(id string) {
+	p.mu.Lock()
+	delete(p.busy, id)
+	p.mu.Unlock()
+}
+
+// keepLease renews the lease every third of its TTL until stop is called; a
+// lost lease cancels the check.
+func (p *Pipeline) keepLease(ctx context.Context, l account.Lease, cancel context.CancelCauseFunc) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(p.opt.LeaseTTL / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := l.Renew(ctx, p.opt.LeaseTTL); err != nil {
+					cancel(fmt.Errorf("multidrop: lease lost: %w", err))
+					return
+				}
+			}
+		}
+	})
+	return func() { close(done); wg.Wait() }
+}
+
+// run performs one check of a; stop, when not nil, is closed to ask the
+// check to finish the message in hand and commit.
+func (p *Pipeline) run(ctx context.Context, a account.Account, stop <-chan struct{}) *Report {
+	c := newCheck(p, a, stop)
+	p.observe(Event{Kind: EventCheckStart, Account: a.ID})
+	log := p.opt.Logger.With("account", a.ID)
+	log.Debug("check started", "host", a.Host)
+
+	err := p.opt.Fetcher.Fetch(ctx, a, c)
+	r := c.finish(ctx, err)
+
+	lvl := slog.LevelInfo
+	if r.Err != nil {
+		lvl = slog.LevelWarn
+	}
+	log.Log(ctx, lvl, "check finished", "listed", r.Listed, "retrieved", r.Retrieved,
+		"delivered", r.Delivered, "deleted", r.Deleted, "kept", r.Kept, "skipped", r.Skipped,
+		"bytes", r.Bytes, "duration", r.Duration, "committed", r.Committed, "err", r.Err)
+	p.observe(Event{Kind: EventCheckEnd, Account: a.ID, Report: r, Err: r.Err})
+	return r
+}
+
+func (p *Pipeline) observe(e Event) {
+	if p.opt.Observer != nil {
+		p.opt.Observer(e)
+	}
+}
+
+// CheckAll checks every enabled account, at most Options.Concurrency at
+// once. One account's failure does not stop the others; the reports come in
+// the store's order, and the error joins the failures (busy accounts
+// included).
+func (p *Pipeline) CheckAll(ctx context.Context) ([]*Report, error) {
+	accts, err := p.opt.Store.List(ctx, account.Filter{})
+	if err != nil {
+		return nil, fmt.Errorf("multidrop: listing accounts: %w", err)
+	}
+	var ids []string
+	for _, a := range accts {
+		if a.Enabled {
+			ids = append(ids, a.ID)
+		}
+	}
+	reports := make([]*Report, len(ids))
+	errs := make([]error, len(ids))
+	var g errgroup.Group
+	g.SetLimit(p.opt.Concurrency)
+	for i, id := range ids {
+		g.Go(func() error {
+			r, err := p.Check(ctx, id)
+			if r == nil {
+				r = &Report{Account: id, Err: err}
+			}
+			reports[i], errs[i] = r, err
+			return nil
+		})
+	}
+	_ = g.Wait()
+	return reports, errors.Join(errs...)
+}
+
+// Handler returns the per-account step as a pop.Handler (it is also a
+// pop.Planner), for embedders that run their own Fetcher. Call Report after
+// the session ended, with the Fetcher's error, to get the check's report
+// (and to forget the journal state of committed deletions).
+func (p *Pipeline) Handler(a account.Account) *AccountHandler {
+	return &AccountHandler{c: newCheck(p, a, nil)}
+}
+
+// AccountHandler is the pipeline's handling of one account's session.
+type AccountHandler struct{ c *check }
+
+var (
+	_ pop.Handler = (*AccountHandler)(nil)
+	_ pop.Planner = (*AccountHandler)(nil)
+)
+
+// Plan implements pop.Planner.
+func (h *AccountHandler) Plan(ctx context.Context, s pop.Scan) ([]pop.Step, error) {
+	return h.c.Plan(ctx, s)
+}
+
+// Handle implements pop.Handler.
+func (h *AccountHandler) Handle(ctx context.Context, m pop.MessageInfo, body io.Reader) (pop.Action, error) {
+	return h.c.Handle(ctx, m, body)
+}
+
+// Report ends the check: fetchErr is what the Fetcher returned (nil when the
+// session committed).
+func (h *AccountHandler) Report(ctx context.Context, fetchErr error) *Report {
+	return h.c.finish(ctx, fetchErr)
+}

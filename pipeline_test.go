@@ -1,0 +1,471 @@
+package multidrop_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/multidrop/multidrop"
+	"github.com/multidrop/multidrop/account"
+	"github.com/multidrop/multidrop/deliver"
+	"github.com/multidrop/multidrop/deliver/delivertest"
+	"github.com/multidrop/multidrop/pop"
+	"github.com/multidrop/multidrop/pop/poptest"
+	"github.com/multidrop/multidrop/resolve"
+)
+
+const (
+	popUser = "drop"
+	popPass = "drop-secret"
+)
+
+// env is one account on a poptest server, checked by a Pipeline that
+// delivers into a recording Deliverer.
+type env struct {
+	t       *testing.T
+	srv     *poptest.Server
+	store   *account.MemoryStore
+	journal account.Journal
+	dlv     *delivertest.Deliverer
+	p       *multidrop.Pipeline
+	acct    account.Account
+	now     time.Time
+	dir     resolve.Directory
+}
+
+type envOpt func(*env, *multidrop.Options)
+
+func withJournal(j account.Journal) envOpt {
+	return func(e *env, o *multidrop.Options) { e.journal = j; o.Journal = j }
+}
+
+func withDirectory(d resolve.Directory) envOpt {
+	return func(e *env, o *multidrop.Options) { o.Resolver = resolve.New(d, nil) }
+}
+
+func newEnv(t *testing.T, srv *poptest.Server, edit func(*account.Account), opts ...envOpt) *env {
+	t.Helper()
+	if srv == nil {
+		srv = &poptest.Server{}
+	}
+	if len(srv.Mailbox(popUser)) == 0 {
+		srv.AddUser(popUser, popPass)
+	}
+	srv.ImplicitTLS = true
+	srv.Start(t)
+	host, port := splitHostPort(t, srv.Addr())
+	a := account.Account{
+		ID: "acct1", Enabled: true, Description: "example.com at the provider",
+		Host: host, Port: port, Domain: "example.com",
+		Security: account.SecurityTLS,
+		TLS:      account.TLS{RootCAs: string(srv.CAPEM())},
+		Auth:     account.Auth{User: popUser, Secret: popPass, Mechanism: account.MechanismUser},
+	}
+	if edit != nil {
+		edit(&a)
+	}
+	store := account.NewMemoryStore()
+	a, err := store.Put(t.Context(), a)
+	require.NoError(t, err)
+
+	dir, err := resolve.NewStatic(resolve.Table{Users: []resolve.User{
+		{Address: "alice@example.com", Name: "Alice Liddell"},
+		{Address: "bob@example.com"},
+		{Address: "carol@example.com"},
+		{Address: "postmaster@example.com"},
+	}})
+	require.NoError(t, err)
+
+	mj := account.NewMemoryJournal()
+	e := &env{t: t, srv: srv, store: store, journal: mj, dlv: &delivertest.Deliverer{},
+		acct: a, now: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC), dir: dir}
+	mj.Now = func() time.Time { return e.now }
+	o := &multidrop.Options{
+		Store:     store,
+		Journal:   e.journal,
+		Resolver:  resolve.New(dir, nil),
+		Deliverer: e.dlv,
+		Fetcher:   &pop.Downloader{CommandTimeout: 5 * time.Second, DataTimeout: 5 * time.Second},
+		SpoolDir:  t.TempDir(),
+		LocalHost: "mx.local.test",
+		Logger:    slog.New(slog.DiscardHandler),
+		Now:       func() time.Time { return e.now },
+	}
+	for _, f := range opts {
+		f(e, o)
+	}
+	e.p, err = multidrop.New(o)
+	require.NoError(t, err)
+	return e
+}
+
+func splitHostPort(t *testing.T, addr string) (string, int) {
+	i := strings.LastIndexByte(addr, ':')
+	port, err := strconv.Atoi(addr[i+1:])
+	require.NoError(t, err)
+	return addr[:i], port
+}
+
+// check runs one check and returns its report (the error is in r.Err).
+func (e *env) check() *multidrop.Report {
+	e.t.Helper()
+	r, err := e.p.Check(e.t.Context(), e.acct.ID)
+	if r == nil {
+		require.NoError(e.t, err)
+	}
+	return r
+}
+
+// delivered returns, per recipient, how many copies the deliverer got.
+func (e *env) delivered() map[string]int {
+	out := map[string]int{}
+	for _, d := range e.dlv.Deliveries() {
+		for _, r := range d.Results {
+			if r.Status == deliver.Delivered {
+				out[r.Recipient]++
+			}
+		}
+	}
+	return out
+}
+
+// msg builds a message from header lines and a body.
+func msg(body string, header ...string) []byte {
+	return []byte(strings.Join(header, "\r\n") + "\r\n\r\n" + body + "\r\n")
+}
+
+func TestCheckDeliversAndDeletes(t *testing.T) {
+	srv := &poptest.Server{}
+	srv.AddUser(popUser, popPass,
+		// One copy per envelope recipient (the provider's Delivered-To).
+		poptest.Message{UID: "u1", Data: msg("hi", "Delivered-To: alice@example.com", "Received: by mx.provider.test; Mon, 1 Nov 2026 10:00:00 +0000", "Message-ID: <m1@x>", "From: x@remote.test", "To: list@remote.test", "Subject: one")},
+		poptest.Message{UID: "u2", Data: msg("hi", "Delivered-To: bob@example.com", "Received: by mx.provider.test; Mon, 1 Nov 2026 10:00:00 +0000", "Message-ID: <m1@x>", "From: x@remote.test", "To: list@remote.test", "Subject: one")},
+		// To/Cc only.
+		poptest.Message{UID: "u3", Data: msg("hello", "Message-ID: <m3@x>", "From: x@remote.test", "To: Carol <CAROL@Example.COM>, someone@remote.test", "Subject: three")},
+		// Nobody local: dropped by the default policy.
+		poptest.Message{UID: "u4", Data: msg("spam", "Message-ID: <m4@x>", "From: x@remote.test", "To: nobody@example.com, y@remote.test", "Subject: four")},
+	)
+	e := newEnv(t, srv, nil)
+	r := e.check()
+	require.NoError(t, r.Err)
+	assert.True(t, r.Committed)
+	assert.Equal(t, 4, r.Listed)
+	assert.Equal(t, 4, r.Retrieved)
+	assert.Equal(t, 3, r.Delivered)
+	assert.Equal(t, 4, r.Deleted)
+	assert.Equal(t, 1, r.Dropped)
+	assert.Equal(t, map[string]int{"alice@example.com": 1, "bob@example.com": 1, "carol@example.com": 1}, e.delivered())
+	assert.Empty(t, srv.Mailbox(popUser))
+
+	// The bytes delivered are the message's.
+	got := e.dlv.Delivered("carol@example.com")
+	require.Len(t, got, 1)
+	assert.Contains(t, string(got[0]), "Subject: three\r\n")
+
+	// The report explains each message.
+	require.Len(t, r.Messages, 4)
+	m4 := r.Messages[3]
+	assert.Equal(t, pop.Delete, m4.Action)
+	assert.Contains(t, m4.Reason, "no valid recipient")
+	require.NotEmpty(t, m4.Resolution.Rejected)
+	assert.Equal(t, resolve.ReasonUnknown, m4.Resolution.Rejected[0].Reason)
+	assert.Equal(t, r, e.p.LastReport(e.acct.ID))
+}
+
+func TestTemporaryFailureRetriesOnlyThatRecipient(t *testing.T) {
+	srv := &poptest.Server{}
+	srv.AddUser(popUser, popPass, poptest.Message{UID: "u1",
+		Data: msg("hi", "Message-ID: <m1@x>", "From: x@remote.test", "To: alice@example.com, bob@example.com, carol@example.com")})
+	e := newEnv(t, srv, nil)
+	e.dlv.Fail("bob@example.com", delivertest.Fault{Status: deliver.Temporary, Times: 1})
+
+	r := e.check()
+	require.NoError(t, r.Err)
+	assert.Equal(t, 2, r.Delivered)
+	assert.Equal(t, 1, r.Kept)
+	assert.Len(t, srv.Mailbox(popUser), 1, "kept on the server after a temporary failure")
+
+	r = e.check()
+	require.NoError(t, r.Err)
+	assert.Equal(t, 1, r.Delivered)
+	assert.Equal(t, []string{"alice@example.com", "carol@example.com"}, r.Messages[0].Already)
+	assert.Equal(t, map[string]int{"alice@example.com": 1, "bob@example.com": 1, "carol@example.com": 1}, e.delivered())
+	assert.Empty(t, srv.Mailbox(popUser))
+}
+
+func TestCopiesDeliverOncePerRecipient(t *testing.T) {
+	// The provider put one copy per envelope recipient in the mailbox, but
+	// without an envelope header: each copy names all three in To.
+	m := msg("hi", "Message-ID: <same@x>", "From: x@remote.test", "To: alice@example.com, bob@example.com, carol@example.com")
+	srv := &poptest.Server{}
+	srv.AddUser(popUser, popPass, poptest.Message{UID: "c1", Data: m}, poptest.Message{UID: "c2", Data: m}, poptest.Message{UID: "c3", Data: m})
+	e := newEnv(t, srv, nil)
+	r := e.check()
+	require.NoError(t, r.Err)
+	assert.Equal(t, 3, r.Delivered)
+	assert.Equal(t, map[string]int{"alice@example.com": 1, "bob@example.com": 1, "carol@example.com": 1}, e.delivered())
+	assert.Empty(t, srv.Mailbox(popUser))
+}
+
+func TestNoUIDLUsesDigestKeys(t *testing.T) {
+	srv := &poptest.Server{NoUIDL: true, Faults: []poptest.Fault{{Kind: poptest.Drop, Session: 1, Command: "QUIT"}}}
+	srv.AddUser(popUser, popPass,
+		poptest.Message{Data: msg("a", "Message-ID: <a@x>", "To: alice@example.com")},
+		poptest.Message{Data: msg("b", "To: bob@example.com")}, // no Message-ID
+	)
+	e := newEnv(t, srv, nil)
+	r := e.check()
+	require.Error(t, r.Err, "the first session is cut at QUIT")
+	assert.False(t, r.Committed)
+	assert.Len(t, srv.Mailbox(popUser), 2)
+	for _, m := range r.Messages {
+		assert.True(t, strings.HasPrefix(m.Key, "sha256:"), m.Key)
+	}
+
+	r = e.check()
+	require.NoError(t, r.Err)
+	assert.Equal(t, 0, r.Delivered, "already delivered before the cut")
+	assert.Empty(t, srv.Mailbox(popUser))
+	assert.Equal(t, map[string]int{"alice@example.com": 1, "bob@example.com": 1}, e.delivered())
+}
+
+func TestDuplicateUIDs(t *testing.T) {
+	srv := &poptest.Server{}
+	srv.AddUser(popUser, popPass,
+		poptest.Message{UID: "dup", Data: msg("a", "To: alice@example.com")},
+		poptest.Message{UID: "dup", Data: msg("b", "To: bob@example.com")},
+	)
+	e := newEnv(t, srv, nil)
+	r := e.check()
+	require.NoError(t, r.Err)
+	assert.Equal(t, map[string]int{"alice@example.com": 1, "bob@example.com": 1}, e.delivered())
+	assert.Empty(t, srv.Mailbox(popUser))
+	for _, m := range r.Messages {
+		assert.True(t, strings.HasPrefix(m.Key, "sha256:"), "a duplicated UID is not a key: %s", m.Key)
+	}
+}
+
+func TestLeaveOnServerDeleteAfterDays(t *testing.T) {
+	srv := &poptest.Server{}
+	srv.AddUser(popUser, popPass, poptest.Message{UID: "u1", Data: msg("a", "Message-ID: <a@x>", "To: alice@example.com")})
+	e := newEnv(t, srv, func(a *account.Account) {
+		a.Retrieval.LeaveOnServer = true
+		a.Retrieval.DeleteAfterDays = 3
+	})
+	r := e.check()
+	require.NoError(t, r.Err)
+	assert.Equal(t, 1, r.Delivered)
+	assert.Len(t, srv.Mailbox(popUser), 1)
+
+	e.now = e.now.Add(2 * 24 * time.Hour)
+	r = e.check()
+	require.NoError(t, r.Err)
+	assert.Equal(t, 0, r.Retrieved, "a delivered message is not downloaded again")
+	assert.Equal(t, 1, r.Skipped)
+	assert.Len(t, srv.Mailbox(popUser), 1)
+
+	e.now = e.now.Add(24 * time.Hour)
+	r = e.check()
+	require.NoError(t, r.Err)
+	assert.Equal(t, 0, r.Retrieved)
+	assert.Equal(t, 1, r.Deleted)
+	assert.Empty(t, srv.Mailbox(popUser))
+	assert.Equal(t, map[string]int{"alice@example.com": 1}, e.delivered())
+}
+
+func TestOversizePolicies(t *testing.T) {
+	big := msg(strings.Repeat("x", 5000), "Message-ID: <big@x>", "To: alice@example.com")
+	small := msg("s", "Message-ID: <small@x>", "To: bob@example.com")
+	for _, tc := range []struct {
+		policy   account.OversizePolicy
+		left     int
+		notices  int
+		retained bool
+	}{
+		{account.OversizeSkip, 1, 0, true},
+		{account.OversizeDelete, 0, 0, false},
+		{account.OversizeNotify, 1, 1, true},
+	} {
+		t.Run(string(tc.policy), func(t *testing.T) {
+			srv := &poptest.Server{}
+			srv.AddUser(popUser, popPass, poptest.Message{UID: "big", Data: big}, poptest.Message{UID: "small", Data: small})
+			e := newEnv(t, srv, func(a *account.Account) {
+				a.Retrieval.MaxMessageSize = 1000
+				a.Retrieval.Oversize = tc.policy
+				a.Policy.Postmaster = "postmaster@example.com"
+			})
+			for range 2 { // the notice goes out once
+				r := e.check()
+				require.NoError(t, r.Err)
+			}
+			assert.Len(t, srv.Mailbox(popUser), tc.left)
+			got := e.delivered()
+			assert.Equal(t, 1, got["bob@example.com"])
+			assert.Zero(t, got["alice@example.com"], "the oversize message is never downloaded")
+			assert.Equal(t, tc.notices, got["postmaster@example.com"])
+			if tc.notices > 0 {
+				n := e.dlv.Delivered("postmaster@example.com")[0]
+				assert.Contains(t, string(n), "Subject: Oversize message left on")
+				assert.Contains(t, string(n), "UID:            big")
+			}
+			for _, c := range srv.Transcript() {
+				assert.NotEqual(t, "RETR 1", c.Line, "the oversize message must not be retrieved")
+			}
+		})
+	}
+}
+
+func TestDeletionGuard(t *testing.T) {
+	srv := &poptest.Server{}
+	var msgs []poptest.Message
+	for i := range 10 {
+		msgs = append(msgs, poptest.Message{UID: fmt.Sprint("n", i), Data: msg("x", fmt.Sprintf("Message-ID: <n%d@x>", i), "To: someone@example.com")})
+	}
+	srv.AddUser(popUser, popPass, msgs...)
+	e := newEnv(t, srv, nil)
+	r := e.check()
+	require.ErrorIs(t, r.Err, multidrop.ErrDeletionGuard)
+	assert.True(t, r.Committed)
+	// GuardMin (5) messages went before the guard could judge.
+	assert.Equal(t, 4, r.Deleted)
+	assert.Len(t, srv.Mailbox(popUser), 6)
+}
+
+func TestConcurrentChecksOfOneAccount(t *testing.T) {
+	srv := &poptest.Server{Faults: []poptest.Fault{{Kind: poptest.Stall, Session: 1, Command: "UIDL", Duration: 300 * time.Millisecond}}}
+	srv.AddUser(popUser, popPass, poptest.Message{UID: "u1", Data: msg("a", "To: alice@example.com")})
+	e := newEnv(t, srv, nil)
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	started := make(chan struct{})
+	wg.Go(func() { close(started); _, errs[0] = e.p.Check(t.Context(), e.acct.ID) })
+	<-started
+	// Wait until the first session holds the account (it is stalled at UIDL).
+	require.Eventually(t, func() bool { return srv.Sessions() >= 1 }, 5*time.Second, time.Millisecond)
+	_, errs[1] = e.p.Check(t.Context(), e.acct.ID)
+	wg.Wait()
+	require.NoError(t, errs[0])
+	assert.ErrorIs(t, errs[1], multidrop.ErrAccountBusy)
+	assert.Zero(t, srv.Overlaps(popUser))
+	assert.Equal(t, map[string]int{"alice@example.com": 1}, e.delivered())
+}
+
+func TestDirectoryOutageKeepsEverything(t *testing.T) {
+	srv := &poptest.Server{}
+	srv.AddUser(popUser, popPass,
+		poptest.Message{UID: "u1", Data: msg("a", "To: alice@example.com")},
+		poptest.Message{UID: "u2", Data: msg("b", "To: bob@example.com")},
+	)
+	down := resolve.DirectoryFunc(func(ctx context.Context, domain, local string) ([]string, error) {
+		return nil, errors.New("ldap: connection refused")
+	})
+	e := newEnv(t, srv, nil, withDirectory(down))
+	r := e.check()
+	require.Error(t, r.Err)
+	var me *multidrop.MessageError
+	require.ErrorAs(t, r.Err, &me)
+	assert.Equal(t, "resolve", me.Step)
+	assert.True(t, r.Committed)
+	assert.Equal(t, 0, r.Deleted)
+	assert.Len(t, srv.Mailbox(popUser), 2)
+	assert.Empty(t, e.delivered())
+}
+
+func TestNoRecipientPolicies(t *testing.T) {
+	for _, tc := range []struct {
+		policy account.NoRecipientPolicy
+		left   int
+		pm     int
+	}{
+		{account.NoRecipientDelete, 0, 0},
+		{account.NoRecipientKeep, 1, 0},
+		{account.NoRecipientPostmaster, 0, 1},
+	} {
+		t.Run(string(tc.policy), func(t *testing.T) {
+			srv := &poptest.Server{}
+			srv.AddUser(popUser, popPass, poptest.Message{UID: "u1", Data: msg("a", "To: stranger@remote.test")})
+			e := newEnv(t, srv, func(a *account.Account) {
+				a.Policy.NoRecipient = tc.policy
+				a.Policy.Postmaster = "postmaster@example.com"
+			})
+			r := e.check()
+			require.NoError(t, r.Err)
+			assert.Len(t, srv.Mailbox(popUser), tc.left)
+			assert.Equal(t, tc.pm, e.delivered()["postmaster@example.com"])
+		})
+	}
+}
+
+func TestCheckErrors(t *testing.T) {
+	e := newEnv(t, nil, nil)
+	_, err := e.p.Check(t.Context(), "missing")
+	require.ErrorIs(t, err, account.ErrNotFound)
+
+	e.acct.Enabled = false
+	_, err = e.store.Put(t.Context(), e.acct)
+	require.NoError(t, err)
+	_, err = e.p.Check(t.Context(), e.acct.ID)
+	require.ErrorIs(t, err, multidrop.ErrAccountDisabled)
+
+	_, err = multidrop.New(&multidrop.Options{})
+	require.ErrorContains(t, err, "Store is required")
+}
+
+func TestCheckAllBoundedAndIndependent(t *testing.T) {
+	srv := &poptest.Server{}
+	store := account.NewMemoryStore()
+	dlv := &delivertest.Deliverer{}
+	srv.AddUser("good", "pw", poptest.Message{UID: "1", Data: msg("a", "To: alice@example.com")})
+	srv.AddUser("bad", "pw", poptest.Message{UID: "1", Data: msg("b", "To: bob@example.com")})
+	srv.ImplicitTLS = true
+	srv.Start(t)
+	h, p := splitHostPort(t, srv.Addr())
+	for _, a := range []account.Account{
+		{ID: "good", Enabled: true, Host: h, Port: p, Domain: "example.com", TLS: account.TLS{RootCAs: string(srv.CAPEM())}, Auth: account.Auth{User: "good", Secret: "pw"}},
+		{ID: "bad", Enabled: true, Host: h, Port: p, Domain: "example.com", TLS: account.TLS{RootCAs: string(srv.CAPEM())}, Auth: account.Auth{User: "bad", Secret: "wrong"}},
+		{ID: "off", Enabled: false, Host: h, Port: p, Domain: "example.com", Auth: account.Auth{User: "x", Secret: "y"}},
+	} {
+		_, err := store.Put(t.Context(), a)
+		require.NoError(t, err)
+	}
+	dir, err := resolve.NewStatic(resolve.Table{Users: []resolve.User{{Address: "alice@example.com"}, {Address: "bob@example.com"}}})
+	require.NoError(t, err)
+	pl, err := multidrop.New(&multidrop.Options{Store: store, Journal: account.NewMemoryJournal(), Resolver: resolve.New(dir, nil),
+		Deliverer: dlv, Concurrency: 2, Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	reports, err := pl.CheckAll(t.Context())
+	require.Error(t, err)
+	require.Len(t, reports, 2, "disabled accounts are not checked")
+	ids := []string{reports[0].Account, reports[1].Account}
+	slices.Sort(ids)
+	assert.Equal(t, []string{"bad", "good"}, ids)
+	assert.Len(t, dlv.Delivered("alice@example.com"), 1)
+	assert.Empty(t, srv.Mailbox("good"))
+	assert.Len(t, srv.Mailbox("bad"), 1)
+}
+
+// Handler lets an embedder drive the pipeline with its own fetcher.
+func TestHandlerWithOwnFetcher(t *testing.T) {
+	e := newEnv(t, nil, nil)
+	h := e.p.Handler(e.acct)
+	m := msg("own", "Message-ID: <own@x>", "To: bob@example.com")
+	steps, err := h.Plan(t.Context(), pop.Scan{Messages: []pop.MessageInfo{{Number: 1, UID: "x1", Size: int64(len(m))}}})
+	require.NoError(t, err)
+	require.Equal(t, pop.Retrieve, steps[0].Action)
+	act, err := h.Handle(t.Context(), steps[0].Message, strings.NewReader(string(m)))
+	require.NoError(t, err)
+	assert.Equal(t, pop.Delete, act)
+	r := h.Report(t.Context(), nil)
+	assert.Equal(t, 1, r.Delivered)
+	assert.Equal(t, map[string]int{"bob@example.com": 1}, e.delivered())
+}
