@@ -40,8 +40,9 @@ func parseReceived(v string) received {
 			clause = "by"
 		case strings.EqualFold(w, "for"):
 			clause = "for"
+			// A second "for" adds its paths: such a field does not
+			// name exactly one.
 			r.hasFor = true
-			r.forArgs = r.forArgs[:0]
 		default:
 			switch clause {
 			case "by":
