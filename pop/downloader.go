@@ -230,6 +230,12 @@ func (d *Downloader) authenticate(ctx context.Context, c *Client, a account.Acco
 		return "", fmt.Errorf("%w: mechanism %s configured for account %s but not offered", ErrNotSupported, mech, a.ID)
 	}
 	user, secret := a.Auth.User, a.Auth.Secret
+	if err := checkArg("user name", user); err != nil {
+		return mech, err
+	}
+	if err := checkArg("secret", secret); err != nil {
+		return mech, err
+	}
 	var m sasl.Client
 	switch mech {
 	case account.MechanismUser:
@@ -254,6 +260,9 @@ func (d *Downloader) authenticate(ctx context.Context, c *Client, a account.Acco
 				return mech, fmt.Errorf("pop: account %s: token: %w", a.ID, err)
 			}
 			tok = t
+			if err := checkArg("token", tok); err != nil {
+				return mech, err
+			}
 		}
 		if mech == account.MechanismXOAUTH2 {
 			m = saslmech.NewXOAUTH2Client(user, tok)
