@@ -103,10 +103,13 @@ var SQLite = &Dialect{
 // PostgreSQL is the dialect of PostgreSQL 12 or later, as served by
 // jackc/pgx through package account/sqlstore/postgres.
 var PostgreSQL = &Dialect{
-	name:           "postgres",
-	dollar:         true,
-	lockLease:      " FOR UPDATE",
-	lockMigrations: `LOCK TABLE schema_migrations IN EXCLUSIVE MODE`,
+	name:      "postgres",
+	dollar:    true,
+	lockLease: " FOR UPDATE",
+	// A transaction-scoped advisory lock, because CREATE TABLE IF NOT
+	// EXISTS races with itself on PostgreSQL. The key is arbitrary and
+	// fixed: "multidro" read as a big-endian int64.
+	lockMigrations: `SELECT pg_advisory_xact_lock(7887329569649488495)`,
 	migrations: []migration{{1, []string{
 		`CREATE TABLE accounts (
 			id TEXT PRIMARY KEY,

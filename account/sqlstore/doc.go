@@ -12,7 +12,8 @@
 // into the program, one transaction per migration, recorded in the table
 // schema_migrations (version, applied_at). Several processes may Open the
 // same database at once: the migration transactions serialise (SQLite's
-// immediate transactions, a table lock on PostgreSQL) and each migration
+// immediate transactions, a transaction-scoped advisory lock on
+// PostgreSQL) and each migration
 // is applied once. A database migrated by a newer program is refused with
 // [ErrSchemaTooNew].
 //

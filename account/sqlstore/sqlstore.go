@@ -86,10 +86,16 @@ var ErrSchemaTooNew = errors.New("sqlstore: database schema is newer than this p
 func (d *Dialect) SchemaVersion() int { return d.migrations[len(d.migrations)-1].version }
 
 func (s *Store) migrate(ctx context.Context) error {
-	_, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version INTEGER PRIMARY KEY,
-		applied_at BIGINT NOT NULL
-	)`)
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if err := s.lockMigrations(ctx, tx); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+			version INTEGER PRIMARY KEY,
+			applied_at BIGINT NOT NULL
+		)`)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("sqlstore: creating schema_migrations: %w", err)
 	}
@@ -112,10 +118,8 @@ func (s *Store) migrate(ctx context.Context) error {
 // already; concurrent Opens serialise on the transaction's lock.
 func (s *Store) apply(ctx context.Context, m migration) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		if s.d.lockMigrations != "" {
-			if _, err := tx.ExecContext(ctx, s.d.lockMigrations); err != nil {
-				return &MigrationError{m.version, err}
-			}
+		if err := s.lockMigrations(ctx, tx); err != nil {
+			return &MigrationError{m.version, err}
 		}
 		var n int
 		err := tx.QueryRowContext(ctx, s.d.rebind(`SELECT COUNT(*) FROM schema_migrations WHERE version = ?`), m.version).Scan(&n)
@@ -137,6 +141,16 @@ func (s *Store) apply(ctx context.Context, m migration) error {
 		}
 		return nil
 	})
+}
+
+// lockMigrations serialises the migration transactions of concurrent
+// Opens where the transaction itself does not (PostgreSQL).
+func (s *Store) lockMigrations(ctx context.Context, tx *sql.Tx) error {
+	if s.d.lockMigrations == "" {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, s.d.lockMigrations)
+	return err
 }
 
 // tx runs f in a transaction and commits it when f returns nil.

@@ -1,0 +1,203 @@
+package postgres_test
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/multidrop/multidrop/account"
+	"github.com/multidrop/multidrop/account/accounttest"
+	"github.com/multidrop/multidrop/account/sqlstore"
+	"github.com/multidrop/multidrop/account/sqlstore/postgres"
+)
+
+// dsnEnv names a PostgreSQL URL (postgres://user@127.0.0.1:port/db) on which
+// the tests may create and drop schemas.
+const dsnEnv = "MULTIDROP_PG_DSN"
+
+// schemaDSN creates a fresh schema and returns a DSN whose search_path is
+// that schema; the schema is dropped when the test ends.
+func schemaDSN(t *testing.T) string {
+	t.Helper()
+	base := os.Getenv(dsnEnv)
+	if base == "" {
+		t.Skip(dsnEnv + " is not set: PostgreSQL tests skipped")
+	}
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	schema := "mdtest_" + hex.EncodeToString(b[:])
+	admin, err := sql.Open("pgx", base)
+	require.NoError(t, err)
+	_, err = admin.ExecContext(t.Context(), "CREATE SCHEMA "+schema)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		_, err := admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
+		assert.NoError(t, err)
+		assert.NoError(t, admin.Close())
+	})
+	u, err := url.Parse(base)
+	require.NoError(t, err, "%s must be a URL", dsnEnv)
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+func open(t *testing.T, dsn string, now func() time.Time) *sqlstore.Store {
+	t.Helper()
+	s, err := postgres.Open(t.Context(), dsn, &sqlstore.Options{Now: now})
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, s.Close()) })
+	return s
+}
+
+func TestStore(t *testing.T) {
+	accounttest.TestStore(t, func(t *testing.T) account.MutableStore { return open(t, schemaDSN(t), nil) })
+}
+
+func TestJournal(t *testing.T) {
+	accounttest.TestJournal(t, func(t *testing.T, now func() time.Time) account.Journal {
+		return open(t, schemaDSN(t), now)
+	})
+}
+
+func TestLocker(t *testing.T) {
+	accounttest.TestLocker(t, func(t *testing.T, now func() time.Time) account.Locker {
+		return open(t, schemaDSN(t), now)
+	})
+}
+
+func TestFencing(t *testing.T) {
+	accounttest.TestFencing(t, func(t *testing.T, now func() time.Time) (account.Locker, account.Fencer) {
+		s := open(t, schemaDSN(t), now)
+		return s, s
+	})
+}
+
+func TestConcurrentOpenMigratesOnce(t *testing.T) {
+	dsn := schemaDSN(t)
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for i := range errs {
+		wg.Go(func() {
+			s, err := postgres.Open(t.Context(), dsn, nil)
+			if err == nil {
+				err = s.Close()
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		require.NoError(t, err)
+	}
+	s := open(t, dsn, nil)
+	var n int
+	require.NoError(t, s.DB().QueryRowContext(t.Context(), "SELECT COUNT(*) FROM schema_migrations").Scan(&n))
+	assert.Equal(t, 1, n)
+}
+
+// TestInstancesShareLeases runs three stores (three connection pools, as
+// three instances would have) that race for the leases of many accounts:
+// each account is held by exactly one of them at a time, and a fenced write
+// through a lease lost to expiry is refused.
+func TestInstancesShareLeases(t *testing.T) {
+	dsn := schemaDSN(t)
+	clk := accounttest.NewClock()
+	stores := []*sqlstore.Store{open(t, dsn, clk.Now), open(t, dsn, clk.Now), open(t, dsn, clk.Now)}
+	ctx := t.Context()
+	const accounts = 30
+	var mu sync.Mutex
+	holders := map[string][]string{}
+	var wg sync.WaitGroup
+	for i, s := range stores {
+		owner := fmt.Sprintf("instance-%d", i)
+		wg.Go(func() {
+			for a := range accounts {
+				id := fmt.Sprintf("acct-%02d", a)
+				l, err := s.Acquire(ctx, id, owner, time.Minute)
+				if err != nil {
+					if !assert.ErrorIs(t, err, account.ErrLeaseHeld) {
+						return
+					}
+					continue
+				}
+				mu.Lock()
+				holders[id] = append(holders[id], owner)
+				mu.Unlock()
+				assert.NoError(t, s.Fenced(l).Record(ctx, id, "k", []string{owner}, clk.Now()))
+			}
+		})
+	}
+	wg.Wait()
+	require.Len(t, holders, accounts)
+	for id, h := range holders {
+		assert.Len(t, h, 1, "account %s leased by %v at once", id, h)
+		got, err := stores[0].Delivered(ctx, id, "k")
+		require.NoError(t, err)
+		assert.Equal(t, h, got)
+	}
+
+	// Failover: instance 0's lease expires, instance 1 takes over, instance
+	// 0's late write is refused.
+	old, err := stores[0].Acquire(ctx, "failover", "instance-0", time.Minute)
+	require.NoError(t, err)
+	clk.Advance(2 * time.Minute)
+	nl, err := stores[1].Acquire(ctx, "failover", "instance-1", time.Minute)
+	require.NoError(t, err)
+	assert.Greater(t, nl.Token(), old.Token())
+	assert.ErrorIs(t, stores[0].Fenced(old).Record(ctx, "failover", "k", []string{"late"}, clk.Now()), account.ErrLeaseLost)
+	assert.ErrorIs(t, old.Renew(ctx, time.Minute), account.ErrLeaseLost)
+}
+
+const childEnv = "MULTIDROP_PG_CHILD"
+
+// TestChildProcess is the second process of TestTwoProcessLeases.
+func TestChildProcess(t *testing.T) {
+	dsn := os.Getenv(childEnv)
+	if dsn == "" {
+		t.Skip("helper process for TestTwoProcessLeases")
+	}
+	s, err := postgres.Open(t.Context(), dsn, nil)
+	if err != nil {
+		fmt.Println("error", err)
+		os.Exit(3)
+	}
+	defer s.Close()
+	l, err := s.Acquire(t.Context(), "acct", "child", time.Hour)
+	if err != nil {
+		fmt.Println("error", err)
+		return
+	}
+	fmt.Println("token", l.Token())
+}
+
+func TestTwoProcessLeases(t *testing.T) {
+	dsn := schemaDSN(t)
+	s := open(t, dsn, nil)
+	ctx := t.Context()
+	child := func() string {
+		cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestChildProcess$")
+		cmd.Env = append(os.Environ(), childEnv+"="+dsn)
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, string(out))
+		return string(out)
+	}
+	l, err := s.Acquire(ctx, "acct", "parent", time.Hour)
+	require.NoError(t, err)
+	assert.Contains(t, child(), "lease held by another owner")
+	require.NoError(t, l.Release(ctx))
+	assert.Contains(t, child(), fmt.Sprintf("token %d", l.Token()+1))
+	assert.ErrorIs(t, s.Fenced(l).Record(ctx, "acct", "k", []string{"x"}, time.Now()), account.ErrLeaseLost)
+}
