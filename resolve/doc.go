@@ -65,6 +65,9 @@
 //     Resolving.MaxRecipients, else [Options].MaxRecipients, else 100
 //     ([ReasonOverCap]; no lookups are made past the cap).
 //
+// A user named by the configuration without a domain is a user of the
+// candidate's local domain for aliases and the catch-all, and of the
+// account's primary Domain for rules (which may match foreign addresses).
 // Every user the configuration or the directory names must be in a local
 // domain: a rule, alias or catch-all naming an outside address is a
 // [*ConfigError], and an outside address answered by the directory is

@@ -82,7 +82,8 @@ func (e Explanation) counts() (kept, rejected int) {
 }
 
 // LogValue implements slog.LogValuer: the summary and the rejection
-// counts by reason, not every step.
+// counts by reason (keys with underscores, e.g. foreign_domain=2), not
+// every step.
 func (e Explanation) LogValue() slog.Value {
 	kept, rejected := e.counts()
 	attrs := []slog.Attr{
@@ -106,7 +107,7 @@ func (e Explanation) LogValue() slog.Value {
 			}
 		}
 		for _, r := range order {
-			attrs = append(attrs, slog.Int(string(r), byReason[r]))
+			attrs = append(attrs, slog.Int(strings.ReplaceAll(string(r), " ", "_"), byReason[r]))
 		}
 	}
 	return slog.GroupValue(attrs...)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -88,6 +89,11 @@ func TestMapperResolve(t *testing.T) {
 		{name: "account alias full", edit: func(a *account.Account) { a.Resolving.Aliases = map[string][]string{"Info@Example.com": {"carol"}} },
 			cands: []parse.Candidate{to("info+x@example.com"), to("info@xn--bcher-kva.example")},
 			want:  []string{"carol@example.com"}, rejected: []string{"info@xn--bcher-kva.example: unknown user"}},
+		{name: "account alias on a subdomain", edit: func(a *account.Account) {
+			a.Resolving.Subdomains = true
+			a.Resolving.Aliases = map[string][]string{"info@eu.example.com": {"carol"}, "info@example.com": {"dave"}}
+		}, cands: []parse.Candidate{to("info@EU.example.com"), to("info@us.example.com")},
+			want: []string{"carol@example.com", "dave@example.com"}},
 		{name: "alias to missing user", edit: func(a *account.Account) { a.Resolving.Aliases = map[string][]string{"info": {"ghost"}} },
 			cands: []parse.Candidate{to("info@example.com")}, rejected: []string{"info@example.com: unknown user"}},
 		{name: "strip prefix", edit: func(a *account.Account) { a.Resolving.StripPrefix = "example-" },
@@ -225,13 +231,24 @@ func TestMapperTimeout(t *testing.T) {
 		<-ctx.Done()
 		return nil, ctx.Err()
 	})
-	m := New(dir, &Options{Timeout: 50 * time.Millisecond})
-	_, err := m.Resolve(t.Context(), testAccount(), []parse.Candidate{to("alice@example.com")})
-	require.ErrorIs(t, err, context.DeadlineExceeded)
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		m := New(dir, &Options{Timeout: 30 * time.Second})
+		_, err := m.Resolve(t.Context(), testAccount(), []parse.Candidate{to("alice@example.com")})
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		var le *LookupError
+		require.ErrorAs(t, err, &le)
+		assert.Equal(t, 30*time.Second, time.Since(start))
+
+		// The default is 30s too.
+		_, err = New(dir, nil).Resolve(t.Context(), testAccount(), []parse.Candidate{to("alice@example.com")})
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.Equal(t, 60*time.Second, time.Since(start))
+	})
 
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	_, err = New(testDirectory(t), nil).Resolve(ctx, testAccount(), []parse.Candidate{to("alice@example.com")})
+	_, err := New(testDirectory(t), nil).Resolve(ctx, testAccount(), []parse.Candidate{to("alice@example.com")})
 	require.ErrorIs(t, err, context.Canceled)
 }
 
@@ -360,7 +377,7 @@ func TestExplanationLogValue(t *testing.T) {
 		got[a.Key] = a.Value.String()
 	}
 	assert.Equal(t, map[string]string{"mode": "chain", "decided": "guess", "candidates": "4", "kept": "1", "rejected": "3",
-		"foreign domain": "2", "unknown user": "1"}, got)
+		"foreign_domain": "2", "unknown_user": "1"}, got)
 
 	many := Explanation{Mode: account.ModeUnion, Steps: make([]Step, 250)}
 	assert.Contains(t, many.String(), "  ... 50 more\n")

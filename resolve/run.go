@@ -151,14 +151,15 @@ func (r *run) decide(cand *parse.Candidate) (outcome, error) {
 	}
 
 	// Domain.
-	var base, detail string
+	var ad, base, detail string
 	switch {
 	case domain[0] == '[':
 		detail = "address literal " + domain + " is never local"
 	case domain[len(domain)-1] == '.':
 		return reject(ReasonInvalid, "domain "+strconv.Quote(domain)+" ends with a dot"), nil
 	default:
-		ad, err := asciiDomain(domain)
+		var err error
+		ad, err = asciiDomain(domain)
 		if err != nil {
 			return reject(ReasonInvalid, "domain "+strconv.Quote(domain)+": "+err.Error()), nil
 		}
@@ -209,7 +210,10 @@ func (r *run) decide(cand *parse.Candidate) (outcome, error) {
 			note = append(note[:len(note):len(note)], "subaddress "+strconv.Quote(local[len(key):])+" removed")
 		}
 		lk := asciiLower(key)
-		targets, ok := c.aliasFull[lk+"@"+base]
+		targets, ok := c.aliasFull[lk+"@"+ad]
+		if !ok && ad != base {
+			targets, ok = c.aliasFull[lk+"@"+base]
+		}
 		if !ok {
 			targets, ok = c.aliasLocal[lk]
 		}
