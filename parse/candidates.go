@@ -421,15 +421,32 @@ func (c *collector) scan() {
 				v = v[i : i+j+1]
 			}
 		}
-		c.res.MessageID = v
+		c.res.MessageID = c.text(msgID, v)
 	}
 	if list >= 0 {
-		c.res.ListID = c.h.fields[list].Value
+		c.res.ListID = c.text(list, c.h.fields[list].Value)
 	}
 	if prec >= 0 {
-		c.res.Precedence = c.h.fields[prec].Value
+		c.res.Precedence = c.text(prec, c.h.fields[prec].Value)
 	}
 	c.sender(rp)
+}
+
+// text returns v, the value of the topmost field i, if it is valid UTF-8
+// without control characters (it is logged, shown and used as a key);
+// else it warns and returns "".
+func (c *collector) text(i int, v string) string {
+	ok := utf8.ValidString(v)
+	for j := 0; ok && j < len(v); j++ {
+		if b := v[j]; b < ' ' && b != '\t' || b == 0x7f {
+			ok = false
+		}
+	}
+	if ok {
+		return v
+	}
+	c.warn(c.h.fields[i].Name, 1, errors.New("parse: control character or invalid UTF-8 in the value"))
+	return ""
 }
 
 func (c *collector) sender(rp int) {

@@ -143,6 +143,10 @@ func TestResultFacts(t *testing.T) {
 			senderField: "X-Sender",
 		},
 		{
+			name:   "control characters and invalid UTF-8 are not passed on",
+			header: "Message-ID: <a\x00b@x>\nList-Id: \xff\nPrecedence: bulk\x01\n",
+		},
+		{
 			name:   "malformed from gives no sender",
 			header: "From: a@x.org, bad@@x.org\n",
 		},
