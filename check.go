@@ -23,6 +23,9 @@ import (
 // recipient was handled, so the message may be deleted without download.
 const finalMark = ""
 
+// journalTimeout bounds a journal write that must outlive a cancelled check.
+const journalTimeout = 30 * time.Second
+
 // check is the state of one check of one account. Plan and Handle are
 // called by one Fetcher session, one at a time.
 type check struct {
@@ -301,12 +304,16 @@ func (c *check) deliver(ctx context.Context, mr *MessageReport, sp *spool.Spool,
 		}
 	}
 	if len(final) > 0 {
+		// These deliveries happened: record them even if the check is being
+		// cancelled, or the next check would deliver them again.
+		jctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), journalTimeout)
+		defer cancel()
 		now := c.p.opt.Now()
-		if err := c.p.opt.Journal.Record(ctx, c.a.ID, mr.Key, final, now); err != nil {
+		if err := c.p.opt.Journal.Record(jctx, c.a.ID, mr.Key, final, now); err != nil {
 			return false, err
 		}
 		if mr.MessageID != "" {
-			if err := c.p.opt.Journal.RecordID(ctx, c.a.ID, mr.MessageID, final, now.Add(c.p.opt.MessageIDTTL)); err != nil {
+			if err := c.p.opt.Journal.RecordID(jctx, c.a.ID, mr.MessageID, final, now.Add(c.p.opt.MessageIDTTL)); err != nil {
 				return false, err
 			}
 		}
