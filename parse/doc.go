@@ -24,6 +24,18 @@
 // is read-only and ordered; [NewHeader] builds one from fields parsed
 // elsewhere.
 //
+// # Limits
+//
+// The defaults, used where a [Limits] field is zero: 1 MiB of header
+// ([DefaultMaxHeaderBytes]), 5000 fields ([DefaultMaxFields]), 64 KiB per
+// physical line ([DefaultMaxLineLength]), 10,000 addresses per field
+// ([DefaultMaxAddressesPerField]) and 20,000 per message
+// ([DefaultMaxAddresses]). ReadHeader stops at a header limit and returns
+// what it read with the error; Candidates stops parsing addresses at an
+// address limit, keeps those it has, records a [Warning] and returns the
+// [Result] with the error, so the caller can decide (keep the message, or
+// deliver to what was found).
+//
 // # Stages and modes
 //
 // [Candidates] runs up to three stages, in the order of [Options.Stages]:
@@ -49,8 +61,9 @@
 //
 // In [ModeChain] (the default) the first stage that yields a candidate in
 // a local domain ([Options.Domains] or [Options.Local]) decides; in
-// [ModeUnion] every stage counts, every occurrence of every listed field;
-// in [ModeEnvelopeOnly] only the envelope stage runs, and a message without
+// [ModeUnion] every stage counts, every occurrence of every listed field
+// and every qualifying Received (untrusted envelope positions are still
+// never used); in [ModeEnvelopeOnly] only the envelope stage runs, and a message without
 // a trusted envelope header is flagged ([Result.MissingEnvelope]) so that
 // the caller keeps it instead of guessing. [OptionsFrom] maps an account's
 // settings to Options.
