@@ -14,6 +14,9 @@
 //	... dial s.Addr(), verify TLS with s.ClientTLSConfig() ...
 //	s.Mailbox("alice") // what QUIT committed
 //
+// Outside a test function (an Example, a benchmark harness), [Server.Listen]
+// starts it and the caller calls [Server.Close].
+//
 // # Mailboxes
 //
 // Each user has one mailbox of [Message] values. A session fixes its
@@ -45,8 +48,8 @@
 //
 // # Faults
 //
-// [Server].Faults lists [Fault] values, each selecting a session and a
-// command (or the greeting) and acting on it: [Drop], [DropAfter],
+// [Server].Faults lists [Fault] values, each selecting a session, a user, a
+// command (or the greeting) and its arguments, and acting on it: [Drop], [DropAfter],
 // [Stall], [Reply] (any status line or malformed listing, see
 // [ErrReply]), [Inject] (unsolicited bytes after a reply, e.g. after the
 // greeting or the STLS "+OK") and [DropAfterBytes]. [Message].Raw serves
