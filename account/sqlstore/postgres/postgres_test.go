@@ -30,10 +30,7 @@ const dsnEnv = "MULTIDROP_PG_DSN"
 // that schema; the schema is dropped when the test ends.
 func schemaDSN(t *testing.T) string {
 	t.Helper()
-	base := os.Getenv(dsnEnv)
-	if base == "" {
-		t.Skip(dsnEnv + " is not set: PostgreSQL tests skipped")
-	}
+	base := needPG(t)
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	schema := "mdtest_" + hex.EncodeToString(b[:])
@@ -54,6 +51,16 @@ func schemaDSN(t *testing.T) string {
 	return u.String()
 }
 
+// needPG skips the test, with one line, when no PostgreSQL is configured.
+func needPG(t *testing.T) string {
+	t.Helper()
+	base := os.Getenv(dsnEnv)
+	if base == "" {
+		t.Skip(dsnEnv + " is not set: PostgreSQL tests skipped")
+	}
+	return base
+}
+
 func open(t *testing.T, dsn string, now func() time.Time) *sqlstore.Store {
 	t.Helper()
 	s, err := postgres.Open(t.Context(), dsn, &sqlstore.Options{Now: now})
@@ -63,22 +70,26 @@ func open(t *testing.T, dsn string, now func() time.Time) *sqlstore.Store {
 }
 
 func TestStore(t *testing.T) {
+	needPG(t)
 	accounttest.TestStore(t, func(t *testing.T) account.MutableStore { return open(t, schemaDSN(t), nil) })
 }
 
 func TestJournal(t *testing.T) {
+	needPG(t)
 	accounttest.TestJournal(t, func(t *testing.T, now func() time.Time) account.Journal {
 		return open(t, schemaDSN(t), now)
 	})
 }
 
 func TestLocker(t *testing.T) {
+	needPG(t)
 	accounttest.TestLocker(t, func(t *testing.T, now func() time.Time) account.Locker {
 		return open(t, schemaDSN(t), now)
 	})
 }
 
 func TestFencing(t *testing.T) {
+	needPG(t)
 	accounttest.TestFencing(t, func(t *testing.T, now func() time.Time) (account.Locker, account.Fencer) {
 		s := open(t, schemaDSN(t), now)
 		return s, s
