@@ -356,21 +356,20 @@ func readLine(r *bufio.Reader, maxLine int, total *int, maxBytes int) ([]byte, e
 		if *total > maxBytes {
 			return nil, &LimitError{What: LimitHeaderBytes, Limit: maxBytes}
 		}
-		n := len(acc) + len(frag)
-		content := n
-		if n > 0 && (len(frag) > 0 && frag[len(frag)-1] == '\n') {
-			content--
-			if content > 0 {
-				var prev byte
-				if len(frag) >= 2 {
-					prev = frag[len(frag)-2]
-				} else {
-					prev = acc[len(acc)-1]
-				}
-				if prev == '\r' {
-					content--
-				}
+		// The line's length without its ending (LF, CRLF, or a CR that
+		// may yet be followed by LF in the next fragment).
+		content := len(acc) + len(frag)
+		at := func(k int) byte {
+			if k >= len(acc) {
+				return frag[k-len(acc)]
 			}
+			return acc[k]
+		}
+		if content > 0 && at(content-1) == '\n' {
+			content--
+		}
+		if content > 0 && at(content-1) == '\r' {
+			content--
 		}
 		if content > maxLine {
 			return nil, &LimitError{What: LimitLineLength, Limit: maxLine}

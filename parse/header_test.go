@@ -181,3 +181,31 @@ func TestReadHeaderIOError(t *testing.T) {
 	require.ErrorIs(t, err, boom)
 	assert.Equal(t, "a@b.c", h.Get("To"))
 }
+
+// TestReadHeaderLineLimitExact checks the line limit at its boundary
+// whatever the buffer size, so a CR or LF falling at a buffer edge is not
+// counted.
+func TestReadHeaderLineLimitExact(t *testing.T) {
+	const limit = 40
+	for size := 16; size <= 48; size++ {
+		for _, eol := range []string{"\r\n", "\n", "\r"} {
+			for _, extra := range []int{0, 1} {
+				line := "X: " + strings.Repeat("v", limit-3+extra)
+				in := line + eol + "\r\n"
+				if eol == "\r" {
+					in = line + eol // a CR before EOF
+				}
+				br := bufio.NewReaderSize(strings.NewReader(in), size)
+				h, err := ReadHeader(br, &Limits{MaxLineLength: limit})
+				if extra == 0 {
+					require.NoError(t, err, "size %d eol %q", size, eol)
+					assert.Equal(t, limit-3, len(h.Get("X")))
+					continue
+				}
+				var le *LimitError
+				require.True(t, errors.As(err, &le), "size %d eol %q: %v", size, eol, err)
+				assert.Equal(t, LimitLineLength, le.What)
+			}
+		}
+	}
+}
