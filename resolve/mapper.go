@@ -23,7 +23,8 @@ type Options struct {
 	MaxRecipients int
 	// Timeout bounds one Resolve call, directory lookups included; when it
 	// expires Resolve fails with a [*LookupError] and the message is kept.
-	// 0 means 30s; a negative value means only the caller's context.
+	// 0 means 30s; a negative value means only the caller's context. It
+	// does not apply to [Static] and [File], which never block.
 	Timeout time.Duration
 }
 
@@ -73,7 +74,7 @@ func (m *Mapper) Resolve(ctx context.Context, a account.Account, cands []parse.C
 	if c.err != nil {
 		return Result{}, c.err
 	}
-	if m.opts.Timeout > 0 {
+	if _, inMemory := m.dir.(memoryDirectory); !inMemory && m.opts.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, m.opts.Timeout)
 		defer cancel()
@@ -108,6 +109,13 @@ func (m *Mapper) settings(a account.Account) *compiled {
 	m.mu.Unlock()
 	return c
 }
+
+// memoryDirectory marks the directories of this package that answer from
+// memory without blocking, so Resolve needs no timer for them.
+type memoryDirectory interface{ inMemory() }
+
+func (*Static) inMemory() {}
+func (*File) inMemory()   {}
 
 // compiled is an account's Resolving settings in the form Resolve uses.
 type compiled struct {
