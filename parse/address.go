@@ -567,9 +567,9 @@ func (p *addrParser) phrase(required bool) (string, error) {
 		}
 		return "", nil
 	}
-	if p.toks[0].kind == tokDot {
-		return "", p.fail("display name starts with '.'")
-	}
+	// obs-phrase starts with a word; a leading '.' (".NET Team") is
+	// accepted anyway, as most mail software does: a display name never
+	// decides where mail goes.
 	var b strings.Builder
 	prevEncoded := false
 	for i, t := range p.toks {

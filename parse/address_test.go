@@ -37,6 +37,7 @@ func TestParseAddressList(t *testing.T) {
 		{in: `"Smith, John" <j@example.com>, k@example.com`, want: []A{
 			{Name: "Smith, John", Address: "j@example.com", Local: "j", Domain: "example.com"},
 			{Address: "k@example.com", Local: "k", Domain: "example.com"}}},
+		{in: ".NET Team <n@example.com>", want: []A{{Name: ".NET Team", Address: "n@example.com", Local: "n", Domain: "example.com"}}},
 		{in: "J. R. Smith <j@example.com>", want: []A{{Name: "J. R. Smith", Address: "j@example.com", Local: "j", Domain: "example.com"}}},
 		{in: "alice+news@example.com", want: []A{{Address: "alice+news@example.com", Local: "alice+news", Domain: "example.com"}}},
 		{in: "<alice@example.com>", want: []A{{Address: "alice@example.com", Local: "alice", Domain: "example.com"}}},

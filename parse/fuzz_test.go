@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"net/mail"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -65,6 +66,24 @@ func FuzzAddressList(f *testing.F) {
 			checkAddress(t, in, a.Address, a.Local, a.Domain)
 			if !utf8.ValidString(a.Name) {
 				t.Fatalf("invalid UTF-8 name %q", a.Name)
+			}
+		}
+		// What net/mail accepts we accept too, with the same addresses,
+		// except where we are deliberately stricter: encoded-words, '@'
+		// or white space in domain literals, line breaks.
+		want, nerr := mail.ParseAddressList(in)
+		if nerr != nil || strings.ContainsAny(in, "[\r\n") || strings.Contains(in, "=?") {
+			return
+		}
+		if err != nil {
+			t.Fatalf("net/mail accepts %q, we reject it: %v", in, err)
+		}
+		if len(as) != len(want) {
+			t.Fatalf("%q: %d addresses, net/mail %d", in, len(as), len(want))
+		}
+		for i := range as {
+			if as[i].Local+"@"+as[i].Domain != want[i].Address {
+				t.Fatalf("%q: %q, net/mail %q", in, as[i].Local+"@"+as[i].Domain, want[i].Address)
 			}
 		}
 	})
