@@ -7,6 +7,8 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"sync"
@@ -44,6 +46,7 @@ func checkLeaks(t *testing.T) {
 func newUser(t testing.TB, srv *dovecottest.Server, prefix string) string {
 	t.Helper()
 	u := srv.NewUser(t, prefix)
+	t.Cleanup(func() { os.RemoveAll(filepath.Dir(srv.Maildir(u))) })
 	time.Sleep(1100 * time.Millisecond)
 	return u
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"io"
 	"net"
@@ -170,6 +171,9 @@ func TestPoptestMechanisms(t *testing.T) {
 				}
 			}
 			assert.NotContains(t, debug.String(), testPass)
+			for _, secret := range []string{"\x00" + testUser + "\x00" + testPass, testPass, "user=" + testUser + "\x01auth=Bearer " + testPass + "\x01\x01"} {
+				assert.NotContains(t, debug.String(), base64.StdEncoding.EncodeToString([]byte(secret)))
+			}
 			assert.Contains(t, debug.String(), "C: STLS")
 		})
 	}
