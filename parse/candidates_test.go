@@ -222,6 +222,21 @@ X-Custom-To: e@example.com
 			want:    []string{"guess/To[1]=peggy@bücher.example"},
 		},
 		{
+			name:    "punycode domain matches unicode local domain",
+			header:  "To: peggy@XN--BCHER-KVA.example\n",
+			opts:    Options{Domains: []string{"Bücher.example"}},
+			decided: StageGuess,
+			want:    []string{"guess/To[1]=peggy@XN--BCHER-KVA.example"},
+		},
+		{
+			name:    "a look-alike domain is not local",
+			header:  "Delivered-To: peggy@bucher.example\nTo: x@xn--bcher-kva.example\n",
+			opts:    Options{Domains: []string{"xn--bcher-kva.example"}},
+			decided: StageGuess,
+			want:    []string{"guess/To[1]=x@xn--bcher-kva.example"},
+			unused:  []string{"envelope/Delivered-To[1]=peggy@bucher.example"},
+		},
+		{
 			name:    "uppercase domain is local",
 			header:  "To: Quinn@EXAMPLE.COM\n",
 			decided: StageGuess,
