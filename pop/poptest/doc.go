@@ -23,8 +23,9 @@
 // maildrop at login and marks deletions; they reach the mailbox only when
 // the session's QUIT is answered (the UPDATE state of RFC 1939), so a
 // dropped connection deletes nothing. A mailbox is locked by the session
-// that logged in: a second login gets "-ERR [IN-USE]" and is counted by
-// [Server.Overlaps]. RETR sends a message's Data byte-exact, dot-stuffed
+// that logged in, until its QUIT is answered (the lock is released before
+// the reply) or its connection ends: a second login meanwhile gets
+// "-ERR [IN-USE]" and is counted by [Server.Overlaps]. RETR sends a message's Data byte-exact, dot-stuffed
 // after each CRLF; [Served] and [ServedTop] give the bytes a correct client
 // must return.
 //

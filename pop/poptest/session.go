@@ -376,7 +376,10 @@ func (ss *session) dispatch(c Command, args string) error {
 	case "NOOP":
 		return ss.line(c, "+OK")
 	case "QUIT":
+		// Commit and release the mailbox before answering, so a client
+		// that reconnects right after "+OK" finds it unlocked.
 		ss.commit()
+		ss.unlock()
 		ss.ended = true
 		return ss.line(c, "+OK Logging out, messages deleted.")
 	}
