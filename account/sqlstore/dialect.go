@@ -14,6 +14,9 @@ type Dialect struct {
 	// lockLease is appended to the SELECT of the lease row in a fenced
 	// write; it keeps the row from changing until the transaction ends.
 	lockLease string
+	// clock is an SQL expression for the database's current time in Unix
+	// nanoseconds.
+	clock string
 	// lockMigrations runs first in each migration transaction.
 	lockMigrations string
 	migrations     []migration
@@ -25,6 +28,13 @@ func (d *Dialect) Name() string { return d.name }
 type migration struct {
 	version    int
 	statements []string
+}
+
+// now returns an SQL expression for the current time in Unix nanoseconds
+// that takes one argument, [Store.nowArg]: the time of Options.Now, or NULL
+// for the database's clock.
+func (d *Dialect) now() string {
+	return "COALESCE(CAST(? AS BIGINT), " + d.clock + ")"
 }
 
 // rebind rewrites the ? placeholders of q for the dialect. Our queries
@@ -52,7 +62,8 @@ func (d *Dialect) rebind(q string) string {
 // transaction that reads and then writes holds the write lock from its
 // start; sqlite.DSN sets this.
 var SQLite = &Dialect{
-	name: "sqlite",
+	name:  "sqlite",
+	clock: `(CAST(ROUND((julianday('now') - 2440587.5) * 86400000.0) AS INTEGER) * 1000000)`,
 	migrations: []migration{{1, []string{
 		`CREATE TABLE accounts (
 			id TEXT PRIMARY KEY,
@@ -106,6 +117,7 @@ var PostgreSQL = &Dialect{
 	name:      "postgres",
 	dollar:    true,
 	lockLease: " FOR UPDATE",
+	clock:     `(CAST(EXTRACT(EPOCH FROM statement_timestamp()) * 1000000 AS BIGINT) * 1000)`,
 	// A transaction-scoped advisory lock, because CREATE TABLE IF NOT
 	// EXISTS races with itself on PostgreSQL. The key is arbitrary and
 	// fixed: "multidro" read as a big-endian int64.

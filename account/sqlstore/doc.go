@@ -58,8 +58,9 @@
 // longer record deliveries or prune state for the account. The pipeline
 // renews the lease before DELE, so it never deletes after losing it.
 //
-// Expiry times come from [Options.Now] (the local clock by default), so
-// instances sharing a database need clocks that agree within a small part
-// of the lease TTL; NTP-synchronised hosts with TTLs of a minute or more
-// are far inside that.
+// Lease expiry is computed and compared by the database on its own clock
+// (unless [Options.Now] is set, as tests do), so the clocks of the
+// instances do not matter: an instance whose clock is skewed neither takes
+// a live lease nor keeps an expired one. What an instance measures itself
+// is only the time until it must renew.
 package sqlstore

@@ -43,13 +43,14 @@ func (j *journal) check(ctx context.Context, tx *sql.Tx, accountID string) error
 		return fmt.Errorf("%w: lease is for account %q, not %q", account.ErrLeaseLost, l.accountID, accountID)
 	}
 	var owner string
-	var token, expires int64
-	err := tx.QueryRowContext(ctx, j.s.q(`SELECT owner, token, expires_at FROM leases WHERE account_id = ?`+j.s.d.lockLease),
-		accountID).Scan(&owner, &token, &expires)
+	var token int64
+	var live bool
+	err := tx.QueryRowContext(ctx, j.s.q(`SELECT owner, token, expires_at > `+j.s.d.now()+` FROM leases WHERE account_id = ?`+
+		j.s.d.lockLease), j.s.nowArg(), accountID).Scan(&owner, &token, &live)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("sqlstore: checking lease: %w", err)
 	}
-	if err != nil || owner != l.owner || token != l.token || expires <= j.s.now().UnixNano() {
+	if err != nil || owner != l.owner || token != l.token || !live {
 		return fmt.Errorf("%w: account %q, token %d", account.ErrLeaseLost, accountID, l.token)
 	}
 	return nil
@@ -148,8 +149,8 @@ func (j *journal) Sync(ctx context.Context, accountID string, uids []string, now
 			}
 			out[u] = time.Unix(0, now.UnixNano()).UTC()
 		}
-		_, err = tx.ExecContext(ctx, s.q(`DELETE FROM journal_message_ids WHERE account_id = ? AND expires_at <= ?`),
-			accountID, s.now().UnixNano())
+		_, err = tx.ExecContext(ctx, s.q(`DELETE FROM journal_message_ids WHERE account_id = ? AND expires_at <= `+s.d.now()),
+			accountID, s.nowArg())
 		if err != nil {
 			return fmt.Errorf("sqlstore: sync: %w", err)
 		}
@@ -207,8 +208,8 @@ func (j *journal) Record(ctx context.Context, accountID, key string, rcpts []str
 }
 
 func (j *journal) DeliveredID(ctx context.Context, accountID, messageID string) ([]string, error) {
-	out, err := j.strings(ctx, `SELECT rcpt FROM journal_message_ids WHERE account_id = ? AND message_id = ? AND expires_at > ?`,
-		accountID, messageID, j.s.now().UnixNano())
+	out, err := j.strings(ctx, `SELECT rcpt FROM journal_message_ids WHERE account_id = ? AND message_id = ? AND expires_at > `+
+		j.s.d.now(), accountID, messageID, j.s.nowArg())
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: delivered by message-id: %w", err)
 	}

@@ -22,13 +22,13 @@ func (s *Store) Acquire(ctx context.Context, accountID, owner string, ttl time.D
 	if owner == "" {
 		return nil, errors.New("sqlstore: lease owner is empty")
 	}
-	now := s.now().UnixNano()
 	var token int64
-	err := s.db.QueryRowContext(ctx, s.q(`INSERT INTO leases (account_id, owner, expires_at, token) VALUES (?, ?, ?, 1)
+	err := s.db.QueryRowContext(ctx, s.q(`INSERT INTO leases (account_id, owner, expires_at, token)
+		VALUES (?, ?, `+s.d.now()+` + ?, 1)
 		ON CONFLICT (account_id) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at,
 			token = leases.token + 1
-		WHERE leases.expires_at <= ? OR leases.owner = excluded.owner
-		RETURNING token`), accountID, owner, now+int64(ttl), now).Scan(&token)
+		WHERE leases.expires_at <= `+s.d.now()+` OR leases.owner = excluded.owner
+		RETURNING token`), accountID, owner, s.nowArg(), int64(ttl), s.nowArg()).Scan(&token)
 	if errors.Is(err, sql.ErrNoRows) {
 		var holder string
 		_ = s.db.QueryRowContext(ctx, s.q(`SELECT owner FROM leases WHERE account_id = ?`), accountID).Scan(&holder)
@@ -55,10 +55,10 @@ func (l *lease) Renew(ctx context.Context, ttl time.Duration) error {
 	if ttl <= 0 {
 		return account.ErrBadTTL
 	}
-	now := l.s.now().UnixNano()
-	res, err := l.s.db.ExecContext(ctx, l.s.q(`UPDATE leases SET expires_at = ?
-		WHERE account_id = ? AND owner = ? AND token = ? AND expires_at > ?`),
-		now+int64(ttl), l.accountID, l.owner, l.token, now)
+	now := l.s.d.now()
+	res, err := l.s.db.ExecContext(ctx, l.s.q(`UPDATE leases SET expires_at = `+now+` + ?
+		WHERE account_id = ? AND owner = ? AND token = ? AND expires_at > `+now),
+		l.s.nowArg(), int64(ttl), l.accountID, l.owner, l.token, l.s.nowArg())
 	if err != nil {
 		return fmt.Errorf("sqlstore: renew lease: %w", err)
 	}

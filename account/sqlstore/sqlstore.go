@@ -14,9 +14,10 @@ import (
 
 // Options configure a [Store]. The zero value (or nil) is the default.
 type Options struct {
-	// Now is the clock of lease expiry, Message-ID expiry and updated_at;
-	// nil means time.Now. Instances sharing a database must have clocks
-	// within a small fraction of the lease TTL of each other.
+	// Now, when set, is the clock of lease expiry and Message-ID expiry
+	// (for tests). nil means the database server's clock, which all
+	// instances sharing the database agree on whatever their own clocks
+	// say.
 	Now func() time.Time
 }
 
@@ -57,6 +58,15 @@ func (s *Store) DB() *sql.DB { return s.db }
 
 // Close closes the database.
 func (s *Store) Close() error { return s.db.Close() }
+
+// nowArg is the argument of Dialect.now: Options.Now in Unix nanoseconds,
+// or nil for the database's clock.
+func (s *Store) nowArg() any {
+	if s.o.Now != nil {
+		return s.o.Now().UnixNano()
+	}
+	return nil
+}
 
 func (s *Store) now() time.Time {
 	if s.o.Now != nil {

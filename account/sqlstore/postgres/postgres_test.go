@@ -212,3 +212,29 @@ func TestTwoProcessLeases(t *testing.T) {
 	assert.Contains(t, child(), fmt.Sprintf("token %d", l.Token()+1))
 	assert.ErrorIs(t, s.Fenced(l).Record(ctx, "acct", "k", []string{"x"}, time.Now()), account.ErrLeaseLost)
 }
+
+// TestDatabaseClock runs leases on the database's clock (Options.Now nil),
+// which instances with skewed clocks share: a short lease really expires
+// and is taken over by another instance, and the stale holder is refused.
+func TestDatabaseClock(t *testing.T) {
+	dsn := schemaDSN(t)
+	a, b := open(t, dsn, nil), open(t, dsn, nil)
+	ctx := t.Context()
+	old, err := a.Acquire(ctx, "acct", "one", 100*time.Millisecond)
+	require.NoError(t, err)
+	_, err = b.Acquire(ctx, "acct", "two", time.Minute)
+	require.ErrorIs(t, err, account.ErrLeaseHeld)
+	var nl account.Lease
+	require.Eventually(t, func() bool {
+		nl, err = b.Acquire(ctx, "acct", "two", time.Minute)
+		return err == nil
+	}, 10*time.Second, 20*time.Millisecond, "the lease expires by the database clock")
+	assert.Greater(t, nl.Token(), old.Token())
+	assert.ErrorIs(t, old.Renew(ctx, time.Minute), account.ErrLeaseLost)
+	assert.ErrorIs(t, a.Fenced(old).Record(ctx, "acct", "k", []string{"x"}, time.Now()), account.ErrLeaseLost)
+	require.NoError(t, b.Fenced(nl).Record(ctx, "acct", "k", []string{"x"}, time.Now()))
+	var left int64
+	require.NoError(t, b.DB().QueryRowContext(ctx,
+		`SELECT expires_at - CAST(EXTRACT(EPOCH FROM now()) * 1000000000 AS BIGINT) FROM leases WHERE account_id = 'acct'`).Scan(&left))
+	assert.InDelta(t, float64(time.Minute), float64(left), float64(5*time.Second), "expires_at is on the database clock")
+}

@@ -294,3 +294,34 @@ func TestTwoProcesses(t *testing.T) {
 		assert.Equal(t, []string{"child@example.com", "parent@example.com"}, got)
 	}
 }
+
+// TestDatabaseClock runs leases on the database's clock (Options.Now nil):
+// a short lease really expires and is taken over, and the stale holder's
+// renewal and fenced writes are refused.
+func TestDatabaseClock(t *testing.T) {
+	s := temp(t, nil)
+	checkDatabaseClock(t, s)
+}
+
+func checkDatabaseClock(t *testing.T, s *sqlstore.Store) {
+	ctx := t.Context()
+	old, err := s.Acquire(ctx, "acct", "one", 100*time.Millisecond)
+	require.NoError(t, err)
+	_, err = s.Acquire(ctx, "acct", "two", time.Minute)
+	require.ErrorIs(t, err, account.ErrLeaseHeld)
+	require.NoError(t, s.Fenced(old).RecordID(ctx, "acct", "<m@x>", []string{"a@example.com"}, time.Now().Add(time.Hour)))
+	got, err := s.DeliveredID(ctx, "acct", "<m@x>")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"a@example.com"}, got, "the database clock agrees with the local one")
+
+	var nl account.Lease
+	require.Eventually(t, func() bool {
+		nl, err = s.Acquire(ctx, "acct", "two", time.Minute)
+		return err == nil
+	}, 10*time.Second, 20*time.Millisecond, "the lease expires by the database clock")
+	assert.Greater(t, nl.Token(), old.Token())
+	assert.ErrorIs(t, old.Renew(ctx, time.Minute), account.ErrLeaseLost)
+	assert.ErrorIs(t, s.Fenced(old).Record(ctx, "acct", "k", []string{"x"}, time.Now()), account.ErrLeaseLost)
+	require.NoError(t, nl.Renew(ctx, time.Minute))
+	require.NoError(t, s.Fenced(nl).Record(ctx, "acct", "k", []string{"x"}, time.Now()))
+}
