@@ -3,6 +3,7 @@ package parse
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -279,6 +280,9 @@ func Candidates(h *Header, opts *Options) (*Result, error) {
 	if opts == nil {
 		opts = &Options{}
 	}
+	if h == nil {
+		h = &Header{}
+	}
 	c := collector{h: h, o: opts, budget: opts.Limits.addresses(), perField: opts.Limits.addressesPerField()}
 	c.res.Mode = opts.Mode
 	if c.res.Mode == "" {
@@ -289,14 +293,24 @@ func Candidates(h *Header, opts *Options) (*Result, error) {
 	default:
 		return nil, fmt.Errorf("parse: unknown mode %q", opts.Mode)
 	}
-	c.scan()
 	stages := opts.Stages
 	if stages == nil {
 		stages = DefaultStages()
 	}
+	for i, st := range stages {
+		switch st {
+		case StageEnvelope, StageReceived, StageGuess:
+		default:
+			return nil, fmt.Errorf("parse: unknown stage %q", st)
+		}
+		if slices.Contains(stages[:i], st) {
+			return nil, fmt.Errorf("parse: stage %q listed twice", st)
+		}
+	}
 	if c.res.Mode == ModeEnvelopeOnly {
 		stages = []Stage{StageEnvelope}
 	}
+	c.scan()
 	union := c.res.Mode == ModeUnion
 	for _, st := range stages {
 		var got []Candidate
@@ -307,8 +321,6 @@ func Candidates(h *Header, opts *Options) (*Result, error) {
 			got = c.received(union)
 		case StageGuess:
 			got = c.guess(union)
-		default:
-			return nil, fmt.Errorf("parse: unknown stage %q", st)
 		}
 		if union {
 			c.res.Candidates = append(c.res.Candidates, got...)

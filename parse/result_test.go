@@ -69,6 +69,17 @@ func TestModes(t *testing.T) {
 	assert.Error(t, err)
 	_, err = Candidates(h, &Options{Stages: []Stage{"magic"}})
 	assert.Error(t, err)
+	_, err = Candidates(h, &Options{Stages: []Stage{StageGuess, StageGuess}})
+	assert.Error(t, err)
+
+	// A nil header is an empty one; an empty stage list finds nothing.
+	r, err = Candidates(nil, nil)
+	require.NoError(t, err)
+	assert.Empty(t, r.Candidates)
+	r, err = Candidates(h, &Options{Stages: []Stage{}})
+	require.NoError(t, err)
+	assert.Empty(t, r.Candidates)
+	assert.Equal(t, "<m1@sender.org>", r.MessageID)
 }
 
 func TestChainLocalFunc(t *testing.T) {
