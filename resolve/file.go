@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"sync"
@@ -22,8 +23,10 @@ type FileOptions struct {
 	// MaxSize bounds the file; a larger file is refused like a malformed
 	// one. 0 means 64 MiB.
 	MaxSize int64
-	// Logger receives a warning when a changed file cannot be loaded and
-	// an info line when it is. nil means slog.Default().
+	// Logger receives, for the reloads that lookups start, a warning when
+	// a changed file cannot be loaded (once per distinct error) and an info
+	// line when it is; [File.Reload] returns its error instead. nil means
+	// slog.Default().
 	Logger *slog.Logger
 }
 
@@ -109,8 +112,17 @@ func (f *File) current() *Static {
 	if next := f.nextStat.Load(); now >= next || f.opts.CheckInterval < 0 {
 		if f.mu.TryLock() {
 			f.nextStat.Store(now + int64(f.opts.CheckInterval))
-			f.load(false)
+			prev := f.err
+			installed, err := f.load(false)
 			f.mu.Unlock()
+			// Nobody receives the error of a background reload: log it,
+			// once per distinct error.
+			switch {
+			case err != nil && (prev == nil || prev.Error() != err.Error()):
+				f.opts.Logger.Warn("resolve: directory file not reloaded, previous contents kept", "path", f.path, "error", err)
+			case installed:
+				f.opts.Logger.Info("resolve: directory reloaded", "path", f.path, "users", f.cur.Load().Len())
+			}
 		}
 	}
 	return f.cur.Load()
@@ -133,8 +145,9 @@ func (f *File) load(force bool) (bool, error) {
 		f.info = before
 		return false, f.fail(fmt.Errorf("resolve: %s: %d bytes, more than the limit of %d", f.path, before.Size(), f.opts.MaxSize))
 	}
-	data, err := os.ReadFile(f.path)
+	data, err := readLimited(f.path, f.opts.MaxSize)
 	if err != nil {
+		f.info = before
 		return false, f.fail(err)
 	}
 	t, err := ParseDirectory(bytes.NewReader(data))
@@ -159,21 +172,33 @@ func (f *File) load(force bool) (bool, error) {
 	} else {
 		f.info = nil
 	}
-	if old := f.cur.Swap(s); old != nil {
-		f.opts.Logger.Info("resolve: directory reloaded", "path", f.path, "users", s.Len())
-	}
+	f.cur.Store(s)
 	f.err = nil
 	return true, nil
 }
 
 // fail records a load error; with contents already loaded they stay.
 func (f *File) fail(err error) error {
-	repeated := f.err != nil && f.err.Error() == err.Error()
 	f.err = err
-	if f.cur.Load() != nil && !repeated {
-		f.opts.Logger.Warn("resolve: directory file not reloaded, previous contents kept", "path", f.path, "error", err)
-	}
 	return err
+}
+
+// readLimited reads the file at path, refusing more than max bytes (the
+// file may grow after the Stat that checked its size).
+func readLimited(path string, max int64) ([]byte, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	data, err := io.ReadAll(io.LimitReader(fh, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > max {
+		return nil, fmt.Errorf("resolve: %s: more than the limit of %d bytes", path, max)
+	}
+	return data, nil
 }
 
 func sameFile(a, b os.FileInfo) bool {
