@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -31,7 +32,22 @@ func startServer(t *testing.T, s *poptest.Server, msgs ...poptest.Message) *popt
 	checkLeaks(t)
 	s.AddUser(testUser, testPass, msgs...)
 	s.Start(t)
+	idleGoroutines = runtime.NumGoroutine()
 	return s
+}
+
+// idleGoroutines is the goroutine count right after the last startServer.
+var idleGoroutines int
+
+// assertConnsClosed checks that the client closed every connection: the
+// server's session goroutines end only when their connection does.
+func assertConnsClosed(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for runtime.NumGoroutine() > idleGoroutines && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	assert.LessOrEqual(t, runtime.NumGoroutine(), idleGoroutines, "a connection is still open")
 }
 
 func testAccount(t testing.TB, s *poptest.Server, sec account.Security, mech account.Mechanism) account.Account {
@@ -107,6 +123,7 @@ func TestPoptestRoundTrip(t *testing.T) {
 				assert.Equal(t, "uid-"+strconv.Itoa(i+1), h.infos[i].UID)
 			}
 			assert.Empty(t, s.Mailbox(testUser))
+			assertConnsClosed(t)
 			pipelined := 0
 			for _, c := range s.Transcript() {
 				if c.Name == "RETR" && c.Pipelined {
@@ -175,6 +192,15 @@ func TestPoptestMechanisms(t *testing.T) {
 				assert.NotContains(t, debug.String(), base64.StdEncoding.EncodeToString([]byte(secret)))
 			}
 			assert.Contains(t, debug.String(), "C: STLS")
+			// Capabilities are read again over TLS and after login.
+			var capaTLS, capaUser bool
+			for _, c := range s.Transcript() {
+				if c.Name == "CAPA" && c.TLS {
+					capaTLS = true
+					capaUser = capaUser || c.User != ""
+				}
+			}
+			assert.True(t, capaTLS && capaUser, "%v", verbs(s))
 		})
 	}
 }
@@ -458,6 +484,9 @@ func TestPoptestFaults(t *testing.T) {
 			d := tc.opts
 			err := d.Fetch(t.Context(), a, h)
 			tc.check(t, err, s)
+			if !strings.HasPrefix(tc.name, "stall") {
+				assertConnsClosed(t)
+			}
 			if err != nil {
 				assert.NotContains(t, err.Error(), testPass)
 			}
