@@ -51,8 +51,11 @@ var _ Resolver = (*Mapper)(nil)
 // afresh (compiling is cheap; it is only not free per message).
 const maxCached = 4096
 
-// New returns a Mapper over dir.
+// New returns a Mapper over dir, which must not be nil.
 func New(dir Directory, opts *Options) *Mapper {
+	if dir == nil {
+		panic("resolve: New with a nil Directory")
+	}
 	m := &Mapper{dir: dir, cache: make(map[string]*compiled)}
 	if opts != nil {
 		m.opts = *opts
