@@ -6,9 +6,11 @@ import (
 	"crypto/tls"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-sasl"
 	"github.com/multidrop/multidrop/internal/saslmech"
@@ -480,6 +482,8 @@ func TestCloseEndsEverything(t *testing.T) {
 	for _, c := range clients {
 		assert.True(t, c.closed())
 	}
+	_, err := net.DialTimeout("tcp", s.Addr(), time.Second)
+	assert.Error(t, err, "the listener is closed")
 	assert.NoError(t, s.Close(), "second Close")
 	assert.Len(t, s.Mailbox("alice"), 0)
 }
