@@ -19,3 +19,19 @@ func TestDialectsAgree(t *testing.T) {
 		assert.Len(t, PostgreSQL.migrations[i].statements, len(m.statements), "migration %d", m.version)
 	}
 }
+
+func TestTuples(t *testing.T) {
+	assert.Equal(t, "?", tuples(1, 1))
+	assert.Equal(t, "?, ?, ?", tuples(3, 1))
+	assert.Equal(t, "(?, ?), (?, ?)", tuples(2, 2))
+	var got [][]any
+	args := make([]any, 3*(batchRows+1))
+	err := batches(args, 3, func(a []any, n int) error {
+		assert.Len(t, a, 3*n)
+		got = append(got, a)
+		return nil
+	})
+	assert.NoError(t, err)
+	assert.Len(t, got, 2)
+	assert.Len(t, got[1], 3)
+}

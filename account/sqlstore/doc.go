@@ -55,8 +55,9 @@
 // has not expired. A takeover must update that row, so it is ordered
 // before or after the whole write, never inside it: an instance that
 // resumes after its lease expired (a long pause, a stopped process) can no
-// longer record deliveries or prune state for the account. The pipeline
-// renews the lease before DELE, so it never deletes after losing it.
+// longer record deliveries or prune state for the account. A check renews
+// its lease ([account.Lease.Renew]) right before DELE, so that it does not
+// delete after losing it.
 //
 // Lease expiry is computed and compared by the database on its own clock
 // (unless [Options.Now] is set, as tests do), so the clocks of the

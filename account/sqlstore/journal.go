@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/multidrop/multidrop/account"
@@ -115,20 +116,23 @@ func (j *journal) Sync(ctx context.Context, accountID string, uids []string, now
 		for _, u := range uids {
 			listed[u] = struct{}{}
 		}
+		var vanished []any
 		for uid := range seen {
-			if _, ok := listed[uid]; ok {
-				continue
-			}
-			for _, q := range []string{
-				`DELETE FROM journal_seen WHERE account_id = ? AND uid = ?`,
-				`DELETE FROM journal_deliveries WHERE account_id = ? AND msg_key = ?`,
-			} {
-				if _, err := tx.ExecContext(ctx, s.q(q), accountID, uid); err != nil {
-					return fmt.Errorf("sqlstore: sync: %w", err)
-				}
+			if _, ok := listed[uid]; !ok {
+				vanished = append(vanished, uid)
 			}
 		}
-		var ins *sql.Stmt
+		for _, table := range [][2]string{{"journal_seen", "uid"}, {"journal_deliveries", "msg_key"}} {
+			err := batches(vanished, 1, func(args []any, n int) error {
+				_, err := tx.ExecContext(ctx, s.q(`DELETE FROM `+table[0]+` WHERE account_id = ? AND `+table[1]+
+					` IN (`+tuples(n, 1)+`)`), append([]any{accountID}, args...)...)
+				return err
+			})
+			if err != nil {
+				return fmt.Errorf("sqlstore: sync: %w", err)
+			}
+		}
+		var fresh []any
 		for _, u := range uids {
 			if t, ok := seen[u]; ok {
 				out[u] = time.Unix(0, t).UTC()
@@ -137,17 +141,15 @@ func (j *journal) Sync(ctx context.Context, accountID string, uids []string, now
 			if _, dup := out[u]; dup {
 				continue
 			}
-			if ins == nil {
-				ins, err = tx.PrepareContext(ctx, s.q(`INSERT INTO journal_seen (account_id, uid, first_seen) VALUES (?, ?, ?)`))
-				if err != nil {
-					return fmt.Errorf("sqlstore: sync: %w", err)
-				}
-				defer ins.Close()
-			}
-			if _, err := ins.ExecContext(ctx, accountID, u, now.UnixNano()); err != nil {
-				return fmt.Errorf("sqlstore: sync: %w", err)
-			}
+			fresh = append(fresh, accountID, u, now.UnixNano())
 			out[u] = time.Unix(0, now.UnixNano()).UTC()
+		}
+		err = batches(fresh, 3, func(args []any, n int) error {
+			_, err := tx.ExecContext(ctx, s.q(`INSERT INTO journal_seen (account_id, uid, first_seen) VALUES `+tuples(n, 3)), args...)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("sqlstore: sync: %w", err)
 		}
 		_, err = tx.ExecContext(ctx, s.q(`DELETE FROM journal_message_ids WHERE account_id = ? AND expires_at <= `+s.d.now()),
 			accountID, s.nowArg())
@@ -254,4 +256,32 @@ func (j *journal) Forget(ctx context.Context, accountID string, keys ...string) 
 		}
 		return nil
 	})
+}
+
+// batchRows is the number of rows per multi-row statement: few round trips,
+// and far below the parameter limits of SQLite (32766) and PostgreSQL
+// (65535).
+const batchRows = 500
+
+// batches calls f with consecutive slices of args holding at most batchRows
+// rows of width arguments each, and the number of rows in the slice.
+func batches(args []any, width int, f func(args []any, rows int) error) error {
+	for len(args) > 0 {
+		n := min(len(args), batchRows*width)
+		if err := f(args[:n], n/width); err != nil {
+			return err
+		}
+		args = args[n:]
+	}
+	return nil
+}
+
+// tuples returns rows comma-separated placeholder groups of width: for
+// width 1 "?, ?", for width 3 "(?, ?, ?), (?, ?, ?)".
+func tuples(rows, width int) string {
+	one := strings.Repeat("?, ", width-1) + "?"
+	if width > 1 {
+		one = "(" + one + ")"
+	}
+	return strings.Repeat(one+", ", rows-1) + one
 }

@@ -28,7 +28,7 @@ const dsnEnv = "MULTIDROP_PG_DSN"
 
 // schemaDSN creates a fresh schema and returns a DSN whose search_path is
 // that schema; the schema is dropped when the test ends.
-func schemaDSN(t *testing.T) string {
+func schemaDSN(t testing.TB) string {
 	t.Helper()
 	base := needPG(t)
 	var b [6]byte
@@ -52,7 +52,7 @@ func schemaDSN(t *testing.T) string {
 }
 
 // needPG skips the test, with one line, when no PostgreSQL is configured.
-func needPG(t *testing.T) string {
+func needPG(t testing.TB) string {
 	t.Helper()
 	base := os.Getenv(dsnEnv)
 	if base == "" {

@@ -325,3 +325,31 @@ func checkDatabaseClock(t *testing.T, s *sqlstore.Store) {
 	require.NoError(t, nl.Renew(ctx, time.Minute))
 	require.NoError(t, s.Fenced(nl).Record(ctx, "acct", "k", []string{"x"}, time.Now()))
 }
+
+// TestLargeSync crosses the batch size of the multi-row statements.
+func TestLargeSync(t *testing.T) {
+	s := temp(t, nil)
+	ctx := t.Context()
+	uids := make([]string, 1234)
+	for i := range uids {
+		uids[i] = fmt.Sprintf("u%05d", i)
+	}
+	t0 := time.Unix(1000, 0).UTC()
+	seen, err := s.Sync(ctx, "acct", uids, t0)
+	require.NoError(t, err)
+	require.Len(t, seen, len(uids))
+	require.NoError(t, s.Record(ctx, "acct", "u00007", []string{"x@example.com"}, t0))
+	require.NoError(t, s.Record(ctx, "acct", "u01200", []string{"x@example.com"}, t0))
+	seen, err = s.Sync(ctx, "acct", uids[1100:], t0.Add(time.Hour))
+	require.NoError(t, err)
+	require.Len(t, seen, 134)
+	assert.Equal(t, t0, seen["u01200"])
+	for key, want := range map[string]int{"u00007": 0, "u01200": 1} {
+		got, err := s.Delivered(ctx, "acct", key)
+		require.NoError(t, err)
+		assert.Len(t, got, want, key)
+	}
+	var n int
+	require.NoError(t, s.DB().QueryRowContext(ctx, "SELECT COUNT(*) FROM journal_seen").Scan(&n))
+	assert.Equal(t, 134, n)
+}
