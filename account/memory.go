@@ -46,10 +46,7 @@ func (s *MemoryStore) List(ctx context.Context, f Filter) ([]Account, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	match, err := f.matcher()
-	if err != nil {
-		return nil, err
-	}
+	match := f.matcher()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	out := make([]Account, 0, len(s.accounts))
@@ -97,23 +94,22 @@ func (s *MemoryStore) Delete(ctx context.Context, ids ...string) error {
 // matcher returns the predicate of f. A domain that is not a valid name
 // matches nothing rather than failing, so that a search box cannot break
 // the list view.
-func (f Filter) matcher() (func(Account) bool, error) {
+func (f Filter) matcher() func(Account) bool {
 	if f.Domain == "" {
-		return func(Account) bool { return true }, nil
+		return func(Account) bool { return true }
 	}
 	want, err := NormalizeDomain(f.Domain)
 	if err != nil {
-		return func(Account) bool { return false }, nil
+		return func(Account) bool { return false }
 	}
-	return func(a Account) bool { return slices.Contains(a.Domains(), want) }, nil
+	return func(a Account) bool { return slices.Contains(a.Domains(), want) }
 }
 
 // Matches reports whether a is selected by f: f.Domain is empty, or equals
 // a.Domain or one of a.ExtraDomains after [NormalizeDomain] (so the
 // comparison ignores case and the Unicode/Punycode spelling).
 func (f Filter) Matches(a Account) bool {
-	m, _ := f.matcher()
-	return m(a)
+	return f.matcher()(a)
 }
 
 // MemoryJournal is a [Journal] held in memory, safe for concurrent use. Its
@@ -362,7 +358,8 @@ func (st *JournalState) DeliveredTo(key string) []string {
 	return slices.Clone(st.Deliveries[key])
 }
 
-// Record adds rcpts to the delivery records of key.
+// Record adds rcpts to the delivery records of key. The delivery time is
+// not kept in this form.
 func (st *JournalState) Record(key string, rcpts []string, _ time.Time) {
 	if len(rcpts) == 0 {
 		return

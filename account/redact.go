@@ -9,12 +9,12 @@ import (
 	"slices"
 )
 
-// Redacted is what secrets are replaced with in [Account.Redacted] and in
+// RedactedSecret is what secrets are replaced with in [Account.Redacted] and in
 // formatted or logged accounts.
-const Redacted = "[redacted]"
+const RedactedSecret = "[redacted]"
 
 // Redacted returns a copy of a with Auth.Secret and TLS.ClientKey replaced
-// by [Redacted] (when set), safe to show on an admin page or in a log.
+// by [RedactedSecret] (when set), safe to show on an admin page or in a log.
 func (a Account) Redacted() Account {
 	c := a.Clone()
 	c.Auth = a.Auth.redacted()
@@ -24,14 +24,14 @@ func (a Account) Redacted() Account {
 
 func (a Auth) redacted() Auth {
 	if a.Secret != "" {
-		a.Secret = Redacted
+		a.Secret = RedactedSecret
 	}
 	return a
 }
 
 func (t TLS) redacted() TLS {
 	if t.ClientKey != "" {
-		t.ClientKey = Redacted
+		t.ClientKey = RedactedSecret
 	}
 	t.PinSHA256 = slices.Clone(t.PinSHA256)
 	return t

@@ -250,11 +250,11 @@ func TestSecretsNeverFormatted(t *testing.T) {
 	assert.NotContains(t, out, "hunter2")
 	assert.NotContains(t, out, keyBody)
 	assert.Contains(t, out, "pop.example.com", "the rest is shown")
-	assert.Contains(t, out, account.Redacted)
+	assert.Contains(t, out, account.RedactedSecret)
 
 	assert.Equal(t, "hunter2-secret", a.Auth.Secret, "Redacted does not change the original")
-	assert.Equal(t, account.Redacted, r.Auth.Secret)
-	assert.Equal(t, account.Redacted, r.TLS.ClientKey)
+	assert.Equal(t, account.RedactedSecret, r.Auth.Secret)
+	assert.Equal(t, account.RedactedSecret, r.TLS.ClientKey)
 	assert.Equal(t, a.TLS.ClientCert, r.TLS.ClientCert)
 	r.Resolving.Aliases["sales"][0] = "x"
 	assert.Equal(t, "alice", a.Resolving.Aliases["sales"][0], "Redacted is a deep copy")
