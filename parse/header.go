@@ -2,6 +2,7 @@ package parse
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"strings"
@@ -296,7 +297,7 @@ func ReadHeader(r *bufio.Reader, lim *Limits) (*Header, error) {
 				err = &LimitError{What: LimitFields, Limit: maxFields}
 				break
 			}
-			name := strings.TrimRight(string(content[:colon]), " \t")
+			name := bytes.TrimRight(content[:colon], " \t")
 			start := len(buf)
 			buf = append(buf, name...)
 			nameEnd := len(buf)
@@ -321,14 +322,10 @@ func fieldName(line []byte) (int, string) {
 	for i, c := range line {
 		switch {
 		case c == ':':
-			name := strings.TrimRight(string(line[:i]), " \t")
-			if name == "" {
+			// Characters before were checked; white space may only
+			// trail the name.
+			if len(bytes.TrimRight(line[:i], " \t")) == 0 {
 				return 0, "empty field name"
-			}
-			for j := 0; j < len(name); j++ {
-				if name[j] <= ' ' || name[j] > '~' {
-					return 0, "invalid character in field name"
-				}
 			}
 			return i, ""
 		case c == ' ' || c == '\t':

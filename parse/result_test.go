@@ -5,7 +5,6 @@ import (
 	"errors"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -257,7 +256,8 @@ func TestAddressLimits(t *testing.T) {
 }
 
 // TestCandidatesPathological runs every mode over headers built to make a
-// careless implementation quadratic; each must finish quickly.
+// careless implementation quadratic (in fields, occurrences or comment
+// depth). As in TestParseAddressListLinear, the test timeout is the bound.
 func TestCandidatesPathological(t *testing.T) {
 	n := DefaultMaxFields - 1
 	headers := map[string]string{
@@ -273,13 +273,11 @@ func TestCandidatesPathological(t *testing.T) {
 			h, err := ReadHeader(bufio.NewReader(strings.NewReader(s)), &Limits{MaxLineLength: -1})
 			require.NoError(t, err)
 			for _, m := range []Mode{ModeChain, ModeUnion, ModeEnvelopeOnly} {
-				start := time.Now()
 				_, err := Candidates(h, &Options{Mode: m, Domains: local, Envelope: []EnvelopeHeader{{"Delivered-To", 1}, {"X-Original-To", 1}}})
 				if err != nil {
 					var le *LimitError
 					require.True(t, errors.As(err, &le), "%v", err)
 				}
-				assert.Less(t, time.Since(start), 5*time.Second, "mode %s", m)
 			}
 		})
 	}
