@@ -45,10 +45,20 @@ func checkLeaks(t *testing.T) {
 // one: wait for it rather than fail a login at random.
 func newUser(t testing.TB, srv *dovecottest.Server, prefix string) string {
 	t.Helper()
-	u := srv.NewUser(t, prefix)
-	t.Cleanup(func() { os.RemoveAll(filepath.Dir(srv.Maildir(u))) })
+	return newUsers(t, srv, prefix, 1)[0]
+}
+
+// newUsers makes n users with one wait; their mail goes with the test.
+func newUsers(t testing.TB, srv *dovecottest.Server, prefix string, n int) []string {
+	t.Helper()
+	var users []string
+	for range n {
+		u := srv.NewUser(t, prefix)
+		t.Cleanup(func() { os.RemoveAll(filepath.Dir(srv.Maildir(u))) })
+		users = append(users, u)
+	}
 	time.Sleep(1100 * time.Millisecond)
-	return u
+	return users
 }
 
 func dovecotAccount(t testing.TB, srv *dovecottest.Server, user string, sec account.Security, mech account.Mechanism) account.Account {
@@ -119,10 +129,11 @@ func TestDovecotRoundTrip(t *testing.T) {
 		{"TLS USER lock-step", account.SecurityTLS, account.MechanismUser, 1},
 		{"TLS PLAIN window 2", account.SecurityTLS, account.MechanismPlain, 2},
 	}
-	for _, tc := range tests {
+	users := newUsers(t, srv, "rt", len(tests))
+	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			checkLeaks(t)
-			user := newUser(t, srv, "rt")
+			user := users[i]
 			names, msgs := smallCorpus(t)
 			srv.Load(t, user, msgs...)
 			a := dovecotAccount(t, srv, user, tc.sec, tc.mech)

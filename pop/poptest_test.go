@@ -345,6 +345,12 @@ func TestPoptestFaults(t *testing.T) {
 				assert.ErrorIs(t, err, os.ErrDeadlineExceeded)
 				noCommit(t, s, 3)
 			}},
+		{name: "stall at greeting is a dial timeout", opts: Downloader{DialTimeout: 300 * time.Millisecond},
+			server: &poptest.Server{Faults: []poptest.Fault{{Kind: poptest.Stall, Command: "GREETING"}}},
+			check: func(t *testing.T, err error, s *poptest.Server) {
+				assert.ErrorIs(t, err, context.DeadlineExceeded)
+				assert.Empty(t, s.Transcript())
+			}},
 		{name: "stall in body is a timeout", opts: Downloader{DataTimeout: 300 * time.Millisecond},
 			msgs:   []poptest.Message{{UID: "a", Raw: true, Data: []byte("Subject: half\r\n")}},
 			server: &poptest.Server{},
@@ -596,4 +602,27 @@ func TestClientStaleBodyAndArgs(t *testing.T) {
 	assert.Equal(t, string(poptest.ServedTop([]byte("Subject: a\r\n\r\nbody\r\n"), 0)), string(got))
 	require.NoError(t, c.Quit(ctx))
 	assert.ErrorIs(t, c.Noop(ctx), ErrClosed)
+}
+
+func TestClientPartialFailures(t *testing.T) {
+	s := startServer(t, &poptest.Server{ImplicitTLS: true, NoAPOP: true, Faults: []poptest.Fault{
+		{Kind: poptest.Reply, Command: "DELE", Arg: "2", Text: "-ERR [SYS/TEMP] busy"},
+	}}, messages([]byte("1\r\n"), []byte("2\r\n"), []byte("3\r\n"))...)
+	ctx := t.Context()
+	c, err := Dial(ctx, nil, s.Addr(), s.ClientTLSConfig(), nil)
+	require.NoError(t, err)
+	defer c.Close()
+	require.ErrorIs(t, c.APOP(ctx, testUser, testPass), ErrNotSupported)
+	require.ErrorIs(t, c.StartTLS(ctx, s.ClientTLSConfig()), ErrBadArgument)
+	require.NoError(t, c.Login(ctx, testUser, testPass))
+	err = c.DeleAll(ctx, []int{1, 2, 3})
+	var pe *Error
+	require.ErrorAs(t, err, &pe)
+	assert.Equal(t, "DELE", pe.Command)
+	assert.Contains(t, err.Error(), "message 2")
+	require.NoError(t, c.Err())
+	require.NoError(t, c.Quit(ctx))
+	left := s.Mailbox(testUser)
+	require.Len(t, left, 1)
+	assert.Equal(t, "uid-2", left[0].UID)
 }
