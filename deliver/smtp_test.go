@@ -83,6 +83,7 @@ func startFake(t *testing.T, f *fakeServer, lmtp bool, tlsConf *tls.Config) *fak
 		_ = f.srv.Serve(f.lis)
 	}()
 	t.Cleanup(func() {
+		_ = lis.Close() // Serve may not have registered it yet
 		_ = f.srv.Close()
 		<-done
 	})

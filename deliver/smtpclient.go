@@ -170,6 +170,10 @@ type session struct {
 func (s *session) fail(ctx context.Context, what string, err error) *Error {
 	if ctx.Err() != nil {
 		err = fmt.Errorf("%w: %w", context.Cause(ctx), err)
+	} else if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		// The connection's deadline (the context's) passed a moment before
+		// the context's own timer fired.
+		err = fmt.Errorf("%w: %w", context.DeadlineExceeded, err)
 	}
 	return &Error{Message: fmt.Sprintf("%s %s: %s", s.proto, s.server, what), Err: err}
 }
