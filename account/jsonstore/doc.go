@@ -1,9 +1,11 @@
-// Package jsonstore keeps accounts ([Store], an [account.MutableStore]) and
-// the per-account journal ([Journal], an [account.Journal]) in JSON files,
-// for single-host installations that want a file an administrator can read,
-// back up and put under version control. Accounts and journal live in two
+// Package jsonstore keeps accounts ([Store], an [account.MutableStore]),
+// the per-account journal ([Journal], an [account.Journal] and
+// [account.Fencer]) and check leases ([Locker], an [account.Locker]) in
+// JSON files, for single-host installations that want a file an
+// administrator can read, back up and put under version control. Accounts and journal live in two
 // files, so that journal writes during checks never rewrite the
-// configuration.
+// configuration. A Locker (a third file) keeps two processes on one host
+// from checking one mailbox at once.
 //
 // # Safety
 //

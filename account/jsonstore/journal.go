@@ -2,6 +2,7 @@ package jsonstore
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/multidrop/multidrop/account"
@@ -32,11 +33,45 @@ func (f *journalFile) state(id string) *account.JournalState {
 // Suited to a few accounts with small mailboxes; use package sqlstore
 // beyond that.
 type Journal struct {
-	f   *file[journalFile, *journalFile]
-	now func() time.Time
+	f     *file[journalFile, *journalFile]
+	now   func() time.Time
+	lease account.Lease // set in a fenced copy
 }
 
-var _ account.Journal = (*Journal)(nil)
+var (
+	_ account.Journal = (*Journal)(nil)
+	_ account.Fencer  = (*Journal)(nil)
+)
+
+// Fenced implements [account.Fencer] for leases from a [Locker]: each write
+// of the returned Journal checks, while it holds the journal file's
+// exclusive lock, that the lease is still current in the leases file, and
+// fails with [account.ErrLeaseLost] otherwise. (Locks are always taken
+// journal first, then leases, and Acquire takes only the latter, so they
+// cannot deadlock.) With a lease of another kind every write fails.
+func (j *Journal) Fenced(l account.Lease) account.Journal {
+	return &Journal{f: j.f, now: j.now, lease: l}
+}
+
+// update runs fn on the journal of accountID under the exclusive lock, after
+// the fencing check of a fenced journal.
+func (j *Journal) update(ctx context.Context, accountID string, fn func(v *journalFile) error) error {
+	return j.f.update(ctx, func(v *journalFile) error {
+		if j.lease != nil {
+			le, ok := j.lease.(*lease)
+			if !ok {
+				return fmt.Errorf("jsonstore: Fenced needs a lease from jsonstore.Locker, not %T", j.lease)
+			}
+			if le.accountID != accountID {
+				return fmt.Errorf("%w: lease is for account %q, not %q", account.ErrLeaseLost, le.accountID, accountID)
+			}
+			if err := le.check(ctx); err != nil {
+				return err
+			}
+		}
+		return fn(v)
+	})
+}
 
 // OpenJournal returns the journal in the file at path, which need not
 // exist yet. The lock file is path + ".lock". It fails with a
@@ -57,13 +92,14 @@ func OpenJournal(path string, opts *Options) (*Journal, error) {
 // Path returns the absolute path of the file.
 func (j *Journal) Path() string { return j.f.path }
 
-// Close releases the lock file.
+// Close releases the lock file. A fenced copy shares it: close the
+// original.
 func (j *Journal) Close() error { return j.f.close() }
 
 // Sync implements [account.Journal].
 func (j *Journal) Sync(ctx context.Context, accountID string, uids []string, now time.Time) (map[string]time.Time, error) {
 	var out map[string]time.Time
-	err := j.f.update(ctx, func(v *journalFile) error {
+	err := j.update(ctx, accountID, func(v *journalFile) error {
 		out = v.state(accountID).Sync(uids, now, j.now())
 		if st := v.Accounts[accountID]; len(st.Seen) == 0 && len(st.Deliveries) == 0 && len(st.MessageIDs) == 0 {
 			delete(v.Accounts, accountID)
@@ -96,7 +132,7 @@ func (j *Journal) Record(ctx context.Context, accountID, key string, rcpts []str
 	if len(rcpts) == 0 {
 		return nil
 	}
-	return j.f.update(ctx, func(v *journalFile) error {
+	return j.update(ctx, accountID, func(v *journalFile) error {
 		v.state(accountID).Record(key, rcpts, at)
 		return nil
 	})
@@ -122,7 +158,7 @@ func (j *Journal) RecordID(ctx context.Context, accountID, messageID string, rcp
 	if len(rcpts) == 0 {
 		return nil
 	}
-	return j.f.update(ctx, func(v *journalFile) error {
+	return j.update(ctx, accountID, func(v *journalFile) error {
 		v.state(accountID).RecordID(messageID, rcpts, expires)
 		return nil
 	})
@@ -136,7 +172,7 @@ func (j *Journal) Forget(ctx context.Context, accountID string, keys ...string) 
 	if len(keys) == 0 {
 		return nil
 	}
-	return j.f.update(ctx, func(v *journalFile) error {
+	return j.update(ctx, accountID, func(v *journalFile) error {
 		if st := v.Accounts[accountID]; st != nil {
 			st.Forget(keys)
 		}

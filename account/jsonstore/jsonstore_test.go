@@ -202,3 +202,41 @@ func TestTwoProcessesDoNotLoseWrites(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, all, 2*perProcess, "every write of both processes is in the file")
 }
+
+func openLocker(t *testing.T, dir string, now func() time.Time) *jsonstore.Locker {
+	t.Helper()
+	l, err := jsonstore.OpenLocker(filepath.Join(dir, "leases.json"), &jsonstore.Options{Now: now})
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, l.Close()) })
+	return l
+}
+
+func TestLocker(t *testing.T) {
+	accounttest.TestLocker(t, func(t *testing.T, now func() time.Time) account.Locker {
+		return openLocker(t, t.TempDir(), now)
+	})
+}
+
+func TestFencing(t *testing.T) {
+	accounttest.TestFencing(t, func(t *testing.T, now func() time.Time) (account.Locker, account.Fencer) {
+		dir := t.TempDir()
+		j, err := jsonstore.OpenJournal(filepath.Join(dir, "journal.json"), &jsonstore.Options{Now: now})
+		require.NoError(t, err)
+		t.Cleanup(func() { assert.NoError(t, j.Close()) })
+		return openLocker(t, dir, now), j
+	})
+}
+
+func TestLockerAcrossHandles(t *testing.T) {
+	dir := t.TempDir()
+	a, b := openLocker(t, dir, nil), openLocker(t, dir, nil)
+	ctx := t.Context()
+	l, err := a.Acquire(ctx, "acct", "one", time.Hour)
+	require.NoError(t, err)
+	_, err = b.Acquire(ctx, "acct", "two", time.Hour)
+	assert.ErrorIs(t, err, account.ErrLeaseHeld)
+	require.NoError(t, l.Release(ctx))
+	l2, err := b.Acquire(ctx, "acct", "two", time.Hour)
+	require.NoError(t, err)
+	assert.Equal(t, l.Token()+1, l2.Token())
+}

@@ -10,10 +10,10 @@ import (
 	"github.com/multidrop/multidrop/account"
 )
 
-// Options configure a [Store] or a [Journal]. The zero value (or nil) is
-// the default.
+// Options configure a [Store], [Journal] or [Locker]. The zero value (or
+// nil) is the default.
 type Options struct {
-	// Now is the clock of Message-ID expiry; nil means time.Now.
+	// Now is the clock of Message-ID and lease expiry; nil means time.Now.
 	Now func() time.Time
 }
 
