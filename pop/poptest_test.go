@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-sasl"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -625,4 +626,48 @@ func TestClientPartialFailures(t *testing.T) {
 	left := s.Mailbox(testUser)
 	require.Len(t, left, 1)
 	assert.Equal(t, "uid-2", left[0].UID)
+}
+
+func TestDebugWriterRedacts(t *testing.T) {
+	s := startServer(t, &poptest.Server{ImplicitTLS: true}, messages([]byte("1\r\n"))...)
+	ctx := t.Context()
+	for _, login := range []func(c *Client) error{
+		func(c *Client) error { return c.Login(ctx, testUser, testPass) },
+		func(c *Client) error { return c.APOP(ctx, testUser, testPass) },
+		func(c *Client) error {
+			return c.Auth(ctx, sasl.NewPlainClient("", testUser, testPass))
+		},
+	} {
+		var debug bytes.Buffer
+		c, err := Dial(ctx, nil, s.Addr(), s.ClientTLSConfig(), &Options{DebugWriter: &debug})
+		require.NoError(t, err)
+		require.NoError(t, login(c))
+		require.NoError(t, c.Quit(ctx))
+		out := debug.String()
+		assert.NotContains(t, out, testPass)
+		assert.Regexp(t, `(?m)^C: (PASS \*\*\*|APOP alice \*\*\*|AUTH PLAIN \*\*\*)$`, out)
+		assert.Contains(t, out, "S: +OK")
+	}
+}
+
+func TestAuthLongInitialResponse(t *testing.T) {
+	token := strings.Repeat("t", 300) // the AUTH line would pass 255 octets
+	s := &poptest.Server{ImplicitTLS: true}
+	checkLeaks(t)
+	s.AddUser(testUser, token, messages([]byte("1\r\n"))...)
+	s.Start(t)
+	ctx := t.Context()
+	c, err := Dial(ctx, nil, s.Addr(), s.ClientTLSConfig(), nil)
+	require.NoError(t, err)
+	defer c.Close()
+	require.NoError(t, c.Auth(ctx, sasl.NewOAuthBearerClient(&sasl.OAuthBearerOptions{Username: testUser, Token: token})))
+	require.NoError(t, c.Quit(ctx))
+	var lines []string
+	for _, cmd := range s.Transcript() {
+		if cmd.Name == "AUTH" || cmd.Name == "" {
+			lines = append(lines, cmd.Line)
+		}
+	}
+	require.NotEmpty(t, lines)
+	assert.Equal(t, "AUTH OAUTHBEARER", lines[0])
 }
