@@ -884,8 +884,14 @@ func (c *Client) Quit(ctx context.Context) error {
 	return err
 }
 
-// window returns the number of commands to keep in flight.
-func (c *Client) window() int {
+// window returns the number of commands to keep in flight, asking CAPA
+// first if nobody did.
+func (c *Client) window(ctx context.Context) int {
+	if c.caps == nil {
+		if _, err := c.Capabilities(ctx); err != nil {
+			return 1
+		}
+	}
 	if c.caps.Has("PIPELINING") {
 		return c.opts.Window
 	}
@@ -905,10 +911,10 @@ func (c *Client) RetrAll(ctx context.Context, nums []int, fn func(n int, body io
 			return err
 		}
 	}
+	w := c.window(ctx)
 	if err := c.begin(ctx); err != nil {
 		return err
 	}
-	w := c.window()
 	var errs []error
 	sent, stop := 0, false
 	for i := 0; i < len(nums); i++ {
@@ -966,10 +972,10 @@ func (c *Client) DeleAll(ctx context.Context, nums []int) error {
 			return err
 		}
 	}
+	w := c.window(ctx)
 	if err := c.begin(ctx); err != nil {
 		return err
 	}
-	w := c.window()
 	var errs []error
 	sent := 0
 	for i := 0; i < len(nums); i++ {
