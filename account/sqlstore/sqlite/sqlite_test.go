@@ -116,9 +116,13 @@ func TestOpenSettings(t *testing.T) {
 	assert.Equal(t, 1, fk)
 	require.NoError(t, s.DB().QueryRowContext(ctx, "PRAGMA busy_timeout").Scan(&busy))
 	assert.Equal(t, 10000, busy)
-	fi, err := os.Stat(path)
+	_, err := s.Put(ctx, accounttest.Sample("example.com"))
 	require.NoError(t, err)
-	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(p)
+		require.NoError(t, err)
+		assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), p)
+	}
 
 	var versions []int
 	rows, err := s.DB().QueryContext(ctx, "SELECT version FROM schema_migrations ORDER BY version")
