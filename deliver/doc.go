@@ -72,4 +72,47 @@
 // or a Size method, as *os.File, *bytes.Reader or the pipeline's spool are)
 // and otherwise spools it once. A recipient with no route fails permanently
 // with [ErrNoRoute].
+//
+// # LMTP and SMTP
+//
+// [LMTP] delivers to a local delivery server (RFC 2033: Dovecot, Cyrus)
+// over a unix socket or TCP; [SMTP] relays to a smarthost (RFC 5321). Both
+// speak through github.com/emersion/go-smtp's client, which has no context:
+// each connection is wrapped so that the context's deadline bounds every
+// deadline go-smtp sets, a cancelled context fails pending I/O at once, and
+// the RFC 5321 section 4.5.3.2 timeouts apply per phase ([Timeouts]:
+// command replies 5 minutes, each data block 3 minutes, the reply after the
+// final dot 10 minutes). MAIL FROM carries the envelope sender when it is a
+// valid address and the null sender <> otherwise ([ReversePath]); every
+// address is validated before it reaches a command or a header field.
+// BODY=8BITMIME (RFC 6152) is declared where offered; a non-ASCII address
+// needs SMTPUTF8 (RFC 6531) and is refused permanently (5.6.7) without it.
+// BINARYMIME and CHUNKING (RFC 3030) are not used: the message goes with
+// DATA.
+//
+// LMTP runs one transaction for all recipients. A recipient refused at RCPT
+// gets no data (5xx [Permanent], 4xx [Temporary]); after the data each
+// recipient's own reply decides. A connection lost after the final dot
+// leaves the recipients without a reply Temporary and logs each as a
+// possible duplicate: the server may have delivered before the connection
+// went. SMTP requires STARTTLS (RFC 3207) with a verified certificate except
+// to a loopback smarthost ([TLSMode]), authenticates with a [sasl.Client]
+// only over TLS or loopback, continues after a 452 "too many recipients"
+// with the rest in a new transaction (when the message can rewind: an
+// io.Seeker), and applies the reply after the data to every recipient of
+// that transaction. A message that fails to read mid-way is never
+// terminated: the connection is dropped before the final dot, so no server
+// keeps a truncated message.
+//
+// # Framing
+//
+// The message data is sent with every line ending normalised to CRLF (a
+// bare LF or bare CR becomes CRLF) before go-smtp's writer stuffs leading
+// dots and adds the final CRLF.CRLF. No line of a message, however its
+// endings are shaped ("\n.\n", "\r\n.\n", "\r.\r"), can end the data early
+// at the next server and smuggle commands behind it ("SMTP smuggling"), and
+// nothing is stuffed twice. The rest of the bytes (8-bit, NUL, long lines)
+// are passed as they are.
+//
+// The loop stamp field is [LoopStampField] ("X-Multidrop-Loop: <local host>").
 package deliver
