@@ -63,6 +63,7 @@ func delivered(t *testing.T, srv *dovecottest.Server, user string) [][]byte {
 
 func TestLMTPDovecot(t *testing.T) {
 	srv := dovecottest.Get(t)
+	checkNoLeak(t)
 	msg := "Delivered-To: pop-box@provider.example\r\n" +
 		"Subject: caf\xc3\xa9\r\n" +
 		"\r\n" +

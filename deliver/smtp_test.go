@@ -41,8 +41,11 @@ type fakeServer struct {
 	// matches (the drop after the final dot).
 	closeOnWrite func(reply string) bool
 	auth         bool // offer AUTH PLAIN with user "u", password "p"
+	implicitTLS  bool // TLS from the start (with the tls.Config given to startFake)
+	noUTF8       bool // do not offer SMTPUTF8
 
 	mu    sync.Mutex
+	open  int // connections the client has not closed yet
 	msgs  []fakeMsg
 	mails int // MAIL commands seen
 	authd bool
@@ -72,10 +75,14 @@ func startFake(t *testing.T, f *fakeServer, lmtp bool, tlsConf *tls.Config) *fak
 	f.srv.Domain = "fake.example"
 	f.srv.TLSConfig = tlsConf
 	f.srv.AllowInsecureAuth = true
-	f.srv.EnableSMTPUTF8 = true
+	f.srv.EnableSMTPUTF8 = !f.noUTF8
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	f.lis = &hookListener{Listener: lis, f: f}
+	if f.implicitTLS {
+		f.lis = tls.NewListener(f.lis, tlsConf)
+		f.srv.TLSConfig = nil
+	}
 	f.Addr = lis.Addr().String()
 	done := make(chan struct{})
 	go func() {
@@ -83,6 +90,12 @@ func startFake(t *testing.T, f *fakeServer, lmtp bool, tlsConf *tls.Config) *fak
 		_ = f.srv.Serve(f.lis)
 	}()
 	t.Cleanup(func() {
+		// Every connection the deliverer opened must be closed by it.
+		assert.Eventually(t, func() bool {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			return f.open == 0
+		}, 5*time.Second, 10*time.Millisecond, "connection leak")
 		_ = lis.Close() // Serve may not have registered it yet
 		_ = f.srv.Close()
 		<-done
@@ -100,12 +113,26 @@ func (l *hookListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	l.f.mu.Lock()
+	l.f.open++
+	l.f.mu.Unlock()
 	return &hookConn{Conn: c, f: l.f}, nil
 }
 
 type hookConn struct {
 	net.Conn
-	f *fakeServer
+	f    *fakeServer
+	once sync.Once
+}
+
+// Close is called by the server when the client has gone (or on shutdown).
+func (c *hookConn) Close() error {
+	c.once.Do(func() {
+		c.f.mu.Lock()
+		c.f.open--
+		c.f.mu.Unlock()
+	})
+	return c.Conn.Close()
 }
 
 func (c *hookConn) Write(p []byte) (int, error) {
@@ -398,6 +425,14 @@ func TestSMTPSTARTTLS(t *testing.T) {
 		assert.NotContains(t, err.Error(), "wrong")
 		assert.Equal(t, []Status{Temporary}, statuses(res))
 	})
+	t.Run("implicit TLS", func(t *testing.T) {
+		f := startFake(t, &fakeServer{implicitTLS: true, auth: true}, false, srvTLS)
+		d := NewSMTP(f.Addr, &SMTPOptions{TLS: ImplicitTLS, TLSConfig: &tls.Config{RootCAs: pool},
+			Auth: func() sasl.Client { return sasl.NewPlainClient("", "u", "p") }})
+		res, err := d.Deliver(t.Context(), env, strings.NewReader(msg))
+		require.NoError(t, err)
+		assert.Equal(t, []Status{Delivered}, statuses(res), "%v", res[0].Err)
+	})
 	t.Run("loopback default: plain text", func(t *testing.T) {
 		f := startFake(t, &fakeServer{}, false, nil)
 		d := NewSMTP(f.Addr, nil)
@@ -459,3 +494,27 @@ func TestSMTPReadErrorSendsNoDot(t *testing.T) {
 type failingReader struct{ err error }
 
 func (e failingReader) Read([]byte) (int, error) { return 0, e.err }
+
+func TestSMTPUTF8(t *testing.T) {
+	checkNoLeak(t)
+	env := Envelope{From: "jörg@bücher.example", To: []string{"ascii@x.example", "dörte@x.example"}}
+	msg := "Subject: s\r\n\r\nb\r\n"
+	f := startFake(t, &fakeServer{}, false, nil)
+	res, err := NewSMTP(f.Addr, nil).Deliver(t.Context(), env, strings.NewReader(msg))
+	require.NoError(t, err)
+	assert.Equal(t, []Status{Delivered, Delivered}, statuses(res))
+	require.Len(t, f.received(), 1)
+	assert.Equal(t, "jörg@bücher.example", f.received()[0].from)
+
+	f = startFake(t, &fakeServer{noUTF8: true}, true, nil)
+	res, err = NewLMTP("tcp", f.Addr, nil).Deliver(t.Context(), env, strings.NewReader(msg))
+	require.NoError(t, err)
+	assert.Equal(t, []Status{Delivered, Permanent}, statuses(res))
+	var e *Error
+	require.ErrorAs(t, res[1].Err, &e)
+	assert.Equal(t, "5.6.7", e.Enhanced)
+	got := f.received()
+	require.Len(t, got, 1)
+	assert.Empty(t, got[0].from, "a non-ASCII sender without SMTPUTF8 becomes <>")
+	assert.Equal(t, []string{"ascii@x.example"}, got[0].to)
+}
