@@ -145,6 +145,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	defer timer.Stop()
 	running := 0
 	stopping := false
+	ctxDone := ctx.Done()
 	for {
 		if stopping && running == 0 {
 			wg.Wait()
@@ -172,11 +173,10 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			timer.Reset(max(wait, 10*time.Millisecond))
 		}
 		select {
-		case <-ctx.Done():
-			if !stopping {
-				stopping = true
-				close(stop)
-			}
+		case <-ctxDone:
+			stopping = true
+			close(stop)
+			ctxDone = nil // closed for good: stop selecting it
 		case <-timer.C:
 		case id := <-s.wake:
 			if st := state[id]; st != nil {

@@ -1,0 +1,222 @@
+package multidrop_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/multidrop/multidrop"
+	"github.com/multidrop/multidrop/account"
+	"github.com/multidrop/multidrop/deliver/delivertest"
+	"github.com/multidrop/multidrop/pop"
+	"github.com/multidrop/multidrop/resolve"
+)
+
+// fakeFetcher records when each account was fetched and runs a scripted
+// session against the handler, without a network.
+type fakeFetcher struct {
+	mu       sync.Mutex
+	calls    map[string][]time.Time
+	err      func(id string, n int) error
+	scan     pop.Scan
+	messages [][]byte
+	during   func(id string, i int) // called before Handle of message i
+	stopped  map[string]int         // account -> index at which ErrStop came
+}
+
+func (f *fakeFetcher) Fetch(ctx context.Context, a account.Account, h pop.Handler) error {
+	f.mu.Lock()
+	if f.calls == nil {
+		f.calls = map[string][]time.Time{}
+		f.stopped = map[string]int{}
+	}
+	f.calls[a.ID] = append(f.calls[a.ID], time.Now())
+	n := len(f.calls[a.ID])
+	f.mu.Unlock()
+	if f.err != nil {
+		if err := f.err(a.ID, n); err != nil {
+			return err
+		}
+	}
+	if p, ok := h.(pop.Planner); ok {
+		if _, err := p.Plan(ctx, f.scan); err != nil {
+			return err
+		}
+	}
+	for i, m := range f.messages {
+		if f.during != nil {
+			f.during(a.ID, i)
+		}
+		_, err := h.Handle(ctx, pop.MessageInfo{Number: i + 1, UID: a.ID + string(rune('a'+i)), Size: int64(len(m))}, strings.NewReader(string(m)))
+		if errors.Is(err, pop.ErrStop) {
+			f.mu.Lock()
+			f.stopped[a.ID] = i
+			f.mu.Unlock()
+			break
+		}
+	}
+	return nil
+}
+
+func (f *fakeFetcher) times(id string) []time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]time.Time(nil), f.calls[id]...)
+}
+
+func newScheduled(t *testing.T, f *fakeFetcher, accts ...account.Account) (*multidrop.Pipeline, *account.MemoryStore, *delivertest.Deliverer) {
+	store := account.NewMemoryStore()
+	for _, a := range accts {
+		a.Enabled = true
+		a.Host = "pop.example.net"
+		a.Domain = "example.com"
+		a.Auth = account.Auth{User: "u", Secret: "p"}
+		_, err := store.Put(t.Context(), a)
+		require.NoError(t, err)
+	}
+	dir, err := resolve.NewStatic(resolve.Table{Users: []resolve.User{{Address: "alice@example.com"}}})
+	require.NoError(t, err)
+	dlv := &delivertest.Deliverer{}
+	p, err := multidrop.New(&multidrop.Options{
+		Store: store, Journal: account.NewMemoryJournal(), Fetcher: f,
+		Resolver: resolve.New(dir, nil), Deliverer: dlv,
+		Interval: 10 * time.Minute, Logger: slog.New(slog.DiscardHandler),
+	})
+	require.NoError(t, err)
+	return p, store, dlv
+}
+
+// run starts p.Run and returns a stop function that cancels it and waits.
+func run(t *testing.T, p *multidrop.Pipeline) (stop func()) {
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error)
+	go func() { done <- p.Run(ctx) }()
+	return func() {
+		cancel()
+		require.NoError(t, <-done)
+	}
+}
+
+func gaps(ts []time.Time) []time.Duration {
+	var out []time.Duration
+	for i := 1; i < len(ts); i++ {
+		out = append(out, ts[i].Sub(ts[i-1]))
+	}
+	return out
+}
+
+func TestRunIntervals(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := &fakeFetcher{}
+		p, _, _ := newScheduled(t, f,
+			account.Account{ID: "fast"},
+			account.Account{ID: "slow", Retrieval: account.Retrieval{Interval: 30 * time.Minute}})
+		stop := run(t, p)
+		time.Sleep(2*time.Hour + time.Second)
+		stop()
+		fast, slow := f.times("fast"), f.times("slow")
+		assert.InDelta(t, 12, len(fast), 1)
+		assert.InDelta(t, 4, len(slow), 1)
+		for _, g := range gaps(fast) {
+			assert.InDelta(t, float64(10*time.Minute), float64(g), float64(time.Minute)+1, "10 minutes ± 10%% jitter")
+		}
+		for _, g := range gaps(slow) {
+			assert.InDelta(t, float64(30*time.Minute), float64(g), float64(3*time.Minute)+1)
+		}
+	})
+}
+
+func TestRunBackoffAfterFailures(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := &fakeFetcher{err: func(string, int) error { return errors.New("connection refused") }}
+		p, _, _ := newScheduled(t, f, account.Account{ID: "down"})
+		stop := run(t, p)
+		time.Sleep(16 * time.Minute)
+		stop()
+		g := gaps(f.times("down"))
+		require.GreaterOrEqual(t, len(g), 3)
+		assert.Equal(t, []time.Duration{time.Minute, 2 * time.Minute, 4 * time.Minute, 8 * time.Minute}, g[:4])
+	})
+}
+
+func TestRunAuthFailurePausesUntilWokenOrChanged(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var failing sync.Map
+		failing.Store("acct", true)
+		f := &fakeFetcher{err: func(id string, n int) error {
+			if v, _ := failing.Load(id); v == true {
+				return &pop.Error{Command: "PASS", Code: "AUTH", Text: "invalid credentials"}
+			}
+			return nil
+		}}
+		p, store, _ := newScheduled(t, f, account.Account{ID: "acct"})
+		stop := run(t, p)
+		time.Sleep(time.Hour)
+		assert.Len(t, f.times("acct"), 1, "paused after the [AUTH] failure: no lock-out by retries")
+
+		assert.True(t, p.Wake("acct"))
+		synctest.Wait()
+		assert.Len(t, f.times("acct"), 2, "Wake checks at once")
+
+		// Fixing the password resumes it at the next refresh.
+		failing.Store("acct", false)
+		a, err := store.Get(t.Context(), "acct")
+		require.NoError(t, err)
+		a.Auth.Secret = "new"
+		_, err = store.Put(t.Context(), a)
+		require.NoError(t, err)
+		time.Sleep(multidrop.RefreshInterval + time.Second)
+		assert.Len(t, f.times("acct"), 3)
+		stop()
+	})
+}
+
+func TestRunHonoursLoginDelay(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := &fakeFetcher{scan: pop.Scan{LoginDelay: time.Hour}}
+		p, _, _ := newScheduled(t, f, account.Account{ID: "slowpop"})
+		stop := run(t, p)
+		time.Sleep(2*time.Hour + 10*time.Minute)
+		stop()
+		for _, g := range gaps(f.times("slowpop")) {
+			assert.GreaterOrEqual(t, g, time.Hour)
+		}
+		assert.Len(t, f.times("slowpop"), 3)
+	})
+}
+
+func TestRunGracefulStopFinishesMessageInHand(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		m := []byte("To: alice@example.com\r\nMessage-ID: <g@x>\r\n\r\nhi\r\n")
+		ctx, cancel := context.WithCancel(t.Context())
+		f := &fakeFetcher{messages: [][]byte{m, m, m}}
+		f.during = func(id string, i int) {
+			if i == 1 {
+				cancel()        // shutdown arrives while message 2 is in hand
+				synctest.Wait() // and Run has seen it
+			}
+		}
+		p, _, dlv := newScheduled(t, f, account.Account{ID: "a"})
+		done := make(chan error)
+		go func() { done <- p.Run(ctx) }()
+		require.NoError(t, <-done)
+		f.mu.Lock()
+		stoppedAt := f.stopped["a"]
+		f.mu.Unlock()
+		assert.Equal(t, 1, stoppedAt, "the message in hand finished, then the session stopped")
+		assert.Len(t, dlv.Deliveries(), 1, "same Message-ID: one delivery; the third message was not handled")
+	})
+}
+
+func TestWakeWithoutRun(t *testing.T) {
+	p, _, _ := newScheduled(t, &fakeFetcher{}, account.Account{ID: "x"})
+	assert.False(t, p.Wake("x"))
+}
