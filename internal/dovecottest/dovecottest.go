@@ -18,6 +18,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // Password is the password of every user this package creates.
@@ -122,6 +123,16 @@ func (s *Server) NewUser(t testing.TB, prefix string, opts ...UserOption) string
 		}
 	}
 	line := fmt.Sprintf("%s:{PLAIN}%s::::::%s\n", name, Password, spec.extra)
+	s.appendUser(t, line)
+	// Dovecot notices a changed passwd-file at most once a second (it
+	// compares the file's mtime, in whole seconds, with its last look):
+	// wait until the change is certainly visible.
+	time.Sleep(1100 * time.Millisecond)
+	return name
+}
+
+func (s *Server) appendUser(t testing.TB, line string) {
+	t.Helper()
 	mu.Lock()
 	defer mu.Unlock()
 	f, err := os.OpenFile(s.users, os.O_WRONLY|os.O_APPEND, 0)
@@ -137,7 +148,6 @@ func (s *Server) NewUser(t testing.TB, prefix string, opts ...UserOption) string
 	if _, err := f.WriteString(line); err != nil {
 		t.Fatal(err)
 	}
-	return name
 }
 
 // Maildir returns the path of user's Maildir.
