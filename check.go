@@ -31,6 +31,8 @@ const journalTimeout = 30 * time.Second
 type check struct {
 	p     *Pipeline
 	a     account.Account
+	j     account.Journal // the Pipeline's, fenced by the lease when there is one
+	lease account.Lease   // nil without a Locker
 	stop  <-chan struct{}
 	log   *slog.Logger
 	start time.Time
@@ -45,11 +47,17 @@ type check struct {
 	popts     *parse.Options // from the account, made at the first message
 }
 
-func newCheck(p *Pipeline, a account.Account, stop <-chan struct{}) *check {
+func newCheck(p *Pipeline, a account.Account, lease account.Lease, stop <-chan struct{}) *check {
 	now := p.opt.Now()
+	j := p.opt.Journal
+	if f, ok := j.(account.Fencer); ok && lease != nil {
+		j = f.Fenced(lease)
+	}
 	return &check{
 		p:     p,
 		a:     a,
+		j:     j,
+		lease: lease,
 		stop:  stop,
 		log:   p.opt.Logger.With("account", a.ID),
 		start: now,
@@ -70,7 +78,7 @@ func (c *check) Plan(ctx context.Context, s pop.Scan) ([]pop.Step, error) {
 			uids = append(uids, m.UID)
 		}
 	}
-	seen, err := c.p.opt.Journal.Sync(ctx, c.a.ID, uids, c.p.opt.Now())
+	seen, err := c.j.Sync(ctx, c.a.ID, uids, c.p.opt.Now())
 	if err != nil {
 		// Fail closed: without the journal nothing may be deleted.
 		return nil, fmt.Errorf("multidrop: account %s: journal: %w", c.a.ID, err)
@@ -110,6 +118,12 @@ func (c *check) Plan(ctx context.Context, s pop.Scan) ([]pop.Step, error) {
 		}
 		steps = append(steps, pop.Step{Message: m, Action: act})
 	}
+	if c.r.Deleted > 0 && c.lease != nil {
+		// Deletions planned from the journal: make sure it is still ours.
+		if err := c.lease.Renew(ctx, c.p.opt.LeaseTTL); err != nil {
+			return nil, fmt.Errorf("multidrop: account %s: %w", c.a.ID, err)
+		}
+	}
 	return steps, nil
 }
 
@@ -117,7 +131,7 @@ func (c *check) planOne(ctx context.Context, m pop.MessageInfo) (pop.Action, str
 	rt := c.a.Retrieval
 	keyed := m.UIDProblem == "" && m.UID != ""
 	if keyed {
-		done, err := c.p.opt.Journal.Delivered(ctx, c.a.ID, m.UID)
+		done, err := c.j.Delivered(ctx, c.a.ID, m.UID)
 		if err != nil {
 			return pop.Keep, "", fmt.Errorf("multidrop: account %s: journal: %w", c.a.ID, err)
 		}
@@ -234,7 +248,7 @@ func (c *check) handle(ctx context.Context, m pop.MessageInfo, body io.Reader) (
 
 	// Drop recipients the journal shows done: a retry of this key, or
 	// another copy of this Message-ID.
-	j := c.p.opt.Journal
+	j := c.j
 	done, err := j.Delivered(ctx, c.a.ID, mr.Key)
 	if err != nil {
 		return fail("journal", err)
@@ -309,11 +323,11 @@ func (c *check) deliver(ctx context.Context, mr *MessageReport, sp *spool.Spool,
 		jctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), journalTimeout)
 		defer cancel()
 		now := c.p.opt.Now()
-		if err := c.p.opt.Journal.Record(jctx, c.a.ID, mr.Key, final, now); err != nil {
+		if err := c.j.Record(jctx, c.a.ID, mr.Key, final, now); err != nil {
 			return false, err
 		}
 		if mr.MessageID != "" {
-			if err := c.p.opt.Journal.RecordID(jctx, c.a.ID, mr.MessageID, final, now.Add(c.p.opt.MessageIDTTL)); err != nil {
+			if err := c.j.RecordID(jctx, c.a.ID, mr.MessageID, final, now.Add(c.p.opt.MessageIDTTL)); err != nil {
 				return false, err
 			}
 		}
@@ -324,7 +338,7 @@ func (c *check) deliver(ctx context.Context, mr *MessageReport, sp *spool.Spool,
 // final marks the message final in the journal and decides Delete (or Keep
 // when it is left on the server).
 func (c *check) final(ctx context.Context, mr *MessageReport, why string) (pop.Action, error) {
-	if err := c.p.opt.Journal.Record(ctx, c.a.ID, mr.Key, []string{finalMark}, c.p.opt.Now()); err != nil {
+	if err := c.j.Record(ctx, c.a.ID, mr.Key, []string{finalMark}, c.p.opt.Now()); err != nil {
 		mr.Reason = "journal failed"
 		mr.Err = &MessageError{Account: c.a.ID, UID: mr.UID, Number: mr.Number, Step: "journal", Err: err}
 		return pop.Keep, mr.Err
@@ -347,7 +361,7 @@ func (c *check) noRecipient(ctx context.Context, mr *MessageReport, sp *spool.Sp
 		return pop.Keep, nil
 	case account.NoRecipientPostmaster:
 		pmAddr := c.a.Policy.Postmaster
-		done, err := c.p.opt.Journal.Delivered(ctx, c.a.ID, mr.Key)
+		done, err := c.j.Delivered(ctx, c.a.ID, mr.Key)
 		if err != nil {
 			mr.Err = &MessageError{Account: c.a.ID, UID: mr.UID, Number: mr.Number, Step: "journal", Err: err}
 			return pop.Keep, mr.Err
@@ -408,7 +422,7 @@ func (c *check) finish(ctx context.Context, fetchErr error) *Report {
 	if c.r.Committed && len(c.deleted) > 0 {
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
-		if err := c.p.opt.Journal.Forget(fctx, c.a.ID, c.deleted...); err != nil {
+		if err := c.j.Forget(fctx, c.a.ID, c.deleted...); err != nil {
 			// Harmless: the records are pruned at the next listing.
 			c.log.Warn("journal forget failed", "err", err)
 		}

@@ -24,7 +24,7 @@ func (c *check) notifyOversize(ctx context.Context, m pop.MessageInfo) error {
 	if pm == "" {
 		return fmt.Errorf("multidrop: account %s: oversize notice: no postmaster address", c.a.ID)
 	}
-	done, err := c.p.opt.Journal.Delivered(ctx, c.a.ID, m.UID)
+	done, err := c.j.Delivered(ctx, c.a.ID, m.UID)
 	if err != nil {
 		return fmt.Errorf("multidrop: account %s: journal: %w", c.a.ID, err)
 	}
@@ -39,7 +39,7 @@ func (c *check) notifyOversize(ctx context.Context, m pop.MessageInfo) error {
 	if err := c.notify(ctx, pm, fmt.Sprintf("Oversize message left on %s (account %s)", c.a.Host, c.a.ID), body); err != nil {
 		return err
 	}
-	return c.p.opt.Journal.Record(ctx, c.a.ID, m.UID, []string{oversizeMark}, c.p.opt.Now())
+	return c.j.Record(ctx, c.a.ID, m.UID, []string{oversizeMark}, c.p.opt.Now())
 }
 
 // notify delivers a short, well-formed notice to rcpt through the

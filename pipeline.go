@@ -202,17 +202,18 @@ func (p *Pipeline) check(ctx context.Context, id string, stop <-chan struct{}) (
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	var lease account.Lease
 	if p.opt.Locker != nil {
-		lease, err := p.opt.Locker.Acquire(ctx, id, p.opt.Owner, p.opt.LeaseTTL)
+		lease, err = p.opt.Locker.Acquire(ctx, id, p.opt.Owner, p.opt.LeaseTTL)
 		if errors.Is(err, account.ErrLeaseHeld) {
 			return nil, fmt.Errorf("%w: %s (lease held elsewhere)", ErrAccountBusy, id)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("multidrop: account %s: lease: %w", id, err)
 		}
-		stop := p.keepLease(ctx, lease, cancel)
+		stopRenew := p.keepLease(ctx, lease, cancel)
 		defer func() {
-			stop()
+			stopRenew()
 			// Release on a fresh context: the check's may be cancelled.
 			rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 			defer rcancel()
@@ -222,7 +223,7 @@ func (p *Pipeline) check(ctx context.Context, id string, stop <-chan struct{}) (
 		}()
 	}
 
-	r := p.run(ctx, a, stop)
+	r := p.run(ctx, a, lease, stop)
 	p.mu.Lock()
 	p.reports[id] = r
 	p.mu.Unlock()
@@ -272,8 +273,8 @@ func (p *Pipeline) keepLease(ctx context.Context, l account.Lease, cancel contex
 
 // run performs one check of a; stop, when not nil, is closed to ask the
 // check to finish the message in hand and commit.
-func (p *Pipeline) run(ctx context.Context, a account.Account, stop <-chan struct{}) *Report {
-	c := newCheck(p, a, stop)
+func (p *Pipeline) run(ctx context.Context, a account.Account, lease account.Lease, stop <-chan struct{}) *Report {
+	c := newCheck(p, a, lease, stop)
 	p.observe(Event{Kind: EventCheckStart, Account: a.ID})
 	log := p.opt.Logger.With("account", a.ID)
 	log.Debug("check started", "host", a.Host)
@@ -336,7 +337,7 @@ func (p *Pipeline) CheckAll(ctx context.Context) ([]*Report, error) {
 // the session ended, with the Fetcher's error, to get the check's report
 // (and to forget the journal state of committed deletions).
 func (p *Pipeline) Handler(a account.Account) *AccountHandler {
-	return &AccountHandler{c: newCheck(p, a, nil)}
+	return &AccountHandler{c: newCheck(p, a, nil, nil)}
 }
 
 // AccountHandler is the pipeline's handling of one account's session.
