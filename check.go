@@ -211,9 +211,10 @@ func (c *check) handle(ctx context.Context, m pop.MessageInfo, body io.Reader) (
 	}
 	defer sp.Close()
 	c.r.Bytes += sp.Size()
+	mr.Digest = "sha256:" + hex.EncodeToString(h.Sum(nil))
 	mr.Key = m.UID
 	if m.UIDProblem != "" || m.UID == "" {
-		mr.Key = "sha256:" + hex.EncodeToString(h.Sum(nil))
+		mr.Key = mr.Digest
 	}
 
 	if c.popts == nil {
@@ -285,7 +286,7 @@ func (c *check) handle(ctx context.Context, m pop.MessageInfo, body io.Reader) (
 // deliver delivers to pending and records every final recipient (delivered
 // or permanently failed) durably. ok is true when every recipient is final.
 func (c *check) deliver(ctx context.Context, mr *MessageReport, sp *spool.Spool, sender string, pending []string) (ok bool, err error) {
-	env := deliver.Envelope{From: sender, To: pending, Trace: deliver.Trace{Host: c.a.Host, Key: mr.Key}}
+	env := deliver.Envelope{From: sender, To: pending, Trace: deliver.Trace{Host: c.a.Host, Key: mr.Key, Account: c.a.ID, Digest: mr.Digest}}
 	results, derr := c.p.opt.Deliverer.Deliver(ctx, env, sp.Reader())
 	got := make(map[string]deliver.Result, len(results))
 	for _, r := range results {

@@ -46,7 +46,7 @@ func (c *check) notifyOversize(ctx context.Context, m pop.MessageInfo) error {
 // Deliverer, from the null sender.
 func (c *check) notify(ctx context.Context, rcpt, subject, body string) error {
 	msg := noticeMessage(c.p.opt.LocalHost, rcpt, subject, body, c.p.opt.Now())
-	env := deliver.Envelope{To: []string{rcpt}, Trace: deliver.Trace{Host: c.p.opt.LocalHost, Key: "notice"}}
+	env := deliver.Envelope{To: []string{rcpt}, Trace: deliver.Trace{Host: c.p.opt.LocalHost, Account: c.a.ID}}
 	res, err := c.p.opt.Deliverer.Deliver(ctx, env, bytes.NewReader(msg))
 	if len(res) == 1 && res[0].Status == deliver.Delivered {
 		return nil

@@ -41,7 +41,8 @@ type Report struct {
 type MessageReport struct {
 	Number    int
 	UID       string
-	Key       string // journal key: UID, or "sha256:..." of the content
+	Key       string // journal key: the UID, or Digest when the UID is unusable
+	Digest    string // "sha256:<hex>" of the message as fetched
 	Size      int64
 	MessageID string
 	Action    pop.Action // what the server was told: Keep or Delete

@@ -34,6 +34,11 @@ type Envelope struct {
 type Trace struct {
 	Host string // POP server the message was fetched from
 	Key  string // message key (UIDL or digest), used as the Received id
+	// Account and Digest (e.g. "sha256:<hex>" of the message as fetched)
+	// make a message's identity unique across accounts and across a server
+	// that reuses UIDs; Maildir's KeyNames includes them in the file name.
+	Account string
+	Digest  string
 }
 
 // Status is the outcome for one recipient.

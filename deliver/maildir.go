@@ -60,8 +60,8 @@ type MaildirOptions struct {
 	// every other byte, a lone CR included, stays as it is. Dovecot reads
 	// either form.
 	LF bool
-	// KeyNames names each file after the message key (Envelope.Trace.Key)
-	// and the recipient instead of a unique name, so that a second
+	// KeyNames names each file after the message's identity
+	// (Envelope.Trace: Account, Key and Digest) and the recipient instead of a unique name, so that a second
 	// delivery of the same message to the same recipient finds the first
 	// (in new/ or, moved there by a mail reader, in cur/) and reports
 	// Delivered without a second copy. Messages with an empty key get a
@@ -316,8 +316,8 @@ func (m *Maildir) uniqueName() string {
 }
 
 // keyName is the file name derived from a message key and a recipient.
-func keyName(key, rcpt string) string {
-	h := sha256.Sum256([]byte(key + "\x00" + rcpt))
+func keyName(tr Trace, rcpt string) string {
+	h := sha256.Sum256([]byte(tr.Account + "\x00" + tr.Key + "\x00" + tr.Digest + "\x00" + rcpt))
 	return "multidrop." + hex.EncodeToString(h[:20])
 }
 
@@ -362,7 +362,7 @@ func (m *Maildir) deliver(ctx context.Context, env Envelope, msg io.Reader) (Res
 		}
 		t := &maildirTarget{i: i, rcpt: rcpt, dir: dir}
 		if m.opts.KeyNames && env.Trace.Key != "" {
-			t.key = keyName(env.Trace.Key, rcpt)
+			t.key = keyName(env.Trace, rcpt)
 			found, err := m.present(t)
 			if err != nil {
 				res[i].Err = storageError("looking for an earlier delivery in "+dir, err)

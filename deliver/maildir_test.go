@@ -509,10 +509,16 @@ func TestMaildirKeyNames(t *testing.T) {
 	deliver(env)
 	names := files(t, dir, "new")
 	require.Len(t, names, 1)
-	assert.Equal(t, keyName("UIDL-1", "a@example.com"), names[0])
+	assert.Equal(t, keyName(env.Trace, "a@example.com"), names[0])
 
 	deliver(env) // repeated: found in new/
 	assert.Equal(t, names, files(t, dir, "new"))
+
+	// The same UID from another account, or a server that reused the UID
+	// for other content, is another message.
+	for _, other := range []Trace{{Key: "UIDL-1", Account: "other"}, {Key: "UIDL-1", Digest: "sha256:00"}} {
+		assert.NotEqual(t, keyName(env.Trace, "a@example.com"), keyName(other, "a@example.com"))
+	}
 
 	// A mail reader moves it to cur/ with flags; still found.
 	require.NoError(t, os.Rename(filepath.Join(dir, "new", names[0]), filepath.Join(dir, "cur", names[0]+",S=300:2,S")))
@@ -522,7 +528,7 @@ func TestMaildirKeyNames(t *testing.T) {
 
 	// Found at link time too (a concurrent delivery got there first).
 	bdir := filepath.Join(root, "example.com", "b", "Maildir")
-	require.NoError(t, os.Remove(filepath.Join(bdir, "new", keyName("UIDL-1", "b@example.com"))))
+	require.NoError(t, os.Remove(filepath.Join(bdir, "new", keyName(env.Trace, "b@example.com"))))
 	m.fs = &faultFS{link: func(_, newname string) error {
 		if strings.HasPrefix(newname, bdir) {
 			require.NoError(t, os.WriteFile(newname, []byte("first"), 0o600))
