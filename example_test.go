@@ -1,0 +1,105 @@
+package multidrop_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/multidrop/multidrop"
+	"github.com/multidrop/multidrop/account"
+	"github.com/multidrop/multidrop/deliver"
+	"github.com/multidrop/multidrop/pop/poptest"
+	"github.com/multidrop/multidrop/resolve"
+)
+
+// Example embeds multidrop: one remote POP account for example.com,
+// its users in a static directory, delivery into per-user Maildirs. Here
+// the "remote" server is an in-process poptest server; in production the
+// account names the provider's POP3 server.
+func Example() {
+	ctx := context.Background()
+
+	// The provider's multidrop mailbox: one copy per envelope recipient.
+	srv := &poptest.Server{ImplicitTLS: true}
+	srv.AddUser("example.com", "secret",
+		poptest.Message{UID: "1", Data: []byte("Delivered-To: alice@example.com\r\nMessage-ID: <1@x>\r\nTo: friends@lists.test\r\n\r\nHi Alice\r\n")},
+		poptest.Message{UID: "2", Data: []byte("Delivered-To: bob@example.com\r\nMessage-ID: <1@x>\r\nTo: friends@lists.test\r\n\r\nHi Alice\r\n")},
+	)
+	if err := srv.Listen(); err != nil {
+		panic(err)
+	}
+	defer srv.Close()
+	host, port := splitAddr(srv.Addr())
+
+	// The account, as an administrator would enter it.
+	store := account.NewMemoryStore()
+	a, err := store.Put(ctx, account.Account{
+		ID: "example", Enabled: true, Host: host, Port: port, Domain: "example.com",
+		Security: account.SecurityTLS, TLS: account.TLS{RootCAs: string(srv.CAPEM())},
+		Auth: account.Auth{User: "example.com", Secret: "secret"},
+	})
+	if err != nil {
+		panic(err)
+	}
+
+	// Who the valid users are, and where their mail goes.
+	dir, err := resolve.NewStatic(resolve.Table{Users: []resolve.User{
+		{Address: "alice@example.com"}, {Address: "bob@example.com"},
+	}})
+	if err != nil {
+		panic(err)
+	}
+	root, err := os.MkdirTemp("", "multidrop-example")
+	if err != nil {
+		panic(err)
+	}
+	defer os.RemoveAll(root)
+	maildir, err := deliver.NewMaildir(&deliver.MaildirOptions{
+		Template: "{root}/{domain}/{user}/Maildir", Root: root, Create: true, KeyNames: true,
+		TraceOptions: deliver.TraceOptions{DeliveredTo: true},
+	})
+	if err != nil {
+		panic(err)
+	}
+
+	p, err := multidrop.New(&multidrop.Options{
+		Store:     store,
+		Journal:   account.NewMemoryJournal(), // account/sqlstore in production
+		Resolver:  resolve.New(dir, nil),
+		Deliverer: maildir,
+		Logger:    slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		panic(err)
+	}
+	r, err := p.Check(ctx, a.ID)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Printf("listed %d, delivered %d, deleted %d, left on server %d\n",
+		r.Listed, r.Delivered, r.Deleted, len(srv.Mailbox("example.com")))
+	for _, user := range []string{"alice", "bob"} {
+		files, _ := filepath.Glob(filepath.Join(root, "example.com", user, "Maildir", "new", "*"))
+		fmt.Printf("%s: %d message(s)\n", user, len(files))
+	}
+	// Output:
+	// listed 2, delivered 2, deleted 2, left on server 0
+	// alice: 1 message(s)
+	// bob: 1 message(s)
+}
+
+func splitAddr(addr string) (string, int) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		panic(err)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil {
+		panic(err)
+	}
+	return host, n
+}
