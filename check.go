@@ -280,6 +280,14 @@ func (c *check) handle(ctx context.Context, m pop.MessageInfo, body io.Reader) (
 			return pop.Keep, nil
 		}
 	}
+	if c.a.Policy.Foreign == account.ForeignReport {
+		if err := c.reportForeign(ctx, &mr); err != nil {
+			// The deliveries stand; the notice is retried with the message.
+			mr.Reason = "delivered; foreign-recipient notice failed"
+			mr.Err = &MessageError{Account: c.a.ID, UID: mr.UID, Number: mr.Number, Step: "policy", Err: err}
+			return pop.Keep, mr.Err
+		}
+	}
 	return c.final(ctx, &mr, "delivered")
 }
 

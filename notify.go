@@ -7,10 +7,12 @@ import (
 	"encoding/hex"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/multidrop/multidrop/deliver"
 	"github.com/multidrop/multidrop/pop"
+	"github.com/multidrop/multidrop/resolve"
 )
 
 // oversizeMark is the journal recipient that records, under a message's UID,
@@ -35,11 +37,69 @@ func (c *check) notifyOversize(ctx context.Context, m pop.MessageInfo) error {
 		"account's limit of %d octets and was left on the server.\r\n\r\n"+
 		"  message number: %d\r\n  UID:            %s\r\n  size:           %d octets\r\n\r\n"+
 		"Raise the limit or remove the message from the mailbox.\r\n",
-		c.a.ID, c.a.Host, c.a.Retrieval.MaxMessageSize, m.Number, m.UID, m.Size)
+		c.a.ID, c.a.Host, c.a.Retrieval.MaxMessageSize, m.Number, sanitizeLine(m.UID), m.Size)
 	if err := c.notify(ctx, pm, fmt.Sprintf("Oversize message left on %s (account %s)", c.a.Host, c.a.ID), body); err != nil {
 		return err
 	}
 	return c.j.Record(ctx, c.a.ID, m.UID, []string{oversizeMark}, c.p.opt.Now())
+}
+
+// foreignMark records under a message key that its foreign recipients were
+// reported.
+const foreignMark = "!foreign-notice"
+
+// reportForeign tells the postmaster, once per message, which recipients of
+// the message were outside the account's domains (the "report" foreign
+// policy): they did not get it from us, and the sender may believe they did.
+func (c *check) reportForeign(ctx context.Context, mr *MessageReport) error {
+	var foreign []string
+	for _, r := range mr.Resolution.Rejected {
+		if r.Reason == resolve.ReasonForeign && !slices.Contains(foreign, r.Candidate.Address) {
+			foreign = append(foreign, r.Candidate.Address)
+		}
+	}
+	if len(foreign) == 0 {
+		return nil
+	}
+	pm := c.a.Policy.Postmaster
+	if pm == "" {
+		return fmt.Errorf("foreign-recipient notice: no postmaster address")
+	}
+	done, err := c.j.Delivered(ctx, c.a.ID, mr.Key)
+	if err != nil {
+		return err
+	}
+	if slices.Contains(done, foreignMark) {
+		return nil
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "A message collected from the remote POP account %q (%s) also named\r\n"+
+		"recipients outside the account's domains. multidrop delivers only to\r\nlocal users; these did not get it:\r\n\r\n", c.a.ID, c.a.Host)
+	for _, f := range foreign {
+		fmt.Fprintf(&b, "  %s\r\n", sanitizeLine(f))
+	}
+	fmt.Fprintf(&b, "\r\n  Message-ID: %s\r\n  UID:        %s\r\n", sanitizeLine(mr.MessageID), sanitizeLine(mr.UID))
+	if err := c.notify(ctx, pm, fmt.Sprintf("Foreign recipients in a message on %s (account %s)", c.a.Host, c.a.ID), b.String()); err != nil {
+		return err
+	}
+	return c.j.Record(ctx, c.a.ID, mr.Key, []string{foreignMark}, c.p.opt.Now())
+}
+
+// sanitizeLine makes header-derived text safe for a notice body: no control
+// characters, bounded length.
+func sanitizeLine(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if b.Len() >= 200 {
+			b.WriteString("...")
+			break
+		}
+		if r < 0x20 || r == 0x7f {
+			r = '?'
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // notify delivers a short, well-formed notice to rcpt through the

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -468,4 +469,91 @@ func TestHandlerWithOwnFetcher(t *testing.T) {
 	r := h.Report(t.Context(), nil)
 	assert.Equal(t, 1, r.Delivered)
 	assert.Equal(t, map[string]int{"bob@example.com": 1}, e.delivered())
+}
+
+func TestSmallFirstAndCaps(t *testing.T) {
+	srv := &poptest.Server{}
+	srv.AddUser(popUser, popPass,
+		poptest.Message{UID: "big", Data: msg(strings.Repeat("b", 3000), "Message-ID: <big@x>", "To: alice@example.com")},
+		poptest.Message{UID: "mid", Data: msg(strings.Repeat("m", 1000), "Message-ID: <mid@x>", "To: alice@example.com")},
+		poptest.Message{UID: "small", Data: msg("s", "Message-ID: <small@x>", "To: alice@example.com")},
+	)
+	e := newEnv(t, srv, func(a *account.Account) {
+		a.Retrieval.SmallFirst = true
+		a.Retrieval.MaxMessages = 2
+	})
+	r := e.check()
+	require.NoError(t, r.Err)
+	assert.Equal(t, 2, r.Retrieved)
+	assert.Equal(t, 1, r.Skipped)
+	left := srv.Mailbox(popUser)
+	require.Len(t, left, 1)
+	assert.Equal(t, "big", left[0].UID, "the two smallest went first")
+
+	var retr []string
+	for _, c := range srv.Transcript() {
+		if c.Name == "RETR" {
+			retr = append(retr, c.Line)
+		}
+	}
+	assert.Equal(t, []string{"RETR 3", "RETR 2"}, retr)
+
+	// A byte cap: the next check takes what fits (at least one message).
+	e.acct.Retrieval.MaxMessages = 0
+	e.acct.Retrieval.MaxBytes = 100
+	_, err := e.store.Put(t.Context(), e.acct)
+	require.NoError(t, err)
+	r = e.check()
+	require.NoError(t, r.Err)
+	assert.Equal(t, 1, r.Retrieved)
+	assert.Empty(t, srv.Mailbox(popUser))
+}
+
+func TestForeignRecipientsReported(t *testing.T) {
+	srv := &poptest.Server{}
+	srv.AddUser(popUser, popPass, poptest.Message{UID: "u1",
+		Data: msg("x", "Message-ID: <f@x>", "To: alice@example.com, \"Eve\" <eve@elsewhere.test>")})
+	e := newEnv(t, srv, func(a *account.Account) {
+		a.Policy.Foreign = account.ForeignReport
+		a.Policy.Postmaster = "postmaster@example.com"
+	})
+	r := e.check()
+	require.NoError(t, r.Err)
+	got := e.dlv.Delivered("postmaster@example.com")
+	require.Len(t, got, 1)
+	assert.Contains(t, string(got[0]), "eve@elsewhere.test")
+	assert.Contains(t, string(got[0]), "Auto-Submitted: auto-generated")
+	assert.Equal(t, 1, e.delivered()["alice@example.com"])
+	assert.Empty(t, srv.Mailbox(popUser))
+}
+
+func TestObserverAndNoLeaks(t *testing.T) {
+	before := runtime.NumGoroutine()
+	srv := &poptest.Server{}
+	srv.AddUser(popUser, popPass, poptest.Message{UID: "u1", Data: msg("x", "To: alice@example.com")})
+	var mu sync.Mutex
+	kinds := map[multidrop.EventKind]int{}
+	e := newEnv(t, srv, nil, func(e *env, o *multidrop.Options) {
+		o.Observer = func(ev multidrop.Event) {
+			mu.Lock()
+			kinds[ev.Kind]++
+			mu.Unlock()
+		}
+	})
+	r := e.check()
+	require.NoError(t, r.Err)
+	mu.Lock()
+	assert.Equal(t, map[multidrop.EventKind]int{multidrop.EventCheckStart: 1, multidrop.EventCheckEnd: 1,
+		multidrop.EventMessage: 1, multidrop.EventDelivery: 1}, kinds)
+	mu.Unlock()
+	require.NoError(t, srv.Close())
+	// Poll here: assert.Eventually runs its condition in a goroutine of its own.
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !assert.LessOrEqual(t, runtime.NumGoroutine(), before, "goroutines leaked") {
+		buf := make([]byte, 1<<20)
+		t.Logf("goroutines (%d, before %d):\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
+	}
 }
