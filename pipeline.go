@@ -105,6 +105,7 @@ type Pipeline struct {
 	busy    map[string]bool
 	reports map[string]*Report
 	sched   *scheduler // set while Run is running
+	shared  *sharedRun // set while RunShared is running
 }
 
 // New returns a Pipeline, or an error naming the missing collaborator.
