@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -35,7 +36,7 @@ func printIntro(w io.Writer, a account.Account, addr string, n int, root string)
 		locals = append(locals, l)
 	}
 	fmt.Fprintf(tw, "  users\t%s (@%s)\n", strings.Join(locals, ", "), a.Domain)
-	for _, k := range slices.Sorted(mapKeys(alias)) {
+	for _, k := range slices.Sorted(maps.Keys(alias)) {
 		fmt.Fprintf(tw, "  alias\t%s -> %s\n", k, strings.Join(alias[k], ", "))
 	}
 	fmt.Fprintf(tw, "  size limit\t%s; larger messages stay on the server and %s is told\n",
@@ -218,14 +219,4 @@ func size(n int64) string {
 		return fmt.Sprintf("%d KiB", n/1024)
 	}
 	return fmt.Sprintf("%.1f KiB", float64(n)/1024)
-}
-
-func mapKeys[K comparable, V any](m map[K]V) func(func(K) bool) {
-	return func(yield func(K) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
