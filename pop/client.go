@@ -699,78 +699,74 @@ type UIDEntry struct {
 // List returns the scan listing of every message (LIST). Duplicate or
 // malformed lines are protocol errors.
 func (c *Client) List(ctx context.Context) ([]ListEntry, error) {
-	if _, err := c.simpleMulti(ctx, "LIST"); err != nil {
-		return nil, err
-	}
 	var out []ListEntry
-	seen := map[int]bool{}
-	err := c.readListing("LIST", func(line []byte) error {
-		n, size, err := parseListLine(line)
-		if err != nil {
-			return err
-		}
-		if seen[n] {
-			return &ProtocolError{Command: "LIST", Err: ErrDuplicate, Detail: strconv.Itoa(n)}
-		}
-		seen[n] = true
-		out = append(out, ListEntry{n, size})
-		return nil
-	})
+	err := readEntries(ctx, c, "LIST", parseListLine, func(n int, size int64) { out = append(out, ListEntry{n, size}) })
 	return out, err
 }
 
 // ListOne returns the scan listing of message n (LIST n).
 func (c *Client) ListOne(ctx context.Context, n int) (ListEntry, error) {
-	st, err := c.simple(ctx, 0, "LIST", strconv.Itoa(n))
+	size, err := readEntry(ctx, c, "LIST", n, parseListLine)
 	if err != nil {
 		return ListEntry{}, err
-	}
-	m, size, err := parseListLine(st.text)
-	if err == nil && m != n {
-		err = &ProtocolError{Command: "LIST", Err: ErrInconsistent, Detail: "asked for " + strconv.Itoa(n) + ", got " + strconv.Itoa(m)}
-	}
-	if err != nil {
-		return ListEntry{}, c.broke(err)
 	}
 	return ListEntry{n, size}, nil
 }
 
 // UIDL returns the unique-id listing of every message (UIDL).
 func (c *Client) UIDL(ctx context.Context) ([]UIDEntry, error) {
-	if _, err := c.simpleMulti(ctx, "UIDL"); err != nil {
-		return nil, err
-	}
 	var out []UIDEntry
-	seen := map[int]bool{}
-	err := c.readListing("UIDL", func(line []byte) error {
-		n, uid, err := parseUIDLine(line)
-		if err != nil {
-			return err
-		}
-		if seen[n] {
-			return &ProtocolError{Command: "UIDL", Err: ErrDuplicate, Detail: strconv.Itoa(n)}
-		}
-		seen[n] = true
-		out = append(out, UIDEntry{n, uid})
-		return nil
-	})
+	err := readEntries(ctx, c, "UIDL", parseUIDLine, func(n int, uid string) { out = append(out, UIDEntry{n, uid}) })
 	return out, err
 }
 
 // UIDLOne returns the unique id of message n (UIDL n).
 func (c *Client) UIDLOne(ctx context.Context, n int) (UIDEntry, error) {
-	st, err := c.simple(ctx, 0, "UIDL", strconv.Itoa(n))
+	uid, err := readEntry(ctx, c, "UIDL", n, parseUIDLine)
 	if err != nil {
 		return UIDEntry{}, err
 	}
-	m, uid, err := parseUIDLine(st.text)
+	return UIDEntry{n, uid}, nil
+}
+
+// readEntries sends cmd (LIST or UIDL) and passes each line of its
+// multi-line listing, parsed by parse, to add. A duplicate message number is
+// a protocol error.
+func readEntries[T any](ctx context.Context, c *Client, cmd string, parse func([]byte) (int, T, error), add func(int, T)) error {
+	if _, err := c.simpleMulti(ctx, cmd); err != nil {
+		return err
+	}
+	seen := map[int]bool{}
+	return c.readListing(cmd, func(line []byte) error {
+		n, v, err := parse(line)
+		if err != nil {
+			return err
+		}
+		if seen[n] {
+			return &ProtocolError{Command: cmd, Err: ErrDuplicate, Detail: strconv.Itoa(n)}
+		}
+		seen[n] = true
+		add(n, v)
+		return nil
+	})
+}
+
+// readEntry sends "cmd n" and parses the single-line answer, which must be
+// about message n.
+func readEntry[T any](ctx context.Context, c *Client, cmd string, n int, parse func([]byte) (int, T, error)) (T, error) {
+	var zero T
+	st, err := c.simple(ctx, 0, cmd, strconv.Itoa(n))
+	if err != nil {
+		return zero, err
+	}
+	m, v, err := parse(st.text)
 	if err == nil && m != n {
-		err = &ProtocolError{Command: "UIDL", Err: ErrInconsistent, Detail: "asked for " + strconv.Itoa(n) + ", got " + strconv.Itoa(m)}
+		err = &ProtocolError{Command: cmd, Err: ErrInconsistent, Detail: "asked for " + strconv.Itoa(n) + ", got " + strconv.Itoa(m)}
 	}
 	if err != nil {
-		return UIDEntry{}, c.broke(err)
+		return zero, c.broke(err)
 	}
-	return UIDEntry{n, uid}, nil
+	return v, nil
 }
 
 func checkNumber(n int) error {
