@@ -1,0 +1,27 @@
+// Command multidropd is a daemon that collects mail from remote POP3
+// "multidrop" mailboxes and delivers it to the users of their domains,
+// built on the multidrop library: the accounts in an SQLite, JSON or
+// PostgreSQL store, the users in a text file, delivery to Maildirs, LMTP or
+// an SMTP smarthost, and the Remote POP Accounts admin page.
+//
+// Usage:
+//
+//	multidropd [-config file] [-once | -check ID | -version]
+//
+// Without -once or -check, multidropd checks each enabled account on its
+// interval until SIGTERM or SIGINT, which let the running checks finish the
+// message in hand and commit; SIGHUP reloads the configuration and the user
+// directory. -once checks every enabled account once and -check one
+// account; both exit with status 0 when every check succeeded, 1 when one
+// failed and 2 on a usage or configuration error (also the status of a
+// daemon that cannot start). On a terminal they show progress and a
+// summary table; otherwise they log structured lines to standard error.
+//
+// The configuration file is JSON; CONFIG.md documents every key and
+// multidropd.example.json is a complete example.
+//
+// The program's parts are functions tests call directly: LoadConfig reads
+// and checks a configuration, Open wires a Daemon from it, Daemon.Serve
+// runs it, Daemon.Once checks once, Daemon.Reload is SIGHUP, and Main is
+// the whole command with its exit status.
+package main

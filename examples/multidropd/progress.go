@@ -1,0 +1,103 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/multidrop/multidrop"
+)
+
+// progress draws one status line on a terminal from the Pipeline's events:
+// accounts done of total, messages and bytes handled.
+type progress struct {
+	w     io.Writer
+	total int
+
+	mu       sync.Mutex
+	done     int
+	messages int
+	bytes    int64
+	drawn    time.Time
+}
+
+// event is the Pipeline's Observer. It is called synchronously, so it only
+// formats one short line, at most every 100 ms except when an account ends.
+func (p *progress) event(e multidrop.Event) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch e.Kind {
+	case multidrop.EventMessage:
+		p.messages++
+		if e.Message != nil {
+			p.bytes += e.Message.Size
+		}
+	case multidrop.EventCheckEnd:
+		p.done++
+	default:
+		return
+	}
+	now := time.Now()
+	if e.Kind == multidrop.EventCheckEnd || now.Sub(p.drawn) >= 100*time.Millisecond {
+		p.drawn = now
+		fmt.Fprintf(p.w, "\r\x1b[K%s", p.line())
+	}
+}
+
+func (p *progress) line() string {
+	return fmt.Sprintf("%d/%d accounts, %d messages, %s", p.done, p.total, p.messages, formatBytes(p.bytes))
+}
+
+// finish replaces the status line with its final state.
+func (p *progress) finish() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintf(p.w, "\r\x1b[K%s\n\n", p.line())
+}
+
+// writeSummary writes a table with one row per account, then each failed
+// account's error.
+func writeSummary(w io.Writer, reports []*multidrop.Report) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "ACCOUNT\tSTATUS\tLISTED\tRETRIEVED\tDELIVERED\tDELETED\tKEPT\tSKIPPED\tBYTES\tTIME\t")
+	var errs []string
+	for _, r := range reports {
+		status := "ok"
+		if r.Err != nil {
+			status = "FAILED"
+			errs = append(errs, fmt.Sprintf("%s: %v", r.Account, oneLine(r.Err.Error())))
+		} else if !r.Committed && r.Deleted > 0 {
+			status = "uncommitted"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t\n", r.Account, status,
+			r.Listed, r.Retrieved, r.Delivered, r.Deleted, r.Kept, r.Skipped,
+			formatBytes(r.Bytes), r.Duration.Round(time.Millisecond))
+	}
+	_ = tw.Flush()
+	if len(errs) > 0 {
+		fmt.Fprintln(w)
+		for _, e := range errs {
+			fmt.Fprintln(w, e)
+		}
+	}
+}
+
+// oneLine joins the lines of a joined error.
+func oneLine(s string) string { return strings.ReplaceAll(s, "\n", "; ") }
+
+// formatBytes formats n in binary units.
+func formatBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
