@@ -254,8 +254,8 @@ func (c *check) handle(ctx context.Context, m pop.MessageInfo, body io.Reader) (
 	if err != nil {
 		return fail("journal", err)
 	}
-	if mr.MessageID != "" {
-		byID, err := j.DeliveredID(ctx, c.a.ID, mr.MessageID)
+	if pm.copyID != "" {
+		byID, err := j.DeliveredID(ctx, c.a.ID, pm.copyID)
 		if err != nil {
 			return fail("journal", err)
 		}
@@ -271,7 +271,7 @@ func (c *check) handle(ctx context.Context, m pop.MessageInfo, body io.Reader) (
 	}
 
 	if len(pending) > 0 {
-		ok, err := c.deliver(ctx, &mr, sp, pm.res.Sender, pending)
+		ok, err := c.deliver(ctx, &mr, sp, pm, pending)
 		if err != nil {
 			return fail("journal", err)
 		}
@@ -293,7 +293,8 @@ func (c *check) handle(ctx context.Context, m pop.MessageInfo, body io.Reader) (
 
 // deliver delivers to pending and records every final recipient (delivered
 // or permanently failed) durably. ok is true when every recipient is final.
-func (c *check) deliver(ctx context.Context, mr *MessageReport, sp *spool.Spool, sender string, pending []string) (ok bool, err error) {
+func (c *check) deliver(ctx context.Context, mr *MessageReport, sp *spool.Spool, pm *parsed, pending []string) (ok bool, err error) {
+	sender, copyID := pm.res.Sender, pm.copyID
 	env := deliver.Envelope{From: sender, To: pending, Trace: deliver.Trace{Host: c.a.Host, Key: mr.Key, Account: c.a.ID, Digest: mr.Digest}}
 	results, derr := c.p.opt.Deliverer.Deliver(ctx, env, sp.Reader())
 	got := make(map[string]deliver.Result, len(results))
@@ -335,8 +336,8 @@ func (c *check) deliver(ctx context.Context, mr *MessageReport, sp *spool.Spool,
 		if err := c.j.Record(jctx, c.a.ID, mr.Key, final, now); err != nil {
 			return false, err
 		}
-		if mr.MessageID != "" {
-			if err := c.j.RecordID(jctx, c.a.ID, mr.MessageID, final, now.Add(c.p.opt.MessageIDTTL)); err != nil {
+		if copyID != "" {
+			if err := c.j.RecordID(jctx, c.a.ID, copyID, final, now.Add(c.p.opt.MessageIDTTL)); err != nil {
 				return false, err
 			}
 		}
@@ -376,7 +377,7 @@ func (c *check) noRecipient(ctx context.Context, mr *MessageReport, sp *spool.Sp
 			return pop.Keep, mr.Err
 		}
 		if !slices.Contains(done, pmAddr) {
-			ok, err := c.deliver(ctx, mr, sp, pm.res.Sender, []string{pmAddr})
+			ok, err := c.deliver(ctx, mr, sp, pm, []string{pmAddr})
 			if err != nil {
 				mr.Err = &MessageError{Account: c.a.ID, UID: mr.UID, Number: mr.Number, Step: "journal", Err: err}
 				return pop.Keep, mr.Err

@@ -3,6 +3,8 @@ package multidrop
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 
@@ -15,6 +17,10 @@ import (
 type parsed struct {
 	res        *parse.Result
 	keepReason string // non-empty: keep the message without resolving
+	// copyID identifies copies of one message: its Message-ID with a digest
+	// of its body, so that another message reusing a Message-ID (careless
+	// software, a forger) is not taken for a copy. "" without a Message-ID.
+	copyID string
 }
 
 // parseOptions maps an account's settings to parse.Options once per check.
@@ -31,7 +37,8 @@ func parseOptions(a account.Account, localHost string) (*parse.Options, error) {
 // recipient candidates. A header over the limits is an error: the message is
 // kept, never guessed at from a truncated header.
 func parseMessage(r io.Reader, opts *parse.Options) (*parsed, error) {
-	h, err := parse.ReadHeader(bufio.NewReaderSize(r, 32<<10), nil)
+	br := bufio.NewReaderSize(r, 32<<10)
+	h, err := parse.ReadHeader(br, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -40,6 +47,15 @@ func parseMessage(r io.Reader, opts *parse.Options) (*parsed, error) {
 		return nil, err
 	}
 	pm := &parsed{res: res}
+	if res.MessageID != "" {
+		// The body follows the header in br: copies differ only in their
+		// trace and envelope fields.
+		body := sha256.New()
+		if _, err := br.WriteTo(body); err != nil {
+			return nil, err
+		}
+		pm.copyID = res.MessageID + " " + hex.EncodeToString(body.Sum(nil)[:16])
+	}
 	for _, l := range res.Loops {
 		if l.Kind == parse.LoopStamp {
 			pm.keepReason = fmt.Sprintf("loop: the message carries this host's %s stamp", parse.LoopField)

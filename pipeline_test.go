@@ -557,3 +557,18 @@ func TestObserverAndNoLeaks(t *testing.T) {
 		t.Logf("goroutines (%d, before %d):\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
 	}
 }
+
+// Another message that reuses a Message-ID is not a copy: it is delivered.
+func TestReusedMessageIDIsNotACopy(t *testing.T) {
+	srv := &poptest.Server{}
+	srv.AddUser(popUser, popPass,
+		poptest.Message{UID: "a", Data: msg("first text", "Message-ID: <1@localhost>", "To: alice@example.com")},
+		poptest.Message{UID: "b", Data: msg("another text", "Message-ID: <1@localhost>", "To: alice@example.com")},
+		poptest.Message{UID: "c", Data: msg("another text", "Delivered-To: alice@example.com", "Message-ID: <1@localhost>", "To: alice@example.com")},
+	)
+	e := newEnv(t, srv, nil)
+	r := e.check()
+	require.NoError(t, r.Err)
+	assert.Equal(t, 2, e.delivered()["alice@example.com"], "two different bodies; the third is a copy of the second")
+	assert.Empty(t, srv.Mailbox(popUser))
+}
