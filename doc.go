@@ -44,7 +44,7 @@
 //     the message. A check cut short after delivery deletes the message next
 //     time without delivering it again; a temporary failure for one
 //     recipient retries only that one; copies of one message (same
-//     Message-ID) deliver once per recipient.
+//     Message-ID and body) deliver once per recipient.
 //   - One session per mailbox: two checks of one account never run at once
 //     ([ErrAccountBusy]); with a shared [account.Locker] this holds across
 //     processes.
