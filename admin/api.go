@@ -166,7 +166,7 @@ func (h *Handler) apiCreate(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, http.StatusUnprocessableEntity, account.ValidationErrors{{Field: "Auth.Secret", Reason: "a new account needs the secret itself, not " + account.RedactedSecret}})
 		return
 	}
-	stored, err := h.put(r.Context(), a)
+	stored, err := h.put(r.Context(), a, true)
 	if err != nil {
 		h.fail(w, r, 0, err)
 		return
@@ -193,7 +193,7 @@ func (h *Handler) apiUpdate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	keepSecrets(&a, old, false, false)
-	stored, err := h.put(r.Context(), a)
+	stored, err := h.put(r.Context(), a, false)
 	if err != nil {
 		h.fail(w, r, 0, err)
 		return
@@ -271,8 +271,7 @@ func (h *Handler) apiReport(w http.ResponseWriter, r *http.Request) {
 }
 
 // put stores a and logs the change.
-func (h *Handler) put(ctx context.Context, a account.Account) (account.Account, error) {
-	isNew := a.ID == ""
+func (h *Handler) put(ctx context.Context, a account.Account, isNew bool) (account.Account, error) {
 	stored, err := h.opt.Store.Put(ctx, a)
 	if err != nil {
 		return account.Account{}, err

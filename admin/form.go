@@ -120,7 +120,7 @@ func lines(name, label, help string, p func(*account.Account) *[]string) *field 
 		set: func(a *account.Account, v string) error { *p(a) = splitLines(v); return nil }}
 }
 
-func pem(name, label, help string, k kind, p func(*account.Account) *string) *field {
+func pemField(name, label, help string, k kind, p func(*account.Account) *string) *field {
 	return &field{Name: name, Label: label, Kind: k, Help: help,
 		get: func(a *account.Account) string { return *p(a) },
 		set: func(a *account.Account, v string) error {
@@ -156,10 +156,10 @@ var groups = []group{
 		choice("Security", "Security", "tls: implicit TLS (POP3S); starttls: STLS required; none: plaintext.",
 			[]string{"tls", "starttls", "none"}, func(a *account.Account) *account.Security { return &a.Security }),
 		text("TLS.ServerName", "TLS server name", "Empty: the POP server name.", func(a *account.Account) *string { return &a.TLS.ServerName }),
-		pem("TLS.RootCAs", "Trusted CA certificates (PEM)", "Empty: the system's roots.", kPEM, func(a *account.Account) *string { return &a.TLS.RootCAs }),
+		pemField("TLS.RootCAs", "Trusted CA certificates (PEM)", "Empty: the system's roots.", kPEM, func(a *account.Account) *string { return &a.TLS.RootCAs }),
 		lines("TLS.PinSHA256", "Pinned keys (SHA-256, hex)", "One a line; the server key must match one of them.", func(a *account.Account) *[]string { return &a.TLS.PinSHA256 }),
-		pem("TLS.ClientCert", "Client certificate (PEM)", "For EXTERNAL or servers that ask for one.", kPEM, func(a *account.Account) *string { return &a.TLS.ClientCert }),
-		pem("TLS.ClientKey", "Client key (PEM)", "Write-only.", kSecretPEM, func(a *account.Account) *string { return &a.TLS.ClientKey }),
+		pemField("TLS.ClientCert", "Client certificate (PEM)", "For EXTERNAL or servers that ask for one.", kPEM, func(a *account.Account) *string { return &a.TLS.ClientCert }),
+		pemField("TLS.ClientKey", "Client key (PEM)", "Write-only.", kSecretPEM, func(a *account.Account) *string { return &a.TLS.ClientKey }),
 		text("Proxy", "SOCKS5 proxy", "socks5://[user:password@]host:port", func(a *account.Account) *string { return &a.Proxy }),
 		duration("Timeouts.Dial", "Connect timeout", "Such as 30s; empty: the default.", func(a *account.Account) *time.Duration { return &a.Timeouts.Dial }),
 		duration("Timeouts.Command", "Command timeout", "", func(a *account.Account) *time.Duration { return &a.Timeouts.Command }),

@@ -179,7 +179,7 @@ func (h *Handler) submit(w http.ResponseWriter, r *http.Request, isNew bool) {
 	var stored account.Account
 	var err error
 	if len(errs) == 0 {
-		stored, err = h.put(r.Context(), a)
+		stored, err = h.put(r.Context(), a, isNew)
 		if err == nil {
 			http.Redirect(w, r, h.url("/?saved=", url.QueryEscape(stored.ID)), http.StatusSeeOther)
 			return
