@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"runtime"
 	"runtime/debug"
+	"strings"
 
 	"github.com/multidrop/multidrop"
 	"github.com/multidrop/multidrop/account"
@@ -93,6 +95,9 @@ func Main(ctx context.Context, args []string, env *Env) int {
 	}
 	level := new(slog.LevelVar)
 	log := NewLogger(c, env.Stderr, level)
+	if fi, err := os.Stat(c.File); err == nil && fi.Mode().Perm()&0o077 != 0 && hasSecrets(c) {
+		log.Warn("the configuration file holds passwords and is readable by others; chmod 600 it", "file", c.File, "mode", fi.Mode().Perm().String())
+	}
 	d, err := Open(ctx, c, log, level)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "multidropd: %v\n", err)
@@ -161,6 +166,13 @@ func (d *Daemon) Once(ctx context.Context, id string, env *Env) int {
 
 	var pr *progress
 	if env.Terminal {
+		// The summary table says what the info lines would; warnings and
+		// errors still go to standard error.
+		if d.level.Level() < slog.LevelWarn {
+			old := d.level.Level()
+			d.level.Set(slog.LevelWarn)
+			defer d.level.Set(old)
+		}
 		pr = &progress{w: env.Stdout, total: total}
 		d.SetObserver(pr.event)
 		defer d.SetObserver(nil)
@@ -196,4 +208,20 @@ func (d *Daemon) Once(ctx context.Context, id string, env *Env) int {
 		return ExitFailed
 	}
 	return ExitOK
+}
+
+// hasSecrets reports whether c holds a password or token.
+func hasSecrets(c *Config) bool {
+	return c.Admin.Password != "" || c.Admin.Token != "" ||
+		(c.Deliver.SMTP != nil && c.Deliver.SMTP.Password != "") ||
+		strings.Contains(c.Store.DSN, "password=") || dsnHasURLPassword(c.Store.DSN)
+}
+
+func dsnHasURLPassword(dsn string) bool {
+	u, err := url.Parse(dsn)
+	if err != nil || u.User == nil {
+		return false
+	}
+	_, ok := u.User.Password()
+	return ok
 }

@@ -4,10 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -391,4 +395,64 @@ func TestFormatBytes(t *testing.T) {
 	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 1536: "1.5 KiB", 5 << 20: "5.0 MiB", 3 << 30: "3.0 GiB"} {
 		assert.Equal(t, want, formatBytes(n), fmt.Sprint(n))
 	}
+}
+
+// TestPostgresStore opens the daemon on PostgreSQL with the one config
+// key, in a fresh schema, when MULTIDROP_PG_DSN names a server.
+func TestPostgresStore(t *testing.T) {
+	base := os.Getenv("MULTIDROP_PG_DSN")
+	if base == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("MULTIDROP_PG_DSN is not set, and CI=true: the PostgreSQL tests must run")
+		}
+		t.Skip("MULTIDROP_PG_DSN is not set: PostgreSQL test skipped")
+	}
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	schema := "mddtest_" + hex.EncodeToString(b[:])
+	db, err := sql.Open("pgx", base)
+	require.NoError(t, err)
+	_, err = db.ExecContext(t.Context(), "CREATE SCHEMA "+schema)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		_, err := db.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
+		assert.NoError(t, err)
+		assert.NoError(t, db.Close())
+	})
+	u, err := url.Parse(base)
+	require.NoError(t, err)
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+
+	dir := t.TempDir()
+	path := writeConfig(t, dir, map[string]any{"store": map[string]any{"driver": "postgres", "dsn": u.String()}})
+	d := openDaemon(t, path, new(bytes.Buffer))
+	_, err = d.Store().Put(t.Context(), account.Account{
+		ID: "pg1", Enabled: true, Host: "127.0.0.1", Port: 1, Domain: "example.com",
+		Security: account.SecurityTLS, Auth: account.Auth{User: "u", Secret: "s"},
+	})
+	require.NoError(t, err)
+	var n int
+	require.NoError(t, db.QueryRowContext(t.Context(), "SELECT count(*) FROM "+schema+".accounts").Scan(&n))
+	assert.Equal(t, 1, n)
+	var out bytes.Buffer
+	assert.Equal(t, ExitFailed, d.Once(t.Context(), "pg1", &Env{Stdout: &out, Stderr: &out}), "nothing listens on port 1")
+	assert.NoFileExists(t, filepath.Join(dir, "multidrop.db"))
+}
+
+// TestReadableSecrets warns about a configuration file with a password
+// that others can read, and runs a round over no accounts with status 0.
+func TestReadableSecrets(t *testing.T) {
+	dir := t.TempDir()
+	path := writeConfig(t, dir, map[string]any{"admin": map[string]any{"listen": "127.0.0.1:0", "token": "0123456789abcdef0123"}})
+	var stdout, stderr bytes.Buffer
+	require.Equal(t, ExitOK, Main(t.Context(), []string{"-config", path, "-once"}, &Env{Stdout: &stdout, Stderr: &stderr}), stderr.String())
+	assert.NotContains(t, stderr.String(), "chmod 600")
+	require.NoError(t, os.Chmod(path, 0o644))
+	stderr.Reset()
+	require.Equal(t, ExitOK, Main(t.Context(), []string{"-config", path, "-once"}, &Env{Stdout: &stdout, Stderr: &stderr}), stderr.String())
+	assert.Contains(t, stderr.String(), "chmod 600")
+	assert.NotContains(t, stderr.String(), "0123456789abcdef0123")
+	assert.Contains(t, stderr.String(), `"accounts":0,"failed":0`)
 }

@@ -1,0 +1,161 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/multidrop/multidrop/account"
+)
+
+func TestRequireAuth(t *testing.T) {
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "in") })
+	both := AdminConfig{User: "admin", Password: "pw", Token: "0123456789abcdef-token"}
+	tokenOnly := AdminConfig{Token: "0123456789abcdef-token"}
+	tests := []struct {
+		name      string
+		cfg       AdminConfig
+		set       func(r *http.Request)
+		code      int
+		challenge string
+	}{
+		{"no credentials", both, func(*http.Request) {}, 401, "Basic"},
+		{"basic ok", both, func(r *http.Request) { r.SetBasicAuth("admin", "pw") }, 200, ""},
+		{"basic wrong password", both, func(r *http.Request) { r.SetBasicAuth("admin", "pW") }, 401, "Basic"},
+		{"basic wrong user", both, func(r *http.Request) { r.SetBasicAuth("root", "pw") }, 401, "Basic"},
+		{"basic empty", both, func(r *http.Request) { r.SetBasicAuth("", "") }, 401, "Basic"},
+		{"bearer ok", both, func(r *http.Request) { r.Header.Set("Authorization", "Bearer 0123456789abcdef-token") }, 200, ""},
+		{"bearer wrong", both, func(r *http.Request) { r.Header.Set("Authorization", "Bearer 0123456789abcdef-tokem") }, 401, "Basic"},
+		{"bearer prefix of token", both, func(r *http.Request) { r.Header.Set("Authorization", "Bearer 0123456789abcdef") }, 401, "Basic"},
+		{"token only, ok", tokenOnly, func(r *http.Request) { r.Header.Set("Authorization", "Bearer 0123456789abcdef-token") }, 200, ""},
+		{"token only, basic refused", tokenOnly, func(r *http.Request) { r.SetBasicAuth("", "") }, 401, "Bearer"},
+		{"token only, empty bearer", tokenOnly, func(r *http.Request) { r.Header.Set("Authorization", "Bearer ") }, 401, "Bearer"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "/", nil)
+			tc.set(r)
+			w := httptest.NewRecorder()
+			requireAuth(tc.cfg, ok).ServeHTTP(w, r)
+			assert.Equal(t, tc.code, w.Code)
+			if tc.code == 200 {
+				assert.Equal(t, "in", w.Body.String())
+			} else {
+				assert.NotContains(t, w.Body.String(), "in\n")
+				assert.True(t, strings.HasPrefix(w.Header().Get("WWW-Authenticate"), tc.challenge), w.Header().Get("WWW-Authenticate"))
+			}
+		})
+	}
+}
+
+// TestAdminServer runs the daemon with the admin page on a loopback port
+// and drives it over HTTP: authentication, the page, the JSON API over the
+// daemon's store, and the shutdown that closes the port.
+func TestAdminServer(t *testing.T) {
+	dir := t.TempDir()
+	const token = "test-token-0123456789"
+	path := writeConfig(t, dir, map[string]any{
+		"admin": map[string]any{"listen": "127.0.0.1:0", "user": "admin", "password": "secret-pw", "token": token},
+	})
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	pr, pw, err := os.Pipe()
+	require.NoError(t, err)
+	defer pr.Close()
+	done := make(chan int, 1)
+	go func() {
+		defer pw.Close()
+		done <- Main(ctx, []string{"-config", path}, &Env{Stdout: pw, Stderr: pw})
+	}()
+	lines := bufio.NewScanner(pr)
+	var addr string
+	var logged strings.Builder
+	for addr == "" && lines.Scan() {
+		logged.WriteString(lines.Text() + "\n")
+		var rec struct {
+			Msg  string `json:"msg"`
+			Addr string `json:"addr"`
+		}
+		if json.Unmarshal(lines.Bytes(), &rec) == nil && rec.Msg == "admin server listening" {
+			addr = rec.Addr
+		}
+	}
+	require.NotEmpty(t, addr, "no listening line in:\n%s", logged.String())
+	go func() { _, _ = io.Copy(io.Discard, pr) }() // keep the daemon's log flowing
+
+	base := "http://" + addr
+	get := func(path string, set func(*http.Request)) (*http.Response, string) {
+		t.Helper()
+		req, err := http.NewRequestWithContext(t.Context(), "GET", base+path, nil)
+		require.NoError(t, err)
+		set(req)
+		res, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer res.Body.Close()
+		b, err := io.ReadAll(res.Body)
+		require.NoError(t, err)
+		return res, string(b)
+	}
+	res, _ := get("/", func(*http.Request) {})
+	assert.Equal(t, http.StatusUnauthorized, res.StatusCode)
+	res, body := get("/", func(r *http.Request) { r.SetBasicAuth("admin", "secret-pw") })
+	assert.Equal(t, http.StatusOK, res.StatusCode)
+	assert.Contains(t, body, "Remote POP Accounts")
+
+	res, body = get("/api/accounts", func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+token) })
+	assert.Equal(t, http.StatusOK, res.StatusCode, body)
+	assert.Contains(t, res.Header.Get("Content-Type"), "json")
+
+	cancel()
+	select {
+	case code := <-done:
+		assert.Equal(t, ExitOK, code)
+	case <-time.After(20 * time.Second):
+		t.Fatal("daemon did not stop")
+	}
+	_, err = net.DialTimeout("tcp", addr, time.Second)
+	assert.Error(t, err, "the admin port is closed after the stop")
+}
+
+// TestAdminSeesStore checks that the admin handler works over the
+// daemon's store and current Pipeline: an account put in the store is
+// listed, and a report survives a reload that replaces the Pipeline.
+func TestAdminSeesStore(t *testing.T) {
+	dir := t.TempDir()
+	path := writeConfig(t, dir, nil)
+	d := openDaemon(t, path, new(bytes.Buffer))
+	_, err := d.Store().Put(t.Context(), account.Account{
+		ID: "acct1", Enabled: true, Host: "127.0.0.1", Port: 1, Domain: "example.com",
+		Security: account.SecurityTLS, Auth: account.Auth{User: "u", Secret: "top-secret-pw"},
+	})
+	require.NoError(t, err)
+	h, err := d.adminHandler()
+	require.NoError(t, err)
+	r := httptest.NewRequest("GET", "/api/accounts", nil)
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	assert.Equal(t, http.StatusOK, w.Code)
+	assert.Contains(t, w.Body.String(), "acct1")
+	assert.NotContains(t, w.Body.String(), "top-secret-pw")
+
+	// A check through the admin's Checker, then a reload replacing the
+	// Pipeline: the report is still found.
+	r1, _ := checker{d}.Check(t.Context(), "acct1")
+	require.NotNil(t, r1)
+	writeConfig(t, dir, map[string]any{"pipeline": map[string]any{"interval": "1m"}})
+	require.NoError(t, d.Reload(t.Context()))
+	assert.Same(t, r1, checker{d}.LastReport("acct1"))
+	assert.Nil(t, checker{d}.LastReport("other"))
+}
