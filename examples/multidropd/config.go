@@ -121,6 +121,8 @@ type PipelineConfig struct {
 	LeaseTTL       Duration `json:"lease_ttl"`
 	MaxMessageSize int64    `json:"max_message_size"`
 	Owner          string   `json:"owner"`
+	Schedule       string   `json:"schedule"` // local or shared; default by driver
+	Poll           Duration `json:"poll"`     // shared: wait between claims
 }
 
 // Duration is a time.Duration written as a Go duration string ("5m").
@@ -631,6 +633,23 @@ func (p *configParser) complete(c *Config, dir string) error {
 		p.errKey("pipeline.lease_ttl", "%v is too short (at least 3s)", time.Duration(pc.LeaseTTL))
 	}
 	pc.SpoolDir = abs(pc.SpoolDir)
+	switch pc.Schedule {
+	case "":
+		pc.Schedule = "local"
+		if s.Driver == "postgres" {
+			pc.Schedule = "shared"
+		}
+	case "local":
+	case "shared":
+		if s.Driver == "json" {
+			p.errKey("pipeline.schedule", "\"shared\" needs driver sqlite or postgres (the json store has no shared schedule)")
+		}
+	default:
+		p.errKey("pipeline.schedule", "unknown schedule %q (want local or shared)", pc.Schedule)
+	}
+	if pc.Poll != 0 && pc.Schedule != "shared" {
+		p.errKey("pipeline.poll", "applies only to schedule \"shared\"")
+	}
 
 	return errors.Join(p.errs...)
 }

@@ -57,6 +57,7 @@ func TestConfigDefaults(t *testing.T) {
 	assert.Equal(t, "maildir", c.Deliver.Default, "the only method is the default")
 	assert.Equal(t, "rename", c.Deliver.Trace.EnvelopeFields)
 	assert.Equal(t, "text", c.Log.Format)
+	assert.Equal(t, "local", c.Pipeline.Schedule)
 
 	require.NoError(t, os.WriteFile(path, []byte(`{"store": {"driver": "json", "path": "acc.json"}, "directory": {"path": "u"},
 		"deliver": {"lmtp": {"address": "/run/lmtp"}}}`), 0o600))
@@ -65,6 +66,13 @@ func TestConfigDefaults(t *testing.T) {
 	assert.Equal(t, filepath.Join(dir, "acc.journal.json"), c.Store.Journal)
 	assert.Equal(t, filepath.Join(dir, "acc.leases.json"), c.Store.Leases)
 	assert.Equal(t, "unix", c.Deliver.LMTP.Network, "an absolute path is a unix socket")
+
+	require.NoError(t, os.WriteFile(path, []byte(`{"store": {"driver": "postgres", "dsn": "postgres://x/y"}, "directory": {"path": "u"},
+		"deliver": {"lmtp": {"address": "127.0.0.1:24"}}}`), 0o600))
+	c, err = LoadConfig(path)
+	require.NoError(t, err)
+	assert.Equal(t, "shared", c.Pipeline.Schedule, "PostgreSQL means several instances")
+	assert.Equal(t, "tcp", c.Deliver.LMTP.Network)
 }
 
 func TestConfigErrors(t *testing.T) {
@@ -123,6 +131,9 @@ func TestConfigErrors(t *testing.T) {
 		{"admin password without user", `{"admin": {"listen": ":8025", "password": "p"}, ` + base + `}`, "admin.user", 0, 0, "required with admin.password"},
 		{"admin user without password", `{"admin": {"listen": ":8025", "user": "u", "token": "0123456789abcdef"}, ` + base + `}`, "admin.password", 0, 0, "required with admin.user"},
 		{"admin short token", `{"admin": {"listen": ":8025", "token": "short"}, ` + base + `}`, "admin.token", 0, 0, "too short"},
+		{"schedule unknown", `{"pipeline": {"schedule": "cron"}, ` + base + `}`, "pipeline.schedule", 0, 0, `unknown schedule "cron" (want local or shared)`},
+		{"shared on json", `{"store": {"driver": "json", "path": "a.json"}, "pipeline": {"schedule": "shared"}, ` + base + `}`, "pipeline.schedule", 0, 0, `needs driver sqlite or postgres`},
+		{"poll without shared", `{"pipeline": {"poll": "2s"}, ` + base + `}`, "pipeline.poll", 0, 0, `applies only to schedule "shared"`},
 		{"log format", `{"log": {"format": "xml"}, ` + base + `}`, "log.format", 0, 0, `unknown format "xml" (want text or json)`},
 		{"log level", `{"log": {"level": "verbose"}, ` + base + `}`, "log.level", 1, 10, `unknown level "verbose" (want debug, info, warn or error)`},
 		{"utf-8 column", "{\"log\": {\"format\": \"é\", \"levl\": 1}, " + base + "}", "log.levl", 1, 25, "unknown key"},

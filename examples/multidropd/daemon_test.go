@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/url"
@@ -455,4 +456,72 @@ func TestReadableSecrets(t *testing.T) {
 	assert.Contains(t, stderr.String(), "chmod 600")
 	assert.NotContains(t, stderr.String(), "0123456789abcdef0123")
 	assert.Contains(t, stderr.String(), `"accounts":0,"failed":0`)
+}
+
+// TestServeDovecot runs the daemon as a service against the real Dovecot,
+// once with the in-memory schedule and once with the schedule shared
+// through the SQLite store: each time a message loaded into the mailbox
+// reaches alice's Maildir, and the stop is clean.
+func TestServeDovecot(t *testing.T) {
+	srv := dovecottest.Get(t)
+	user := srv.NewUser(t, "mdserve")
+	dir := t.TempDir()
+	host, port, err := net.SplitHostPort(srv.POP3S)
+	require.NoError(t, err)
+	portN, err := strconv.Atoi(port)
+	require.NoError(t, err)
+	maildir := filepath.Join(dir, "mail", "example.com", "alice", "Maildir")
+
+	for i, schedule := range []string{"local", "shared"} {
+		t.Run(schedule, func(t *testing.T) {
+			// interval 10s: Run's first check comes within a tenth of it.
+			path := writeConfig(t, dir, map[string]any{"pipeline": map[string]any{
+				"local_host": "mx.test.example", "interval": "10s", "schedule": schedule,
+			}})
+			if i == 0 {
+				d := openDaemon(t, path, new(bytes.Buffer))
+				_, err := d.Store().Put(t.Context(), account.Account{
+					ID: "dovecot", Enabled: true, Host: host, Port: portN, Domain: "example.com",
+					Security: account.SecurityTLS,
+					TLS:      account.TLS{ServerName: "localhost", RootCAs: srv.CAPEM(t)},
+					Auth:     account.Auth{User: user, Secret: dovecottest.Password},
+				})
+				require.NoError(t, err)
+				require.NoError(t, d.Close())
+			}
+			m := msg("alice@example.com", "", "served "+schedule)
+			srv.Load(t, user, m)
+
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			pr, pw, err := os.Pipe()
+			require.NoError(t, err)
+			defer pr.Close()
+			done := make(chan int, 1)
+			go func() {
+				defer pw.Close()
+				done <- Main(ctx, []string{"-config", path}, &Env{Stdout: pw, Stderr: pw})
+			}()
+			lines := bufio.NewScanner(pr)
+			var logged strings.Builder
+			finished := false
+			for !finished && lines.Scan() {
+				logged.WriteString(lines.Text() + "\n")
+				finished = strings.Contains(lines.Text(), `"msg":"check finished"`)
+			}
+			require.True(t, finished, "no check in:\n%s", logged.String())
+			assert.Contains(t, logged.String(), `"delivered":1`)
+			go func() { _, _ = io.Copy(io.Discard, pr) }()
+			cancel()
+			assert.Equal(t, ExitOK, <-done)
+
+			var bodies []string
+			for _, b := range maildirMessages(t, maildir) {
+				_, rest := stripTrace(t, b)
+				bodies = append(bodies, string(rest))
+			}
+			assert.Len(t, bodies, i+1)
+			assert.Contains(t, bodies, string(dovecottest.Served(m)))
+		})
+	}
 }

@@ -494,7 +494,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 		p, changed := d.Pipeline()
 		rctx, cancel := context.WithCancel(ctx)
 		done := make(chan error, 1)
-		go func() { done <- p.Run(rctx) }()
+		go func() { done <- d.run(rctx, p) }()
 		select {
 		case <-ctx.Done():
 			cancel()
@@ -512,6 +512,16 @@ func (d *Daemon) Serve(ctx context.Context) error {
 			return err
 		}
 	}
+}
+
+// run runs p's schedule: in memory (Pipeline.Run), or shared with the
+// other instances through the store (Pipeline.RunShared).
+func (d *Daemon) run(ctx context.Context, p *multidrop.Pipeline) error {
+	c := d.Config()
+	if c.Pipeline.Schedule == "shared" {
+		return p.RunShared(ctx, &multidrop.SharedOptions{Poll: time.Duration(c.Pipeline.Poll)})
+	}
+	return p.Run(ctx)
 }
 
 // startAdmin listens on admin.listen, if set, and serves the admin page
