@@ -508,7 +508,12 @@ func (d *Daemon) Serve(ctx context.Context) error {
 			}
 			d.log.Info("pipeline replaced after reload")
 		case err := <-done:
+			// Run ends by itself only when ctx is done (racing the case
+			// above) or on an error.
 			cancel()
+			if err == nil && ctx.Err() != nil {
+				d.log.Info("stopped")
+			}
 			return err
 		}
 	}
