@@ -14,7 +14,10 @@
 // DELE of every message and QUIT.
 //
 // MULTIDROP_BENCH_MESSAGES and MULTIDROP_BENCH_BIG_MIB change the number of
-// messages (2,000) and the size of the big one (200 MiB).
+// messages (2,000) and the size of the big one (200 MiB). For finding where
+// the time goes, MULTIDROP_BENCH_JOURNAL=memory replaces the SQLite store
+// and journal with memory ones, and MULTIDROP_BENCH_DELIVER=discard the
+// Maildirs with a deliverer that reads and discards.
 package benchmain
 
 import (
@@ -163,30 +166,55 @@ func TestPipeline(t *testing.T) {
 	ctx := context.Background()
 	out := os.Getenv("MULTIDROP_BENCH_OUT")
 	require.NotEmpty(t, out, "MULTIDROP_BENCH_OUT")
-	db, err := sqlite.Open(ctx, filepath.Join(out, "multidrop.db"), nil)
-	require.NoError(t, err)
-	defer db.Close()
-	a, err := db.Put(ctx, benchAccount(t, srv, os.Getenv("MULTIDROP_BENCH_USER")))
-	require.NoError(t, err)
+	o := &multidrop.Options{
+		SpoolDir: out, LocalHost: "mx.local.test",
+		Logger: slog.New(slog.DiscardHandler),
+	}
+	a := benchAccount(t, srv, os.Getenv("MULTIDROP_BENCH_USER"))
+	var err error
+	switch j := os.Getenv("MULTIDROP_BENCH_JOURNAL"); j {
+	case "", "sqlite":
+		db, err := sqlite.Open(ctx, filepath.Join(out, "multidrop.db"), nil)
+		require.NoError(t, err)
+		defer db.Close()
+		o.Store, o.Journal, o.Locker = db, db, db
+		a, err = db.Put(ctx, a)
+		require.NoError(t, err)
+	case "memory": // for comparison: no journal commits at all
+		ms := account.NewMemoryStore()
+		o.Store, o.Journal = ms, account.NewMemoryJournal()
+		a, err = ms.Put(ctx, a)
+		require.NoError(t, err)
+	default:
+		t.Fatalf("MULTIDROP_BENCH_JOURNAL=%q: want sqlite or memory", j)
+	}
 	var tab resolve.Table
 	for i := range Users {
 		tab.Users = append(tab.Users, resolve.User{Address: user(i)})
 	}
 	dir, err := resolve.NewStatic(tab)
 	require.NoError(t, err)
-	md, err := deliver.NewMaildir(&deliver.MaildirOptions{
+	o.Resolver = resolve.New(dir, nil)
+	o.Deliverer, err = deliver.NewMaildir(&deliver.MaildirOptions{
 		Template: "{root}/{domain}/{user}/Maildir", Root: filepath.Join(out, "mail"),
 		Create: true, KeyNames: true,
 		TraceOptions: deliver.TraceOptions{LocalHost: "mx.local.test", DeliveredTo: true, ReturnPath: true},
 		SpoolDir:     out,
 	})
 	require.NoError(t, err)
-	p, err := multidrop.New(&multidrop.Options{
-		Store: db, Journal: db, Locker: db,
-		Resolver: resolve.New(dir, nil), Deliverer: md,
-		SpoolDir: out, LocalHost: "mx.local.test",
-		Logger: slog.New(slog.DiscardHandler),
-	})
+	if os.Getenv("MULTIDROP_BENCH_DELIVER") == "discard" { // for comparison: no Maildir writes
+		o.Deliverer = deliver.Func(func(_ context.Context, env deliver.Envelope, msg io.Reader) (deliver.Results, error) {
+			if _, err := io.Copy(io.Discard, msg); err != nil {
+				return nil, err
+			}
+			res := make(deliver.Results, len(env.To))
+			for i, r := range env.To {
+				res[i] = deliver.Result{Recipient: r, Status: deliver.Delivered}
+			}
+			return res, nil
+		})
+	}
+	p, err := multidrop.New(o)
 	require.NoError(t, err)
 
 	start := time.Now()
