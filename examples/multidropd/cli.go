@@ -13,6 +13,8 @@ import (
 	"runtime/debug"
 	"strings"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/multidrop/multidrop"
 	"github.com/multidrop/multidrop/account"
 )
@@ -38,6 +40,10 @@ type Env struct {
 	Terminal       bool
 	// Reload receives a value for each SIGHUP; nil means none.
 	Reload <-chan os.Signal
+	// Cut is done at the second SIGINT or SIGTERM (Main's ctx at the
+	// first): -once and -check then cut their sessions, and the daemon
+	// exits without waiting for its checks. Nil means Main's ctx.
+	Cut context.Context
 }
 
 // Version returns the program's version line.
@@ -116,8 +122,15 @@ func Main(ctx context.Context, args []string, env *Env) int {
 	done := make(chan error, 1)
 	go func() { done <- d.Serve(ctx) }()
 	log.Info("started", "version", Version(), "config", c.File, "store", c.Store.Driver)
+	var cut <-chan struct{}
+	if env.Cut != nil {
+		cut = env.Cut.Done()
+	}
 	for {
 		select {
+		case <-cut:
+			log.Warn("second signal: exiting without waiting for the running checks (the journal keeps what they delivered)")
+			return ExitFailed
 		case <-env.Reload:
 			if err := d.Reload(ctx); err != nil {
 				log.Error("reload failed; the running configuration stays in force", "err", err)
@@ -135,33 +148,44 @@ func Main(ctx context.Context, args []string, env *Env) int {
 	}
 }
 
+// ErrNotChecked is the error of an account that -once did not check
+// because a stop was asked for before its turn.
+var ErrNotChecked = errors.New("not checked: stopping")
+
 // Once checks one account (id) or every enabled one (id == ""), shows
 // progress and a summary on a terminal or logs otherwise, and returns the
-// exit status. A signal during the round (ctx done) cuts the sessions: what
-// was delivered is in the journal, so the next check deletes those
-// messages without delivering them again.
+// exit status. When ctx is done (the first SIGINT or SIGTERM) no further
+// check starts and the running ones run to their end (every message
+// handled, deletions committed); only env.Cut (the second signal) cuts
+// their sessions, and even then what was delivered is in the journal, so
+// the next check deletes those messages without delivering them again.
 func (d *Daemon) Once(ctx context.Context, id string, env *Env) int {
 	p, _ := d.Pipeline()
-	total := 1
+	cut := env.Cut
+	if cut == nil {
+		cut = ctx
+	}
+	var ids []string
 	if id == "" {
-		list, err := d.store.List(ctx, account.Filter{})
+		list, err := d.store.List(cut, account.Filter{})
 		if err != nil {
 			fmt.Fprintf(env.Stderr, "multidropd: listing accounts: %v\n", err)
 			return ExitConfig
 		}
-		total = 0
 		for _, a := range list {
 			if a.Enabled {
-				total++
+				ids = append(ids, a.ID)
 			}
 		}
-	} else if _, err := d.store.Get(ctx, id); err != nil {
+	} else if _, err := d.store.Get(cut, id); err != nil {
 		if errors.Is(err, account.ErrNotFound) {
 			fmt.Fprintf(env.Stderr, "multidropd: -check: no account with ID %q\n", id)
 		} else {
 			fmt.Fprintf(env.Stderr, "multidropd: -check %s: %v\n", id, err)
 		}
 		return ExitConfig
+	} else {
+		ids = []string{id}
 	}
 
 	var pr *progress
@@ -173,22 +197,15 @@ func (d *Daemon) Once(ctx context.Context, id string, env *Env) int {
 			d.level.Set(slog.LevelWarn)
 			defer d.level.Set(old)
 		}
-		pr = &progress{w: env.Stdout, total: total}
+		pr = &progress{w: env.Stdout, total: len(ids)}
 		d.SetObserver(pr.event)
 		defer d.SetObserver(nil)
 	}
-	var reports []*multidrop.Report
-	var err error
-	if id == "" {
-		reports, err = p.CheckAll(ctx)
-	} else {
-		var r *multidrop.Report
-		r, err = p.Check(ctx, id)
-		if r == nil {
-			r = &multidrop.Report{Account: id, Err: err}
-		}
-		reports = []*multidrop.Report{r}
+	conc := d.Config().Pipeline.Concurrency
+	if conc <= 0 {
+		conc = 4 // the Pipeline's default
 	}
+	reports := round(ctx, cut, p, ids, conc)
 	if pr != nil {
 		pr.finish()
 		writeSummary(env.Stdout, reports)
@@ -200,14 +217,35 @@ func (d *Daemon) Once(ctx context.Context, id string, env *Env) int {
 		}
 	}
 	d.log.Info("round finished", "accounts", len(reports), "failed", failed)
-	switch {
-	case err != nil && len(reports) == 0:
-		fmt.Fprintf(env.Stderr, "multidropd: %v\n", err)
-		return ExitConfig
-	case failed > 0 || err != nil:
+	if failed > 0 {
 		return ExitFailed
 	}
 	return ExitOK
+}
+
+// round checks the accounts ids, conc at once, and returns their reports
+// in order. Once stop is done no further check starts (those accounts get
+// a report with ErrNotChecked); the checks run under cut.
+func round(stop, cut context.Context, p *multidrop.Pipeline, ids []string, conc int) []*multidrop.Report {
+	reports := make([]*multidrop.Report, len(ids))
+	var g errgroup.Group
+	g.SetLimit(conc)
+	for i, id := range ids {
+		g.Go(func() error {
+			if stop.Err() != nil {
+				reports[i] = &multidrop.Report{Account: id, Err: ErrNotChecked}
+				return nil
+			}
+			r, err := p.Check(cut, id)
+			if r == nil {
+				r = &multidrop.Report{Account: id, Err: err}
+			}
+			reports[i] = r
+			return nil
+		})
+	}
+	_ = g.Wait()
+	return reports
 }
 
 // hasSecrets reports whether c holds a password or token.

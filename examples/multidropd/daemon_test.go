@@ -24,6 +24,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/multidrop/multidrop"
 	"github.com/multidrop/multidrop/account"
 	"github.com/multidrop/multidrop/internal/dovecottest"
 )
@@ -217,6 +218,28 @@ func TestOnceDovecot(t *testing.T) {
 	assert.Contains(t, out.String(), "dead: ")
 	out.Reset()
 	assert.Equal(t, ExitFailed, d.Once(t.Context(), "dead", &Env{Stdout: &out, Stderr: &out}))
+
+	// A stop during a round: the check in hand runs to its end and
+	// commits; the accounts after it are not started.
+	late := msg("bob@example.com", "", "during the stop")
+	srv.Load(t, user, late)
+	p, _ := d.Pipeline()
+	stop, stopNow := context.WithCancel(t.Context())
+	defer stopNow()
+	d.SetObserver(func(e multidrop.Event) {
+		if e.Kind == multidrop.EventCheckStart && e.Account == "dovecot" {
+			stopNow()
+		}
+	})
+	defer d.SetObserver(nil)
+	reports := round(stop, t.Context(), p, []string{"dovecot", "dead"}, 1)
+	require.Len(t, reports, 2)
+	require.NoError(t, reports[0].Err)
+	assert.True(t, reports[0].Committed)
+	assert.Equal(t, 1, reports[0].Delivered)
+	assert.Equal(t, 1, reports[0].Deleted)
+	assert.ErrorIs(t, reports[1].Err, ErrNotChecked)
+	assert.Len(t, maildirMessages(t, filepath.Join(dir, "mail", "example.com", "bob", "Maildir")), 4)
 }
 
 func TestReload(t *testing.T) {
@@ -524,4 +547,26 @@ func TestServeDovecot(t *testing.T) {
 			assert.Contains(t, bodies, string(dovecottest.Served(m)))
 		})
 	}
+}
+
+// TestOnceStopped: a stop asked for before the round leaves every account
+// unchecked (status 1, and the table says why); the store is not touched
+// through the cancelled context.
+func TestOnceStopped(t *testing.T) {
+	dir := t.TempDir()
+	d := openDaemon(t, writeConfig(t, dir, nil), new(bytes.Buffer))
+	for _, id := range []string{"a", "b"} {
+		_, err := d.Store().Put(t.Context(), account.Account{
+			ID: id, Enabled: true, Host: "127.0.0.1", Port: 1, Domain: "example.com",
+			Security: account.SecurityTLS, Auth: account.Auth{User: "u", Secret: "s"},
+		})
+		require.NoError(t, err)
+	}
+	stopped, cancel := context.WithCancel(t.Context())
+	cancel()
+	var out bytes.Buffer
+	assert.Equal(t, ExitFailed, d.Once(stopped, "", &Env{Stdout: &out, Stderr: &out, Terminal: true, Cut: t.Context()}))
+	assert.Contains(t, out.String(), "0/2 accounts")
+	assert.Regexp(t, `(?m)^\s*a\s+FAILED\s+0\s+0`, out.String())
+	assert.Contains(t, out.String(), "b: "+ErrNotChecked.Error())
 }

@@ -10,8 +10,10 @@
 //
 // Without -once or -check, multidropd checks each enabled account on its
 // interval until SIGTERM or SIGINT, which let the running checks finish the
-// message in hand and commit; SIGHUP reloads the configuration and the user
-// directory. -once checks every enabled account once and -check one
+// message in hand and commit (a second signal exits at once); SIGHUP
+// reloads the configuration and the user directory. With
+// pipeline.schedule "shared" (the default on PostgreSQL) several instances
+// share the accounts through the store. -once checks every enabled account once and -check one
 // account; both exit with status 0 when every check succeeded, 1 when one
 // failed and 2 on a usage or configuration error (also the status of a
 // daemon that cannot start). On a terminal they show progress and a

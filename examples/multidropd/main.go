@@ -8,12 +8,23 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The first SIGINT or SIGTERM stops gracefully, the second cuts.
+	ctx, stop := context.WithCancel(context.Background())
+	cut, cutNow := context.WithCancel(context.Background())
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sig
+		stop()
+		<-sig
+		cutNow()
+	}()
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
-	code := Main(ctx, os.Args[1:], &Env{Stdout: os.Stdout, Stderr: os.Stderr, Terminal: isTerminal(os.Stdout), Reload: hup})
-	stop()
-	os.Exit(code)
+	os.Exit(Main(ctx, os.Args[1:], &Env{
+		Stdout: os.Stdout, Stderr: os.Stderr, Terminal: isTerminal(os.Stdout),
+		Reload: hup, Cut: cut,
+	}))
 }
 
 // isTerminal reports whether f is a character device (a terminal).
