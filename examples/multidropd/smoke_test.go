@@ -22,7 +22,11 @@ func TestBinary(t *testing.T) {
 	}
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "multidropd")
-	build := exec.CommandContext(t.Context(), "go", "build", "-o", bin, ".")
+	args := []string{"build", "-o", bin}
+	if raceEnabled {
+		args = append(args, "-race") // the packages are compiled already
+	}
+	build := exec.CommandContext(t.Context(), "go", append(args, ".")...)
 	out, err := build.CombinedOutput()
 	require.NoError(t, err, "go build: %s", out)
 
