@@ -232,8 +232,9 @@ func readNew(t *testing.T, maildir string) [][]byte {
 func TestDovecotEndToEndMaildir(t *testing.T) {
 	t.Parallel()
 	srv := dovecottest.Get(t)
-	for _, mech := range []account.Mechanism{account.MechanismSCRAMSHA256} {
+	for _, mech := range []account.Mechanism{account.MechanismSCRAMSHA256, account.MechanismUser} {
 		t.Run(string(mech), func(t *testing.T) {
+			t.Parallel()
 			users := [4]string{"alice@example.com", "bob@example.com", "carol@example.com", "dave@example.com"}
 			msgs := e2eCorpus(users)
 			popUser := srv.NewUser(t, "e2e")
