@@ -159,3 +159,19 @@ func TestAdminSeesStore(t *testing.T) {
 	assert.Same(t, r1, checker{d}.LastReport("acct1"))
 	assert.Nil(t, checker{d}.LastReport("other"))
 }
+
+// TestAdminListenBusy: an admin address in use stops the daemon at start
+// with status 2 and a message that names the key.
+func TestAdminListenBusy(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	dir := t.TempDir()
+	path := writeConfig(t, dir, map[string]any{
+		"admin": map[string]any{"listen": ln.Addr().String(), "token": "0123456789abcdef0123"},
+	})
+	var stdout, stderr strings.Builder
+	assert.Equal(t, ExitConfig, Main(t.Context(), []string{"-config", path}, &Env{Stdout: &stdout, Stderr: &stderr}))
+	assert.Contains(t, stderr.String(), path+": admin.listen: ")
+	assert.Contains(t, stderr.String(), "address already in use")
+}
