@@ -570,3 +570,59 @@ func TestOnceStopped(t *testing.T) {
 	assert.Regexp(t, `(?m)^\s*a\s+FAILED\s+0\s+0`, out.String())
 	assert.Contains(t, out.String(), "b: "+ErrNotChecked.Error())
 }
+
+// TestRouteLMTPDovecot routes one user to Dovecot's LMTP and the others to
+// Maildirs: the POP user of the test is also the LMTP recipient, so its
+// Dovecot mailbox ends the round holding exactly the message routed to it.
+func TestRouteLMTPDovecot(t *testing.T) {
+	srv := dovecottest.Get(t)
+	user := srv.NewUser(t, "mddlmtp")
+	toAlice := msg("alice@example.com", "", "maildir route")
+	toUser := msg(user+"@example.com", "", "lmtp route")
+	srv.Load(t, user, toAlice, toUser)
+
+	dir := t.TempDir()
+	path := writeConfig(t, dir, map[string]any{"deliver": map[string]any{
+		"default": "maildir",
+		"maildir": map[string]any{"root": "mail"},
+		"lmtp":    map[string]any{"address": srv.LMTP, "strip_domain": true},
+		"routes":  map[string]any{user + "@example.com": "lmtp"},
+	}})
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "users"), []byte("alice@example.com\n"+user+"@example.com\n"), 0o600))
+	d := openDaemon(t, path, new(bytes.Buffer))
+	host, port, err := net.SplitHostPort(srv.POP3)
+	require.NoError(t, err)
+	portN, err := strconv.Atoi(port)
+	require.NoError(t, err)
+	_, err = d.Store().Put(t.Context(), account.Account{
+		ID: "lmtp", Enabled: true, Host: host, Port: portN, Domain: "example.com",
+		Security: account.SecurityStartTLS,
+		TLS:      account.TLS{ServerName: "localhost", RootCAs: srv.CAPEM(t)},
+		Auth:     account.Auth{User: user, Secret: dovecottest.Password},
+	})
+	require.NoError(t, err)
+	var out bytes.Buffer
+	require.Equal(t, ExitOK, d.Once(t.Context(), "lmtp", &Env{Stdout: &out, Stderr: &out}), out.String())
+
+	alice := maildirMessages(t, filepath.Join(dir, "mail", "example.com", "alice", "Maildir"))
+	require.Len(t, alice, 1)
+	_, rest := stripTrace(t, alice[0])
+	assert.Equal(t, string(dovecottest.Served(toAlice)), string(rest))
+
+	var inbox [][]byte
+	for _, sub := range []string{"new", "cur"} {
+		ents, err := os.ReadDir(filepath.Join(srv.Maildir(user), sub))
+		require.NoError(t, err)
+		for _, e := range ents {
+			b, err := os.ReadFile(filepath.Join(srv.Maildir(user), sub, e.Name()))
+			require.NoError(t, err)
+			inbox = append(inbox, b)
+		}
+	}
+	require.Len(t, inbox, 1, "the two loaded messages were deleted; the routed one arrived by LMTP")
+	assert.Contains(t, string(inbox[0]), "X-Multidrop-Loop: mx.test.example")
+	assert.True(t, bytes.HasSuffix(bytes.ReplaceAll(inbox[0], []byte("\r\n"), []byte("\n")),
+		bytes.ReplaceAll(dovecottest.Served(toUser), []byte("\r\n"), []byte("\n"))), "%q", inbox[0])
+	_, err = os.Stat(filepath.Join(dir, "mail", "example.com", user))
+	assert.True(t, os.IsNotExist(err), "the LMTP user has no Maildir of ours")
+}
