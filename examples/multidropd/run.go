@@ -86,6 +86,7 @@ type Daemon struct {
 	closers []io.Closer
 
 	observer atomic.Pointer[func(multidrop.Event)]
+	reload   sync.Mutex // serialises Reload
 
 	mu      sync.Mutex
 	cfg     *Config
@@ -415,6 +416,8 @@ func (d *Daemon) Close() error {
 // need a restart and are kept, with a warning. On any error the running
 // configuration stays in force entirely.
 func (d *Daemon) Reload(ctx context.Context) error {
+	d.reload.Lock()
+	defer d.reload.Unlock()
 	d.mu.Lock()
 	old := d.cfg
 	d.mu.Unlock()
