@@ -262,6 +262,7 @@ func (c *check) handle(ctx context.Context, m pop.MessageInfo, body io.Reader) (
 		done = append(done, byID...)
 	}
 	var pending []string
+	var marked bool // the final mark is written
 	for _, r := range res.Recipients {
 		if slices.Contains(done, r.Address) {
 			mr.Already = append(mr.Already, r.Address)
@@ -271,7 +272,8 @@ func (c *check) handle(ctx context.Context, m pop.MessageInfo, body io.Reader) (
 	}
 
 	if len(pending) > 0 {
-		ok, err := c.deliver(ctx, &mr, sp, pm, pending)
+		var ok bool
+		ok, marked, err = c.deliver(ctx, &mr, sp, pm, pending, c.a.Policy.Foreign != account.ForeignReport)
 		if err != nil {
 			return fail("journal", err)
 		}
@@ -288,12 +290,16 @@ func (c *check) handle(ctx context.Context, m pop.MessageInfo, body io.Reader) (
 			return pop.Keep, mr.Err
 		}
 	}
-	return c.final(ctx, &mr, "delivered")
+	return c.final(ctx, &mr, "delivered", marked)
 }
 
 // deliver delivers to pending and records every final recipient (delivered
 // or permanently failed) durably. ok is true when every recipient is final.
-func (c *check) deliver(ctx context.Context, mr *MessageReport, sp *spool.Spool, pm *parsed, pending []string) (ok bool, err error) {
+//
+// With markFinal the final mark is written in the same journal write when
+// every recipient is final, saving a durable write per message; marked says
+// whether it was.
+func (c *check) deliver(ctx context.Context, mr *MessageReport, sp *spool.Spool, pm *parsed, pending []string, markFinal bool) (ok, marked bool, err error) {
 	sender, copyID := pm.res.Sender, pm.copyID
 	env := deliver.Envelope{From: sender, To: pending, Trace: deliver.Trace{Host: c.a.Host, Key: mr.Key, Account: c.a.ID, Digest: mr.Digest}}
 	results, derr := c.p.opt.Deliverer.Deliver(ctx, env, sp.Reader())
@@ -333,25 +339,33 @@ func (c *check) deliver(ctx context.Context, mr *MessageReport, sp *spool.Spool,
 		jctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), journalTimeout)
 		defer cancel()
 		now := c.p.opt.Now()
-		if err := c.j.Record(jctx, c.a.ID, mr.Key, final, now); err != nil {
-			return false, err
-		}
 		if copyID != "" {
 			if err := c.j.RecordID(jctx, c.a.ID, copyID, final, now.Add(c.p.opt.MessageIDTTL)); err != nil {
-				return false, err
+				return false, false, err
 			}
 		}
+		// The key's record last: with the final mark it allows a DELE
+		// without download.
+		marked = ok && markFinal
+		if marked {
+			final = append(final, finalMark)
+		}
+		if err := c.j.Record(jctx, c.a.ID, mr.Key, final, now); err != nil {
+			return false, false, err
+		}
 	}
-	return ok, nil
+	return ok, marked, nil
 }
 
 // final marks the message final in the journal and decides Delete (or Keep
 // when it is left on the server).
-func (c *check) final(ctx context.Context, mr *MessageReport, why string) (pop.Action, error) {
-	if err := c.j.Record(ctx, c.a.ID, mr.Key, []string{finalMark}, c.p.opt.Now()); err != nil {
-		mr.Reason = "journal failed"
-		mr.Err = &MessageError{Account: c.a.ID, UID: mr.UID, Number: mr.Number, Step: "journal", Err: err}
-		return pop.Keep, mr.Err
+func (c *check) final(ctx context.Context, mr *MessageReport, why string, marked bool) (pop.Action, error) {
+	if !marked {
+		if err := c.j.Record(ctx, c.a.ID, mr.Key, []string{finalMark}, c.p.opt.Now()); err != nil {
+			mr.Reason = "journal failed"
+			mr.Err = &MessageError{Account: c.a.ID, UID: mr.UID, Number: mr.Number, Step: "journal", Err: err}
+			return pop.Keep, mr.Err
+		}
 	}
 	if c.a.Retrieval.LeaveOnServer && !(c.a.Retrieval.DeleteAfterDays > 0 && c.expired(mr.UID)) {
 		mr.Action, mr.Reason = pop.Keep, why+"; left on server"
@@ -376,8 +390,10 @@ func (c *check) noRecipient(ctx context.Context, mr *MessageReport, sp *spool.Sp
 			mr.Err = &MessageError{Account: c.a.ID, UID: mr.UID, Number: mr.Number, Step: "journal", Err: err}
 			return pop.Keep, mr.Err
 		}
+		marked := false
 		if !slices.Contains(done, pmAddr) {
-			ok, err := c.deliver(ctx, mr, sp, pm, []string{pmAddr})
+			var ok bool
+			ok, marked, err = c.deliver(ctx, mr, sp, pm, []string{pmAddr}, true)
 			if err != nil {
 				mr.Err = &MessageError{Account: c.a.ID, UID: mr.UID, Number: mr.Number, Step: "journal", Err: err}
 				return pop.Keep, mr.Err
@@ -387,7 +403,7 @@ func (c *check) noRecipient(ctx context.Context, mr *MessageReport, sp *spool.Sp
 				return pop.Keep, nil
 			}
 		}
-		return c.final(ctx, mr, "no valid recipient; sent to postmaster")
+		return c.final(ctx, mr, "no valid recipient; sent to postmaster", marked)
 	}
 	// Delete, the default, unless the guard says the check looks wrong.
 	if !c.guard && c.noRcpt >= c.p.opt.GuardMin && float64(c.noRcpt) >= c.p.opt.GuardShare*float64(c.examined) {
@@ -400,7 +416,7 @@ func (c *check) noRecipient(ctx context.Context, mr *MessageReport, sp *spool.Sp
 		mr.Reason = "no valid recipient; kept by the deletion guard"
 		return pop.Keep, nil
 	}
-	return c.final(ctx, mr, "no valid recipient; deleted")
+	return c.final(ctx, mr, "no valid recipient; deleted", false)
 }
 
 // account adds a handled message to the report.
