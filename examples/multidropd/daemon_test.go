@@ -626,3 +626,17 @@ func TestRouteLMTPDovecot(t *testing.T) {
 	_, err = os.Stat(filepath.Join(dir, "mail", "example.com", user))
 	assert.True(t, os.IsNotExist(err), "the LMTP user has no Maildir of ours")
 }
+
+func TestWriteSummary(t *testing.T) {
+	var b bytes.Buffer
+	writeSummary(&b, []*multidrop.Report{
+		{Account: "a", Listed: 12, Retrieved: 12, Delivered: 20, Deleted: 12, Bytes: 2048, Duration: 1500 * time.Millisecond, Committed: true},
+		{Account: "long-account", Listed: 1, Kept: 1, Err: fmt.Errorf("pop: dial: refused\nsecond line")},
+	})
+	assert.Equal(t, ""+
+		"ACCOUNT       STATUS  LISTED  RETRIEVED  DELIVERED  DELETED  KEPT  SKIPPED    BYTES  TIME\n"+
+		"a             ok          12         12         20       12     0        0  2.0 KiB  1.5s\n"+
+		"long-account  FAILED       1          0          0        0     1        0      0 B    0s\n"+
+		"\n"+
+		"long-account: pop: dial: refused; second line\n", b.String())
+}

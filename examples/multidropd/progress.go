@@ -3,10 +3,11 @@ package main
 import (
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"sync"
-	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/multidrop/multidrop"
 )
@@ -58,11 +59,10 @@ func (p *progress) finish() {
 	fmt.Fprintf(p.w, "\r\x1b[K%s\n\n", p.line())
 }
 
-// writeSummary writes a table with one row per account, then each failed
-// account's error.
+// writeSummary writes a table with one row per account (names and
+// statuses aligned left, counts right), then each failed account's error.
 func writeSummary(w io.Writer, reports []*multidrop.Report) {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "ACCOUNT\tSTATUS\tLISTED\tRETRIEVED\tDELIVERED\tDELETED\tKEPT\tSKIPPED\tBYTES\tTIME\t")
+	rows := [][]string{{"ACCOUNT", "STATUS", "LISTED", "RETRIEVED", "DELIVERED", "DELETED", "KEPT", "SKIPPED", "BYTES", "TIME"}}
 	var errs []string
 	for _, r := range reports {
 		status := "ok"
@@ -72,11 +72,36 @@ func writeSummary(w io.Writer, reports []*multidrop.Report) {
 		} else if !r.Committed && r.Deleted > 0 {
 			status = "uncommitted"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t\n", r.Account, status,
-			r.Listed, r.Retrieved, r.Delivered, r.Deleted, r.Kept, r.Skipped,
-			formatBytes(r.Bytes), r.Duration.Round(time.Millisecond))
+		rows = append(rows, []string{r.Account, status,
+			strconv.Itoa(r.Listed), strconv.Itoa(r.Retrieved), strconv.Itoa(r.Delivered),
+			strconv.Itoa(r.Deleted), strconv.Itoa(r.Kept), strconv.Itoa(r.Skipped),
+			formatBytes(r.Bytes), r.Duration.Round(time.Millisecond).String()})
 	}
-	_ = tw.Flush()
+	width := make([]int, len(rows[0]))
+	for _, row := range rows {
+		for i, cell := range row {
+			width[i] = max(width[i], utf8.RuneCountInString(cell))
+		}
+	}
+	var b strings.Builder
+	for _, row := range rows {
+		b.Reset()
+		for i, cell := range row {
+			pad := strings.Repeat(" ", width[i]-utf8.RuneCountInString(cell))
+			if i > 0 {
+				b.WriteString("  ")
+			}
+			if i < 2 {
+				b.WriteString(cell)
+				if i < len(row)-1 {
+					b.WriteString(pad)
+				}
+			} else {
+				b.WriteString(pad + cell)
+			}
+		}
+		fmt.Fprintln(w, b.String())
+	}
 	if len(errs) > 0 {
 		fmt.Fprintln(w)
 		for _, e := range errs {
