@@ -18,7 +18,7 @@ type Report struct {
 	Retrieved int   // messages downloaded
 	Skipped   int   // left on the server without download (seen, oversize, caps)
 	Delivered int   // (message, recipient) deliveries made in this check
-	Dropped   int   // messages deleted without any delivery (no valid recipient, policy)
+	Dropped   int   // messages deleted without a delivery in this check (no valid recipient, policy, or a copy delivered before)
 	Kept      int   // retrieved messages left on the server
 	Deleted   int   // messages marked for deletion (committed when Committed)
 	Bytes     int64 // octets downloaded
