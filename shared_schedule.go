@@ -187,7 +187,10 @@ func (p *Pipeline) checkClaimed(ctx context.Context, sch account.Scheduler, c ac
 		}
 	}
 	if !p.claim(a.ID) {
-		// Check was called here with the same owner and runs it now.
+		// A check of it is running here already: one started by Check, or
+		// one whose lease expired while it was stuck (that one is fenced
+		// out by the lease just taken, and fails). Next interval.
+		log.Warn("claimed an account that is being checked here already; rescheduled")
 		done(account.Next{After: p.interval(a), Failures: c.Failures})
 		return
 	}
@@ -195,7 +198,7 @@ func (p *Pipeline) checkClaimed(ctx context.Context, sch account.Scheduler, c ac
 
 	cctx, cancel := context.WithCancelCause(ctx)
 	stopRenew := p.keepLease(cctx, lease, cancel)
-	r := p.run(cctx, a, lease, stop)
+	r := p.abortOnLostLease(cancel).run(cctx, a, lease, stop)
 	stopRenew()
 	cancel(nil)
 	p.mu.Lock()
@@ -246,4 +249,60 @@ func (p *Pipeline) sharedNext(a account.Account, failures int, r *Report, stoppe
 		n.After = d
 	}
 	return n
+}
+
+// abortOnLostLease returns a Pipeline for one check that differs from p
+// only in its Journal: the fenced journals it hands out cancel the check
+// (cancel) as soon as a write is refused with [account.ErrLeaseLost]. The
+// session then ends without QUIT, so an instance that lost the account
+// stops retrieving and delivering at the first refused write instead of
+// going through the rest of the mailbox; the new holder does that.
+func (p *Pipeline) abortOnLostLease(cancel context.CancelCauseFunc) *Pipeline {
+	f, ok := p.opt.Journal.(account.Fencer)
+	if !ok {
+		return p
+	}
+	q := &Pipeline{opt: p.opt}
+	q.opt.Journal = abortingFencer{Journal: p.opt.Journal, f: f, cancel: cancel}
+	return q
+}
+
+type abortingFencer struct {
+	account.Journal
+	f      account.Fencer
+	cancel context.CancelCauseFunc
+}
+
+func (a abortingFencer) Fenced(l account.Lease) account.Journal {
+	return abortingJournal{Journal: a.f.Fenced(l), cancel: a.cancel}
+}
+
+// abortingJournal cancels the check when a fenced write is refused.
+type abortingJournal struct {
+	account.Journal
+	cancel context.CancelCauseFunc
+}
+
+func (j abortingJournal) lost(err error) error {
+	if errors.Is(err, account.ErrLeaseLost) {
+		j.cancel(err)
+	}
+	return err
+}
+
+func (j abortingJournal) Sync(ctx context.Context, accountID string, uids []string, now time.Time) (map[string]time.Time, error) {
+	m, err := j.Journal.Sync(ctx, accountID, uids, now)
+	return m, j.lost(err)
+}
+
+func (j abortingJournal) Record(ctx context.Context, accountID, key string, rcpts []string, at time.Time) error {
+	return j.lost(j.Journal.Record(ctx, accountID, key, rcpts, at))
+}
+
+func (j abortingJournal) RecordID(ctx context.Context, accountID, messageID string, rcpts []string, expires time.Time) error {
+	return j.lost(j.Journal.RecordID(ctx, accountID, messageID, rcpts, expires))
+}
+
+func (j abortingJournal) Forget(ctx context.Context, accountID string, keys ...string) error {
+	return j.lost(j.Journal.Forget(ctx, accountID, keys...))
 }

@@ -46,8 +46,9 @@ func (d *Dialect) skipLocked() string {
 	return ""
 }
 
-// Claim implements [account.Scheduler] in one transaction of three
-// statements, whatever limit is: it selects the due, enabled, unpaused
+// Claim implements [account.Scheduler]. A first read finds whether any
+// account is due at all (most polls end there); then one transaction of
+// three statements, whatever limit is, selects the due, enabled, unpaused
 // accounts without a live lease (most overdue first, up to limit), leases
 // them to owner with one multi-row INSERT ... ON CONFLICT DO UPDATE that
 // takes over only expired leases and returns the new fencing tokens, and
@@ -66,14 +67,26 @@ func (s *Store) Claim(ctx context.Context, owner string, limit int, ttl time.Dur
 	}
 	limit = min(limit, batchRows)
 	now := s.d.now()
+	due := `FROM accounts a
+			WHERE a.enabled AND a.next_check_at <= ` + now + `
+				AND (a.paused_version IS NULL OR a.paused_version <> a.updated_at)
+				AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.account_id = a.id AND l.expires_at > ` + now + `)`
+	// A read outside the transaction first: most polls find nothing due,
+	// and on SQLite the transaction would take the database's write lock.
+	var found int
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM (SELECT 1 `+due+` LIMIT 1) d`),
+		s.nowArg(), s.nowArg()).Scan(&found)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: claim: %w", err)
+	}
+	if found == 0 {
+		return nil, nil
+	}
 	var out []account.Claim
 	var bad []error
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err = s.tx(ctx, func(tx *sql.Tx) error {
 		out, bad = out[:0], bad[:0]
-		rows, err := tx.QueryContext(ctx, s.q(`SELECT a.id, a.data, a.check_failures, `+now+` FROM accounts a
-			WHERE a.enabled AND a.next_check_at <= `+now+`
-				AND (a.paused_version IS NULL OR a.paused_version <> a.updated_at)
-				AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.account_id = a.id AND l.expires_at > `+now+`)
+		rows, err := tx.QueryContext(ctx, s.q(`SELECT a.id, a.data, a.check_failures, `+now+` `+due+`
 			ORDER BY a.next_check_at, a.id LIMIT ?`+s.d.skipLocked()),
 			s.nowArg(), s.nowArg(), s.nowArg(), limit)
 		if err != nil {
