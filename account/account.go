@@ -184,14 +184,19 @@ type Resolving struct {
 	StripSuffix string `json:"strip_suffix,omitempty"`
 	// Aliases map a local address (or local part) to one or more users.
 	Aliases map[string][]string `json:"aliases,omitempty"`
-	// SubaddressSeparator splits alice+news into alice; "" means "+",
-	// "-" off.
+	// SubaddressSeparator splits alice+news into alice: "" means "+";
+	// any other string is the separator ("-" for qmail-style alice-news);
+	// SubaddressOff turns subaddressing off.
 	SubaddressSeparator string `json:"subaddress_separator,omitempty"`
 	Rules               []Rule `json:"rules,omitempty"`
 	MatchDisplayName    bool   `json:"match_display_name,omitempty"`
 	CatchAll            string `json:"catch_all,omitempty"`
 	MaxRecipients       int    `json:"max_recipients,omitempty"` // 0 means the resolver's default
 }
+
+// SubaddressOff is the Resolving.SubaddressSeparator that turns
+// subaddressing off.
+const SubaddressOff = "none"
 
 // NoRecipientPolicy says what happens to a message with no valid recipient.
 type NoRecipientPolicy string

@@ -49,7 +49,7 @@
 //     qvirtual, a provider's prefix).
 //  6. The local part, then the part before the subaddress separator
 //     (Resolving.SubaddressSeparator: "+" when empty, as alice+news is
-//     alice; "-" turns subaddressing off), is looked up first in the
+//     alice; account.SubaddressOff turns subaddressing off), is looked up first in the
 //     account's aliases (an address or a bare local part, mapping to one or
 //     more users), then in the directory. The exact local part comes first,
 //     so a user whose name contains the separator is still found.

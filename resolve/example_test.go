@@ -87,7 +87,7 @@ func ExampleParsed() {
 	//   Delivered-To#1 (envelope) <carol@example.com>: kept -> carol@example.com via directory
 }
 
-// Routing rules, a catch-all, and subaddressing turned off ("-"), set per
+// Routing rules, a catch-all, and subaddressing turned off (account.SubaddressOff), set per
 // account.
 func ExampleMapper_rules() {
 	dir, _ := resolve.NewStatic(resolve.Table{Users: []resolve.User{
@@ -97,7 +97,7 @@ func ExampleMapper_rules() {
 		ID:     "shop",
 		Domain: "example.com",
 		Resolving: account.Resolving{
-			SubaddressSeparator: "-",
+			SubaddressSeparator: account.SubaddressOff,
 			Rules: []account.Rule{
 				{Match: "equals", Pattern: "mailbox@isp.net", Action: account.RuleDeliver, Users: []string{"alice"}},
 				{Match: "regexp", Pattern: `^(noreply|bounce)@`, Action: account.RuleDeny},

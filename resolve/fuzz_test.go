@@ -63,7 +63,7 @@ func FuzzResolve(f *testing.F) {
 			a.Resolving.Rules = []account.Rule{{Match: "contains", Pattern: "isp", Action: account.RuleDeliver, Users: []string{"carol"}}}
 		}
 		if flags&0x80 != 0 {
-			a.Resolving.SubaddressSeparator = "-"
+			a.Resolving.SubaddressSeparator = account.SubaddressOff
 			a.Resolving.StripPrefix = "x"
 		}
 		cands := fuzzCandidates(data)

@@ -192,8 +192,8 @@ func (c *compiled) build() error {
 	switch r.SubaddressSeparator {
 	case "":
 		c.sep = "+"
-	case "-":
-		c.sep = "" // off, as account.Resolving documents
+	case account.SubaddressOff:
+		c.sep = ""
 	default:
 		c.sep = r.SubaddressSeparator
 	}
