@@ -252,6 +252,13 @@ func (l *checkLog) errors() []error {
 	return append([]error(nil), l.errs...)
 }
 
+// checks returns the finished checks of an account.
+func (l *checkLog) checks(id string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.ends[id])
+}
+
 // minChecks returns the fewest finished checks of any of ids.
 func (l *checkLog) minChecks(ids []string) int {
 	l.mu.Lock()
@@ -770,4 +777,79 @@ func TestSharedProcesses(t *testing.T) {
 	for _, id := range f.ids {
 		assert.Zero(t, f.srv.Overlaps(id), id)
 	}
+}
+
+// RunShared writes Run's rescheduling rules to the store: the interval
+// after a success, Backoff after a failure, a server's LOGIN-DELAY, and a
+// pause after refused credentials that RequestCheck lifts.
+func TestSharedRescheduling(t *testing.T) {
+	open := sharedEngines()["sqlite"](t)
+	clk := &fakeClock{}
+	st := open(t, clk.Now)
+	f := newFarm(t, st, 3, 1)
+	f.srv.LoginDelay = 900
+	ctx := t.Context()
+	bad, err := st.Get(ctx, "box001")
+	require.NoError(t, err)
+	bad.Auth.Secret = "wrong"
+	_, err = st.Put(ctx, bad)
+	require.NoError(t, err)
+	down, err := st.Get(ctx, "box002")
+	require.NoError(t, err)
+	down.Port = 1 // nothing listens there
+	_, err = st.Put(ctx, down)
+	require.NoError(t, err)
+
+	log := newCheckLog()
+	p := newInstance(t, st, f, "rules", log, func(o *multidrop.Options) {
+		o.Interval = time.Minute
+		o.Backoff = func(n int) time.Duration { return time.Duration(n) * 7 * time.Second }
+	})
+	var r running
+	r.start(p, 10*time.Millisecond)
+	defer r.stop(t)
+	require.Eventually(t, func() bool { return log.minChecks(f.ids) >= 1 }, 10*time.Second, 10*time.Millisecond)
+	for _, tc := range []struct {
+		id     string
+		after  time.Duration
+		paused bool
+	}{
+		{"box000", 15 * time.Minute, false}, // LOGIN-DELAY 900 s beats the one-minute interval
+		{"box001", 0, true},
+		{"box002", 7 * time.Second, false},
+	} {
+		require.Eventually(t, func() bool { // Done follows the check's end
+			next, paused, err := st.NextCheck(ctx, tc.id)
+			return err == nil && (paused || next.After(fakeBase))
+		}, 10*time.Second, 10*time.Millisecond, tc.id)
+		next, paused, err := st.NextCheck(ctx, tc.id)
+		require.NoError(t, err)
+		assert.Equal(t, tc.paused, paused, tc.id)
+		if !tc.paused {
+			assert.Equal(t, clk.Now().Add(tc.after), next, tc.id)
+		}
+	}
+	assert.Equal(t, 1, f.delivered()["box000-1"])
+
+	// The failure count grows across checks.
+	clk.Advance(8 * time.Second)
+	require.Eventually(t, func() bool { return log.checks("box002") >= 2 }, 10*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool {
+		next, _, err := st.NextCheck(ctx, "box002")
+		return err == nil && next.Equal(clk.Now().Add(14*time.Second))
+	}, 10*time.Second, 10*time.Millisecond)
+
+	// Check Now, from this Pipeline or any other: the paused account is
+	// tried again at once.
+	before := log.checks("box001")
+	require.NoError(t, p.RequestCheck(ctx, "box001"))
+	require.Eventually(t, func() bool { return log.checks("box001") > before }, 10*time.Second, 10*time.Millisecond)
+	require.ErrorIs(t, p.RequestCheck(ctx, "nope"), account.ErrNotFound)
+	require.Error(t, p.RunShared(ctx, nil), "one RunShared per Pipeline")
+}
+
+func TestSharedNeedsScheduler(t *testing.T) {
+	e := newEnv(t, nil, nil)
+	require.ErrorIs(t, e.p.RunShared(t.Context(), nil), multidrop.ErrNoScheduler)
+	require.ErrorIs(t, e.p.RequestCheck(t.Context(), e.acct.ID), multidrop.ErrNoScheduler)
 }
