@@ -134,6 +134,9 @@ func (d *Downloader) Connect(ctx context.Context, a account.Account) (*Client, e
 	if sec == "" {
 		sec = account.SecurityTLS
 	}
+	if a.Auth.Mechanism == account.MechanismExternal && (sec == account.SecurityNone || a.TLS.ClientCert == "") {
+		return nil, fmt.Errorf("%w (account %s)", ErrNoClientCert, a.ID)
+	}
 	var tlsCfg, dialTLS = TLSConfig, true
 	switch sec {
 	case account.SecurityTLS:
@@ -270,6 +273,9 @@ func (d *Downloader) authenticate(ctx context.Context, c *Client, a account.Acco
 			m = sasl.NewOAuthBearerClient(&sasl.OAuthBearerOptions{Username: user, Token: tok})
 		}
 	case account.MechanismExternal:
+		if !c.IsTLS() || a.TLS.ClientCert == "" {
+			return mech, fmt.Errorf("%w (account %s)", ErrNoClientCert, a.ID)
+		}
 		m = sasl.NewExternalClient("")
 	default:
 		return mech, fmt.Errorf("pop: account %s: unknown mechanism %q", a.ID, mech)

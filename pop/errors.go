@@ -104,6 +104,10 @@ var (
 	// ErrNotSupported is returned when the server lacks what was asked
 	// (STLS, a SASL mechanism, the APOP timestamp).
 	ErrNotSupported = errors.New("pop: not supported by the server")
+	// ErrNoClientCert is returned when SASL EXTERNAL is configured but
+	// the session has no TLS or the account no client certificate: the
+	// TLS client certificate is what EXTERNAL asserts, so AUTH is not sent.
+	ErrNoClientCert = errors.New("pop: SASL EXTERNAL needs TLS and a client certificate")
 )
 
 const maxTextLen = 200

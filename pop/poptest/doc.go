@@ -6,7 +6,8 @@
 // (CAPA, RESP-CODES, PIPELINING, EXPIRE, LOGIN-DELAY, IMPLEMENTATION),
 // RFC 2595 (STLS), RFC 3206 response codes, RFC 5034 (AUTH with initial
 // response and "*" cancel; PLAIN, LOGIN, CRAM-MD5, SCRAM-SHA-1,
-// SCRAM-SHA-256, XOAUTH2, OAUTHBEARER) and RFC 8314 implicit TLS.
+// SCRAM-SHA-256, XOAUTH2, OAUTHBEARER, EXTERNAL) and RFC 8314 implicit
+// TLS.
 //
 //	s := &poptest.Server{NoPipelining: true}
 //	s.AddUser("alice", "secret", poptest.Message{UID: "1", Data: msg})
@@ -36,7 +37,9 @@
 // [Server.ClientTLSConfig] let a client verify it. ImplicitTLS speaks TLS
 // from the first byte; otherwise STLS is offered unless NoSTLS is set.
 // Plaintext the client sends right after STLS is discarded and recorded as
-// a Discarded [Command].
+// a Discarded [Command]. With [Server].ClientCAs set the handshake accepts
+// a client certificate signed by one of those CAs, and SASL EXTERNAL logs
+// in the user its subject common name names.
 //
 // # Capabilities
 //

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -62,10 +63,21 @@ type Server struct {
 	NoRespCodes  bool // no RESP-CODES/AUTH-RESP-CODE, and "-ERR" lines carry no [CODE]
 
 	// SASL lists the mechanisms offered (upper case); nil means
-	// [DefaultSASL], an empty non-nil slice offers none. Supported:
-	// PLAIN, LOGIN, CRAM-MD5, SCRAM-SHA-1, SCRAM-SHA-256, XOAUTH2 and
-	// OAUTHBEARER; for the last two the user's password is the token.
+	// [DefaultSASL], plus EXTERNAL when ClientCAs is set; an empty non-nil
+	// slice offers none. Supported: PLAIN, LOGIN, CRAM-MD5, SCRAM-SHA-1,
+	// SCRAM-SHA-256, XOAUTH2, OAUTHBEARER and EXTERNAL; for XOAUTH2 and
+	// OAUTHBEARER the user's password is the token.
 	SASL []string
+
+	// ClientCAs, when set, makes the TLS handshake ask for a client
+	// certificate and verify one, if given, against this pool
+	// (tls.VerifyClientCertIfGiven: a certificate that does not verify
+	// fails the handshake; no certificate is fine). SASL EXTERNAL (RFC
+	// 4422 appendix A) then logs in the mailbox user named by the verified
+	// certificate's subject common name; its authorization identity must
+	// be empty or that same name. Without a verified certificate EXTERNAL
+	// is answered "-ERR [AUTH]".
+	ClientCAs *x509.CertPool
 
 	// Expire is the EXPIRE capability argument ("0", "NEVER", "30 USER");
 	// "" advertises none.
@@ -101,6 +113,7 @@ type Server struct {
 	users      map[string]*mailbox
 	conns      map[net.Conn]struct{}
 	transcript []Command
+	inFlight   map[string]int // verb -> most seen unanswered (see MaxInFlight)
 	sessions   int
 	done       chan struct{}
 	wg         sync.WaitGroup
@@ -182,6 +195,10 @@ func (s *Server) start() error {
 	s.tlsConfig = &tls.Config{
 		Certificates: []tls.Certificate{pki.server},
 		MinVersion:   tls.VersionTLS12,
+	}
+	if s.ClientCAs != nil {
+		s.tlsConfig.ClientCAs = s.ClientCAs
+		s.tlsConfig.ClientAuth = tls.VerifyClientCertIfGiven
 	}
 	s.ln = ln
 	s.done = make(chan struct{})
@@ -336,6 +353,34 @@ func (s *Server) Transcript() []Command {
 	return slices.Clone(s.transcript)
 }
 
+// MaxInFlight returns the most commands named verb (e.g. "RETR") that the
+// server had received but not yet answered, over all sessions so far; 0
+// when none arrived.
+//
+// It is measured each time the server is about to answer such a command:
+// that command plus every complete line of the same verb already read into
+// the server's input buffer. Whatever the client sent is counted only once
+// it has been read, so the figure never exceeds what the client really had
+// in flight: a client that waits for each reply (lock-step) gives exactly
+// 1, a pipelining client at most its window. It is exact, not
+// timing-dependent, in that upper bound; how close it comes to the window
+// depends on how the client's writes reach the server (a batch flushed in
+// one write is read at once).
+func (s *Server) MaxInFlight(verb string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.inFlight[strings.ToUpper(verb)]
+}
+
+func (s *Server) noteInFlight(verb string, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.inFlight == nil {
+		s.inFlight = map[string]int{}
+	}
+	s.inFlight[verb] = max(s.inFlight[verb], n)
+}
+
 func (s *Server) record(c Command) {
 	s.mu.Lock()
 	s.transcript = append(s.transcript, c)
@@ -358,6 +403,9 @@ func (s *Server) idle() time.Duration {
 
 func (s *Server) sasl() []string {
 	if s.SASL == nil {
+		if s.ClientCAs != nil {
+			return append(slices.Clip(DefaultSASL), "EXTERNAL")
+		}
 		return DefaultSASL
 	}
 	return s.SASL

@@ -31,6 +31,7 @@ type session struct {
 	lw        *limitWriter
 	w         *bufio.Writer
 	tls       bool
+	certUser  string // subject CN of the verified TLS client certificate
 	timestamp string
 
 	pendingUser string
@@ -121,6 +122,9 @@ func (ss *session) respond(c Command, handle func() error) error {
 			return errEnd
 		}
 	}
+	if c.Name != "GREETING" && c.Name != "" {
+		ss.s.noteInFlight(c.Name, 1+ss.bufferedCommands(c.Name))
+	}
 	ss.afterDone = false
 	ss.faults = faults
 	replaced := false
@@ -194,6 +198,9 @@ func (ss *session) handshake() error {
 		return err
 	}
 	ss.raw.SetDeadline(time.Time{})
+	if cs := tc.ConnectionState(); len(cs.VerifiedChains) > 0 {
+		ss.certUser = cs.PeerCertificates[0].Subject.CommonName
+	}
 	ss.tls = true
 	ss.setConn(tc)
 	return nil
@@ -211,6 +218,24 @@ func (ss *session) readCommand() (Command, string, error) {
 	c := Command{Session: ss.id, Name: verb, Line: redact(verb, line), TLS: ss.tls, User: ss.user, Pipelined: ss.pipelined}
 	ss.s.record(c)
 	return c, args, nil
+}
+
+// bufferedCommands counts the complete lines named verb already read into
+// the input buffer, that is, sent by the client and not yet answered.
+func (ss *session) bufferedCommands(verb string) int {
+	b, _ := ss.r.Peek(ss.r.Buffered())
+	n := 0
+	for {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			return n
+		}
+		v, _, _ := bytes.Cut(b[:i], []byte(" "))
+		if strings.EqualFold(string(bytes.TrimSuffix(v, []byte("\r"))), verb) {
+			n++
+		}
+		b = b[i+1:]
+	}
 }
 
 // readLine reads one line, without its line ending (CRLF, or a bare LF).
@@ -655,6 +680,14 @@ func (ss *session) cmdAuth(c Command, args string) error {
 			}
 			return nil
 		})}
+	case "EXTERNAL":
+		srv = sasl.NewExternalServer(func(identity string) error {
+			authUser = ss.certUser
+			if ss.certUser == "" || (identity != "" && identity != ss.certUser) {
+				return saslmech.ErrInvalidCredentials
+			}
+			return nil
+		})
 	default:
 		return ss.errf(c, "", "Unsupported authentication mechanism.")
 	}
