@@ -180,10 +180,9 @@ func (p *Pipeline) checkClaimed(ctx context.Context, sch account.Scheduler, c ac
 		case errors.Is(err, account.ErrLeaseLost):
 			log.Warn("lease lost during the check; the account's next holder schedules it", "err", err)
 		case err != nil:
+			// The lease expires by itself; the account, still due, is
+			// taken again then.
 			log.Error("recording the next check", "err", err)
-			if err := lease.Release(dctx); err != nil {
-				log.Warn("releasing lease", "err", err)
-			}
 		}
 	}
 	if !p.claim(a.ID) {

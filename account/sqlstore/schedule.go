@@ -177,10 +177,13 @@ func (s *Store) Claim(ctx context.Context, owner string, limit int, ttl time.Dur
 	return out, errors.Join(bad...)
 }
 
-// Done implements [account.Scheduler]: in one transaction it checks the
-// lease as a fenced journal write does, sets the account's next due time
-// (at once instead when RequestCheck was called during the check), failure
-// count and pause, and releases the lease.
+// Done implements [account.Scheduler]: in one transaction it sets the
+// account's next due time (at once instead when RequestCheck was called
+// during the check), failure count and pause, on condition that the lease
+// is still current, and releases the lease. It locks the account row
+// before the lease row, in the order Claim does, so that the two never
+// deadlock; a Claim of the account waits for Done, and a takeover by
+// Acquire needs an expired lease, that is, a Done that is late anyway.
 func (s *Store) Done(ctx context.Context, l account.Lease, next account.Next) error {
 	sl, ok := l.(*lease)
 	if !ok {
@@ -192,18 +195,24 @@ func (s *Store) Done(ctx context.Context, l account.Lease, next account.Next) er
 	}
 	now := s.d.now()
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		if err := (&journal{s: s, lease: sl}).check(ctx, tx, sl.accountID); err != nil {
-			return err
-		}
-		_, err := tx.ExecContext(ctx, s.q(`UPDATE accounts SET
+		res, err := tx.ExecContext(ctx, s.q(`UPDATE accounts SET
 				next_check_at = CASE WHEN check_requested <> 0 THEN `+now+` ELSE `+now+` + ? END,
 				check_failures = ?,
 				paused_version = CASE WHEN check_requested = 0 AND CAST(? AS INTEGER) = 1 THEN updated_at ELSE NULL END,
 				check_requested = 0
-			WHERE id = ?`),
-			s.nowArg(), s.nowArg(), int64(max(next.After, 0)), next.Failures, paused, sl.accountID)
+			WHERE id = ? AND EXISTS (SELECT 1 FROM leases l
+				WHERE l.account_id = accounts.id AND l.owner = ? AND l.token = ? AND l.expires_at > `+now+`)`),
+			s.nowArg(), s.nowArg(), int64(max(next.After, 0)), next.Failures, paused,
+			sl.accountID, sl.owner, sl.token, s.nowArg())
 		if err != nil {
 			return fmt.Errorf("sqlstore: done: %w", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("sqlstore: done: %w", err)
+		}
+		if n == 0 {
+			return fmt.Errorf("%w: account %q, token %d", account.ErrLeaseLost, sl.accountID, sl.token)
 		}
 		_, err = tx.ExecContext(ctx, s.q(`UPDATE leases SET expires_at = 0 WHERE account_id = ? AND owner = ? AND token = ?`),
 			sl.accountID, sl.owner, sl.token)
