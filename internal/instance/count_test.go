@@ -20,7 +20,7 @@ type dsnConnector struct {
 }
 
 func (c dsnConnector) Connect(context.Context) (driver.Conn, error) { return c.d.Open(c.dsn) }
-func (c dsnConnector) Driver() driver.Driver                       { return c.d }
+func (c dsnConnector) Driver() driver.Driver                        { return c.d }
 
 func TestCountingConnector(t *testing.T) {
 	raw, err := sql.Open("sqlite", filepath.Join(t.TempDir(), "x.db"))
