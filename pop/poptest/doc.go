@@ -68,7 +68,9 @@
 // line was pipelined. The PASS argument, the APOP digest, AUTH initial
 // responses and AUTH continuation lines are replaced by "<redacted>", so a
 // test can assert what a client sent without the transcript ever holding a
-// credential.
+// credential. [Server.MaxInFlight] reports the most commands of one verb
+// the server had read but not yet answered, never more than the client
+// really had in flight, so a test can bound a client's pipelining window.
 //
 // # Bounds
 //
