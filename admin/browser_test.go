@@ -298,7 +298,9 @@ func (wd *webDriver) try(method, path string, body, out any) error {
 	return nil
 }
 
-func (wd *webDriver) navigate(u string) { wd.call(http.MethodPost, "/url", map[string]string{"url": u}, nil) }
+func (wd *webDriver) navigate(u string) {
+	wd.call(http.MethodPost, "/url", map[string]string{"url": u}, nil)
+}
 
 func (wd *webDriver) url() (u string) { wd.call(http.MethodGet, "/url", nil, &u); return }
 
@@ -370,7 +372,9 @@ func (wd *webDriver) setValue(css, s string) {
 	}, nil)
 }
 
-func (wd *webDriver) row(id string) string { return wd.find(`#accounts tr[data-id="` + id + `"] td:nth-child(4)`) }
+func (wd *webDriver) row(id string) string {
+	return wd.find(`#accounts tr[data-id="` + id + `"] td:nth-child(4)`)
+}
 
 func (wd *webDriver) rowIDs() []string {
 	var ids []string
