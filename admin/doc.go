@@ -27,6 +27,19 @@
 // rejected candidates, the resolver's explanation and the delivery result of
 // each recipient.
 //
+// The page's routes, relative to where the handler is mounted (forms are
+// application/x-www-form-urlencoded and carry the "csrf" field):
+//
+//	GET  /?domain=D        the list, all accounts or one domain's
+//	GET  /new              the empty Edit POP Account screen
+//	POST /new              create; 303 to the list, or 422 with the errors
+//	GET  /edit/{id}        the Edit POP Account screen
+//	POST /edit/{id}        update; 303 to the list, or 422 with the errors
+//	POST /delete           id=...&id=...: a confirmation page; with confirmed=yes, delete
+//	POST /check            id=...&id=...: Check Now, then the list with the results
+//	GET  /report/{id}      the last check's report
+//	GET  /static/...       the style sheet and the script
+//
 // The page is rendered on the server with [html/template]; a small script
 // (embedded, like the style sheet) adds the row selection, the confirmation
 // dialog and the drop-down's automatic submit. Without JavaScript the row
@@ -55,8 +68,14 @@
 // Secrets are write-only: in a PUT, an empty Auth.Secret or TLS.ClientKey,
 // or [account.RedactedSecret], keeps the stored one, so an account read with
 // GET can be changed and sent back as it is. An empty TLS.ClientCert removes
-// the stored client key. Bodies are limited to 1 MiB and unknown JSON fields
-// are refused.
+// the stored client key. On the page, the password and key fields are always
+// empty, an empty field keeps the stored secret and a "remove" box clears it.
+// Bodies are limited to 1 MiB and unknown JSON fields are refused. Deleting an
+// ID that is not stored succeeds when the store's Delete does (the memory
+// store's does). Check Now runs [Checker.Check] for each ID, at most
+// [Options.CheckConcurrency] at once and within [Options.CheckTimeout]; an
+// account that could not be checked (busy, disabled, unknown) is a
+// CheckResult with Error set and no Report.
 //
 // # Security
 //
@@ -86,4 +105,8 @@
 //
 //	h, err := admin.New(&admin.Options{Store: store, Checker: pipeline, Prefix: "/admin"})
 //	mux.Handle("/admin/", basicAuth(http.StripPrefix("/admin", h)))
+//
+// The package example shows it whole. The handler also works at the root
+// (Prefix "") and behind a reverse proxy that keeps the Host header; a proxy
+// that changes it must list the public origin in [Options.TrustedOrigins].
 package admin
