@@ -25,14 +25,14 @@ func init() {
 		`ALTER TABLE accounts ADD COLUMN check_failures INTEGER NOT NULL DEFAULT 0`,
 		`ALTER TABLE accounts ADD COLUMN paused_version INTEGER`,
 		`ALTER TABLE accounts ADD COLUMN check_requested INTEGER NOT NULL DEFAULT 0`,
-		`CREATE INDEX accounts_due ON accounts (next_check_at)`,
+		`CREATE INDEX accounts_due ON accounts (next_check_at, id)`,
 	}})
 	PostgreSQL.migrations = append(PostgreSQL.migrations, migration{2, []string{
 		`ALTER TABLE accounts ADD COLUMN next_check_at BIGINT NOT NULL DEFAULT 0`,
 		`ALTER TABLE accounts ADD COLUMN check_failures INTEGER NOT NULL DEFAULT 0`,
 		`ALTER TABLE accounts ADD COLUMN paused_version BIGINT`,
 		`ALTER TABLE accounts ADD COLUMN check_requested INTEGER NOT NULL DEFAULT 0`,
-		`CREATE INDEX accounts_due ON accounts (next_check_at)`,
+		`CREATE INDEX accounts_due ON accounts (next_check_at, id)`,
 	}})
 }
 
@@ -48,7 +48,7 @@ func (d *Dialect) skipLocked() string {
 
 // Claim implements [account.Scheduler]. A first read finds whether any
 // account is due at all (most polls end there); then one transaction of
-// three statements, whatever limit is, selects the due, enabled, unpaused
+// two or three statements, whatever limit is, selects the due, enabled, unpaused
 // accounts without a live lease (most overdue first, up to limit), leases
 // them to owner with one multi-row INSERT ... ON CONFLICT DO UPDATE that
 // takes over only expired leases and returns the new fencing tokens, and
@@ -86,21 +86,22 @@ func (s *Store) Claim(ctx context.Context, owner string, limit int, ttl time.Dur
 	var bad []error
 	err = s.tx(ctx, func(tx *sql.Tx) error {
 		out, bad = out[:0], bad[:0]
-		rows, err := tx.QueryContext(ctx, s.q(`SELECT a.id, a.data, a.check_failures, `+now+` `+due+`
+		rows, err := tx.QueryContext(ctx, s.q(`SELECT a.id, a.data, a.check_failures, a.check_requested, `+now+` `+due+`
 			ORDER BY a.next_check_at, a.id LIMIT ?`+s.d.skipLocked()),
 			s.nowArg(), s.nowArg(), s.nowArg(), limit)
 		if err != nil {
 			return fmt.Errorf("sqlstore: claim: %w", err)
 		}
 		type due struct {
-			id, data string
-			failures int
+			id, data  string
+			failures  int
+			requested int
 		}
 		var cands []due
 		var dbNow int64
 		for rows.Next() {
 			var d due
-			if err := rows.Scan(&d.id, &d.data, &d.failures, &dbNow); err != nil {
+			if err := rows.Scan(&d.id, &d.data, &d.failures, &d.requested, &dbNow); err != nil {
 				rows.Close()
 				return fmt.Errorf("sqlstore: claim: %w", err)
 			}
@@ -154,7 +155,9 @@ func (s *Store) Claim(ctx context.Context, owner string, limit int, ttl time.Dur
 				bad = append(bad, err)
 				continue
 			}
-			ids = append(ids, c.id)
+			if c.requested != 0 {
+				ids = append(ids, c.id)
+			}
 			out = append(out, account.Claim{
 				Account:  a,
 				Lease:    &lease{s: s, accountID: c.id, owner: owner, token: token},
@@ -165,7 +168,7 @@ func (s *Store) Claim(ctx context.Context, owner string, limit int, ttl time.Dur
 			return nil
 		}
 		_, err = tx.ExecContext(ctx, s.q(`UPDATE accounts SET check_requested = 0
-			WHERE check_requested <> 0 AND id IN (`+tuples(len(ids), 1)+`)`), ids...)
+			WHERE id IN (`+tuples(len(ids), 1)+`)`), ids...)
 		if err != nil {
 			return fmt.Errorf("sqlstore: claim: %w", err)
 		}
