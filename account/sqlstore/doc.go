@@ -64,4 +64,42 @@
 // instances do not matter: an instance whose clock is skewed neither takes
 // a live lease nor keeps an expired one. What an instance measures itself
 // is only the time until it must renew.
+//
+// # Shared schedule
+//
+// A Store is also an [account.Scheduler], for instances that share the
+// accounts (multidrop's Pipeline.RunShared). Migration 2 adds to accounts
+// the columns next_check_at (when the account is due, on the store's clock;
+// 0 for a new account: due at once), check_failures (for backoff),
+// paused_version (the updated_at at which an authentication failure paused
+// the account: a Put changes updated_at and lifts the pause) and
+// check_requested, with an index on (next_check_at, id).
+//
+// [Store.Claim] first reads whether anything is due at all (most polls
+// stop there, without a transaction or a lock). Then, in one transaction,
+// it selects the due, enabled, unpaused accounts without a live lease,
+// most overdue first, with FOR UPDATE SKIP LOCKED on PostgreSQL (so
+// concurrent Claims of several instances take disjoint rows instead of
+// waiting for each other; SQLite's immediate transaction serialises them),
+// and leases them all with one INSERT ... ON CONFLICT DO UPDATE that only
+// takes over expired leases. [Store.Done] writes the next due time, the
+// failure count and the pause, on condition that the lease is still
+// current, and releases the lease, in one transaction that locks the
+// account row before the lease row, as Claim does. An instance that dies
+// leaves its accounts due and leased: they are claimed again once the
+// leases expire.
+//
+// [Store.RequestCheck] ("Check Now" from any instance or an admin page)
+// sets next_check_at to the present and lifts a pause; when the account is
+// being checked at that moment, check_requested makes Done leave it due
+// at once. Every instance sees the request at its next poll (by default
+// within a second). A due-time column polled by the instances was chosen
+// over LISTEN/NOTIFY: it works the same on SQLite, a request is never
+// lost (a notification is lost when no instance listens at that moment,
+// and must be followed by the same due-time read anyway), it needs no
+// dedicated connection per instance outside the pool, and the poll is one
+// indexed read. The latency of a poll is what a POP check tolerates.
+//
+// Due times, like lease expiry, are computed on the database's clock, so
+// instances with skewed clocks neither check early nor late.
 package sqlstore
