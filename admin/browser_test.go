@@ -212,7 +212,7 @@ func startDriver(t *testing.T, driver string) *webDriver {
 	})
 	driverLog := func() string { b, _ := os.ReadFile(logPath); return string(b) }
 
-	wd := &webDriver{t: t, base: fmt.Sprintf("http://127.0.0.1:%d", port), client: &http.Client{Timeout: 30 * time.Second}, timeout: 10 * time.Second}
+	wd := &webDriver{t: t, base: fmt.Sprintf("http://127.0.0.1:%d", port), client: &http.Client{Timeout: 30 * time.Second}, timeout: 20 * time.Second}
 	t.Cleanup(wd.client.CloseIdleConnections)
 	deadline := time.Now().Add(15 * time.Second)
 	for {

@@ -287,6 +287,11 @@ type formView struct {
 	Other     []string // errors that name no field of the form
 	SecretSet bool
 	KeySet    bool
+	// SecretRetype and KeyRetype say that a secret was typed in a
+	// submission that was not saved: it is not sent back, so it must be
+	// entered again.
+	SecretRetype bool
+	KeyRetype    bool
 }
 
 func (f *formView) has(name string) bool { return len(f.Errors[name]) > 0 }

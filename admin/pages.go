@@ -199,6 +199,8 @@ func (h *Handler) submit(w http.ResponseWriter, r *http.Request, isNew bool) {
 	if isNew {
 		f.Values["ID"] = a.ID
 	}
+	f.SecretRetype = r.PostForm.Get("Auth.Secret") != ""
+	f.KeyRetype = r.PostForm.Get("TLS.ClientKey") != ""
 	for _, fe := range fieldErrorsOf(err) {
 		name, msg := placeError(formFields, fe)
 		if name == "" {

@@ -100,6 +100,7 @@ func TestValidationErrorsOnPage(t *testing.T) {
 			require.Equal(t, http.StatusUnprocessableEntity, w.Code, w.Body.String())
 			body := w.Body.String()
 			assert.Contains(t, body, "The account was not saved")
+			assert.Contains(t, body, `placeholder="not saved: enter it again"`, "the typed password must be typed again")
 			assert.NotContains(t, body, popPass, "the password is not sent back")
 			if tc.field == "" {
 				assert.Contains(t, body, `id="other-errors"`)
