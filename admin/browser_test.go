@@ -120,6 +120,7 @@ func TestBrowser(t *testing.T) {
 	wd.waitFor(`.field-error[data-field="Port"]`)
 	assert.Contains(t, wd.text(wd.find(`.field-error[data-field="Port"]`)), "out of range")
 	assert.Contains(t, wd.text(wd.find("#page-error")), "not saved")
+	t.Log("screenshot of a validation error:", wd.screenshot(t, "admin-edit-error.png"))
 	wd.typeInto(`[name="Port"]`, strconv.Itoa(e.port))
 	wd.typeInto(`[name="Description"]`, "Beta edited")
 	wd.click(wd.find("#btn-save"))
