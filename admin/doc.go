@@ -75,7 +75,12 @@
 // store's does). Check Now runs [Checker.Check] for each ID, at most
 // [Options.CheckConcurrency] at once and within [Options.CheckTimeout]; an
 // account that could not be checked (busy, disabled, unknown) is a
-// CheckResult with Error set and no Report.
+// CheckResult with Error set and no Report (and, for the single-account
+// route, status 409 or 404); a check that ran and failed is a 200 whose
+// Report has Error set. A check stops when its client goes away, which the
+// pipeline's guarantees make safe (nothing is deleted that was not
+// delivered); an embedder's http.Server WriteTimeout should leave room for
+// CheckTimeout.
 //
 // # Security
 //
