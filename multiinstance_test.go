@@ -853,3 +853,44 @@ func TestSharedNeedsScheduler(t *testing.T) {
 	require.ErrorIs(t, e.p.RunShared(t.Context(), nil), multidrop.ErrNoScheduler)
 	require.ErrorIs(t, e.p.RequestCheck(t.Context(), e.acct.ID), multidrop.ErrNoScheduler)
 }
+
+// Several instances share accounts kept in PostgreSQL: each runs RunShared
+// with its own Owner, and "Check Now" from any of them (or from an admin
+// page calling the store's RequestCheck) reaches whichever takes the
+// account next.
+func ExamplePipeline_RunShared() {
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	st, err := postgres.Open(ctx, os.Getenv("MULTIDROP_PG_DSN"), nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer st.Close()
+	dir, err := resolve.NewStatic(resolve.Table{Users: []resolve.User{{Address: "alice@example.com"}}})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	md, err := deliver.NewMaildir(&deliver.MaildirOptions{Template: "/var/vmail/{domain}/{user}/Maildir"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	host, _ := os.Hostname()
+	p, err := multidrop.New(&multidrop.Options{
+		Store: st, Journal: st, Locker: st,
+		Owner:     host, // unique per instance
+		Resolver:  resolve.New(dir, nil),
+		Deliverer: md,
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	// Elsewhere, on a click on "Check Now":
+	//	err := p.RequestCheck(ctx, accountID)
+	if err := p.RunShared(ctx, nil); err != nil {
+		fmt.Println(err)
+	}
+}
