@@ -208,6 +208,7 @@ func TestAPICheckAndReport(t *testing.T) {
 
 	// One disabled account alone: 409.
 	assert.Equal(t, http.StatusConflict, e.api(http.MethodPost, "/api/accounts/off/check", nil).Code)
+	assert.Equal(t, http.StatusNotFound, e.api(http.MethodPost, "/api/accounts/nope/check", nil).Code)
 	assert.Equal(t, http.StatusBadRequest, e.api(http.MethodPost, "/api/accounts/check", IDList{}).Code)
 	assert.NotContains(t, e.log.String(), popPass)
 }
