@@ -32,7 +32,7 @@ type check struct {
 	p     *Pipeline
 	a     account.Account
 	j     account.Journal // the Pipeline's, fenced by the lease when there is one
-	lease account.Lease   // nil without a Locker
+	held  *heldLease      // nil without a Locker
 	stop  <-chan struct{}
 	log   *slog.Logger
 	start time.Time
@@ -47,17 +47,17 @@ type check struct {
 	popts     *parse.Options // from the account, made at the first message
 }
 
-func newCheck(p *Pipeline, a account.Account, lease account.Lease, stop <-chan struct{}) *check {
+func newCheck(p *Pipeline, a account.Account, held *heldLease, stop <-chan struct{}) *check {
 	now := p.opt.Now()
 	j := p.opt.Journal
-	if f, ok := j.(account.Fencer); ok && lease != nil {
-		j = f.Fenced(lease)
+	if f, ok := j.(account.Fencer); ok && held != nil {
+		j = fencedJournal{Journal: f.Fenced(held.l), h: held}
 	}
 	return &check{
 		p:     p,
 		a:     a,
 		j:     j,
-		lease: lease,
+		held:  held,
 		stop:  stop,
 		log:   p.opt.Logger.With("account", a.ID),
 		start: now,
@@ -118,9 +118,9 @@ func (c *check) Plan(ctx context.Context, s pop.Scan) ([]pop.Step, error) {
 		}
 		steps = append(steps, pop.Step{Message: m, Action: act})
 	}
-	if c.r.Deleted > 0 && c.lease != nil {
+	if c.r.Deleted > 0 && c.held != nil {
 		// Deletions planned from the journal: make sure it is still ours.
-		if err := c.lease.Renew(ctx, c.p.opt.LeaseTTL); err != nil {
+		if err := c.held.renew(ctx); err != nil {
 			return nil, fmt.Errorf("multidrop: account %s: %w", c.a.ID, err)
 		}
 	}
@@ -301,6 +301,10 @@ func (c *check) handle(ctx context.Context, m pop.MessageInfo, body io.Reader) (
 // whether it was.
 func (c *check) deliver(ctx context.Context, mr *MessageReport, sp *spool.Spool, pm *parsed, pending []string, markFinal bool) (ok, marked bool, err error) {
 	sender, copyID := pm.res.Sender, pm.copyID
+	// Never deliver under a lease that may have been taken over.
+	if err := c.held.fresh(ctx); err != nil {
+		return false, false, err
+	}
 	env := deliver.Envelope{From: sender, To: pending, Trace: deliver.Trace{Host: c.a.Host, Key: mr.Key, Account: c.a.ID, Digest: mr.Digest}}
 	results, derr := c.p.opt.Deliverer.Deliver(ctx, env, sp.Reader())
 	got := make(map[string]deliver.Result, len(results))

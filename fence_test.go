@@ -12,7 +12,9 @@ import (
 	"github.com/multidrop/multidrop"
 	"github.com/multidrop/multidrop/account"
 	"github.com/multidrop/multidrop/deliver"
+	"github.com/multidrop/multidrop/parse"
 	"github.com/multidrop/multidrop/pop/poptest"
+	"github.com/multidrop/multidrop/resolve"
 )
 
 // pausingDeliverer lets a test act in the middle of a delivery, as a long GC
@@ -67,4 +69,33 @@ func TestStaleInstanceIsFenced(t *testing.T) {
 	// While the other instance holds the lease, checks here are refused.
 	_, err = e.p.Check(t.Context(), e.acct.ID)
 	require.ErrorIs(t, err, multidrop.ErrAccountBusy)
+}
+
+// A pause before the delivery (here in the resolver) is caught by the lease
+// check that precedes every delivery: the stale instance delivers nothing.
+func TestPauseBeforeDeliveryDeliversNothing(t *testing.T) {
+	srv := &poptest.Server{}
+	srv.AddUser(popUser, popPass, poptest.Message{UID: "u1", Data: msg("a", "Message-ID: <p@x>", "To: alice@example.com")})
+	locker := account.NewMemoryLocker()
+	var e *env
+	paused := false
+	e = newEnv(t, srv, nil, func(e *env, o *multidrop.Options) {
+		locker.Now = func() time.Time { return e.now }
+		o.Locker = locker
+		o.LeaseTTL = time.Minute
+		inner := o.Resolver
+		o.Resolver = resolve.Func(func(ctx context.Context, a account.Account, c []parse.Candidate) (resolve.Result, error) {
+			if !paused {
+				paused = true
+				e.now = e.now.Add(2 * time.Minute)
+				_, err := locker.Acquire(context.Background(), a.ID, "other-instance", time.Minute)
+				require.NoError(t, err)
+			}
+			return inner.Resolve(ctx, a, c)
+		})
+	})
+	r := e.check()
+	require.ErrorIs(t, r.Err, account.ErrLeaseLost)
+	assert.Empty(t, e.delivered(), "nothing delivered under a lost lease")
+	assert.Len(t, srv.Mailbox(popUser), 1)
 }

@@ -203,18 +203,18 @@ func (p *Pipeline) check(ctx context.Context, id string, stop <-chan struct{}) (
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	var lease account.Lease
+	var held *heldLease
 	if p.opt.Locker != nil {
-		lease, err = p.opt.Locker.Acquire(ctx, id, p.opt.Owner, p.opt.LeaseTTL)
+		lease, err := p.opt.Locker.Acquire(ctx, id, p.opt.Owner, p.opt.LeaseTTL)
 		if errors.Is(err, account.ErrLeaseHeld) {
 			return nil, fmt.Errorf("%w: %s (lease held elsewhere)", ErrAccountBusy, id)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("multidrop: account %s: lease: %w", id, err)
 		}
-		stopRenew := p.keepLease(ctx, lease, cancel)
+		held = p.holdLease(ctx, lease, cancel)
 		defer func() {
-			stopRenew()
+			held.release()
 			// Release on a fresh context: the check's may be cancelled.
 			rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 			defer rcancel()
@@ -224,7 +224,7 @@ func (p *Pipeline) check(ctx context.Context, id string, stop <-chan struct{}) (
 		}()
 	}
 
-	r := p.run(ctx, a, lease, stop)
+	r := p.run(ctx, a, held, stop)
 	p.mu.Lock()
 	p.reports[id] = r
 	p.mu.Unlock()
@@ -247,35 +247,10 @@ func (p *Pipeline) unclaim(id string) {
 	p.mu.Unlock()
 }
 
-// keepLease renews the lease every third of its TTL until stop is called; a
-// lost lease cancels the check.
-func (p *Pipeline) keepLease(ctx context.Context, l account.Lease, cancel context.CancelCauseFunc) (stop func()) {
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		t := time.NewTicker(p.opt.LeaseTTL / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				if err := l.Renew(ctx, p.opt.LeaseTTL); err != nil {
-					cancel(fmt.Errorf("multidrop: lease lost: %w", err))
-					return
-				}
-			}
-		}
-	})
-	return func() { close(done); wg.Wait() }
-}
-
 // run performs one check of a; stop, when not nil, is closed to ask the
 // check to finish the message in hand and commit.
-func (p *Pipeline) run(ctx context.Context, a account.Account, lease account.Lease, stop <-chan struct{}) *Report {
-	c := newCheck(p, a, lease, stop)
+func (p *Pipeline) run(ctx context.Context, a account.Account, held *heldLease, stop <-chan struct{}) *Report {
+	c := newCheck(p, a, held, stop)
 	p.observe(Event{Kind: EventCheckStart, Account: a.ID})
 	log := p.opt.Logger.With("account", a.ID)
 	log.Debug("check started", "host", a.Host)

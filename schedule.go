@@ -32,11 +32,22 @@ type acctState struct {
 }
 
 // Wake asks a running Run to check the account at once, resuming it if an
-// authentication failure paused it. It reports whether Run is running.
+// authentication failure paused it. Under RunShared it is RequestCheck. It
+// reports whether either is running (and, under RunShared, the request was
+// recorded).
 func (p *Pipeline) Wake(id string) bool {
 	p.mu.Lock()
-	s := p.sched
+	s, shared := p.sched, p.shared != nil
 	p.mu.Unlock()
+	if shared {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := p.RequestCheck(ctx, id); err != nil {
+			p.opt.Logger.Warn("check request", "account", id, "err", err)
+			return false
+		}
+		return true
+	}
 	if s == nil {
 		return false
 	}
@@ -60,9 +71,9 @@ func (p *Pipeline) Wake(id string) bool {
 func (p *Pipeline) Run(ctx context.Context) error {
 	s := &scheduler{wake: make(chan string, 64)}
 	p.mu.Lock()
-	if p.sched != nil {
+	if p.sched != nil || p.shared != nil {
 		p.mu.Unlock()
-		return errors.New("multidrop: Run is already running")
+		return errors.New("multidrop: Run or RunShared is already running")
 	}
 	p.sched = s
 	p.mu.Unlock()

@@ -196,9 +196,9 @@ func (p *Pipeline) checkClaimed(ctx context.Context, sch account.Scheduler, c ac
 	defer p.unclaim(a.ID)
 
 	cctx, cancel := context.WithCancelCause(ctx)
-	stopRenew := p.keepLease(cctx, lease, cancel)
-	r := p.abortOnLostLease(cancel).run(cctx, a, lease, stop)
-	stopRenew()
+	held := p.holdLease(cctx, lease, cancel)
+	r := p.run(cctx, a, held, stop)
+	held.release()
 	cancel(nil)
 	p.mu.Lock()
 	p.reports[a.ID] = r
@@ -248,60 +248,4 @@ func (p *Pipeline) sharedNext(a account.Account, failures int, r *Report, stoppe
 		n.After = d
 	}
 	return n
-}
-
-// abortOnLostLease returns a Pipeline for one check that differs from p
-// only in its Journal: the fenced journals it hands out cancel the check
-// (cancel) as soon as a write is refused with [account.ErrLeaseLost]. The
-// session then ends without QUIT, so an instance that lost the account
-// stops retrieving and delivering at the first refused write instead of
-// going through the rest of the mailbox; the new holder does that.
-func (p *Pipeline) abortOnLostLease(cancel context.CancelCauseFunc) *Pipeline {
-	f, ok := p.opt.Journal.(account.Fencer)
-	if !ok {
-		return p
-	}
-	q := &Pipeline{opt: p.opt}
-	q.opt.Journal = abortingFencer{Journal: p.opt.Journal, f: f, cancel: cancel}
-	return q
-}
-
-type abortingFencer struct {
-	account.Journal
-	f      account.Fencer
-	cancel context.CancelCauseFunc
-}
-
-func (a abortingFencer) Fenced(l account.Lease) account.Journal {
-	return abortingJournal{Journal: a.f.Fenced(l), cancel: a.cancel}
-}
-
-// abortingJournal cancels the check when a fenced write is refused.
-type abortingJournal struct {
-	account.Journal
-	cancel context.CancelCauseFunc
-}
-
-func (j abortingJournal) lost(err error) error {
-	if errors.Is(err, account.ErrLeaseLost) {
-		j.cancel(err)
-	}
-	return err
-}
-
-func (j abortingJournal) Sync(ctx context.Context, accountID string, uids []string, now time.Time) (map[string]time.Time, error) {
-	m, err := j.Journal.Sync(ctx, accountID, uids, now)
-	return m, j.lost(err)
-}
-
-func (j abortingJournal) Record(ctx context.Context, accountID, key string, rcpts []string, at time.Time) error {
-	return j.lost(j.Journal.Record(ctx, accountID, key, rcpts, at))
-}
-
-func (j abortingJournal) RecordID(ctx context.Context, accountID, messageID string, rcpts []string, expires time.Time) error {
-	return j.lost(j.Journal.RecordID(ctx, accountID, messageID, rcpts, expires))
-}
-
-func (j abortingJournal) Forget(ctx context.Context, accountID string, keys ...string) error {
-	return j.lost(j.Journal.Forget(ctx, accountID, keys...))
 }
