@@ -2,14 +2,10 @@ package multidrop_test
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,14 +30,14 @@ import (
 	"github.com/multidrop/multidrop/pop"
 	"github.com/multidrop/multidrop/pop/poptest"
 	"github.com/multidrop/multidrop/resolve"
+
+	"github.com/multidrop/multidrop/internal/pgtest"
 )
 
 // These tests run several Pipelines (the instances of a deployment) on one
 // database with RunShared, against SQLite and, when MULTIDROP_PG_DSN is set,
 // PostgreSQL. Real database and network I/O are involved, so they use short
 // real intervals rather than synctest, and wait for outcomes with deadlines.
-
-const pgDSNEnv = "MULTIDROP_PG_DSN"
 
 // dbOpener opens a new Store, with its own connection pool, on the test's
 // database; now is the store's clock (nil: the database's).
@@ -77,34 +73,7 @@ func sharedEngines() map[string]func(t *testing.T) dbOpener {
 
 // pgTestSchema returns a DSN on a fresh schema of MULTIDROP_PG_DSN, dropped
 // when the test ends.
-func pgTestSchema(t *testing.T) string {
-	t.Helper()
-	dsn := os.Getenv(pgDSNEnv)
-	if dsn == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal(pgDSNEnv + " is not set, and CI=true: the PostgreSQL tests must run (scripts/test starts a server)")
-		}
-		t.Skip(pgDSNEnv + " is not set: PostgreSQL tests skipped")
-	}
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "mdshared_" + hex.EncodeToString(b[:])
-	admin, err := sql.Open("pgx", dsn)
-	require.NoError(t, err)
-	_, err = admin.ExecContext(t.Context(), "CREATE SCHEMA "+schema)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		_, err := admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-		assert.NoError(t, err)
-		assert.NoError(t, admin.Close())
-	})
-	u, err := url.Parse(dsn)
-	require.NoError(t, err, "%s must be a URL", pgDSNEnv)
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
+func pgTestSchema(t *testing.T) string { return pgtest.Schema(t, "mdshared") }
 
 // fakeClock is a store clock that moves only when the test says, shared
 // by every store of a test: leases expire and accounts fall due on cue.

@@ -1,13 +1,7 @@
 package sqlstore_test
 
 import (
-	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"fmt"
-	"net/url"
-	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -22,6 +16,8 @@ import (
 	"github.com/multidrop/multidrop/account/sqlstore"
 	"github.com/multidrop/multidrop/account/sqlstore/postgres"
 	"github.com/multidrop/multidrop/account/sqlstore/sqlite"
+
+	"github.com/multidrop/multidrop/internal/pgtest"
 )
 
 // clock is a settable store clock shared by several stores.
@@ -62,34 +58,7 @@ func engines(t *testing.T) map[string]func(t *testing.T) opener {
 
 // pgSchema returns a DSN on a fresh schema of MULTIDROP_PG_DSN, dropped
 // when the test ends; it skips without the variable (fails under CI=true).
-func pgSchema(t *testing.T) string {
-	t.Helper()
-	dsn := os.Getenv("MULTIDROP_PG_DSN")
-	if dsn == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("MULTIDROP_PG_DSN is not set, and CI=true: the PostgreSQL tests must run")
-		}
-		t.Skip("MULTIDROP_PG_DSN is not set: PostgreSQL tests skipped")
-	}
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "mdsched_" + hex.EncodeToString(b[:])
-	admin, err := sql.Open("pgx", dsn)
-	require.NoError(t, err)
-	_, err = admin.ExecContext(t.Context(), "CREATE SCHEMA "+schema)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		_, err := admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-		assert.NoError(t, err)
-		assert.NoError(t, admin.Close())
-	})
-	u, err := url.Parse(dsn)
-	require.NoError(t, err)
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
+func pgSchema(t *testing.T) string { return pgtest.Schema(t, "mdsched") }
 
 func put(t *testing.T, s *sqlstore.Store, id string, enabled bool) account.Account {
 	t.Helper()

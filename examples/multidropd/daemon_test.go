@@ -4,15 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -27,6 +23,9 @@ import (
 	"github.com/multidrop/multidrop"
 	"github.com/multidrop/multidrop/account"
 	"github.com/multidrop/multidrop/internal/dovecottest"
+
+	"github.com/multidrop/multidrop/account/sqlstore/postgres"
+	"github.com/multidrop/multidrop/internal/pgtest"
 )
 
 // writeConfig writes a configuration file with a sqlite store, a users
@@ -424,42 +423,23 @@ func TestFormatBytes(t *testing.T) {
 // TestPostgresStore opens the daemon on PostgreSQL with the one config
 // key, in a fresh schema, when MULTIDROP_PG_DSN names a server.
 func TestPostgresStore(t *testing.T) {
-	base := os.Getenv("MULTIDROP_PG_DSN")
-	if base == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("MULTIDROP_PG_DSN is not set, and CI=true: the PostgreSQL tests must run")
-		}
-		t.Skip("MULTIDROP_PG_DSN is not set: PostgreSQL test skipped")
-	}
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "mddtest_" + hex.EncodeToString(b[:])
-	db, err := sql.Open("pgx", base)
-	require.NoError(t, err)
-	_, err = db.ExecContext(t.Context(), "CREATE SCHEMA "+schema)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		_, err := db.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-		assert.NoError(t, err)
-		assert.NoError(t, db.Close())
-	})
-	u, err := url.Parse(base)
-	require.NoError(t, err)
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
+	dsn := pgtest.Schema(t, "mddtest")
 
 	dir := t.TempDir()
-	path := writeConfig(t, dir, map[string]any{"store": map[string]any{"driver": "postgres", "dsn": u.String()}})
+	path := writeConfig(t, dir, map[string]any{"store": map[string]any{"driver": "postgres", "dsn": dsn}})
 	d := openDaemon(t, path, new(bytes.Buffer))
-	_, err = d.Store().Put(t.Context(), account.Account{
+	_, err := d.Store().Put(t.Context(), account.Account{
 		ID: "pg1", Enabled: true, Host: "127.0.0.1", Port: 1, Domain: "example.com",
 		Security: account.SecurityTLS, Auth: account.Auth{User: "u", Secret: "s"},
 	})
 	require.NoError(t, err)
-	var n int
-	require.NoError(t, db.QueryRowContext(t.Context(), "SELECT count(*) FROM "+schema+".accounts").Scan(&n))
-	assert.Equal(t, 1, n)
+	// Stored in PostgreSQL (and no SQLite file was made: see below).
+	s, err := postgres.Open(t.Context(), dsn, nil)
+	require.NoError(t, err)
+	defer s.Close()
+	got, err := s.Get(t.Context(), "pg1")
+	require.NoError(t, err)
+	assert.Equal(t, "example.com", got.Domain)
 	var out bytes.Buffer
 	assert.Equal(t, ExitFailed, d.Once(t.Context(), "pg1", &Env{Stdout: &out, Stderr: &out}), "nothing listens on port 1")
 	assert.NoFileExists(t, filepath.Join(dir, "multidrop.db"))

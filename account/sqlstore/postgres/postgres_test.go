@@ -1,12 +1,7 @@
 package postgres_test
 
 import (
-	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"fmt"
-	"net/url"
 	"os"
 	"os/exec"
 	"sync"
@@ -20,49 +15,16 @@ import (
 	"github.com/multidrop/multidrop/account/accounttest"
 	"github.com/multidrop/multidrop/account/sqlstore"
 	"github.com/multidrop/multidrop/account/sqlstore/postgres"
+	"github.com/multidrop/multidrop/internal/pgtest"
 )
 
-// dsnEnv names a PostgreSQL URL (postgres://user@127.0.0.1:port/db) on which
-// the tests may create and drop schemas.
-const dsnEnv = "MULTIDROP_PG_DSN"
+// schemaDSN returns a DSN for a fresh schema, dropped when the test ends
+// (see internal/pgtest: MULTIDROP_PG_DSN names the server).
+func schemaDSN(t testing.TB) string { return pgtest.Schema(t, "mdtest") }
 
-// schemaDSN creates a fresh schema and returns a DSN whose search_path is
-// that schema; the schema is dropped when the test ends.
-func schemaDSN(t testing.TB) string {
-	t.Helper()
-	base := needPG(t)
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "mdtest_" + hex.EncodeToString(b[:])
-	admin, err := sql.Open("pgx", base)
-	require.NoError(t, err)
-	_, err = admin.ExecContext(t.Context(), "CREATE SCHEMA "+schema)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		_, err := admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-		assert.NoError(t, err)
-		assert.NoError(t, admin.Close())
-	})
-	u, err := url.Parse(base)
-	require.NoError(t, err, "%s must be a URL", dsnEnv)
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
-
-// needPG skips the test, with one line, when no PostgreSQL is configured.
-func needPG(t testing.TB) string {
-	t.Helper()
-	base := os.Getenv(dsnEnv)
-	if base == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal(dsnEnv + " is not set, and CI=true: the PostgreSQL tests must run (scripts/test starts a server)")
-		}
-		t.Skip(dsnEnv + " is not set: PostgreSQL tests skipped")
-	}
-	return base
-}
+// needPG skips the test, with one line, when no PostgreSQL is configured
+// (fails it under CI=true).
+func needPG(t testing.TB) string { return pgtest.DSN(t) }
 
 func open(t *testing.T, dsn string, now func() time.Time) *sqlstore.Store {
 	t.Helper()
