@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emersion/go-smtp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -314,28 +313,6 @@ func TestDovecotEndToEndMaildir(t *testing.T) {
 	}
 }
 
-// waitLMTPUser waits until Dovecot's LMTP knows user (its auth process
-// re-reads the users file at most once a second).
-func waitLMTPUser(t *testing.T, srv *dovecottest.Server, user string) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		conn, err := net.Dial("tcp", srv.LMTP)
-		require.NoError(t, err)
-		c := smtp.NewClientLMTP(conn)
-		err = c.Hello("localhost")
-		if err == nil {
-			require.NoError(t, c.Mail("", nil))
-			err = c.Rcpt(user, nil)
-		}
-		_ = c.Close()
-		if err == nil {
-			return
-		}
-		require.True(t, time.Now().Before(deadline), "Dovecot does not know user %s: %v", user, err)
-		time.Sleep(100 * time.Millisecond) // waiting for an external process
-	}
-}
-
 // TestDovecotEndToEndLMTP collects a Dovecot POP mailbox and delivers over
 // LMTP to Dovecot users.
 func TestDovecotEndToEndLMTP(t *testing.T) {
@@ -359,8 +336,6 @@ func TestDovecotEndToEndLMTP(t *testing.T) {
 	for _, m := range msgs {
 		srv.Load(t, popUser, m.data)
 	}
-	waitLMTPUser(t, srv, names[0])
-	waitLMTPUser(t, srv, names[1])
 
 	a := e2eAccount(t, srv, popUser, account.MechanismUser)
 	l := deliver.NewLMTP("tcp", srv.LMTP, &deliver.LMTPOptions{

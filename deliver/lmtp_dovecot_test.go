@@ -2,14 +2,12 @@ package deliver
 
 import (
 	"bytes"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/emersion/go-smtp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -19,29 +17,11 @@ import (
 // stripDomain maps user@example.com to Dovecot's domainless user name.
 func stripDomain(a string) string { return a[:strings.LastIndexByte(a, '@')] }
 
-// newUser makes a Dovecot user and waits until Dovecot's auth process has
-// re-read its users file (it looks at the file at most once a second), so
-// that LMTP knows the user. It returns user@example.com.
+// newUser makes a Dovecot user (dovecottest.NewUser returns once LMTP
+// knows it) and returns user@example.com.
 func newUser(t *testing.T, srv *dovecottest.Server, prefix string, opts ...dovecottest.UserOption) string {
 	t.Helper()
-	name := srv.NewUser(t, prefix, opts...)
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		conn, err := net.Dial("tcp", srv.LMTP)
-		require.NoError(t, err)
-		c := smtp.NewClientLMTP(conn)
-		err = c.Hello("localhost")
-		if err == nil {
-			require.NoError(t, c.Mail("", nil))
-			err = c.Rcpt(name, nil)
-		}
-		_ = c.Close()
-		if err == nil {
-			break
-		}
-		require.True(t, time.Now().Before(deadline), "Dovecot does not know user %s: %v", name, err)
-		time.Sleep(100 * time.Millisecond) // waiting for an external process, not for our own code
-	}
-	return name + "@example.com"
+	return srv.NewUser(t, prefix, opts...) + "@example.com"
 }
 
 // delivered returns the messages in user's Maildir new/ and cur/.

@@ -41,16 +41,14 @@ func checkLeaks(t *testing.T) {
 	})
 }
 
-// newUser makes a Dovecot user that can log in at once. Dovecot's
-// passwd-file passdb looks at the file at most once per second, so a user
-// appended in the second of an earlier lookup stays unknown until the next
-// one: wait for it rather than fail a login at random.
+// newUser makes a Dovecot user (dovecottest.NewUser returns once Dovecot
+// knows it) whose mail goes with the test.
 func newUser(t testing.TB, srv *dovecottest.Server, prefix string) string {
 	t.Helper()
 	return newUsers(t, srv, prefix, 1)[0]
 }
 
-// newUsers makes n users with one wait; their mail goes with the test.
+// newUsers makes n users; their mail goes with the test.
 func newUsers(t testing.TB, srv *dovecottest.Server, prefix string, n int) []string {
 	t.Helper()
 	var users []string
@@ -59,7 +57,6 @@ func newUsers(t testing.TB, srv *dovecottest.Server, prefix string, n int) []str
 		t.Cleanup(func() { os.RemoveAll(filepath.Dir(srv.Maildir(u))) })
 		users = append(users, u)
 	}
-	time.Sleep(1100 * time.Millisecond)
 	return users
 }
 

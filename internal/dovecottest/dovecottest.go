@@ -7,14 +7,17 @@
 package dovecottest
 
 import (
+	"bufio"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -124,11 +127,76 @@ func (s *Server) NewUser(t testing.TB, prefix string, opts ...UserOption) string
 	}
 	line := fmt.Sprintf("%s:{PLAIN}%s::::::%s\n", name, Password, spec.extra)
 	s.appendUser(t, line)
-	// Dovecot notices a changed passwd-file at most once a second (it
-	// compares the file's mtime, in whole seconds, with its last look):
-	// wait until the change is certainly visible.
-	time.Sleep(1100 * time.Millisecond)
+	s.waitUser(t, name)
 	return name
+}
+
+// waitUser returns once Dovecot knows user. Dovecot looks at a changed
+// passwd-file at most once a second, so a user appended in the second of an
+// earlier lookup stays unknown (logins fail, LMTP refuses it) until then:
+// ask its LMTP service, which reads the same file, until it accepts the
+// user as a recipient.
+func (s *Server) waitUser(t testing.TB, user string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ok, err := s.lmtpKnows(user)
+		if err != nil {
+			t.Fatalf("dovecottest: asking LMTP about %s: %v", user, err)
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("dovecottest: Dovecot still does not know %s after 10s", user)
+		}
+		time.Sleep(50 * time.Millisecond) // an external process re-reading a file
+	}
+}
+
+// lmtpKnows reports whether LMTP accepts RCPT TO:<user>.
+func (s *Server) lmtpKnows(user string) (bool, error) {
+	conn, err := net.DialTimeout("tcp", s.LMTP, 5*time.Second)
+	if err != nil {
+		return false, err
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	r := bufio.NewReader(conn)
+	reply := func() (string, error) { // the last line of a (multi-line) reply
+		for {
+			l, err := r.ReadString('\n')
+			if err != nil {
+				return "", err
+			}
+			if len(l) < 4 || l[3] != '-' {
+				return l, nil
+			}
+		}
+	}
+	if _, err := reply(); err != nil { // greeting
+		return false, err
+	}
+	var last string
+	for _, cmd := range []string{"LHLO localhost", "MAIL FROM:<>", "RCPT TO:<" + user + ">"} {
+		if _, err := fmt.Fprintf(conn, "%s\r\n", cmd); err != nil {
+			return false, err
+		}
+		if last, err = reply(); err != nil {
+			return false, err
+		}
+		if !strings.HasPrefix(last, "250") {
+			break
+		}
+	}
+	fmt.Fprintf(conn, "QUIT\r\n")
+	switch {
+	case strings.HasPrefix(last, "250"):
+		return true, nil
+	case strings.HasPrefix(last, "550"):
+		return false, nil // unknown user: not yet
+	}
+	return false, fmt.Errorf("unexpected reply %q", strings.TrimSpace(last))
 }
 
 func (s *Server) appendUser(t testing.TB, line string) {
