@@ -157,15 +157,9 @@ func (j *MemoryJournal) Sync(ctx context.Context, accountID string, uids []strin
 }
 
 func (j *MemoryJournal) sync(ctx context.Context, f *fence, accountID string, uids []string, now time.Time) (map[string]time.Time, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	if err := f.check(accountID); err != nil {
-		return nil, err
-	}
-	return j.state(accountID).Sync(uids, now, j.now()), nil
+	var seen map[string]time.Time
+	err := j.write(ctx, f, accountID, func(st *JournalState) { seen = st.Sync(uids, now, j.now()) })
+	return seen, err
 }
 
 // Delivered implements [Journal].
@@ -184,16 +178,7 @@ func (j *MemoryJournal) Record(ctx context.Context, accountID, key string, rcpts
 }
 
 func (j *MemoryJournal) record(ctx context.Context, f *fence, accountID, key string, rcpts []string, at time.Time) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	if err := f.check(accountID); err != nil {
-		return err
-	}
-	j.state(accountID).Record(key, rcpts, at)
-	return nil
+	return j.write(ctx, f, accountID, func(st *JournalState) { st.Record(key, rcpts, at) })
 }
 
 // DeliveredID implements [Journal].
@@ -212,16 +197,7 @@ func (j *MemoryJournal) RecordID(ctx context.Context, accountID, messageID strin
 }
 
 func (j *MemoryJournal) recordID(ctx context.Context, f *fence, accountID, messageID string, rcpts []string, expires time.Time) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	if err := f.check(accountID); err != nil {
-		return err
-	}
-	j.state(accountID).RecordID(messageID, rcpts, expires)
-	return nil
+	return j.write(ctx, f, accountID, func(st *JournalState) { st.RecordID(messageID, rcpts, expires) })
 }
 
 // Forget implements [Journal].
@@ -230,6 +206,12 @@ func (j *MemoryJournal) Forget(ctx context.Context, accountID string, keys ...st
 }
 
 func (j *MemoryJournal) forget(ctx context.Context, f *fence, accountID string, keys []string) error {
+	return j.write(ctx, f, accountID, func(st *JournalState) { st.Forget(keys) })
+}
+
+// write applies a change to an account's state under the journal's mutex,
+// after the fence's check (f may be nil: no lease).
+func (j *MemoryJournal) write(ctx context.Context, f *fence, accountID string, change func(*JournalState)) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -238,7 +220,7 @@ func (j *MemoryJournal) forget(ctx context.Context, f *fence, accountID string, 
 	if err := f.check(accountID); err != nil {
 		return err
 	}
-	j.state(accountID).Forget(keys)
+	change(j.state(accountID))
 	return nil
 }
 
