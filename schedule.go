@@ -70,18 +70,11 @@ func (p *Pipeline) Wake(id string) bool {
 // to finish the message in hand and commit, waits for them and returns nil.
 func (p *Pipeline) Run(ctx context.Context) error {
 	s := &scheduler{wake: make(chan string, 64)}
-	p.mu.Lock()
-	if p.sched != nil || p.shared != nil {
-		p.mu.Unlock()
-		return errors.New("multidrop: Run or RunShared is already running")
+	end, err := p.beginRun(s, nil)
+	if err != nil {
+		return err
 	}
-	p.sched = s
-	p.mu.Unlock()
-	defer func() {
-		p.mu.Lock()
-		p.sched = nil
-		p.mu.Unlock()
-	}()
+	defer end()
 
 	stop := make(chan struct{})
 	type done struct {
@@ -232,6 +225,22 @@ func (p *Pipeline) reschedule(st *acctState, a account.Account, r *Report, err e
 	if d := loginDelay(r, err); d > 0 && now.Add(d).After(st.next) {
 		st.next = now.Add(d)
 	}
+}
+
+// beginRun registers a running Run (s) or RunShared (sr) — one at a time on
+// a Pipeline — and returns the function that unregisters it.
+func (p *Pipeline) beginRun(s *scheduler, sr *sharedRun) (end func(), err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.sched != nil || p.shared != nil {
+		return nil, errors.New("multidrop: Run or RunShared is already running")
+	}
+	p.sched, p.shared = s, sr
+	return func() {
+		p.mu.Lock()
+		p.sched, p.shared = nil, nil
+		p.mu.Unlock()
+	}, nil
 }
 
 // jitter returns a random duration in [-d, d].

@@ -74,18 +74,11 @@ func (p *Pipeline) RunShared(ctx context.Context, opt *SharedOptions) error {
 		poll = opt.Poll
 	}
 	sr := &sharedRun{poke: make(chan struct{}, 1)}
-	p.mu.Lock()
-	if p.sched != nil || p.shared != nil {
-		p.mu.Unlock()
-		return errors.New("multidrop: Run or RunShared is already running")
+	end, err := p.beginRun(nil, sr)
+	if err != nil {
+		return err
 	}
-	p.shared = sr
-	p.mu.Unlock()
-	defer func() {
-		p.mu.Lock()
-		p.shared = nil
-		p.mu.Unlock()
-	}()
+	defer end()
 
 	stop := make(chan struct{})
 	results := make(chan struct{})
