@@ -128,6 +128,9 @@ type MemoryJournal struct {
 var (
 	_ Journal = (*MemoryJournal)(nil)
 	_ Fencer  = (*MemoryJournal)(nil)
+
+	_ BatchRecorder = (*MemoryJournal)(nil)
+	_ BatchRecorder = (*fencedMemoryJournal)(nil)
 )
 
 // NewMemoryJournal returns an empty MemoryJournal.
@@ -198,6 +201,11 @@ func (j *MemoryJournal) RecordID(ctx context.Context, accountID, messageID strin
 
 func (j *MemoryJournal) recordID(ctx context.Context, f *fence, accountID, messageID string, rcpts []string, expires time.Time) error {
 	return j.write(ctx, f, accountID, func(st *JournalState) { st.RecordID(messageID, rcpts, expires) })
+}
+
+// RecordBatch implements [BatchRecorder].
+func (j *MemoryJournal) RecordBatch(ctx context.Context, accountID string, recs []Record) error {
+	return j.write(ctx, nil, accountID, func(st *JournalState) { st.RecordBatch(recs) })
 }
 
 // Forget implements [Journal].
@@ -271,6 +279,10 @@ func (fj *fencedMemoryJournal) DeliveredID(ctx context.Context, accountID, messa
 
 func (fj *fencedMemoryJournal) RecordID(ctx context.Context, accountID, messageID string, rcpts []string, expires time.Time) error {
 	return fj.j.recordID(ctx, fj.f, accountID, messageID, rcpts, expires)
+}
+
+func (fj *fencedMemoryJournal) RecordBatch(ctx context.Context, accountID string, recs []Record) error {
+	return fj.j.write(ctx, fj.f, accountID, func(st *JournalState) { st.RecordBatch(recs) })
 }
 
 func (fj *fencedMemoryJournal) Forget(ctx context.Context, accountID string, keys ...string) error {
@@ -355,6 +367,18 @@ func (st *JournalState) Record(key string, rcpts []string, _ time.Time) {
 }
 
 // DeliveredToID returns the recipients recorded for messageID that have
+// RecordBatch applies each record's RecordID and Record.
+func (st *JournalState) RecordBatch(recs []Record) {
+	for _, r := range recs {
+		if r.MessageID != "" && len(r.IDRcpts) > 0 {
+			st.RecordID(r.MessageID, r.IDRcpts, r.Expires)
+		}
+		if len(r.Rcpts) > 0 {
+			st.Record(r.Key, r.Rcpts, r.At)
+		}
+	}
+}
+
 // not expired at now, sorted.
 func (st *JournalState) DeliveredToID(messageID string, now time.Time) []string {
 	var out []string

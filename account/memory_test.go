@@ -20,6 +20,19 @@ func TestMemoryJournal(t *testing.T) {
 	})
 }
 
+// plainJournal hides every method but the Journal interface's, so that
+// RecordAll takes its fallback path.
+type plainJournal struct{ account.Journal }
+
+func TestRecordAllWithoutBatchRecorder(t *testing.T) {
+	accounttest.TestJournal(t, func(_ *testing.T, now func() time.Time) account.Journal {
+		j := account.NewMemoryJournal()
+		j.Now = now
+		var _ account.BatchRecorder = j
+		return plainJournal{j}
+	})
+}
+
 func TestMemoryLocker(t *testing.T) {
 	accounttest.TestLocker(t, func(_ *testing.T, now func() time.Time) account.Locker {
 		l := account.NewMemoryLocker()

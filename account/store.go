@@ -52,6 +52,51 @@ type Journal interface {
 	Forget(ctx context.Context, accountID string, keys ...string) error
 }
 
+// Record is one entry of a batch of journal writes: Key was delivered to
+// Rcpts at At and, when MessageID is not empty, the message with that
+// Message-ID was delivered to IDRcpts, remembered until Expires. It is what
+// Record and RecordID write, in one entry.
+type Record struct {
+	Key       string
+	Rcpts     []string
+	At        time.Time
+	MessageID string
+	IDRcpts   []string
+	Expires   time.Time
+}
+
+// A BatchRecorder is a Journal that makes several records durable in one
+// write (one transaction, one commit): the Pipeline groups the records of
+// deliveries that finish together, saving a synchronous commit per message.
+type BatchRecorder interface {
+	// RecordBatch writes every record, all or none; it is durable when it
+	// returns. A fenced journal checks its lease once for the batch.
+	RecordBatch(ctx context.Context, accountID string, recs []Record) error
+}
+
+// RecordAll writes recs through j: in one write when j is a BatchRecorder,
+// otherwise with RecordID and then Record for each record, in order (so a
+// record's key is written last, as a failure part-way leaves at worst
+// Message-ID records whose key is not written).
+func RecordAll(ctx context.Context, j Journal, accountID string, recs []Record) error {
+	if b, ok := j.(BatchRecorder); ok {
+		return b.RecordBatch(ctx, accountID, recs)
+	}
+	for _, r := range recs {
+		if r.MessageID != "" && len(r.IDRcpts) > 0 {
+			if err := j.RecordID(ctx, accountID, r.MessageID, r.IDRcpts, r.Expires); err != nil {
+				return err
+			}
+		}
+		if len(r.Rcpts) > 0 {
+			if err := j.Record(ctx, accountID, r.Key, r.Rcpts, r.At); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // ErrLeaseHeld is returned by Locker.Acquire when another owner holds a
 // live lease on the account.
 var ErrLeaseHeld = errors.New("account: lease held by another owner")

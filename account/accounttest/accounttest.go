@@ -390,6 +390,40 @@ func TestJournal(t *testing.T, newJournal func(t *testing.T, now func() time.Tim
 		assert.Empty(t, got)
 	})
 
+	t.Run("RecordBatch", func(t *testing.T) {
+		clk := NewClock()
+		j := newJournal(t, clk.Now)
+		ctx := t.Context()
+		now := clk.Now()
+		const mid = "<batch@example.net>"
+		// Repeated rows within one batch, as copies of one message finishing
+		// together give: the later expiry wins, recipients are a set.
+		recs := []account.Record{
+			{Key: "u1", Rcpts: []string{"a@example.com", ""}, At: now, MessageID: mid, IDRcpts: []string{"a@example.com"}, Expires: now.Add(time.Hour)},
+			{Key: "u2", Rcpts: []string{"b@example.com", "a@example.com"}, At: now, MessageID: mid, IDRcpts: []string{"a@example.com", "b@example.com"}, Expires: now.Add(3 * time.Hour)},
+			{Key: "u2", Rcpts: []string{"b@example.com"}, At: now},
+			{Key: "u3"},
+		}
+		require.NoError(t, account.RecordAll(ctx, j, "a", recs))
+		require.NoError(t, account.RecordAll(ctx, j, "a", nil))
+		for key, want := range map[string][]string{
+			"u1": {"", "a@example.com"},
+			"u2": {"a@example.com", "b@example.com"},
+			"u3": nil,
+		} {
+			got, err := j.Delivered(ctx, "a", key)
+			require.NoError(t, err)
+			assert.Equal(t, want, got, key)
+		}
+		clk.Advance(2 * time.Hour)
+		got, err := j.DeliveredID(ctx, "a", mid)
+		require.NoError(t, err)
+		assert.Equal(t, []string{"a@example.com", "b@example.com"}, got, "the later expiry of a repeated row wins")
+		other, err := j.DeliveredID(ctx, "b", mid)
+		require.NoError(t, err)
+		assert.Empty(t, other)
+	})
+
 	t.Run("Forget", func(t *testing.T) {
 		clk := NewClock()
 		j := newJournal(t, clk.Now)
@@ -613,6 +647,10 @@ func TestFencing(t *testing.T, newPair func(t *testing.T, now func() time.Time) 
 			"Record": func() error { return oj.Record(ctx, "acct", "u1", []string{"late@example.com"}, clk.Now()) },
 			"RecordID": func() error {
 				return oj.RecordID(ctx, "acct", "<m@x>", []string{"late@example.com"}, clk.Now().Add(time.Hour))
+			},
+			"RecordAll": func() error {
+				return account.RecordAll(ctx, oj, "acct", []account.Record{{Key: "u1", Rcpts: []string{"late@example.com"}, At: clk.Now(),
+					MessageID: "<m@x>", IDRcpts: []string{"late@example.com"}, Expires: clk.Now().Add(time.Hour)}})
 			},
 			"Forget": func() error { return oj.Forget(ctx, "acct", "u1") },
 			"Sync": func() error {

@@ -41,6 +41,8 @@ type Journal struct {
 var (
 	_ account.Journal = (*Journal)(nil)
 	_ account.Fencer  = (*Journal)(nil)
+
+	_ account.BatchRecorder = (*Journal)(nil)
 )
 
 // Fenced implements [account.Fencer] for leases from a [Locker]: each write
@@ -160,6 +162,21 @@ func (j *Journal) RecordID(ctx context.Context, accountID, messageID string, rcp
 	}
 	return j.update(ctx, accountID, func(v *journalFile) error {
 		v.state(accountID).RecordID(messageID, rcpts, expires)
+		return nil
+	})
+}
+
+// RecordBatch implements [account.BatchRecorder]: one rewrite of the file
+// for every record.
+func (j *Journal) RecordBatch(ctx context.Context, accountID string, recs []account.Record) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if len(recs) == 0 {
+		return nil
+	}
+	return j.update(ctx, accountID, func(v *journalFile) error {
+		v.state(accountID).RecordBatch(recs)
 		return nil
 	})
 }

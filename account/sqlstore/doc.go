@@ -31,7 +31,8 @@
 // journal_seen holds the listed UIDs with their first-seen time,
 // journal_deliveries one row per (account, message key, recipient) and
 // journal_message_ids one row per (account, Message-ID, recipient) with
-// its expiry. Each Journal write is one transaction; it is durable when it
+// its expiry. Each Journal write is one transaction ([Store.RecordBatch]
+// writes all its records in one, with multi-row inserts); it is durable when it
 // returns as far as the engine's commit is (see package sqlite for its
 // settings; PostgreSQL with its default synchronous_commit=on).
 //

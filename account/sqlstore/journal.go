@@ -19,6 +19,11 @@ type journal struct {
 	lease *lease
 }
 
+var (
+	_ account.BatchRecorder = (*Store)(nil)
+	_ account.BatchRecorder = (*journal)(nil)
+)
+
 // Fenced implements [account.Fencer]: the returned Journal refuses writes
 // with [account.ErrLeaseLost] unless, in the same transaction, the lease
 // row of the account still has the lease's owner and token and has not
@@ -80,6 +85,11 @@ func (s *Store) DeliveredID(ctx context.Context, accountID, messageID string) ([
 // RecordID implements [account.Journal].
 func (s *Store) RecordID(ctx context.Context, accountID, messageID string, rcpts []string, expires time.Time) error {
 	return (&journal{s: s}).RecordID(ctx, accountID, messageID, rcpts, expires)
+}
+
+// RecordBatch implements [account.BatchRecorder].
+func (s *Store) RecordBatch(ctx context.Context, accountID string, recs []account.Record) error {
+	return (&journal{s: s}).RecordBatch(ctx, accountID, recs)
 }
 
 // Forget implements [account.Journal].
@@ -194,19 +204,7 @@ func (j *journal) Delivered(ctx context.Context, accountID, key string) ([]strin
 }
 
 func (j *journal) Record(ctx context.Context, accountID, key string, rcpts []string, at time.Time) error {
-	return j.s.tx(ctx, func(tx *sql.Tx) error {
-		if err := j.check(ctx, tx, accountID); err != nil {
-			return err
-		}
-		for _, r := range rcpts {
-			_, err := tx.ExecContext(ctx, j.s.q(`INSERT INTO journal_deliveries (account_id, msg_key, rcpt, delivered_at)
-				VALUES (?, ?, ?, ?) ON CONFLICT (account_id, msg_key, rcpt) DO NOTHING`), accountID, key, r, at.UnixNano())
-			if err != nil {
-				return fmt.Errorf("sqlstore: record: %w", err)
-			}
-		}
-		return nil
-	})
+	return j.RecordBatch(ctx, accountID, []account.Record{{Key: key, Rcpts: rcpts, At: at}})
 }
 
 func (j *journal) DeliveredID(ctx context.Context, accountID, messageID string) ([]string, error) {
@@ -219,18 +217,70 @@ func (j *journal) DeliveredID(ctx context.Context, accountID, messageID string) 
 }
 
 func (j *journal) RecordID(ctx context.Context, accountID, messageID string, rcpts []string, expires time.Time) error {
+	return j.RecordBatch(ctx, accountID, []account.Record{{MessageID: messageID, IDRcpts: rcpts, Expires: expires}})
+}
+
+// RecordBatch implements [account.BatchRecorder]: one transaction, with
+// one lease check, and multi-row inserts.
+func (j *journal) RecordBatch(ctx context.Context, accountID string, recs []account.Record) error {
+	// Rows of one statement must not repeat a conflict target (PostgreSQL
+	// refuses to update a row twice in one command): repeated Message-ID
+	// rows are merged, keeping the later expiry, and repeated delivery rows
+	// dropped.
+	type idRow struct{ id, rcpt string }
+	type keyRow struct{ key, rcpt string }
+	expiry := map[idRow]int64{}
+	var idOrder []idRow
+	seenKey := map[keyRow]bool{}
+	var keys []any
+	for _, r := range recs {
+		if r.MessageID != "" {
+			for _, rc := range r.IDRcpts {
+				k := idRow{r.MessageID, rc}
+				e, ok := expiry[k]
+				if !ok {
+					idOrder = append(idOrder, k)
+				}
+				expiry[k] = max(e, r.Expires.UnixNano())
+			}
+		}
+		for _, rc := range r.Rcpts {
+			k := keyRow{r.Key, rc}
+			if !seenKey[k] {
+				seenKey[k] = true
+				keys = append(keys, accountID, r.Key, rc, r.At.UnixNano())
+			}
+		}
+	}
+	ids := make([]any, 0, 4*len(idOrder))
+	for _, k := range idOrder {
+		ids = append(ids, accountID, k.id, k.rcpt, expiry[k])
+	}
+	if len(ids) == 0 && len(keys) == 0 {
+		return nil
+	}
 	return j.s.tx(ctx, func(tx *sql.Tx) error {
 		if err := j.check(ctx, tx, accountID); err != nil {
 			return err
 		}
-		for _, r := range rcpts {
+		// A Message-ID record keeps the later expiry.
+		err := batches(ids, 4, func(args []any, n int) error {
 			_, err := tx.ExecContext(ctx, j.s.q(`INSERT INTO journal_message_ids (account_id, message_id, rcpt, expires_at)
-				VALUES (?, ?, ?, ?) ON CONFLICT (account_id, message_id, rcpt) DO UPDATE SET expires_at =
+				VALUES `+tuples(n, 4)+` ON CONFLICT (account_id, message_id, rcpt) DO UPDATE SET expires_at =
 				CASE WHEN excluded.expires_at > journal_message_ids.expires_at THEN excluded.expires_at
-				ELSE journal_message_ids.expires_at END`), accountID, messageID, r, expires.UnixNano())
-			if err != nil {
-				return fmt.Errorf("sqlstore: record by message-id: %w", err)
-			}
+				ELSE journal_message_ids.expires_at END`), args...)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("sqlstore: record by message-id: %w", err)
+		}
+		err = batches(keys, 4, func(args []any, n int) error {
+			_, err := tx.ExecContext(ctx, j.s.q(`INSERT INTO journal_deliveries (account_id, msg_key, rcpt, delivered_at)
+				VALUES `+tuples(n, 4)+` ON CONFLICT (account_id, msg_key, rcpt) DO NOTHING`), args...)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("sqlstore: record: %w", err)
 		}
 		return nil
 	})
