@@ -51,8 +51,11 @@ func (j *journal) check(ctx context.Context, tx *sql.Tx, accountID string) error
 	var owner string
 	var token int64
 	var live bool
-	err := tx.QueryRowContext(ctx, j.s.q(`SELECT owner, token, expires_at > `+j.s.d.now()+` FROM leases WHERE account_id = ?`+
-		j.s.d.lockLease), j.s.nowArg(), accountID).Scan(&owner, &token, &live)
+	st, err := j.s.prepared(ctx, `SELECT owner, token, expires_at > `+j.s.d.now()+` FROM leases WHERE account_id = ?`+j.s.d.lockLease)
+	if err != nil {
+		return fmt.Errorf("sqlstore: checking lease: %w", err)
+	}
+	err = tx.StmtContext(ctx, st).QueryRowContext(ctx, j.s.nowArg(), accountID).Scan(&owner, &token, &live)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("sqlstore: checking lease: %w", err)
 	}
@@ -175,7 +178,11 @@ func (j *journal) Sync(ctx context.Context, accountID string, uids []string, now
 }
 
 func (j *journal) strings(ctx context.Context, query string, args ...any) ([]string, error) {
-	rows, err := j.s.db.QueryContext(ctx, j.s.q(query), args...)
+	st, err := j.s.prepared(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := st.QueryContext(ctx, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -208,11 +215,35 @@ func (j *journal) Record(ctx context.Context, accountID, key string, rcpts []str
 }
 
 func (j *journal) DeliveredID(ctx context.Context, accountID, messageID string) ([]string, error) {
-	out, err := j.strings(ctx, `SELECT rcpt FROM journal_message_ids WHERE account_id = ? AND message_id = ? AND expires_at > `+
-		j.s.d.now(), accountID, messageID, j.s.nowArg())
+	// The expiry is tested in the select list, not in WHERE, so that the
+	// primary key finds the rows: with "expires_at > now" in WHERE, SQLite
+	// may pick the expiry index and scan every live record of the account
+	// for each message.
+	st, err := j.s.prepared(ctx, `SELECT rcpt, expires_at > `+j.s.d.now()+
+		` FROM journal_message_ids WHERE account_id = ? AND message_id = ?`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: delivered by message-id: %w", err)
 	}
+	rows, err := st.QueryContext(ctx, j.s.nowArg(), accountID, messageID)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: delivered by message-id: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var r string
+		var live bool
+		if err := rows.Scan(&r, &live); err != nil {
+			return nil, fmt.Errorf("sqlstore: delivered by message-id: %w", err)
+		}
+		if live {
+			out = append(out, r)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlstore: delivered by message-id: %w", err)
+	}
+	slices.Sort(out)
 	return out, nil
 }
 
@@ -265,19 +296,17 @@ func (j *journal) RecordBatch(ctx context.Context, accountID string, recs []acco
 		}
 		// A Message-ID record keeps the later expiry.
 		err := batches(ids, 4, func(args []any, n int) error {
-			_, err := tx.ExecContext(ctx, j.s.q(`INSERT INTO journal_message_ids (account_id, message_id, rcpt, expires_at)
+			return j.exec(ctx, tx, n, `INSERT INTO journal_message_ids (account_id, message_id, rcpt, expires_at)
 				VALUES `+tuples(n, 4)+` ON CONFLICT (account_id, message_id, rcpt) DO UPDATE SET expires_at =
 				CASE WHEN excluded.expires_at > journal_message_ids.expires_at THEN excluded.expires_at
-				ELSE journal_message_ids.expires_at END`), args...)
-			return err
+				ELSE journal_message_ids.expires_at END`, args)
 		})
 		if err != nil {
 			return fmt.Errorf("sqlstore: record by message-id: %w", err)
 		}
 		err = batches(keys, 4, func(args []any, n int) error {
-			_, err := tx.ExecContext(ctx, j.s.q(`INSERT INTO journal_deliveries (account_id, msg_key, rcpt, delivered_at)
-				VALUES `+tuples(n, 4)+` ON CONFLICT (account_id, msg_key, rcpt) DO NOTHING`), args...)
-			return err
+			return j.exec(ctx, tx, n, `INSERT INTO journal_deliveries (account_id, msg_key, rcpt, delivered_at)
+				VALUES `+tuples(n, 4)+` ON CONFLICT (account_id, msg_key, rcpt) DO NOTHING`, args)
 		})
 		if err != nil {
 			return fmt.Errorf("sqlstore: record: %w", err)
@@ -306,6 +335,25 @@ func (j *journal) Forget(ctx context.Context, accountID string, keys ...string) 
 		}
 		return nil
 	})
+}
+
+// preparedRows is the most rows of a multi-row statement kept prepared:
+// the sizes of the group commits of a check are mostly small.
+const preparedRows = 16
+
+// exec runs a statement of rows rows in tx, prepared once when rows is
+// small.
+func (j *journal) exec(ctx context.Context, tx *sql.Tx, rows int, query string, args []any) error {
+	if rows > preparedRows {
+		_, err := tx.ExecContext(ctx, j.s.q(query), args...)
+		return err
+	}
+	st, err := j.s.prepared(ctx, query)
+	if err != nil {
+		return err
+	}
+	_, err = tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+	return err
 }
 
 // batchRows is the number of rows per multi-row statement: few round trips,

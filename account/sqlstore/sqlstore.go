@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/multidrop/multidrop/account"
@@ -28,6 +29,8 @@ type Store struct {
 	db *sql.DB
 	d  *Dialect
 	o  Options
+
+	stmts sync.Map // query → *sql.Stmt, the journal's frequent statements
 }
 
 var (
@@ -57,7 +60,32 @@ func Open(ctx context.Context, db *sql.DB, d *Dialect, opts *Options) (*Store, e
 func (s *Store) DB() *sql.DB { return s.db }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	s.stmts.Range(func(_, st any) bool {
+		_ = st.(*sql.Stmt).Close()
+		return true
+	})
+	return s.db.Close()
+}
+
+// prepared returns the prepared statement of query, in the dialect's
+// syntax, made once and kept until Close: a statement run for every message
+// is parsed once, not each time.
+func (s *Store) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
+	query = s.q(query)
+	if st, ok := s.stmts.Load(query); ok {
+		return st.(*sql.Stmt), nil
+	}
+	st, err := s.db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if old, loaded := s.stmts.LoadOrStore(query, st); loaded {
+		_ = st.Close()
+		return old.(*sql.Stmt), nil
+	}
+	return st, nil
+}
 
 // nowArg is the argument of Dialect.now: Options.Now in Unix nanoseconds,
 // or nil for the database's clock.
