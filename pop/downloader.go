@@ -361,6 +361,22 @@ var errStopBatch = errors.New("pop: stop requested")
 // protocol violation, a network error or ctx ending closes the session
 // without QUIT, so nothing is deleted.
 func (d *Downloader) Fetch(ctx context.Context, a account.Account, h Handler) error {
+	return d.fetch(ctx, a, h, nil)
+}
+
+// FetchSettling is Fetch for a [Settler]: its Handle may return Defer, and
+// Settle is called after the last message is handled, before the DELE of
+// every message planned or settled for deletion.
+func (d *Downloader) FetchSettling(ctx context.Context, a account.Account, h Settler) error {
+	return d.fetch(ctx, a, h, h)
+}
+
+var _ SettlingFetcher = (*Downloader)(nil)
+
+// errNoSettle is a Defer outside FetchSettling.
+var errNoSettle = errors.New("pop: Handle returned Defer, but the session does not settle; message kept")
+
+func (d *Downloader) fetch(ctx context.Context, a account.Account, h Handler, s Settler) error {
 	c, err := d.Connect(ctx, a)
 	if err != nil {
 		return err
@@ -397,6 +413,7 @@ func (d *Downloader) Fetch(ctx context.Context, a account.Account, h Handler) er
 	var (
 		errs      []error
 		deletes   []int
+		deferred  []int
 		stopped   bool
 		retrieved int
 		octets    int64
@@ -410,8 +427,13 @@ func (d *Downloader) Fetch(ctx context.Context, a account.Account, h Handler) er
 			errs = append(errs, &MessageError{Message: m, Err: herr})
 			return nil
 		}
-		if act == Delete {
+		switch {
+		case act == Delete:
 			deletes = append(deletes, n)
+		case act == Defer && s != nil:
+			deferred = append(deferred, n)
+		case act == Defer:
+			errs = append(errs, &MessageError{Message: m, Err: errNoSettle})
 		}
 		if herr != nil {
 			stopped = true
@@ -441,6 +463,17 @@ func (d *Downloader) Fetch(ctx context.Context, a account.Account, h Handler) er
 		for _, e := range flatten(rerr) {
 			if e != errStopBatch {
 				errs = append(errs, e)
+			}
+		}
+	}
+	if s != nil {
+		settled, serr := s.Settle(ctx)
+		if serr != nil {
+			errs = append(errs, serr)
+		}
+		for _, n := range deferred {
+			if settled[n] == Delete {
+				deletes = append(deletes, n)
 			}
 		}
 	}

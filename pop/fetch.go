@@ -42,6 +42,31 @@ func (f HandlerFunc) Handle(ctx context.Context, m MessageInfo, body io.Reader) 
 	return f(ctx, m, body)
 }
 
+// A Settler is a Handler that may postpone its decisions: its Handle may
+// return Defer once it has read the body, to decide later — after delivering
+// in the background while the next messages download — and Settle returns
+// the decisions. A [SettlingFetcher] calls Settle once, after the last
+// Handle (also after [ErrStop]) and before it sends any DELE, and deletes
+// the deferred messages Settle maps to Delete; any other deferred message
+// is kept. When the session breaks before that, Settle is not called: the
+// Handler learns the outcome from what Fetch returns, and nothing deferred
+// was deleted.
+type Settler interface {
+	Handler
+	// Settle waits for the deferred decisions and returns them by message
+	// number. An error is reported by Fetch; the deferred messages it does
+	// not map to Delete are kept.
+	Settle(ctx context.Context) (map[int]Action, error)
+}
+
+// A SettlingFetcher is a Fetcher that can settle a [Settler]'s deferred
+// decisions; [Downloader] is one. Its Fetch treats Defer as Keep, with an
+// error.
+type SettlingFetcher interface {
+	Fetcher
+	FetchSettling(ctx context.Context, a account.Account, h Settler) error
+}
+
 // A Planner is a Handler that also decides, from the scan listing and before
 // any download, what to do with each message. A Handler that is not a Planner
 // gets every message retrieved in server order.
@@ -76,6 +101,9 @@ const (
 	Delete
 	// Retrieve downloads the message and passes it to the Handler (plans only).
 	Retrieve
+	// Defer postpones the decision to the Settler's Settle (Handle of a
+	// Settler under FetchSettling only).
+	Defer
 )
 
 func (a Action) String() string {
@@ -86,6 +114,8 @@ func (a Action) String() string {
 		return "delete"
 	case Retrieve:
 		return "retrieve"
+	case Defer:
+		return "defer"
 	}
 	return "action(" + itoa(int(a)) + ")"
 }
