@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/multidrop/multidrop/account"
@@ -27,7 +28,8 @@ const finalMark = ""
 const journalTimeout = 30 * time.Second
 
 // check is the state of one check of one account. Plan and Handle are
-// called by one Fetcher session, one at a time.
+// called by one Fetcher session, one at a time; with par, the messages are
+// finished by background goroutines, and mu guards what they share.
 type check struct {
 	p     *Pipeline
 	a     account.Account
@@ -36,15 +38,22 @@ type check struct {
 	stop  <-chan struct{}
 	log   *slog.Logger
 	start time.Time
-	r     *Report
 
 	firstSeen map[string]time.Time
-	deleted   []string // journal keys marked for deletion
-	examined  int      // messages cleanly parsed and resolved
-	noRcpt    int      // of those, with no valid recipient
-	guard     bool     // deletion guard tripped
-	errs      []error
-	popts     *parse.Options // from the account, made at the first message
+	// planned holds the journal's recipients of each listed UID, read by
+	// Plan; read-only afterwards. A key is written only by the job of its
+	// own message, so it stays true for the check.
+	planned  map[string][]string
+	examined int            // messages cleanly parsed and resolved
+	noRcpt   int            // of those, with no valid recipient
+	guard    bool           // deletion guard tripped
+	popts    *parse.Options // from the account, made at the first message
+	par      *parallel      // nil: each message is finished in Handle
+
+	mu      sync.Mutex // guards r, deleted, errs once messages are handled
+	r       *Report
+	deleted []string // journal keys marked for deletion
+	errs    []error
 }
 
 func newCheck(p *Pipeline, a account.Account, held *heldLease, stop <-chan struct{}) *check {
@@ -135,6 +144,10 @@ func (c *check) planOne(ctx context.Context, m pop.MessageInfo) (pop.Action, str
 		if err != nil {
 			return pop.Keep, "", fmt.Errorf("multidrop: account %s: journal: %w", c.a.ID, err)
 		}
+		if c.planned == nil {
+			c.planned = map[string][]string{}
+		}
+		c.planned[m.UID] = done
 		if slices.Contains(done, finalMark) {
 			if !rt.LeaveOnServer {
 				return pop.Delete, "already delivered", nil
@@ -171,7 +184,9 @@ func (c *check) expired(uid string) bool {
 	return c.p.opt.Now().Sub(first) >= time.Duration(c.a.Retrieval.DeleteAfterDays)*24*time.Hour
 }
 
-// Handle spools, parses, resolves, delivers and decides one message.
+// Handle spools, parses and resolves one message, then finishes it
+// (journal, deliveries, decision): at once, or in the background when the
+// check settles, returning Defer.
 func (c *check) Handle(ctx context.Context, m pop.MessageInfo, body io.Reader) (pop.Action, error) {
 	act, err := c.handle(ctx, m, body)
 	if c.stopRequested() {
@@ -192,14 +207,23 @@ func (c *check) stopRequested() bool {
 	}
 }
 
+// job finishes one message: journal, deliveries, decision; run fills mr.
+// rcpts are the recipients it may deliver to.
+type job struct {
+	run   func(ctx context.Context, mr *MessageReport, sp *spooled) pop.Action
+	rcpts []string
+}
+
 func (c *check) handle(ctx context.Context, m pop.MessageInfo, body io.Reader) (pop.Action, error) {
+	c.mu.Lock()
 	c.r.Retrieved++
-	mr := MessageReport{Number: m.Number, UID: m.UID, Size: m.Size, Action: pop.Keep}
-	defer func() { c.account(&mr) }()
-	fail := func(step string, err error) (pop.Action, error) {
-		mr.Action, mr.Reason = pop.Keep, step+" failed"
-		mr.Err = &MessageError{Account: c.a.ID, UID: m.UID, Number: m.Number, Step: step, Err: err}
-		return pop.Keep, mr.Err
+	slot := len(c.r.Messages) // the report keeps the order of handling
+	c.r.Messages = append(c.r.Messages, MessageReport{})
+	c.mu.Unlock()
+	mr := &MessageReport{Number: m.Number, UID: m.UID, Size: m.Size, Action: pop.Keep}
+	now := func(act pop.Action) (pop.Action, error) {
+		c.account(slot, mr)
+		return act, mr.Err
 	}
 
 	// Spool once, hashing on the way for servers without usable UIDs.
@@ -207,34 +231,69 @@ func (c *check) handle(ctx context.Context, m pop.MessageInfo, body io.Reader) (
 	sp, err := spool.Read(io.TeeReader(body, h), &spool.Options{
 		Dir: c.p.opt.SpoolDir, Threshold: c.p.opt.SpoolMemory, MaxSize: c.p.opt.MaxMessageSize})
 	if err != nil {
-		return fail("spool", err)
+		return now(c.fail(mr, "spool", err))
 	}
-	defer sp.Close()
-	c.r.Bytes += sp.Size()
 	mr.Digest = "sha256:" + hex.EncodeToString(h.Sum(nil))
 	mr.Key = m.UID
 	if m.UIDProblem != "" || m.UID == "" {
 		mr.Key = mr.Digest
 	}
+	c.mu.Lock()
+	c.r.Bytes += sp.Size()
+	c.mu.Unlock()
 
+	j, pm := c.examine(ctx, mr, sp)
+	if j.run == nil {
+		sp.Close()
+		return now(mr.Action)
+	}
+	// Messages of one key, and copies of one message to a recipient, are
+	// finished one after the other, in the order they were handled: the
+	// later one then finds the earlier one's deliveries in the journal.
+	// Copies to distinct recipients (one per envelope recipient, each with
+	// its own Delivered-To) go in parallel.
+	serial := []string{"key " + mr.Key}
+	if pm.copyID != "" {
+		for _, r := range j.rcpts {
+			serial = append(serial, "copy "+pm.copyID+" "+r)
+		}
+	}
+	return c.finishMessage(ctx, slot, mr, &spooled{Spool: sp}, serial, j.run)
+}
+
+// fail marks mr kept after a failed step.
+func (c *check) fail(mr *MessageReport, step string, err error) pop.Action {
+	mr.Action, mr.Reason = pop.Keep, step+" failed"
+	mr.Err = &MessageError{Account: c.a.ID, UID: mr.UID, Number: mr.Number, Step: step, Err: err}
+	return pop.Keep
+}
+
+// examine parses and resolves a spooled message, in the order of the
+// session, and returns the job that finishes it; one without run when the
+// decision is made (a Keep, in mr).
+func (c *check) examine(ctx context.Context, mr *MessageReport, sp *spool.Spool) (job, *parsed) {
+	var err error
 	if c.popts == nil {
 		if c.popts, err = parseOptions(c.a, c.p.opt.LocalHost); err != nil {
-			return fail("parse", err)
+			c.fail(mr, "parse", err)
+			return job{}, nil
 		}
 	}
 	pm, err := parseMessage(sp.Reader(), c.popts)
 	if err != nil {
-		return fail("parse", err)
+		c.fail(mr, "parse", err)
+		return job{}, nil
 	}
 	mr.MessageID = pm.res.MessageID
 	if pm.keepReason != "" {
 		mr.Reason = pm.keepReason
-		return pop.Keep, nil
+		return job{}, pm
 	}
 
 	res, err := c.resolveMessage(ctx, pm)
 	if err != nil {
-		return fail("resolve", err)
+		c.fail(mr, "resolve", err)
+		return job{}, pm
 	}
 	mr.Resolution = res
 	c.examined++
@@ -242,28 +301,47 @@ func (c *check) handle(ctx context.Context, m pop.MessageInfo, body io.Reader) (
 	if len(res.Recipients) == 0 {
 		if hasLoop(res) {
 			mr.Reason = "loop: every recipient has had this message; kept"
-			return pop.Keep, nil
+			return job{}, pm
 		}
-		return c.noRecipient(ctx, &mr, sp, pm)
+		return c.noRecipient(mr, pm), pm
 	}
+	rcpts := make([]string, len(res.Recipients))
+	for i, r := range res.Recipients {
+		rcpts[i] = r.Address
+	}
+	return job{run: func(ctx context.Context, mr *MessageReport, sp *spooled) pop.Action {
+		return c.deliverAll(ctx, mr, sp, pm)
+	}, rcpts: rcpts}, pm
+}
 
+// delivered returns the journal's recipients of a message's key: Plan's
+// reading when the message is keyed by its UID.
+func (c *check) delivered(ctx context.Context, mr *MessageReport) ([]string, error) {
+	if done, ok := c.planned[mr.Key]; ok && mr.Key == mr.UID {
+		return done, nil
+	}
+	return c.j.Delivered(ctx, c.a.ID, mr.Key)
+}
+
+// deliverAll delivers to the recipients the journal does not show done,
+// reports foreign recipients when asked, and decides.
+func (c *check) deliverAll(ctx context.Context, mr *MessageReport, sp *spooled, pm *parsed) pop.Action {
 	// Drop recipients the journal shows done: a retry of this key, or
 	// another copy of this Message-ID.
-	j := c.j
-	done, err := j.Delivered(ctx, c.a.ID, mr.Key)
+	done, err := c.delivered(ctx, mr)
 	if err != nil {
-		return fail("journal", err)
+		return c.fail(mr, "journal", err)
 	}
 	if pm.copyID != "" {
-		byID, err := j.DeliveredID(ctx, c.a.ID, pm.copyID)
+		byID, err := c.j.DeliveredID(ctx, c.a.ID, pm.copyID)
 		if err != nil {
-			return fail("journal", err)
+			return c.fail(mr, "journal", err)
 		}
 		done = append(done, byID...)
 	}
 	var pending []string
 	var marked bool // the final mark is written
-	for _, r := range res.Recipients {
+	for _, r := range mr.Resolution.Recipients {
 		if slices.Contains(done, r.Address) {
 			mr.Already = append(mr.Already, r.Address)
 		} else {
@@ -273,24 +351,24 @@ func (c *check) handle(ctx context.Context, m pop.MessageInfo, body io.Reader) (
 
 	if len(pending) > 0 {
 		var ok bool
-		ok, marked, err = c.deliver(ctx, &mr, sp, pm, pending, c.a.Policy.Foreign != account.ForeignReport)
+		ok, marked, err = c.deliver(ctx, mr, sp, pm, pending, c.a.Policy.Foreign != account.ForeignReport)
 		if err != nil {
-			return fail("journal", err)
+			return c.fail(mr, "journal", err)
 		}
 		if !ok {
 			mr.Reason = "temporary delivery failure; kept for retry"
-			return pop.Keep, nil
+			return pop.Keep
 		}
 	}
 	if c.a.Policy.Foreign == account.ForeignReport {
-		if err := c.reportForeign(ctx, &mr); err != nil {
+		if err := c.reportForeign(ctx, mr); err != nil {
 			// The deliveries stand; the notice is retried with the message.
+			c.fail(mr, "policy", err)
 			mr.Reason = "delivered; foreign-recipient notice failed"
-			mr.Err = &MessageError{Account: c.a.ID, UID: mr.UID, Number: mr.Number, Step: "policy", Err: err}
-			return pop.Keep, mr.Err
+			return pop.Keep
 		}
 	}
-	return c.final(ctx, &mr, "delivered", marked)
+	return c.final(ctx, mr, "delivered", marked)
 }
 
 // deliver delivers to pending and records every final recipient (delivered
@@ -299,7 +377,7 @@ func (c *check) handle(ctx context.Context, m pop.MessageInfo, body io.Reader) (
 // With markFinal the final mark is written in the same journal write when
 // every recipient is final, saving a durable write per message; marked says
 // whether it was.
-func (c *check) deliver(ctx context.Context, mr *MessageReport, sp *spool.Spool, pm *parsed, pending []string, markFinal bool) (ok, marked bool, err error) {
+func (c *check) deliver(ctx context.Context, mr *MessageReport, sp *spooled, pm *parsed, pending []string, markFinal bool) (ok, marked bool, err error) {
 	sender, copyID := pm.res.Sender, pm.copyID
 	// Never deliver under a lease that may have been taken over.
 	if err := c.held.fresh(ctx); err != nil {
@@ -307,6 +385,8 @@ func (c *check) deliver(ctx context.Context, mr *MessageReport, sp *spool.Spool,
 	}
 	env := deliver.Envelope{From: sender, To: pending, Trace: deliver.Trace{Host: c.a.Host, Key: mr.Key, Account: c.a.ID, Digest: mr.Digest}}
 	results, derr := c.p.opt.Deliverer.Deliver(ctx, env, sp.Reader())
+	size := sp.Size()
+	sp.done() // the bytes are no longer needed: free the spool, and its slot
 	got := make(map[string]deliver.Result, len(results))
 	for _, r := range results {
 		got[r.Recipient] = r
@@ -326,9 +406,11 @@ func (c *check) deliver(ctx context.Context, mr *MessageReport, sp *spool.Spool,
 		c.p.observe(Event{Kind: EventDelivery, Account: c.a.ID, Result: &r})
 		switch r.Status {
 		case deliver.Delivered:
+			c.mu.Lock()
 			c.r.Delivered++
+			c.mu.Unlock()
 			final = append(final, rcpt)
-			c.log.Info("delivered", "uid", mr.UID, "message_id", mr.MessageID, "rcpt", rcpt, "bytes", sp.Size())
+			c.log.Info("delivered", "uid", mr.UID, "message_id", mr.MessageID, "rcpt", rcpt, "bytes", size)
 		case deliver.Permanent:
 			final = append(final, rcpt)
 			c.log.Warn("permanent delivery failure", "uid", mr.UID, "message_id", mr.MessageID, "rcpt", rcpt, "err", r.Err)
@@ -338,23 +420,20 @@ func (c *check) deliver(ctx context.Context, mr *MessageReport, sp *spool.Spool,
 		}
 	}
 	if len(final) > 0 {
-		// These deliveries happened: record them even if the check is being
-		// cancelled, or the next check would deliver them again.
-		jctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), journalTimeout)
-		defer cancel()
+		// These deliveries happened: record them, in one write, even if the
+		// check is being cancelled, or the next check would deliver them
+		// again. With the final mark the key's record allows a DELE without
+		// download.
 		now := c.p.opt.Now()
+		rec := account.Record{Key: mr.Key, Rcpts: final, At: now}
 		if copyID != "" {
-			if err := c.j.RecordID(jctx, c.a.ID, copyID, final, now.Add(c.p.opt.MessageIDTTL)); err != nil {
-				return false, false, err
-			}
+			rec.MessageID, rec.IDRcpts, rec.Expires = copyID, final, now.Add(c.p.opt.MessageIDTTL)
 		}
-		// The key's record last: with the final mark it allows a DELE
-		// without download.
 		marked = ok && markFinal
 		if marked {
-			final = append(final, finalMark)
+			rec.Rcpts = append(slices.Clone(final), finalMark)
 		}
-		if err := c.j.Record(jctx, c.a.ID, mr.Key, final, now); err != nil {
+		if err := c.record(ctx, rec); err != nil {
 			return false, false, err
 		}
 	}
@@ -363,68 +442,81 @@ func (c *check) deliver(ctx context.Context, mr *MessageReport, sp *spool.Spool,
 
 // final marks the message final in the journal and decides Delete (or Keep
 // when it is left on the server).
-func (c *check) final(ctx context.Context, mr *MessageReport, why string, marked bool) (pop.Action, error) {
+func (c *check) final(ctx context.Context, mr *MessageReport, why string, marked bool) pop.Action {
 	if !marked {
-		if err := c.j.Record(ctx, c.a.ID, mr.Key, []string{finalMark}, c.p.opt.Now()); err != nil {
+		if err := c.record(ctx, account.Record{Key: mr.Key, Rcpts: []string{finalMark}, At: c.p.opt.Now()}); err != nil {
+			c.fail(mr, "journal", err)
 			mr.Reason = "journal failed"
-			mr.Err = &MessageError{Account: c.a.ID, UID: mr.UID, Number: mr.Number, Step: "journal", Err: err}
-			return pop.Keep, mr.Err
+			return pop.Keep
 		}
 	}
 	if c.a.Retrieval.LeaveOnServer && !(c.a.Retrieval.DeleteAfterDays > 0 && c.expired(mr.UID)) {
 		mr.Action, mr.Reason = pop.Keep, why+"; left on server"
-		return pop.Keep, nil
+		return pop.Keep
 	}
 	mr.Action, mr.Reason = pop.Delete, why
-	return pop.Delete, nil
+	return pop.Delete
 }
 
 // noRecipient applies the account's no-recipient policy to a cleanly parsed
-// message whose candidates gave no valid recipient, under the deletion guard.
-func (c *check) noRecipient(ctx context.Context, mr *MessageReport, sp *spool.Spool, pm *parsed) (pop.Action, error) {
+// message whose candidates gave no valid recipient, under the deletion
+// guard. It returns the job that finishes the message, or none (no run)
+// when it is kept.
+func (c *check) noRecipient(mr *MessageReport, pm *parsed) job {
 	c.noRcpt++
 	switch c.a.Policy.NoRecipient {
 	case account.NoRecipientKeep:
 		mr.Reason = "no valid recipient; kept by policy"
-		return pop.Keep, nil
+		return job{}
 	case account.NoRecipientPostmaster:
-		pmAddr := c.a.Policy.Postmaster
-		done, err := c.j.Delivered(ctx, c.a.ID, mr.Key)
-		if err != nil {
-			mr.Err = &MessageError{Account: c.a.ID, UID: mr.UID, Number: mr.Number, Step: "journal", Err: err}
-			return pop.Keep, mr.Err
-		}
-		marked := false
-		if !slices.Contains(done, pmAddr) {
-			var ok bool
-			ok, marked, err = c.deliver(ctx, mr, sp, pm, []string{pmAddr}, true)
-			if err != nil {
-				mr.Err = &MessageError{Account: c.a.ID, UID: mr.UID, Number: mr.Number, Step: "journal", Err: err}
-				return pop.Keep, mr.Err
-			}
-			if !ok {
-				mr.Reason = "no valid recipient; postmaster delivery failed temporarily"
-				return pop.Keep, nil
-			}
-		}
-		return c.final(ctx, mr, "no valid recipient; sent to postmaster", marked)
+		return job{run: func(ctx context.Context, mr *MessageReport, sp *spooled) pop.Action {
+			return c.toPostmaster(ctx, mr, sp, pm)
+		}, rcpts: []string{c.a.Policy.Postmaster}}
 	}
 	// Delete, the default, unless the guard says the check looks wrong.
 	if !c.guard && c.noRcpt >= c.p.opt.GuardMin && float64(c.noRcpt) >= c.p.opt.GuardShare*float64(c.examined) {
 		c.guard = true
+		c.mu.Lock()
 		c.errs = append(c.errs, ErrDeletionGuard)
+		c.mu.Unlock()
 		c.log.Error("deletion guard tripped", "no_recipient", c.noRcpt, "examined", c.examined)
 		c.p.observe(Event{Kind: EventGuard, Account: c.a.ID, Err: ErrDeletionGuard})
 	}
 	if c.guard {
 		mr.Reason = "no valid recipient; kept by the deletion guard"
-		return pop.Keep, nil
+		return job{}
 	}
-	return c.final(ctx, mr, "no valid recipient; deleted", false)
+	return job{run: func(ctx context.Context, mr *MessageReport, _ *spooled) pop.Action {
+		return c.final(ctx, mr, "no valid recipient; deleted", false)
+	}}
 }
 
-// account adds a handled message to the report.
-func (c *check) account(mr *MessageReport) {
+// toPostmaster delivers a message without a valid recipient to the
+// account's postmaster (the postmaster policy).
+func (c *check) toPostmaster(ctx context.Context, mr *MessageReport, sp *spooled, pm *parsed) pop.Action {
+	pmAddr := c.a.Policy.Postmaster
+	done, err := c.delivered(ctx, mr)
+	if err != nil {
+		return c.fail(mr, "journal", err)
+	}
+	marked := false
+	if !slices.Contains(done, pmAddr) {
+		var ok bool
+		ok, marked, err = c.deliver(ctx, mr, sp, pm, []string{pmAddr}, true)
+		if err != nil {
+			return c.fail(mr, "journal", err)
+		}
+		if !ok {
+			mr.Reason = "no valid recipient; postmaster delivery failed temporarily"
+			return pop.Keep
+		}
+	}
+	return c.final(ctx, mr, "no valid recipient; sent to postmaster", marked)
+}
+
+// account adds a handled message to the report, in its slot.
+func (c *check) account(slot int, mr *MessageReport) {
+	c.mu.Lock()
 	switch mr.Action {
 	case pop.Delete:
 		c.r.Deleted++
@@ -438,15 +530,17 @@ func (c *check) account(mr *MessageReport) {
 	if mr.Err != nil {
 		c.errs = append(c.errs, mr.Err)
 	}
+	c.r.Messages[slot] = *mr
+	c.mu.Unlock()
 	c.log.Info("message", "uid", mr.UID, "message_id", mr.MessageID, "key", mr.Key,
 		"recipients", len(mr.Resolution.Recipients), "action", mr.Action.String(), "reason", mr.Reason)
-	c.r.Messages = append(c.r.Messages, *mr)
 	c.p.observe(Event{Kind: EventMessage, Account: c.a.ID, Message: mr})
 }
 
 // finish closes the report after the session ended with fetchErr, and
 // forgets the journal state of messages whose deletion was committed.
 func (c *check) finish(ctx context.Context, fetchErr error) *Report {
+	c.par.close()
 	c.r.Duration = c.p.opt.Now().Sub(c.start)
 	c.r.Committed = sessionCommitted(fetchErr)
 	if c.r.Committed && len(c.deleted) > 0 {

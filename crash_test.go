@@ -77,13 +77,7 @@ func (j *crashJournal) Record(ctx context.Context, id, key string, rcpts []strin
 }
 
 func TestCrashPoints(t *testing.T) {
-	type setup struct {
-		faults    []poptest.Fault
-		dlvK      int  // crash after delivering to k recipients of a call (0: no)
-		jrnlN     int  // crash after the n-th journal Record (0: no)
-		deleCrash bool // crash when the server answers the first DELE (before QUIT)
-	}
-	cases := map[string]setup{
+	cases := map[string]crashSetup{
 		"after RETR":                 {faults: []poptest.Fault{{Kind: poptest.DropAfter, Session: 1, Command: "RETR", Arg: "2"}}},
 		"after first recipient":      {dlvK: 1},
 		"after journal write":        {jrnlN: 1},
@@ -96,92 +90,106 @@ func TestCrashPoints(t *testing.T) {
 		"no fault":                   {},
 	}
 	for name, tc := range cases {
-		t.Run(name, func(t *testing.T) {
-			srv := &poptest.Server{Faults: tc.faults}
-			var msgs []poptest.Message
-			byUID := map[string][]string{}
-			for _, m := range crashMailbox {
-				msgs = append(msgs, poptest.Message{UID: m.uid, Data: m.data})
-				byUID[m.uid] = m.rcpts
-			}
-			srv.AddUser(popUser, popPass, msgs...)
-
-			ctx, cancel := context.WithCancel(t.Context())
-			var (
-				mu       sync.Mutex
-				snapshot = map[int][]string{} // session -> UIDs in its maildrop
-				bad      []string
-			)
-			var e *env
-			cd := &crashDeliverer{armed: tc.dlvK > 0, k: tc.dlvK, crash: cancel}
-			cj := &crashJournal{n: tc.jrnlN, crash: cancel}
-			e = newEnv(t, srv, nil, func(e *env, o *multidrop.Options) {
-				cd.inner = e.dlv
-				o.Deliverer = cd
-				cj.Journal = o.Journal
-				o.Journal = cj
-			})
-			srv.Rewrite = func(c poptest.Command, reply []byte) []byte {
-				if c.Name != "DELE" {
-					return reply
-				}
-				mu.Lock()
-				uids := snapshot[c.Session]
-				mu.Unlock()
-				n, _ := strconv.Atoi(strings.TrimPrefix(c.Line, "DELE "))
-				if n < 1 || n > len(uids) {
-					bad = append(bad, fmt.Sprintf("session %d: DELE %d of an unlisted number", c.Session, n))
-					return reply
-				}
-				got := e.delivered()
-				for _, r := range byUID[uids[n-1]] {
-					if got[r] == 0 {
-						bad = append(bad, fmt.Sprintf("session %d: DELE %d (%s) before %s had it", c.Session, n, uids[n-1], r))
-					}
-				}
-				if tc.deleCrash && c.Session == 1 {
-					cancel()
-				}
-				return reply
-			}
-
-			for session := 1; session <= 4; session++ {
-				var uids []string
-				for _, m := range srv.Mailbox(popUser) {
-					uids = append(uids, m.UID)
-				}
-				mu.Lock()
-				snapshot[session] = uids
-				mu.Unlock()
-				c := ctx
-				if session > 1 {
-					c = t.Context()
-				}
-				_, _ = e.p.Check(c, e.acct.ID)
-				require.Equal(t, session, srv.Sessions(), "one session per check")
-			}
-			assert.Empty(t, bad)
-			assert.Empty(t, srv.Mailbox(popUser), "every message deleted in the end")
-			// Every (message, recipient) pair exactly once.
-			count := map[string]int{}
-			for _, d := range e.dlv.Deliveries() {
-				for _, m := range crashMailbox {
-					if strings.Contains(string(d.Data), "Message-ID: "+m.id) {
-						for _, r := range d.Results {
-							if r.Status == deliver.Delivered {
-								count[m.id+" "+r.Recipient]++
-							}
-						}
-					}
-				}
-			}
-			want := map[string]int{}
-			for _, m := range crashMailbox {
-				for _, r := range m.rcpts {
-					want[m.id+" "+r] = 1
-				}
-			}
-			assert.Equal(t, want, count)
-		})
+		for _, conc := range []int{1, 8} {
+			t.Run(fmt.Sprintf("%s/concurrency %d", name, conc), func(t *testing.T) { crashPoint(t, tc, conc) })
+		}
 	}
+}
+
+// crashSetup is one case of TestCrashPoints.
+type crashSetup struct {
+	faults    []poptest.Fault
+	dlvK      int  // crash after delivering to k recipients of a call (0: no)
+	jrnlN     int  // crash after the n-th journal Record (0: no)
+	deleCrash bool // crash when the server answers the first DELE (before QUIT)
+}
+
+func crashPoint(t *testing.T, tc crashSetup, conc int) {
+	srv := &poptest.Server{Faults: tc.faults}
+	var msgs []poptest.Message
+	byUID := map[string][]string{}
+	for _, m := range crashMailbox {
+		msgs = append(msgs, poptest.Message{UID: m.uid, Data: m.data})
+		byUID[m.uid] = m.rcpts
+	}
+	srv.AddUser(popUser, popPass, msgs...)
+
+	ctx, cancel := context.WithCancel(t.Context())
+	var (
+		mu       sync.Mutex
+		snapshot = map[int][]string{} // session -> UIDs in its maildrop
+		bad      []string
+	)
+	var e *env
+	cd := &crashDeliverer{armed: tc.dlvK > 0, k: tc.dlvK, crash: cancel}
+	cj := &crashJournal{n: tc.jrnlN, crash: cancel}
+	e = newEnv(t, srv, nil, func(e *env, o *multidrop.Options) {
+		cd.inner = e.dlv
+		o.Deliverer = cd
+		cj.Journal = o.Journal
+		o.Journal = cj
+		o.DeliveryConcurrency = conc
+	})
+	srv.Rewrite = func(c poptest.Command, reply []byte) []byte {
+		if c.Name != "DELE" {
+			return reply
+		}
+		mu.Lock()
+		uids := snapshot[c.Session]
+		mu.Unlock()
+		n, _ := strconv.Atoi(strings.TrimPrefix(c.Line, "DELE "))
+		if n < 1 || n > len(uids) {
+			bad = append(bad, fmt.Sprintf("session %d: DELE %d of an unlisted number", c.Session, n))
+			return reply
+		}
+		got := e.delivered()
+		for _, r := range byUID[uids[n-1]] {
+			if got[r] == 0 {
+				bad = append(bad, fmt.Sprintf("session %d: DELE %d (%s) before %s had it", c.Session, n, uids[n-1], r))
+			}
+		}
+		if tc.deleCrash && c.Session == 1 {
+			cancel()
+		}
+		return reply
+	}
+
+	for session := 1; session <= 4; session++ {
+		var uids []string
+		for _, m := range srv.Mailbox(popUser) {
+			uids = append(uids, m.UID)
+		}
+		mu.Lock()
+		snapshot[session] = uids
+		mu.Unlock()
+		c := ctx
+		if session > 1 {
+			c = t.Context()
+		}
+		_, _ = e.p.Check(c, e.acct.ID)
+		require.Equal(t, session, srv.Sessions(), "one session per check")
+	}
+	assert.Empty(t, bad)
+	assert.Empty(t, srv.Mailbox(popUser), "every message deleted in the end")
+	// Every (message, recipient) pair exactly once.
+	count := map[string]int{}
+	for _, d := range e.dlv.Deliveries() {
+		for _, m := range crashMailbox {
+			if strings.Contains(string(d.Data), "Message-ID: "+m.id) {
+				for _, r := range d.Results {
+					if r.Status == deliver.Delivered {
+						count[m.id+" "+r.Recipient]++
+					}
+				}
+			}
+		}
+	}
+	want := map[string]int{}
+	for _, m := range crashMailbox {
+		for _, r := range m.rcpts {
+			want[m.id+" "+r] = 1
+		}
+	}
+	assert.Equal(t, want, count)
+
 }

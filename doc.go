@@ -25,6 +25,13 @@
 //   - [deliver.Deliverer]: how a message reaches them ([deliver.Maildir],
 //     [deliver.LMTP], [deliver.SMTP], [deliver.Route]).
 //
+// Within a check, messages are examined (parsed and resolved) in the order
+// of the session, and finished — delivered and recorded in the journal — by
+// up to Options.DeliveryConcurrency goroutines while the next messages
+// download; the journal records of messages that finish together share one
+// commit, and the DELE of every final message is sent after the last one.
+// Copies of one message to one recipient are finished one after the other.
+//
 // [Pipeline.Check] is the "Check Now" of the products this replaces,
 // [Pipeline.CheckAll] checks every enabled account, and [Pipeline.Run] checks
 // each on its interval. Embedders with their own POP client use
@@ -67,8 +74,9 @@
 // checked before every delivery, and the journal writes are fenced by it,
 // so an instance that paused past its lease neither records, delivers nor
 // deletes for an account another instance took over; its session ends
-// without QUIT. A pause in the middle of one delivery can still deliver that
-// message twice; Maildir's KeyNames makes that second delivery a no-op.
+// without QUIT. A pause in the middle of a delivery can still deliver the
+// messages in hand (up to Options.DeliveryConcurrency) twice; Maildir's
+// KeyNames makes those second deliveries no-ops.
 //
 // An empty check costs about a dozen SQL statements (about 1.5 ms of database
 // time), so the database is rarely the limit: 10,000 accounts on a 5-minute

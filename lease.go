@@ -107,3 +107,7 @@ func (j fencedJournal) RecordID(ctx context.Context, accountID, messageID string
 func (j fencedJournal) Forget(ctx context.Context, accountID string, keys ...string) error {
 	return j.h.lost(j.Journal.Forget(ctx, accountID, keys...))
 }
+
+func (j fencedJournal) RecordBatch(ctx context.Context, accountID string, recs []account.Record) error {
+	return j.h.lost(account.RecordAll(ctx, j.Journal, accountID, recs))
+}

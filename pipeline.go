@@ -55,6 +55,16 @@ type Options struct {
 
 	// Concurrency bounds CheckAll and Run (default 4 accounts at once).
 	Concurrency int
+	// DeliveryConcurrency is how many messages of one check are finished —
+	// delivered and recorded in the journal — at once, in the background
+	// while the next ones download (default 8). Their durable writes
+	// overlap, and the journal records of messages that finish together
+	// share one commit. Copies of one message are still finished one after
+	// the other, and no message is deleted before it is final. Each holds
+	// its spooled message (up to SpoolMemory in memory). 1 finishes every
+	// message before the next is downloaded. It applies when the Fetcher is
+	// a pop.SettlingFetcher, as the default is.
+	DeliveryConcurrency int
 	// Interval is the check interval of accounts without their own
 	// (default 5 minutes).
 	Interval time.Duration
@@ -81,7 +91,8 @@ type Options struct {
 	// Logger receives structured records (default slog.Default()).
 	Logger *slog.Logger
 	// Observer, when set, receives events (for metrics). It is called
-	// synchronously and must not block.
+	// synchronously, from several goroutines at once (checks of several
+	// accounts, messages of one check), and must not block.
 	Observer func(Event)
 	// Now is the clock (default time.Now).
 	Now func() time.Time
@@ -146,6 +157,9 @@ func New(opt *Options) (*Pipeline, error) {
 	}
 	if o.Concurrency <= 0 {
 		o.Concurrency = 4
+	}
+	if o.DeliveryConcurrency <= 0 {
+		o.DeliveryConcurrency = 8
 	}
 	if o.Interval <= 0 {
 		o.Interval = 5 * time.Minute
@@ -255,7 +269,13 @@ func (p *Pipeline) run(ctx context.Context, a account.Account, held *heldLease, 
 	log := p.opt.Logger.With("account", a.ID)
 	log.Debug("check started", "host", a.Host)
 
-	err := p.opt.Fetcher.Fetch(ctx, a, c)
+	var err error
+	if sf, ok := p.opt.Fetcher.(pop.SettlingFetcher); ok && p.opt.DeliveryConcurrency > 1 {
+		c.par = newParallel(c, p.opt.DeliveryConcurrency)
+		err = sf.FetchSettling(ctx, a, c)
+	} else {
+		err = p.opt.Fetcher.Fetch(ctx, a, c)
+	}
 	r := c.finish(ctx, err)
 
 	lvl := slog.LevelInfo

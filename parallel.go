@@ -1,0 +1,236 @@
+package multidrop
+
+import (
+	"context"
+	"maps"
+	"sync"
+
+	"github.com/multidrop/multidrop/account"
+	"github.com/multidrop/multidrop/internal/spool"
+	"github.com/multidrop/multidrop/pop"
+)
+
+// parallel finishes the messages of one check in the background, at most
+// len(slots) at once, while the session downloads the next ones: their
+// durable writes (Maildir fsyncs, journal commits) overlap, and the journal
+// records of messages that finish together are written in one commit by
+// the recorder. The decisions are handed to the Fetcher by Settle, before
+// any DELE.
+type parallel struct {
+	// slots bounds the messages held in spools (being delivered); pending,
+	// larger, the messages not finished yet, most of them waiting for the
+	// journal's group commit.
+	slots   chan struct{}
+	pending chan struct{}
+	wg      sync.WaitGroup
+	// tails holds, per serialisation key (a message key; a copy's
+	// Message-ID with one of its recipients), a channel closed when the
+	// last message handled with that key is finished. Handle's goroutine
+	// only.
+	tails map[string]chan struct{}
+	rec   *recorder
+
+	decided map[int]pop.Action // by message number; guarded by check.mu
+}
+
+// pendingPerSlot sets how many messages may wait for the journal per slot.
+const pendingPerSlot = 8
+
+func newParallel(c *check, n int) *parallel {
+	return &parallel{
+		slots:   make(chan struct{}, n),
+		pending: make(chan struct{}, pendingPerSlot*n),
+		tails:   map[string]chan struct{}{},
+		rec:     newRecorder(c, n),
+		decided: map[int]pop.Action{},
+	}
+}
+
+// spooled is the spool of a message being finished, with the slot it
+// holds; done frees both when the message's bytes are no longer needed.
+// It belongs to the goroutine finishing the message.
+type spooled struct {
+	*spool.Spool
+	release func() // frees the slot; nil when there is none
+	freed   bool
+}
+
+func (s *spooled) done() {
+	if s.freed {
+		return
+	}
+	s.freed = true
+	s.Close()
+	if s.release != nil {
+		s.release()
+	}
+}
+
+// finishMessage runs run for a spooled, examined message: now without par,
+// otherwise on a background goroutine once the messages handled before it
+// with any of the same serial keys are finished, returning Defer.
+func (c *check) finishMessage(ctx context.Context, slot int, mr *MessageReport, sp *spooled, serial []string, run func(context.Context, *MessageReport, *spooled) pop.Action) (pop.Action, error) {
+	par := c.par
+	if par == nil {
+		act := run(ctx, mr, sp)
+		sp.done()
+		c.account(slot, mr)
+		return act, mr.Err
+	}
+	select {
+	case par.pending <- struct{}{}:
+	case <-ctx.Done():
+		sp.done()
+		act := c.fail(mr, "deliver", context.Cause(ctx))
+		c.account(slot, mr)
+		return act, mr.Err
+	}
+	select {
+	case par.slots <- struct{}{}:
+		sp.release = func() { <-par.slots }
+	case <-ctx.Done():
+		<-par.pending
+		sp.done()
+		act := c.fail(mr, "deliver", context.Cause(ctx))
+		c.account(slot, mr)
+		return act, mr.Err
+	}
+	var after []chan struct{}
+	done := make(chan struct{})
+	for _, k := range serial {
+		if t := par.tails[k]; t != nil {
+			after = append(after, t)
+		}
+		par.tails[k] = done
+	}
+	par.wg.Go(func() {
+		defer func() {
+			sp.done()
+			close(done)
+			<-par.pending
+		}()
+		for _, t := range after {
+			<-t
+		}
+		act := run(ctx, mr, sp)
+		c.mu.Lock()
+		par.decided[mr.Number] = act
+		c.mu.Unlock()
+		c.account(slot, mr)
+	})
+	return pop.Defer, nil
+}
+
+// Settle implements pop.Settler: it waits until every message handled is
+// finished and returns the decisions. Before any deletion it makes sure
+// the lease, when there is one, is still held.
+func (c *check) Settle(ctx context.Context) (map[int]pop.Action, error) {
+	if c.par == nil {
+		return nil, nil
+	}
+	c.par.wait()
+	c.mu.Lock()
+	decided := maps.Clone(c.par.decided)
+	c.mu.Unlock()
+	for _, act := range decided {
+		if act == pop.Delete {
+			if err := c.held.fresh(ctx); err != nil {
+				return nil, err
+			}
+			break
+		}
+	}
+	return decided, nil
+}
+
+// wait waits for the background goroutines (none without par). It is
+// called after the last Handle.
+func (par *parallel) wait() {
+	if par != nil {
+		par.wg.Wait()
+	}
+}
+
+// close waits for the background goroutines and stops the recorder.
+func (par *parallel) close() {
+	if par == nil {
+		return
+	}
+	par.wait()
+	par.rec.close()
+}
+
+// record writes journal records durably: through the recorder, in a group
+// commit, when messages are finished in the background.
+func (c *check) record(ctx context.Context, recs ...account.Record) error {
+	if c.par != nil {
+		return c.par.rec.write(recs)
+	}
+	jctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), journalTimeout)
+	defer cancel()
+	return account.RecordAll(jctx, c.j, c.a.ID, recs)
+}
+
+// recorder writes the journal records of a check's background goroutines,
+// grouping those that arrive while a write is in progress into the next
+// write (a group commit): one durable write for several messages.
+type recorder struct {
+	c    *check
+	reqs chan recordReq
+	done chan struct{}
+}
+
+type recordReq struct {
+	recs []account.Record
+	err  chan error
+}
+
+func newRecorder(c *check, n int) *recorder {
+	r := &recorder{c: c, reqs: make(chan recordReq, n), done: make(chan struct{})}
+	go r.loop()
+	return r
+}
+
+func (r *recorder) loop() {
+	defer close(r.done)
+	for q := range r.reqs {
+		batch := []recordReq{q}
+	more:
+		for {
+			select {
+			case q, ok := <-r.reqs:
+				if !ok {
+					break more
+				}
+				batch = append(batch, q)
+			default:
+				break more
+			}
+		}
+		var recs []account.Record
+		for _, q := range batch {
+			recs = append(recs, q.recs...)
+		}
+		// The deliveries these records describe happened: write them even
+		// if the check is being cancelled.
+		ctx, cancel := context.WithTimeout(context.Background(), journalTimeout)
+		err := account.RecordAll(ctx, r.c.j, r.c.a.ID, recs)
+		cancel()
+		for _, q := range batch {
+			q.err <- err
+		}
+	}
+}
+
+// write queues recs for the next group commit and waits for it.
+func (r *recorder) write(recs []account.Record) error {
+	q := recordReq{recs: recs, err: make(chan error, 1)}
+	r.reqs <- q
+	return <-q.err
+}
+
+// close stops the recorder once no goroutine writes any more.
+func (r *recorder) close() {
+	close(r.reqs)
+	<-r.done
+}
