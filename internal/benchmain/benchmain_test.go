@@ -168,7 +168,7 @@ func TestPipeline(t *testing.T) {
 	require.NotEmpty(t, out, "MULTIDROP_BENCH_OUT")
 	o := &multidrop.Options{
 		SpoolDir: out, LocalHost: "mx.local.test",
-		Logger: slog.New(slog.DiscardHandler),
+		Logger: benchLogger(),
 	}
 	a := benchAccount(t, srv, os.Getenv("MULTIDROP_BENCH_USER"))
 	var err error
@@ -214,6 +214,10 @@ func TestPipeline(t *testing.T) {
 			return res, nil
 		})
 	}
+	if v := os.Getenv("MULTIDROP_BENCH_CONCURRENCY"); v != "" {
+		o.DeliveryConcurrency, err = strconv.Atoi(v)
+		require.NoError(t, err, "MULTIDROP_BENCH_CONCURRENCY")
+	}
 	p, err := multidrop.New(o)
 	require.NoError(t, err)
 
@@ -253,4 +257,15 @@ func TestMinimal(t *testing.T) {
 	require.NoError(t, c.DeleAll(ctx, nums))
 	require.NoError(t, c.Quit(ctx))
 	report(os.Getenv("MULTIDROP_BENCH_NAME"), n, octets, time.Since(start))
+}
+
+// benchLogger discards, or writes to MULTIDROP_BENCH_LOG when set.
+func benchLogger() *slog.Logger {
+	if p := os.Getenv("MULTIDROP_BENCH_LOG"); p != "" {
+		f, err := os.Create(p + "." + strings.ReplaceAll(os.Getenv("MULTIDROP_BENCH_NAME"), "/", "-"))
+		if err == nil {
+			return slog.New(slog.NewTextHandler(f, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		}
+	}
+	return slog.New(slog.DiscardHandler)
 }
