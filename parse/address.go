@@ -378,12 +378,9 @@ func (p *addrParser) comment() error {
 		case c < ' ' || c == 0x7f:
 			return p.fail("control character in comment")
 		case c >= utf8.RuneSelf:
-			r, n := utf8.DecodeRuneInString(p.s[p.i:])
-			if r == utf8.RuneError && n <= 1 {
-				return p.fail("invalid UTF-8 in comment")
-			}
-			p.i += n
-			continue
+			// A comment is skipped, never used: a stray 8-bit byte in one
+			// (a legacy charset) does not make the address unusable, as
+			// net/mail agrees.
 		}
 		p.i++
 	}
