@@ -2,6 +2,7 @@ package multidrop
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"sync"
 
@@ -215,6 +216,12 @@ func (r *recorder) loop() {
 		// if the check is being cancelled.
 		ctx, cancel := context.WithTimeout(context.Background(), journalTimeout)
 		err := account.RecordAll(ctx, r.c.j, r.c.a.ID, recs)
+		if err != nil && !errors.Is(err, account.ErrLeaseLost) && ctx.Err() == nil {
+			// Records are idempotent: one retry rides out a transient
+			// failure (a busy database, a dropped connection) that would
+			// otherwise fail every message of the batch.
+			err = account.RecordAll(ctx, r.c.j, r.c.a.ID, recs)
+		}
 		cancel()
 		for _, q := range batch {
 			q.err <- err

@@ -14,37 +14,52 @@ import (
 	"github.com/multidrop/multidrop/account"
 )
 
-// gateJournal holds its first RecordBatch until released, and keeps the
-// size of every batch.
+// gateJournal holds its first RecordBatch until released, fails the first
+// fails calls, and keeps the size of every batch.
 type gateJournal struct {
 	*account.MemoryJournal
 	gate    chan struct{}
 	mu      sync.Mutex
 	batches []int
-	fail    error
+	fails   int
 }
+
+var errDiskFull = errors.New("disk full")
 
 func (j *gateJournal) RecordBatch(ctx context.Context, accountID string, recs []account.Record) error {
 	j.mu.Lock()
 	first := len(j.batches) == 0
 	j.batches = append(j.batches, len(recs))
+	fail := j.fails > 0
+	j.fails--
 	j.mu.Unlock()
 	if first {
 		<-j.gate
 	}
-	if j.fail != nil {
-		return j.fail
+	if fail {
+		return errDiskFull
 	}
 	return j.MemoryJournal.RecordBatch(ctx, accountID, recs)
 }
 
 // Records that arrive while a write is in progress go together into the
-// next write, and each writer gets that write's outcome.
+// next write, and each writer gets that write's outcome; a failed write is
+// tried once more.
 func TestRecorderGroupCommit(t *testing.T) {
-	for name, fail := range map[string]error{"ok": nil, "failing": errors.New("disk full")} {
+	tests := map[string]struct {
+		fails   int
+		batches []int
+		err     error
+	}{
+		"ok":        {0, []int{1, 5}, nil},
+		"transient": {1, []int{1, 1, 5}, nil},
+		"failing":   {100, []int{1, 1, 5, 5}, errDiskFull},
+	}
+	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
+			fail := tc.err
 			synctest.Test(t, func(t *testing.T) {
-				j := &gateJournal{MemoryJournal: account.NewMemoryJournal(), gate: make(chan struct{}), fail: fail}
+				j := &gateJournal{MemoryJournal: account.NewMemoryJournal(), gate: make(chan struct{}), fails: tc.fails}
 				r := newRecorder(&check{j: j, a: account.Account{ID: "a"}}, 8)
 				errs := make(chan error, 6)
 				write := func(i int) {
@@ -61,7 +76,7 @@ func TestRecorderGroupCommit(t *testing.T) {
 					assert.Equal(t, fail, <-errs)
 				}
 				r.close()
-				assert.Equal(t, []int{1, 5}, j.batches, "one write for the queued five")
+				assert.Equal(t, tc.batches, j.batches, "one write for the queued five")
 				if fail == nil {
 					for i := range 6 {
 						got, err := j.Delivered(t.Context(), "a", fmt.Sprint("k", i))

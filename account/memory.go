@@ -366,7 +366,6 @@ func (st *JournalState) Record(key string, rcpts []string, _ time.Time) {
 	st.Deliveries[key] = slices.Compact(merged)
 }
 
-// DeliveredToID returns the recipients recorded for messageID that have
 // RecordBatch applies each record's RecordID and Record.
 func (st *JournalState) RecordBatch(recs []Record) {
 	for _, r := range recs {
@@ -379,6 +378,7 @@ func (st *JournalState) RecordBatch(recs []Record) {
 	}
 }
 
+// DeliveredToID returns the recipients recorded for messageID that have
 // not expired at now, sorted.
 func (st *JournalState) DeliveredToID(messageID string, now time.Time) []string {
 	var out []string

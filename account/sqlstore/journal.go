@@ -37,6 +37,11 @@ func (s *Store) Fenced(l account.Lease) account.Journal {
 	return &journal{s: s, lease: sl}
 }
 
+// leaseCheck reads an account's lease row in a fenced write.
+func leaseCheck(d *Dialect) string {
+	return `SELECT owner, token, expires_at > ` + d.now() + ` FROM leases WHERE account_id = ?` + d.lockLease
+}
+
 func (j *journal) check(ctx context.Context, tx *sql.Tx, accountID string) error {
 	l := j.lease
 	if l == nil {
@@ -51,11 +56,13 @@ func (j *journal) check(ctx context.Context, tx *sql.Tx, accountID string) error
 	var owner string
 	var token int64
 	var live bool
-	st, err := j.s.prepared(ctx, `SELECT owner, token, expires_at > `+j.s.d.now()+` FROM leases WHERE account_id = ?`+j.s.d.lockLease)
-	if err != nil {
-		return fmt.Errorf("sqlstore: checking lease: %w", err)
+	var row *sql.Row
+	if st := j.s.inTx(ctx, tx, leaseCheck(j.s.d)); st != nil {
+		row = st.QueryRowContext(ctx, j.s.nowArg(), accountID)
+	} else {
+		row = tx.QueryRowContext(ctx, j.s.q(leaseCheck(j.s.d)), j.s.nowArg(), accountID)
 	}
-	err = tx.StmtContext(ctx, st).QueryRowContext(ctx, j.s.nowArg(), accountID).Scan(&owner, &token, &live)
+	err := row.Scan(&owner, &token, &live)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("sqlstore: checking lease: %w", err)
 	}
@@ -290,23 +297,34 @@ func (j *journal) RecordBatch(ctx context.Context, accountID string, recs []acco
 	if len(ids) == 0 && len(keys) == 0 {
 		return nil
 	}
+	// Prepare the statements of a small batch before the transaction
+	// takes its connection; a failure only means they run unprepared.
+	var warm []string
+	if j.lease != nil {
+		warm = append(warm, leaseCheck(j.s.d))
+	}
+	if n := len(ids) / 4; n > 0 && n <= preparedRows {
+		warm = append(warm, insertIDs(n))
+	}
+	if n := len(keys) / 4; n > 0 && n <= preparedRows {
+		warm = append(warm, insertKeys(n))
+	}
+	for _, q := range warm {
+		_, _ = j.s.prepared(ctx, q)
+	}
 	return j.s.tx(ctx, func(tx *sql.Tx) error {
 		if err := j.check(ctx, tx, accountID); err != nil {
 			return err
 		}
 		// A Message-ID record keeps the later expiry.
 		err := batches(ids, 4, func(args []any, n int) error {
-			return j.exec(ctx, tx, n, `INSERT INTO journal_message_ids (account_id, message_id, rcpt, expires_at)
-				VALUES `+tuples(n, 4)+` ON CONFLICT (account_id, message_id, rcpt) DO UPDATE SET expires_at =
-				CASE WHEN excluded.expires_at > journal_message_ids.expires_at THEN excluded.expires_at
-				ELSE journal_message_ids.expires_at END`, args)
+			return j.exec(ctx, tx, insertIDs(n), args)
 		})
 		if err != nil {
 			return fmt.Errorf("sqlstore: record by message-id: %w", err)
 		}
 		err = batches(keys, 4, func(args []any, n int) error {
-			return j.exec(ctx, tx, n, `INSERT INTO journal_deliveries (account_id, msg_key, rcpt, delivered_at)
-				VALUES `+tuples(n, 4)+` ON CONFLICT (account_id, msg_key, rcpt) DO NOTHING`, args)
+			return j.exec(ctx, tx, insertKeys(n), args)
 		})
 		if err != nil {
 			return fmt.Errorf("sqlstore: record: %w", err)
@@ -337,22 +355,33 @@ func (j *journal) Forget(ctx context.Context, accountID string, keys ...string) 
 	})
 }
 
+// insertIDs inserts rows Message-ID records; a record keeps the later
+// expiry.
+func insertIDs(rows int) string {
+	return `INSERT INTO journal_message_ids (account_id, message_id, rcpt, expires_at) VALUES ` + tuples(rows, 4) +
+		` ON CONFLICT (account_id, message_id, rcpt) DO UPDATE SET expires_at =
+		CASE WHEN excluded.expires_at > journal_message_ids.expires_at THEN excluded.expires_at
+		ELSE journal_message_ids.expires_at END`
+}
+
+// insertKeys inserts rows delivery records.
+func insertKeys(rows int) string {
+	return `INSERT INTO journal_deliveries (account_id, msg_key, rcpt, delivered_at) VALUES ` + tuples(rows, 4) +
+		` ON CONFLICT (account_id, msg_key, rcpt) DO NOTHING`
+}
+
 // preparedRows is the most rows of a multi-row statement kept prepared:
 // the sizes of the group commits of a check are mostly small.
 const preparedRows = 16
 
-// exec runs a statement of rows rows in tx, prepared once when rows is
-// small.
-func (j *journal) exec(ctx context.Context, tx *sql.Tx, rows int, query string, args []any) error {
-	if rows > preparedRows {
-		_, err := tx.ExecContext(ctx, j.s.q(query), args...)
+// exec runs a statement in tx: prepared when RecordBatch prepared it
+// before the transaction began.
+func (j *journal) exec(ctx context.Context, tx *sql.Tx, query string, args []any) error {
+	if st := j.s.inTx(ctx, tx, query); st != nil {
+		_, err := st.ExecContext(ctx, args...)
 		return err
 	}
-	st, err := j.s.prepared(ctx, query)
-	if err != nil {
-		return err
-	}
-	_, err = tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+	_, err := tx.ExecContext(ctx, j.s.q(query), args...)
 	return err
 }
 

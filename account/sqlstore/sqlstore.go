@@ -70,7 +70,9 @@ func (s *Store) Close() error {
 
 // prepared returns the prepared statement of query, in the dialect's
 // syntax, made once and kept until Close: a statement run for every message
-// is parsed once, not each time.
+// is parsed once, not each time. Never call it inside a transaction: it may
+// need a connection of its own, and with a one-connection pool it would
+// wait for the transaction's; use inTx there.
 func (s *Store) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
 	query = s.q(query)
 	if st, ok := s.stmts.Load(query); ok {
@@ -353,4 +355,14 @@ func (s *Store) Delete(ctx context.Context, ids ...string) error {
 		}
 		return nil
 	})
+}
+
+// inTx returns query's prepared statement for tx when it was prepared
+// before, else nil: run the query unprepared then.
+func (s *Store) inTx(ctx context.Context, tx *sql.Tx, query string) *sql.Stmt {
+	st, ok := s.stmts.Load(s.q(query))
+	if !ok {
+		return nil
+	}
+	return tx.StmtContext(ctx, st.(*sql.Stmt))
 }

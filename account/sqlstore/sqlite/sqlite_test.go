@@ -48,6 +48,31 @@ func TestFencedJournal(t *testing.T) {
 	})
 }
 
+// With a one-connection pool, common for SQLite writers, no journal write
+// may need a second connection inside its transaction (a statement
+// prepared there would wait for the transaction's own connection).
+func TestOneConnection(t *testing.T) {
+	one := func(t *testing.T, now func() time.Time) *sqlstore.Store {
+		s := temp(t, now)
+		s.DB().SetMaxOpenConns(1)
+		return s
+	}
+	t.Run("Journal", func(t *testing.T) {
+		accounttest.TestJournal(t, func(t *testing.T, now func() time.Time) account.Journal { return one(t, now) })
+	})
+	t.Run("Fenced", func(t *testing.T) {
+		accounttest.TestJournal(t, func(t *testing.T, now func() time.Time) account.Journal {
+			return &perAccountFence{s: one(t, now), t: t}
+		})
+	})
+	t.Run("Fencing", func(t *testing.T) {
+		accounttest.TestFencing(t, func(t *testing.T, now func() time.Time) (account.Locker, account.Fencer) {
+			s := one(t, now)
+			return s, s
+		})
+	})
+}
+
 // perAccountFence acquires a long lease per account on first use and routes
 // every call through the fenced journal of that lease.
 type perAccountFence struct {
