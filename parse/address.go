@@ -371,17 +371,10 @@ func (p *addrParser) comment() error {
 			if p.i == len(p.s) {
 				return p.fail("unterminated comment")
 			}
-			if p.s[p.i] < ' ' && p.s[p.i] != '\t' || p.s[p.i] == 0x7f {
-				return p.fail("control character in comment")
-			}
-		case c == '\r' || c == '\n' || c == '\t':
-		case c < ' ' || c == 0x7f:
-			return p.fail("control character in comment")
-		case c >= utf8.RuneSelf:
-			// A comment is skipped, never used: a stray 8-bit byte in one
-			// (a legacy charset) does not make the address unusable, as
-			// net/mail agrees.
 		}
+		// Any other byte is skipped: a comment is never used, so a stray
+		// control character or 8-bit byte (a legacy charset) in one does
+		// not make the address unusable, as net/mail agrees.
 		p.i++
 	}
 	p.i = start

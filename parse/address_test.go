@@ -61,6 +61,7 @@ func TestParseAddressList(t *testing.T) {
 		{in: "Alice\r\n <alice@example.com>", want: []A{{Name: "Alice", Address: "alice@example.com", Local: "alice", Domain: "example.com"}}},
 		{in: "((nested (deep)) comment) a@example.com", want: []A{{Address: "a@example.com", Local: "a", Domain: "example.com"}}},
 		{in: "a@example.com (Andr\xe9, latin-1)", want: []A{{Address: "a@example.com", Local: "a", Domain: "example.com"}}},
+		{in: "(bell \x07 (nested \x19)) a@example.com", want: []A{{Address: "a@example.com", Local: "a", Domain: "example.com"}}},
 
 		// Quoted local parts.
 		{in: `"alice"@example.com`, want: []A{{Address: "alice@example.com", Local: "alice", Domain: "example.com"}}},
