@@ -221,7 +221,7 @@ func (c *check) handle(ctx context.Context, m pop.MessageInfo, body io.Reader) (
 	c.r.Messages = append(c.r.Messages, MessageReport{})
 	c.mu.Unlock()
 	mr := &MessageReport{Number: m.Number, UID: m.UID, Size: m.Size, Action: pop.Keep}
-	now := func(act pop.Action) (pop.Action, error) {
+	decided := func(act pop.Action) (pop.Action, error) {
 		c.account(slot, mr)
 		return act, mr.Err
 	}
@@ -231,7 +231,7 @@ func (c *check) handle(ctx context.Context, m pop.MessageInfo, body io.Reader) (
 	sp, err := spool.Read(io.TeeReader(body, h), &spool.Options{
 		Dir: c.p.opt.SpoolDir, Threshold: c.p.opt.SpoolMemory, MaxSize: c.p.opt.MaxMessageSize})
 	if err != nil {
-		return now(c.fail(mr, "spool", err))
+		return decided(c.fail(mr, "spool", err))
 	}
 	mr.Digest = "sha256:" + hex.EncodeToString(h.Sum(nil))
 	mr.Key = m.UID
@@ -245,7 +245,7 @@ func (c *check) handle(ctx context.Context, m pop.MessageInfo, body io.Reader) (
 	j, pm := c.examine(ctx, mr, sp)
 	if j.run == nil {
 		sp.Close()
-		return now(mr.Action)
+		return decided(mr.Action)
 	}
 	// Messages of one key, and copies of one message to a recipient, are
 	// finished one after the other, in the order they were handled: the
@@ -368,7 +368,7 @@ func (c *check) deliverAll(ctx context.Context, mr *MessageReport, sp *spooled, 
 			return pop.Keep
 		}
 	}
-	return c.final(ctx, mr, "delivered", marked)
+	return c.final(mr, "delivered", marked)
 }
 
 // deliver delivers to pending and records every final recipient (delivered
@@ -433,7 +433,7 @@ func (c *check) deliver(ctx context.Context, mr *MessageReport, sp *spooled, pm 
 		if marked {
 			rec.Rcpts = append(slices.Clone(final), finalMark)
 		}
-		if err := c.record(ctx, rec); err != nil {
+		if err := c.record(rec); err != nil {
 			return false, false, err
 		}
 	}
@@ -442,9 +442,9 @@ func (c *check) deliver(ctx context.Context, mr *MessageReport, sp *spooled, pm 
 
 // final marks the message final in the journal and decides Delete (or Keep
 // when it is left on the server).
-func (c *check) final(ctx context.Context, mr *MessageReport, why string, marked bool) pop.Action {
+func (c *check) final(mr *MessageReport, why string, marked bool) pop.Action {
 	if !marked {
-		if err := c.record(ctx, account.Record{Key: mr.Key, Rcpts: []string{finalMark}, At: c.p.opt.Now()}); err != nil {
+		if err := c.record(account.Record{Key: mr.Key, Rcpts: []string{finalMark}, At: c.p.opt.Now()}); err != nil {
 			c.fail(mr, "journal", err)
 			mr.Reason = "journal failed"
 			return pop.Keep
@@ -486,8 +486,8 @@ func (c *check) noRecipient(mr *MessageReport, pm *parsed) job {
 		mr.Reason = "no valid recipient; kept by the deletion guard"
 		return job{}
 	}
-	return job{run: func(ctx context.Context, mr *MessageReport, _ *spooled) pop.Action {
-		return c.final(ctx, mr, "no valid recipient; deleted", false)
+	return job{run: func(_ context.Context, mr *MessageReport, _ *spooled) pop.Action {
+		return c.final(mr, "no valid recipient; deleted", false)
 	}}
 }
 
@@ -511,7 +511,7 @@ func (c *check) toPostmaster(ctx context.Context, mr *MessageReport, sp *spooled
 			return pop.Keep
 		}
 	}
-	return c.final(ctx, mr, "no valid recipient; sent to postmaster", marked)
+	return c.final(mr, "no valid recipient; sent to postmaster", marked)
 }
 
 // account adds a handled message to the report, in its slot.

@@ -78,24 +78,13 @@ func (c *check) finishMessage(ctx context.Context, slot int, mr *MessageReport, 
 		c.account(slot, mr)
 		return act, mr.Err
 	}
-	select {
-	case par.pending <- struct{}{}:
-	case <-ctx.Done():
+	if err := par.acquire(ctx); err != nil {
 		sp.done()
-		act := c.fail(mr, "deliver", context.Cause(ctx))
+		act := c.fail(mr, "deliver", err)
 		c.account(slot, mr)
 		return act, mr.Err
 	}
-	select {
-	case par.slots <- struct{}{}:
-		sp.release = func() { <-par.slots }
-	case <-ctx.Done():
-		<-par.pending
-		sp.done()
-		act := c.fail(mr, "deliver", context.Cause(ctx))
-		c.account(slot, mr)
-		return act, mr.Err
-	}
+	sp.release = func() { <-par.slots }
 	var after []chan struct{}
 	done := make(chan struct{})
 	for _, k := range serial {
@@ -120,6 +109,23 @@ func (c *check) finishMessage(ctx context.Context, slot int, mr *MessageReport, 
 		c.account(slot, mr)
 	})
 	return pop.Defer, nil
+}
+
+// acquire takes a pending token and then a slot, or neither when ctx ends
+// first.
+func (par *parallel) acquire(ctx context.Context) error {
+	select {
+	case par.pending <- struct{}{}:
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+	select {
+	case par.slots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		<-par.pending
+		return context.Cause(ctx)
+	}
 }
 
 // Settle implements pop.Settler: it waits until every message handled is
@@ -163,13 +169,25 @@ func (par *parallel) close() {
 
 // record writes journal records durably: through the recorder, in a group
 // commit, when messages are finished in the background.
-func (c *check) record(ctx context.Context, recs ...account.Record) error {
+func (c *check) record(recs ...account.Record) error {
 	if c.par != nil {
 		return c.par.rec.write(recs)
 	}
-	jctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), journalTimeout)
+	return c.writeRecords(recs)
+}
+
+// writeRecords writes recs in one journal write. The deliveries they
+// describe happened, so the write goes on even if the check is being
+// cancelled; and as records are idempotent, a failure (a busy database, a
+// dropped connection) is tried once more, unless the lease is lost.
+func (c *check) writeRecords(recs []account.Record) error {
+	ctx, cancel := context.WithTimeout(context.Background(), journalTimeout)
 	defer cancel()
-	return account.RecordAll(jctx, c.j, c.a.ID, recs)
+	err := account.RecordAll(ctx, c.j, c.a.ID, recs)
+	if err != nil && !errors.Is(err, account.ErrLeaseLost) && ctx.Err() == nil {
+		err = account.RecordAll(ctx, c.j, c.a.ID, recs)
+	}
+	return err
 }
 
 // recorder writes the journal records of a check's background goroutines,
@@ -212,17 +230,7 @@ func (r *recorder) loop() {
 		for _, q := range batch {
 			recs = append(recs, q.recs...)
 		}
-		// The deliveries these records describe happened: write them even
-		// if the check is being cancelled.
-		ctx, cancel := context.WithTimeout(context.Background(), journalTimeout)
-		err := account.RecordAll(ctx, r.c.j, r.c.a.ID, recs)
-		if err != nil && !errors.Is(err, account.ErrLeaseLost) && ctx.Err() == nil {
-			// Records are idempotent: one retry rides out a transient
-			// failure (a busy database, a dropped connection) that would
-			// otherwise fail every message of the batch.
-			err = account.RecordAll(ctx, r.c.j, r.c.a.ID, recs)
-		}
-		cancel()
+		err := r.c.writeRecords(recs)
 		for _, q := range batch {
 			q.err <- err
 		}
