@@ -226,17 +226,24 @@ func (c *check) handle(ctx context.Context, m pop.MessageInfo, body io.Reader) (
 		return act, mr.Err
 	}
 
-	// Spool once, hashing on the way for servers without usable UIDs.
-	h := sha256.New()
-	sp, err := spool.Read(io.TeeReader(body, h), &spool.Options{
-		Dir: c.p.opt.SpoolDir, Threshold: c.p.opt.SpoolMemory, MaxSize: c.p.opt.MaxMessageSize})
+	// Spool once. A server without usable UIDs needs the digest as the key
+	// now; otherwise the digests are computed with the message's job, off
+	// the session's path.
+	opts := &spool.Options{Dir: c.p.opt.SpoolDir, Threshold: c.p.opt.SpoolMemory,
+		MaxSize: c.p.opt.MaxMessageSize, SizeHint: m.Size}
+	mr.Key = m.UID
+	var sp *spool.Spool
+	var err error
+	if m.UIDProblem != "" || m.UID == "" {
+		h := sha256.New()
+		sp, err = spool.Read(io.TeeReader(body, h), opts)
+		mr.Digest = "sha256:" + hex.EncodeToString(h.Sum(nil))
+		mr.Key = mr.Digest
+	} else {
+		sp, err = spool.Read(body, opts)
+	}
 	if err != nil {
 		return decided(c.fail(mr, "spool", err))
-	}
-	mr.Digest = "sha256:" + hex.EncodeToString(h.Sum(nil))
-	mr.Key = m.UID
-	if m.UIDProblem != "" || m.UID == "" {
-		mr.Key = mr.Digest
 	}
 	c.mu.Lock()
 	c.r.Bytes += sp.Size()
@@ -244,6 +251,9 @@ func (c *check) handle(ctx context.Context, m pop.MessageInfo, body io.Reader) (
 
 	j, pm := c.examine(ctx, mr, sp)
 	if j.run == nil {
+		if err := digests(mr, sp, nil); err != nil {
+			c.fail(mr, "spool", err)
+		}
 		sp.Close()
 		return decided(mr.Action)
 	}
@@ -251,14 +261,22 @@ func (c *check) handle(ctx context.Context, m pop.MessageInfo, body io.Reader) (
 	// finished one after the other, in the order they were handled: the
 	// later one then finds the earlier one's deliveries in the journal.
 	// Copies to distinct recipients (one per envelope recipient, each with
-	// its own Delivered-To) go in parallel.
+	// its own Delivered-To) go in parallel. Copies are told by Message-ID
+	// here (the body digest is not known yet): two messages sharing one
+	// are at worst finished one after the other.
 	serial := []string{"key " + mr.Key}
-	if pm.copyID != "" {
+	if pm.res.MessageID != "" {
 		for _, r := range j.rcpts {
-			serial = append(serial, "copy "+pm.copyID+" "+r)
+			serial = append(serial, "copy "+pm.res.MessageID+" "+r)
 		}
 	}
-	return c.finishMessage(ctx, slot, mr, &spooled{Spool: sp}, serial, j.run)
+	run := func(ctx context.Context, mr *MessageReport, sp *spooled) pop.Action {
+		if err := digests(mr, sp.Spool, pm); err != nil {
+			return c.fail(mr, "spool", err)
+		}
+		return j.run(ctx, mr, sp)
+	}
+	return c.finishMessage(ctx, slot, mr, &spooled{Spool: sp}, serial, run)
 }
 
 // fail marks mr kept after a failed step.

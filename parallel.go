@@ -42,7 +42,8 @@ func newParallel(c *check, n int) *parallel {
 		slots:   make(chan struct{}, n),
 		pending: make(chan struct{}, pendingPerSlot*n),
 		tails:   map[string]chan struct{}{},
-		rec:     newRecorder(c, n),
+		// Every pending message may queue for one commit.
+		rec:     newRecorder(c, pendingPerSlot*n),
 		decided: map[int]pop.Action{},
 	}
 }

@@ -6,9 +6,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"hash"
 	"io"
 
 	"github.com/multidrop/multidrop/account"
+	"github.com/multidrop/multidrop/internal/spool"
 	"github.com/multidrop/multidrop/parse"
 	"github.com/multidrop/multidrop/resolve"
 )
@@ -20,7 +22,9 @@ type parsed struct {
 	// copyID identifies copies of one message: its Message-ID with a digest
 	// of its body, so that another message reusing a Message-ID (careless
 	// software, a forger) is not taken for a copy. "" without a Message-ID.
+	// Set by digests.
 	copyID string
+	bodyAt int64 // offset of the body in the message
 }
 
 // parseOptions maps an account's settings to parse.Options once per check.
@@ -37,7 +41,8 @@ func parseOptions(a account.Account, localHost string) (*parse.Options, error) {
 // recipient candidates. A header over the limits is an error: the message is
 // kept, never guessed at from a truncated header.
 func parseMessage(r io.Reader, opts *parse.Options) (*parsed, error) {
-	br := bufio.NewReaderSize(r, 32<<10)
+	cr := &countingReader{r: r}
+	br := bufio.NewReaderSize(cr, 32<<10)
 	h, err := parse.ReadHeader(br, nil)
 	if err != nil {
 		return nil, err
@@ -46,16 +51,7 @@ func parseMessage(r io.Reader, opts *parse.Options) (*parsed, error) {
 	if err != nil {
 		return nil, err
 	}
-	pm := &parsed{res: res}
-	if res.MessageID != "" {
-		// The body follows the header in br: copies differ only in their
-		// trace and envelope fields.
-		body := sha256.New()
-		if _, err := br.WriteTo(body); err != nil {
-			return nil, err
-		}
-		pm.copyID = res.MessageID + " " + hex.EncodeToString(body.Sum(nil)[:16])
-	}
+	pm := &parsed{res: res, bodyAt: cr.n - int64(br.Buffered())}
 	for _, l := range res.Loops {
 		if l.Kind == parse.LoopStamp {
 			pm.keepReason = fmt.Sprintf("loop: the message carries this host's %s stamp", parse.LoopField)
@@ -65,6 +61,56 @@ func parseMessage(r io.Reader, opts *parse.Options) (*parsed, error) {
 		pm.keepReason = "envelope-only mode and no trusted envelope header"
 	}
 	return pm, nil
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// digests sets, in one reading of the spooled message, mr.Digest when it
+// is not set yet and, with pm, pm.copyID: the body digest is that of the
+// bytes after the header, as copies differ only in their trace and
+// envelope fields.
+func digests(mr *MessageReport, sp *spool.Spool, pm *parsed) error {
+	var whole, body hash.Hash
+	var ws []io.Writer
+	if mr.Digest == "" {
+		whole = sha256.New()
+		ws = append(ws, whole)
+	}
+	r := io.Reader(sp.Reader())
+	if pm != nil && pm.res.MessageID != "" {
+		body = sha256.New()
+		if whole != nil {
+			// The header goes to the whole digest only.
+			if _, err := io.CopyN(whole, r, pm.bodyAt); err != nil {
+				return err
+			}
+		} else {
+			r = io.NewSectionReader(sp, pm.bodyAt, sp.Size()-pm.bodyAt)
+		}
+		ws = append(ws, body)
+	}
+	if len(ws) == 0 {
+		return nil
+	}
+	if _, err := io.Copy(io.MultiWriter(ws...), r); err != nil {
+		return err
+	}
+	if whole != nil {
+		mr.Digest = "sha256:" + hex.EncodeToString(whole.Sum(nil))
+	}
+	if body != nil {
+		pm.copyID = pm.res.MessageID + " " + hex.EncodeToString(body.Sum(nil)[:16])
+	}
+	return nil
 }
 
 // resolveMessage resolves the candidates with the pipeline's Resolver,

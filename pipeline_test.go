@@ -2,6 +2,8 @@ package multidrop_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -238,6 +240,37 @@ func TestNoUIDLUsesDigestKeys(t *testing.T) {
 	assert.Equal(t, 0, r.Delivered, "already delivered before the cut")
 	assert.Empty(t, srv.Mailbox(popUser))
 	assert.Equal(t, map[string]int{"alice@example.com": 1, "bob@example.com": 1}, e.delivered())
+}
+
+// Every message's report carries the digest of its bytes as fetched,
+// whatever became of it, with usable UIDs (computed with the delivery) and
+// without (computed while spooling, as the key), at each concurrency.
+func TestReportDigests(t *testing.T) {
+	data := [][]byte{
+		msg("a", "Message-ID: <a@x>", "To: alice@example.com"),                                  // delivered
+		msg("b", "To: nobody@remote.test"),                                                      // no recipient: deleted
+		msg("c", "Message-ID: <c@x>", "To: bob@example.com", "X: "+strings.Repeat("x", 70<<10)), // over a limit: kept
+	}
+	for _, noUIDL := range []bool{false, true} {
+		for _, conc := range []int{1, 8} {
+			t.Run(fmt.Sprintf("noUIDL=%v/concurrency=%d", noUIDL, conc), func(t *testing.T) {
+				srv := &poptest.Server{NoUIDL: noUIDL}
+				var msgs []poptest.Message
+				for i, d := range data {
+					msgs = append(msgs, poptest.Message{UID: fmt.Sprint("u", i), Data: d})
+				}
+				srv.AddUser(popUser, popPass, msgs...)
+				e := newEnv(t, srv, nil, func(_ *env, o *multidrop.Options) { o.DeliveryConcurrency = conc })
+				r := e.check()
+				require.Len(t, r.Messages, len(data))
+				for i, m := range r.Messages {
+					sum := sha256.Sum256(data[i])
+					assert.Equal(t, "sha256:"+hex.EncodeToString(sum[:]), m.Digest, "message %d (%s)", i, m.Reason)
+				}
+				assert.Equal(t, 1, r.Delivered)
+			})
+		}
+	}
 }
 
 func TestDuplicateUIDs(t *testing.T) {

@@ -672,3 +672,27 @@ func TestFencing(t *testing.T, newPair func(t *testing.T, now func() time.Time) 
 			"a released lease fences too")
 	})
 }
+
+// ReadConcurrently runs rounds of n concurrent journal reads (Delivered and
+// DeliveredID, as a check delivering n messages at once does), for tests of
+// a store's connection pool.
+func ReadConcurrently(t *testing.T, j account.Journal, n, rounds int) {
+	t.Helper()
+	for range rounds {
+		var wg sync.WaitGroup
+		errs := make(chan error, 2*n)
+		for i := range n {
+			wg.Go(func() {
+				_, err := j.Delivered(t.Context(), "pool", fmt.Sprint("uid-", i))
+				errs <- err
+				_, err = j.DeliveredID(t.Context(), "pool", fmt.Sprint("<id-", i, "@example.org> 0"))
+				errs <- err
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			require.NoError(t, err)
+		}
+	}
+}

@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/bits"
 	"os"
 	"sync"
 )
@@ -43,6 +44,10 @@ type Options struct {
 	Dir string
 	// MaxSize is the largest message accepted, in bytes; 0 means no limit.
 	MaxSize int64
+	// SizeHint is the expected size of the message (a POP3 scan listing's),
+	// or 0: the memory is then taken at once instead of growing. A wrong
+	// hint costs time, never correctness.
+	SizeHint int64
 }
 
 // TooLargeError reports a message larger than Options.MaxSize.
@@ -63,6 +68,7 @@ type Spool struct {
 	threshold int64
 	dir       string
 	max       int64
+	hint      int64
 
 	mu      sync.Mutex
 	mem     []byte   // the message while it is in memory
@@ -87,7 +93,7 @@ func New(opts *Options) *Spool {
 	if o.Threshold < 0 {
 		o.Threshold = 0
 	}
-	return &Spool{threshold: o.Threshold, dir: o.Dir, max: o.MaxSize}
+	return &Spool{threshold: o.Threshold, dir: o.Dir, max: o.MaxSize, hint: max(o.SizeHint, 0)}
 }
 
 // Read spools all of r. On error the partial spool is removed and the error
@@ -132,14 +138,7 @@ func (s *Spool) write(p []byte) (int, error) {
 // append stores p, spilling to the file when the threshold is crossed.
 func (s *Spool) append(p []byte) (int, error) {
 	if !s.spilled && s.size+int64(len(p)) <= s.threshold {
-		if need := len(s.mem) + len(p); need > cap(s.mem) {
-			// Double up to the threshold: append's gentler growth for
-			// large slices would allocate several times the threshold.
-			c := min(max(2*cap(s.mem), need, 4096), int(s.threshold))
-			m := make([]byte, len(s.mem), c)
-			copy(m, s.mem)
-			s.mem = m
-		}
+		s.reserve(len(p))
 		s.mem = append(s.mem, p...)
 		s.size += int64(len(p))
 		return len(p), nil
@@ -175,6 +174,26 @@ func (s *Spool) append(p []byte) (int, error) {
 	return n, nil
 }
 
+// reserve makes room in memory for n more bytes, the total being within
+// the threshold: the size hint at first, then doubling up to the threshold
+// (append's gentler growth for large slices would allocate several times
+// the threshold). Buffers come from, and go back to, a pool.
+func (s *Spool) reserve(n int) {
+	need := len(s.mem) + n
+	if need <= cap(s.mem) {
+		return
+	}
+	c := max(2*cap(s.mem), need, minBuf)
+	if s.mem == nil && s.hint >= int64(need) {
+		c = int(min(s.hint+1, s.threshold)) // +1: EOF needs room to be seen
+	}
+	c = max(min(c, int(s.threshold)), need)
+	m := getBuf(c)[:len(s.mem)]
+	copy(m, s.mem)
+	putBuf(s.mem)
+	s.mem = m
+}
+
 // spill moves the in-memory bytes to a new temporary file.
 func (s *Spool) spill() error {
 	f, err := os.CreateTemp(s.dir, "multidrop-spool-*")
@@ -188,12 +207,13 @@ func (s *Spool) spill() error {
 	}
 	s.f = f
 	s.spilled = true
-	s.wbuf = make([]byte, 0, bufSize)
+	s.wbuf = getBuf(bufSize)
 	if len(s.mem) > 0 {
 		if _, err := f.Write(s.mem); err != nil {
 			return fmt.Errorf("spool: %w", err)
 		}
 	}
+	putBuf(s.mem)
 	s.mem = nil
 	return nil
 }
@@ -222,8 +242,38 @@ func (s *Spool) ReadFrom(r io.Reader) (int64, error) {
 		return 0, s.err
 	}
 	var total int64
-	buf := make([]byte, 32<<10)
+	var buf []byte
+	defer func() { putBuf(buf) }()
 	for {
+		if !s.spilled && s.size < s.threshold {
+			// Read straight into the spool's memory, up to the threshold
+			// and one byte past the size cap (to see it exceeded).
+			if len(s.mem) == cap(s.mem) {
+				s.reserve(int(min(s.threshold-s.size, readChunk)))
+			}
+			free := s.mem[len(s.mem):cap(s.mem)]
+			free = free[:min(int64(len(free)), s.threshold-s.size)]
+			if s.max > 0 && int64(len(free)) > s.max-s.size+1 {
+				free = free[:s.max-s.size+1]
+			}
+			n, rerr := r.Read(free)
+			total += int64(n)
+			if n > 0 {
+				if s.max > 0 && s.size+int64(n) > s.max {
+					s.err = &TooLargeError{Max: s.max}
+					return total, s.err
+				}
+				s.mem = s.mem[:len(s.mem)+n]
+				s.size += int64(n)
+			}
+			if rerr == io.EOF {
+				return total, nil
+			}
+			if rerr != nil {
+				return total, rerr
+			}
+			continue
+		}
 		if s.spilled {
 			// Read straight into the free part of the write buffer.
 			if len(s.wbuf) == cap(s.wbuf) {
@@ -254,6 +304,9 @@ func (s *Spool) ReadFrom(r io.Reader) (int64, error) {
 				return total, rerr
 			}
 			continue
+		}
+		if buf == nil {
+			buf = getBuf(readChunk)[:readChunk]
 		}
 		n, rerr := r.Read(buf)
 		total += int64(n)
@@ -336,6 +389,8 @@ func (s *Spool) Close() error {
 		return nil
 	}
 	s.closed = true
+	putBuf(s.mem)
+	putBuf(s.wbuf)
 	s.mem = nil
 	s.wbuf = nil
 	var err error
@@ -359,4 +414,42 @@ func (s *Spool) InMemory() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return !s.spilled
+}
+
+// readChunk is the most ReadFrom asks of its reader at once.
+const readChunk = 32 << 10
+
+// Memory buffers are pooled by power-of-two capacity, from minBuf to
+// maxPooled: a check spools message after message, and reusing their
+// buffers saves the allocation, the zeroing and the garbage collection of
+// every byte downloaded.
+const (
+	minShift  = 12 // 4 KiB
+	maxShift  = 24 // 16 MiB
+	minBuf    = 1 << minShift
+	maxPooled = 1 << maxShift
+)
+
+var bufPools [maxShift - minShift + 1]sync.Pool
+
+// getBuf returns an empty buffer of capacity at least n.
+func getBuf(n int) []byte {
+	if n > maxPooled {
+		return make([]byte, 0, n)
+	}
+	shift := max(bits.Len(uint(n-1)), minShift)
+	if b, ok := bufPools[shift-minShift].Get().(*[]byte); ok {
+		return (*b)[:0]
+	}
+	return make([]byte, 0, 1<<shift)
+}
+
+// putBuf returns a buffer from getBuf to its pool.
+func putBuf(b []byte) {
+	c := cap(b)
+	if c < minBuf || c > maxPooled || c&(c-1) != 0 {
+		return
+	}
+	b = b[:0]
+	bufPools[bits.Len(uint(c))-1-minShift].Put(&b)
 }

@@ -42,9 +42,12 @@ func TestSpoolRoundTrip(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			want := randomBytes(tc.size, uint64(tc.size))
-			// OneByteReader and HalfReader exercise odd read sizes.
-			for _, r := range []io.Reader{bytes.NewReader(want), iotest.HalfReader(bytes.NewReader(want))} {
-				s, err := Read(r, &Options{Threshold: tc.threshold, Dir: dir})
+			// HalfReader exercises odd read sizes; the size hints are
+			// none, exact, too small and too large.
+			for i, r := range []io.Reader{bytes.NewReader(want), iotest.HalfReader(bytes.NewReader(want)),
+				bytes.NewReader(want), bytes.NewReader(want), bytes.NewReader(want)} {
+				hint := []int64{0, 0, int64(tc.size), int64(tc.size / 2), int64(2*tc.size + 1)}[i]
+				s, err := Read(r, &Options{Threshold: tc.threshold, Dir: dir, SizeHint: hint})
 				require.NoError(t, err)
 				assert.Equal(t, int64(tc.size), s.Size())
 				assert.Equal(t, tc.inMemory, s.InMemory())
@@ -70,6 +73,48 @@ func TestSpoolRoundTrip(t *testing.T) {
 			assert.Empty(t, entries, "temporary files left behind")
 		})
 	}
+}
+
+// TestSpoolBuffersReused checks that a closed spool's memory, taken again
+// by the next spool, never shows through: neither to the new spool's
+// readers nor to the old spool's.
+func TestSpoolBuffersReused(t *testing.T) {
+	long, short := randomBytes(50000, 1), randomBytes(3000, 2)
+	a, err := Read(bytes.NewReader(long), &Options{SizeHint: int64(len(long))})
+	require.NoError(t, err)
+	ra := a.Reader()
+	require.NoError(t, a.Close())
+	for range 10 {
+		b, err := Read(bytes.NewReader(short), &Options{SizeHint: int64(len(long))})
+		require.NoError(t, err)
+		got, err := io.ReadAll(b.Reader())
+		require.NoError(t, err)
+		assert.True(t, bytes.Equal(short, got))
+		p := make([]byte, 10)
+		n, err := b.ReadAt(p, int64(len(short)))
+		assert.Zero(t, n, "nothing past the end")
+		assert.ErrorIs(t, err, io.EOF)
+		_, err = ra.Read(p)
+		assert.ErrorIs(t, err, ErrClosed, "a closed spool's reader reads nothing")
+		require.NoError(t, b.Close())
+	}
+	// Reused, the memory of a hinted spool is not allocated again (a
+	// garbage collection may empty the pool once or twice).
+	if raceEnabled {
+		return // the race detector's pools drop buffers at random
+	}
+	const runs = 50
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range runs {
+		s, err := Read(bytes.NewReader(long), &Options{SizeHint: int64(len(long))})
+		require.NoError(t, err)
+		require.NoError(t, s.Close())
+	}
+	runtime.ReadMemStats(&after)
+	perRun := (after.TotalAlloc - before.TotalAlloc) / runs
+	t.Logf("%d bytes allocated per %d-byte message", perRun, len(long))
+	assert.Less(t, perRun, uint64(len(long)/4))
 }
 
 func TestSpoolWritesMixed(t *testing.T) {

@@ -33,6 +33,9 @@ func Open(ctx context.Context, dsn string, opts *sqlstore.Options) (*sqlstore.St
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
+	// Keep the connections of a check's concurrent journal reads (each is
+	// a server process to start again); close them after a quiet spell.
+	db.SetMaxIdleConns(16)
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	if err := db.PingContext(ctx); err != nil {
 		_ = db.Close()

@@ -61,6 +61,16 @@ func TestFencing(t *testing.T) {
 	})
 }
 
+// The pool keeps the connections of a check's concurrent journal reads:
+// with database/sql's default of two idle connections, every burst would
+// open new ones, each a new server process.
+func TestPoolKeepsConnections(t *testing.T) {
+	needPG(t)
+	s := open(t, schemaDSN(t), nil)
+	accounttest.ReadConcurrently(t, s, 8, 20)
+	assert.Zero(t, s.DB().Stats().MaxIdleClosed, "connections closed for want of idle room")
+}
+
 func TestConcurrentOpenMigratesOnce(t *testing.T) {
 	dsn := schemaDSN(t)
 	var wg sync.WaitGroup

@@ -20,6 +20,11 @@
 // (_txlock=immediate) so that read-then-write transactions of several
 // processes cannot deadlock, and foreign keys are enforced. The database
 // file is created with mode 0600: it holds account passwords.
+//
+// The pool holds at most eight connections and keeps them while they are
+// used, closing them after five idle minutes: a check reads the journal
+// from several goroutines at once, and a new connection costs the parsing
+// of the schema and the preparing of the statements again.
 package sqlite
 
 import (
@@ -29,6 +34,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
@@ -64,6 +70,12 @@ func Open(ctx context.Context, path string, opts *sqlstore.Options) (*sqlstore.S
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
+	// Writers take turns on the file anyway; eight connections serve a
+	// check's concurrent reads and are kept (each has its schema parsed,
+	// its statements prepared) until a quiet spell.
+	db.SetMaxOpenConns(8)
+	db.SetMaxIdleConns(8)
+	db.SetConnMaxIdleTime(5 * time.Minute)
 	if err := db.PingContext(ctx); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("sqlite: opening %s: %w", path, err)

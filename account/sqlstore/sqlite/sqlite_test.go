@@ -48,6 +48,17 @@ func TestFencedJournal(t *testing.T) {
 	})
 }
 
+// The pool keeps the connections of a check's concurrent journal reads:
+// with database/sql's default of two idle connections, every burst would
+// open new ones (and prepare the statements again on each).
+func TestPoolKeepsConnections(t *testing.T) {
+	s := temp(t, nil)
+	accounttest.ReadConcurrently(t, s, 8, 20)
+	st := s.DB().Stats()
+	assert.Zero(t, st.MaxIdleClosed, "connections closed for want of idle room")
+	assert.Equal(t, 8, st.MaxOpenConnections)
+}
+
 // With a one-connection pool, common for SQLite writers, no journal write
 // may need a second connection inside its transaction (a statement
 // prepared there would wait for the transaction's own connection).
