@@ -92,9 +92,13 @@ type MaildirOptions struct {
 // Maildir delivers into Maildirs (maildir(5), Maildir++) on local file
 // systems. Each message is written under tmp/, fsynced, hard-linked into new/
 // (link never replaces an existing file), and new/ is fsynced before the
-// recipient is reported Delivered; the tmp/ entry is then removed. Any
-// failure of the file system (ENOSPC, EDQUOT, EIO, a short write, a failed
-// fsync or close) removes what was written and is a temporary failure.
+// recipient is reported Delivered; the tmp/ entry is then removed. On Linux
+// the file is written without a name (O_TMPFILE in tmp/) and gets its first
+// name in new/: a reader still never sees a partial file, a crash leaves
+// nothing behind in tmp/, and the fsync has no tmp/ entry to write. File
+// systems without O_TMPFILE get the named file. Any failure of the file
+// system (ENOSPC, EDQUOT, EIO, a short write, a failed fsync or close)
+// removes what was written and is a temporary failure.
 //
 // Files are written with the credentials of the calling process: run the
 // delivering process as the owner of the Maildirs (a virtual-mail user, for
@@ -431,10 +435,22 @@ func (m *Maildir) present(t *maildirTarget) (bool, error) {
 	return found, err
 }
 
-// written is a message file complete and fsynced under some tmp/.
+// written is a message file complete and fsynced under some tmp/: named,
+// or unnamed (O_TMPFILE) and still open, named only by its links.
 type written struct {
-	tmp  string
+	tmp  string      // the name under tmp/; "" for an unnamed file
+	f    maildirFile // the unnamed file, closed when its group is done
 	size int64
+}
+
+// release removes a named file's tmp/ entry, or closes an unnamed file (it
+// then vanishes unless linked).
+func (m *Maildir) release(w written) {
+	if w.f != nil {
+		_ = w.f.Close() // fsynced already: closing cannot lose its bytes
+		return
+	}
+	_ = m.fs.Remove(w.tmp)
 }
 
 // errSource marks a failure to read the message (or the context ending):
@@ -468,7 +484,7 @@ func (m *Maildir) deliverGroup(ctx context.Context, env Envelope, rr *rereader, 
 	var linked []*maildirTarget
 	defer func() {
 		for _, w := range files {
-			_ = m.fs.Remove(w.tmp)
+			m.release(w)
 		}
 	}()
 	// stop is set when the rest of the group cannot be served (the context
@@ -577,7 +593,12 @@ func (m *Maildir) linkNew(w written, t *maildirTarget) error {
 			base = m.uniqueName() + ",S=" + strconv.FormatInt(w.size, 10)
 		}
 		dst := filepath.Join(t.dir, "new", base)
-		err := m.fs.Link(w.tmp, dst)
+		var err error
+		if w.f != nil {
+			err = m.fs.LinkFile(w.f, dst)
+		} else {
+			err = m.fs.Link(w.tmp, dst)
+		}
 		if err == nil {
 			t.newLnk = dst
 			return nil
@@ -592,8 +613,16 @@ func (m *Maildir) linkNew(w written, t *maildirTarget) error {
 	return errors.New("no free unique name in new/")
 }
 
-// createTmp creates a new file under dir/tmp with a unique name.
+// createTmp creates a new file under dir/tmp: unnamed where the file system
+// allows it (name ""), else with a unique name.
 func (m *Maildir) createTmp(dir string) (maildirFile, string, error) {
+	f, err := m.fs.CreateUnnamed(filepath.Join(dir, "tmp"), m.opts.FileMode)
+	if err == nil {
+		return f, "", nil
+	}
+	if !errors.Is(err, errNoUnnamed) {
+		return nil, "", err
+	}
 	for range maxNameTries {
 		name := filepath.Join(dir, "tmp", m.uniqueName())
 		f, err := m.fs.Create(name, m.opts.FileMode)
@@ -620,6 +649,9 @@ func (m *Maildir) writeMessage(ctx context.Context, rr *rereader, prelude []byte
 
 // copyFile copies a written file to t's tmp/ (another file system).
 func (m *Maildir) copyFile(from written, t *maildirTarget) (written, error) {
+	if from.f != nil {
+		return m.writeFile(t.dir, io.NewSectionReader(from.f, 0, from.size))
+	}
 	r, err := m.fs.Open(from.tmp)
 	if err != nil {
 		return written{}, err
@@ -628,15 +660,16 @@ func (m *Maildir) copyFile(from written, t *maildirTarget) (written, error) {
 	return m.writeFile(t.dir, r)
 }
 
-// writeFile writes src to a new file under dir/tmp, fsyncs and closes it;
-// on any failure the file is removed.
+// writeFile writes src to a new file under dir/tmp and fsyncs it, then
+// closes a named file (an unnamed one stays open to be linked); on any
+// failure the file is removed.
 func (m *Maildir) writeFile(dir string, src io.Reader) (w written, err error) {
 	f, name, err := m.createTmp(dir)
 	if err != nil {
 		return written{}, err
 	}
 	defer func() {
-		if err != nil {
+		if err != nil && name != "" {
 			_ = m.fs.Remove(name)
 		}
 	}()
@@ -655,6 +688,13 @@ func (m *Maildir) writeFile(dir string, src io.Reader) (w written, err error) {
 	}
 	if err == nil {
 		err = f.Sync()
+	}
+	if name == "" {
+		if err != nil {
+			_ = f.Close()
+			return written{}, err
+		}
+		return written{f: f, size: cw.n}, nil
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
@@ -756,8 +796,15 @@ func (l *lfWriter) Close() error {
 // maildirFS is the file system seam of Maildir (tests inject failures).
 type maildirFS interface {
 	Create(name string, perm os.FileMode) (maildirFile, error) // exclusive
+	// CreateUnnamed creates a file without a name in dir, open for
+	// reading and writing, or fails with errNoUnnamed where the system or
+	// the file system cannot.
+	CreateUnnamed(dir string, perm os.FileMode) (maildirFile, error)
 	Open(name string) (io.ReadCloser, error)
 	Link(oldname, newname string) error
+	// LinkFile gives a file from CreateUnnamed a name (one more name
+	// each call); it never replaces a file.
+	LinkFile(f maildirFile, newname string) error
 	Remove(name string) error
 	MkdirAll(name string, perm os.FileMode) error
 	Stat(name string) (os.FileInfo, error)
@@ -769,15 +816,38 @@ type maildirFS interface {
 
 type maildirFile interface {
 	io.Writer
+	io.ReaderAt
 	Sync() error
 	Close() error
 }
+
+// errNoUnnamed reports that unnamed files are not available.
+var errNoUnnamed = errors.New("no unnamed files here")
 
 type osFS struct{}
 
 func (osFS) Create(name string, perm os.FileMode) (maildirFile, error) {
 	return os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
 }
+func (osFS) CreateUnnamed(dir string, perm os.FileMode) (maildirFile, error) {
+	f, err := createUnnamed(dir, perm)
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+func (osFS) LinkFile(f maildirFile, newname string) error {
+	of, ok := f.(interface {
+		Fd() uintptr
+		Name() string
+	})
+	if !ok {
+		return fmt.Errorf("maildir: %T has no descriptor to link", f)
+	}
+	return linkUnnamed(of.Fd(), of.Name(), newname)
+}
+
 func (osFS) Open(name string) (io.ReadCloser, error)      { return os.Open(name) }
 func (osFS) Link(oldname, newname string) error           { return os.Link(oldname, newname) }
 func (osFS) Remove(name string) error                     { return os.Remove(name) }
