@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"sync"
 
 	"github.com/multidrop/multidrop/account"
 	"github.com/multidrop/multidrop/internal/spool"
@@ -42,7 +43,12 @@ func parseOptions(a account.Account, localHost string) (*parse.Options, error) {
 // kept, never guessed at from a truncated header.
 func parseMessage(r io.Reader, opts *parse.Options) (*parsed, error) {
 	cr := &countingReader{r: r}
-	br := bufio.NewReaderSize(cr, 32<<10)
+	br := headerReaders.Get().(*bufio.Reader)
+	br.Reset(cr)
+	defer func() {
+		br.Reset(nil)
+		headerReaders.Put(br)
+	}()
 	h, err := parse.ReadHeader(br, nil)
 	if err != nil {
 		return nil, err
@@ -62,6 +68,9 @@ func parseMessage(r io.Reader, opts *parse.Options) (*parsed, error) {
 	}
 	return pm, nil
 }
+
+// headerReaders holds the buffered readers of parseMessage.
+var headerReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 32<<10) }}
 
 type countingReader struct {
 	r io.Reader
@@ -85,23 +94,22 @@ func digests(mr *MessageReport, sp *spool.Spool, pm *parsed) error {
 		whole = sha256.New()
 		ws = append(ws, whole)
 	}
-	r := io.Reader(sp.Reader())
+	var from int64
 	if pm != nil && pm.res.MessageID != "" {
 		body = sha256.New()
 		if whole != nil {
 			// The header goes to the whole digest only.
-			if _, err := io.CopyN(whole, r, pm.bodyAt); err != nil {
+			if _, err := sp.WriteRangeTo(whole, 0, pm.bodyAt); err != nil {
 				return err
 			}
-		} else {
-			r = io.NewSectionReader(sp, pm.bodyAt, sp.Size()-pm.bodyAt)
 		}
+		from = pm.bodyAt
 		ws = append(ws, body)
 	}
 	if len(ws) == 0 {
 		return nil
 	}
-	if _, err := io.Copy(io.MultiWriter(ws...), r); err != nil {
+	if _, err := sp.WriteRangeTo(io.MultiWriter(ws...), from, sp.Size()-from); err != nil {
 		return err
 	}
 	if whole != nil {

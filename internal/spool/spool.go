@@ -373,6 +373,33 @@ func (s *Spool) ReadAt(p []byte, off int64) (int, error) {
 	return f.ReadAt(p, off)
 }
 
+// WriteRangeTo writes n bytes from offset off to w: from memory without a
+// copy, or from the file through a pooled buffer. It fails with
+// io.ErrUnexpectedEOF when the spool holds fewer bytes.
+func (s *Spool) WriteRangeTo(w io.Writer, off, n int64) (int64, error) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return 0, ErrClosed
+	}
+	if off < 0 || n < 0 || off+n > s.size {
+		s.mu.Unlock()
+		return 0, io.ErrUnexpectedEOF
+	}
+	if !s.spilled {
+		defer s.mu.Unlock()
+		m, err := w.Write(s.mem[off : off+n])
+		return int64(m), err
+	}
+	s.mu.Unlock()
+	buf := getBuf(readChunk)[:readChunk]
+	defer putBuf(buf)
+	return io.CopyBuffer(onlyWriter{w}, io.NewSectionReader(s, off, n), buf)
+}
+
+// onlyWriter hides a ReadFrom method, so that io.CopyBuffer uses the buffer.
+type onlyWriter struct{ io.Writer }
+
 // Reader returns a new reader of the whole message from its start. Each call
 // returns an independent reader; it also implements io.ReaderAt and
 // io.Seeker.

@@ -275,3 +275,25 @@ func byteSize(n int64) string {
 	}
 	return strconv.FormatInt(n>>10, 10) + "KiB"
 }
+
+func TestSpoolWriteRangeTo(t *testing.T) {
+	want := randomBytes(5000, 3)
+	for _, threshold := range []int64{0, -1} { // in memory, in a file
+		s, err := Read(bytes.NewReader(want), &Options{Threshold: threshold, Dir: t.TempDir()})
+		require.NoError(t, err)
+		for _, r := range [][2]int64{{0, 5000}, {0, 0}, {1234, 100}, {4999, 1}, {5000, 0}} {
+			var b bytes.Buffer
+			n, err := s.WriteRangeTo(&b, r[0], r[1])
+			require.NoError(t, err)
+			assert.Equal(t, r[1], n)
+			assert.True(t, bytes.Equal(want[r[0]:r[0]+r[1]], b.Bytes()), "range %v", r)
+		}
+		_, err = s.WriteRangeTo(io.Discard, 4000, 1001)
+		assert.ErrorIs(t, err, io.ErrUnexpectedEOF)
+		_, err = s.WriteRangeTo(io.Discard, -1, 1)
+		assert.ErrorIs(t, err, io.ErrUnexpectedEOF)
+		require.NoError(t, s.Close())
+		_, err = s.WriteRangeTo(io.Discard, 0, 1)
+		assert.ErrorIs(t, err, ErrClosed)
+	}
+}
