@@ -447,17 +447,24 @@ func (s *Spool) InMemory() bool {
 const readChunk = 32 << 10
 
 // Memory buffers are pooled by power-of-two capacity, from minBuf to
-// maxPooled: a check spools message after message, and reusing their
-// buffers saves the allocation, the zeroing and the garbage collection of
-// every byte downloaded.
+// maxPooled, up to poolBytes in all: a check spools message after message,
+// and reusing their buffers saves the allocation, the zeroing and the
+// garbage collection of most bytes downloaded, while what the pool keeps
+// stays bounded (a sync.Pool would keep any number until the next
+// collections).
 const (
 	minShift  = 12 // 4 KiB
 	maxShift  = 24 // 16 MiB
 	minBuf    = 1 << minShift
 	maxPooled = 1 << maxShift
+	poolBytes = 4 << 20
 )
 
-var bufPools [maxShift - minShift + 1]sync.Pool
+var pool struct {
+	mu    sync.Mutex
+	free  [maxShift - minShift + 1][][]byte
+	bytes int
+}
 
 // getBuf returns an empty buffer of capacity at least n.
 func getBuf(n int) []byte {
@@ -465,18 +472,31 @@ func getBuf(n int) []byte {
 		return make([]byte, 0, n)
 	}
 	shift := max(bits.Len(uint(n-1)), minShift)
-	if b, ok := bufPools[shift-minShift].Get().(*[]byte); ok {
-		return (*b)[:0]
+	pool.mu.Lock()
+	if f := pool.free[shift-minShift]; len(f) > 0 {
+		b := f[len(f)-1]
+		f[len(f)-1] = nil
+		pool.free[shift-minShift] = f[:len(f)-1]
+		pool.bytes -= cap(b)
+		pool.mu.Unlock()
+		return b
 	}
+	pool.mu.Unlock()
 	return make([]byte, 0, 1<<shift)
 }
 
-// putBuf returns a buffer from getBuf to its pool.
+// putBuf returns a buffer from getBuf to the pool, when it has room.
 func putBuf(b []byte) {
 	c := cap(b)
 	if c < minBuf || c > maxPooled || c&(c-1) != 0 {
 		return
 	}
-	b = b[:0]
-	bufPools[bits.Len(uint(c))-1-minShift].Put(&b)
+	pool.mu.Lock()
+	defer pool.mu.Unlock()
+	if pool.bytes+c > poolBytes {
+		return
+	}
+	i := bits.Len(uint(c)) - 1 - minShift
+	pool.free[i] = append(pool.free[i], b[:0])
+	pool.bytes += c
 }
