@@ -65,8 +65,10 @@ type MaildirOptions struct {
 	// delivery of the same message to the same recipient finds the first
 	// (in new/ or, moved there by a mail reader, in cur/) and reports
 	// Delivered without a second copy. Messages with an empty key get a
-	// unique name. Finding a file in cur/ reads that directory, which
-	// costs time with very large Maildirs.
+	// unique name. Finding a file in cur/ reads that directory; the
+	// deliverer keeps what it found and reads it again only once it
+	// changed (its modification time), so a large, settled cur/ costs one
+	// stat per delivery.
 	KeyNames bool
 	// Separate writes one file per recipient, each with its own
 	// Delivered-To and Received "for" clause. When false (the default) a
@@ -100,6 +102,10 @@ type MaildirOptions struct {
 // system (ENOSPC, EDQUOT, EIO, a short write, a failed fsync or close)
 // removes what was written and is a temporary failure.
 //
+// A Maildir checked (or made, with Create) once is not checked again for
+// each delivery; one removed while the deliverer runs costs a temporary
+// failure, and the next delivery checks (or makes) it again.
+//
 // Files are written with the credentials of the calling process: run the
 // delivering process as the owner of the Maildirs (a virtual-mail user, for
 // one). Maildir needs a Unix file system (link(2) and fsync of a directory).
@@ -109,7 +115,26 @@ type Maildir struct {
 	folder   string // ".Folder" or ""
 	host     string
 	fs       maildirFS
+
+	ready sync.Map // directory → struct{}: checked (or made) by prepare
+	curs  sync.Map // cur/ directory → *curScan, with KeyNames
 }
+
+// curScan is what a reading of a cur/ directory found: the key-derived
+// names in it, valid while the directory's modification time stays mtime.
+type curScan struct {
+	mtime time.Time
+	names map[string]struct{}
+}
+
+// Scans of cur/ are kept only for directories whose modification time is
+// at least curSettled older than the scan (a change in the same tick as
+// the time read would go unseen otherwise), and with at most
+// maxCachedNames key-derived names.
+const (
+	curSettled     = 2 * time.Second
+	maxCachedNames = 1 << 14
+)
 
 var _ Deliverer = (*Maildir)(nil)
 
@@ -354,8 +379,10 @@ func (m *Maildir) deliver(ctx context.Context, env Envelope, msg io.Reader) (Res
 			continue
 		}
 		dir, root, err := m.pathFor(rcpt)
-		if err == nil {
-			err = m.prepare(dir, root)
+		if _, ok := m.ready.Load(dir); !ok && err == nil {
+			if err = m.prepare(dir, root); err == nil {
+				m.ready.Store(dir, struct{}{})
+			}
 		}
 		if err != nil {
 			res[i].Err = err
@@ -413,26 +440,52 @@ func (m *Maildir) deliver(ctx context.Context, env Envelope, msg io.Reader) (Res
 	return res, srcErr
 }
 
-// present reports whether t's key-derived name is already in new/ or cur/.
+// present reports whether t's key-derived name is already in new/ or cur/
+// (where a mail reader moves it, adding flags to the name). cur/ is read
+// again only when it changed since it was last read.
 func (m *Maildir) present(t *maildirTarget) (bool, error) {
 	if _, err := m.fs.Stat(filepath.Join(t.dir, "new", t.key)); err == nil {
 		return true, nil
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return false, err
 	}
-	found := false
-	err := m.fs.ReadDirNames(filepath.Join(t.dir, "cur"), func(name string) bool {
-		base := name
-		if i := strings.IndexAny(base, ":,"); i >= 0 {
-			base = base[:i]
+	cur := filepath.Join(t.dir, "cur")
+	fi, err := m.fs.Stat(cur)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if v, ok := m.curs.Load(cur); ok && v.(*curScan).mtime.Equal(fi.ModTime()) {
+		_, found := v.(*curScan).names[t.key]
+		return found, nil
+	}
+	scanned := time.Now()
+	names := map[string]struct{}{}
+	err = m.fs.ReadDirNames(cur, func(name string) bool {
+		if !strings.HasPrefix(name, "multidrop.") {
+			return true
 		}
-		found = base == t.key
-		return !found
+		if i := strings.IndexAny(name, ":,"); i >= 0 {
+			name = name[:i]
+		}
+		names[name] = struct{}{}
+		return true
 	})
 	if errors.Is(err, os.ErrNotExist) {
-		err = nil
+		return false, nil
 	}
-	return found, err
+	if err != nil {
+		return false, err
+	}
+	if scanned.Sub(fi.ModTime()) >= curSettled && len(names) <= maxCachedNames {
+		m.curs.Store(cur, &curScan{mtime: fi.ModTime(), names: names})
+	} else {
+		m.curs.Delete(cur)
+	}
+	_, found := names[t.key]
+	return found, nil
 }
 
 // written is a message file complete and fsynced under some tmp/: named,
@@ -615,8 +668,15 @@ func (m *Maildir) linkNew(w written, t *maildirTarget) error {
 
 // createTmp creates a new file under dir/tmp: unnamed where the file system
 // allows it (name ""), else with a unique name.
-func (m *Maildir) createTmp(dir string) (maildirFile, string, error) {
-	f, err := m.fs.CreateUnnamed(filepath.Join(dir, "tmp"), m.opts.FileMode)
+func (m *Maildir) createTmp(dir string) (f maildirFile, name string, err error) {
+	defer func() {
+		if errors.Is(err, os.ErrNotExist) {
+			// The Maildir went away since prepare saw it: check (or
+			// make) it again next time.
+			m.ready.Delete(dir)
+		}
+	}()
+	f, err = m.fs.CreateUnnamed(filepath.Join(dir, "tmp"), m.opts.FileMode)
 	if err == nil {
 		return f, "", nil
 	}
@@ -624,8 +684,8 @@ func (m *Maildir) createTmp(dir string) (maildirFile, string, error) {
 		return nil, "", err
 	}
 	for range maxNameTries {
-		name := filepath.Join(dir, "tmp", m.uniqueName())
-		f, err := m.fs.Create(name, m.opts.FileMode)
+		name = filepath.Join(dir, "tmp", m.uniqueName())
+		f, err = m.fs.Create(name, m.opts.FileMode)
 		if err == nil {
 			return f, name, nil
 		}

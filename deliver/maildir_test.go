@@ -276,6 +276,11 @@ func (f *faultFS) Link(oldname, newname string) error {
 	return f.osFS.Link(oldname, newname)
 }
 
+func (f *faultFS) ReadDirNames(name string, fn func(string) bool) error {
+	f.log("readdir", name+"/.")
+	return f.osFS.ReadDirNames(name, fn)
+}
+
 func (f *faultFS) Remove(name string) error {
 	f.log("remove", name)
 	return f.osFS.Remove(name)
@@ -609,6 +614,75 @@ func TestMaildirKeyNames(t *testing.T) {
 	deliver(Envelope{To: []string{"a@example.com"}, Trace: Trace{Key: "UIDL-2"}})
 	assert.Len(t, files(t, dir, "new"), 1)
 	assert.Len(t, files(t, dir, "cur"), 1)
+}
+
+// cur/ is read again only when it changed, and only when it had been left
+// alone for a while before it was read (its time could hide a change made
+// in the same tick otherwise).
+func TestMaildirKeyNamesCurScans(t *testing.T) {
+	m, root := newTestMaildir(t, MaildirOptions{Create: true, KeyNames: true})
+	fs := &faultFS{}
+	m.fs = fs
+	dir := filepath.Join(root, "example.com", "a", "Maildir")
+	deliver := func(key string) {
+		t.Helper()
+		res, err := m.Deliver(t.Context(), Envelope{To: []string{"a@example.com"}, Trace: Trace{Key: key}}, strings.NewReader(testMsg))
+		require.NoError(t, err)
+		require.Equal(t, Delivered, res[0].Status)
+	}
+	readdirs := func() int {
+		fs.mu.Lock()
+		defer fs.mu.Unlock()
+		n := 0
+		for _, op := range fs.ops {
+			if op == "readdir cur" {
+				n++
+			}
+		}
+		return n
+	}
+	deliver("k1")
+	deliver("k2")
+	assert.Equal(t, 2, readdirs(), "a cur/ changed just now is read each time")
+
+	old := time.Now().Add(-time.Hour)
+	require.NoError(t, os.Chtimes(filepath.Join(dir, "cur"), old, old))
+	deliver("k3")
+	deliver("k4")
+	deliver("k5")
+	assert.Equal(t, 3, readdirs(), "a settled cur/ is read once")
+	assert.Len(t, files(t, dir, "new"), 5)
+
+	// A mail reader moves k1's file to cur/: cur/ changed, it is read
+	// again, and k1 is found there.
+	k1 := keyName(Trace{Key: "k1"}, "a@example.com")
+	require.NoError(t, os.Rename(filepath.Join(dir, "new", k1), filepath.Join(dir, "cur", k1+",S=300:2,S")))
+	deliver("k1")
+	assert.Equal(t, 4, readdirs())
+	assert.Len(t, files(t, dir, "new"), 4, "no second copy of k1")
+	assert.Len(t, files(t, dir, "cur"), 1)
+}
+
+// A Maildir removed after it was prepared is made again (Create): the
+// delivery in hand fails for the time being, the next one succeeds.
+func TestMaildirRemovedWhileRunning(t *testing.T) {
+	m, root := newTestMaildir(t, MaildirOptions{Create: true})
+	dir := filepath.Join(root, "example.com", "a", "Maildir")
+	env := Envelope{To: []string{"a@example.com"}}
+	res, err := m.Deliver(t.Context(), env, strings.NewReader(testMsg))
+	require.NoError(t, err)
+	require.Equal(t, Delivered, res[0].Status)
+	require.NoError(t, os.RemoveAll(dir))
+
+	res, err = m.Deliver(t.Context(), env, strings.NewReader(testMsg))
+	require.NoError(t, err)
+	assert.Equal(t, Temporary, res[0].Status)
+	assert.ErrorIs(t, res[0].Err, os.ErrNotExist)
+
+	res, err = m.Deliver(t.Context(), env, strings.NewReader(testMsg))
+	require.NoError(t, err)
+	assert.Equal(t, Delivered, res[0].Status)
+	assert.Len(t, files(t, dir, "new"), 1)
 }
 
 func TestLFWriter(t *testing.T) {
