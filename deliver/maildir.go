@@ -118,6 +118,59 @@ type Maildir struct {
 
 	ready sync.Map // directory → struct{}: checked (or made) by prepare
 	curs  sync.Map // cur/ directory → *curScan, with KeyNames
+
+	syncMu sync.Mutex          // guards syncs and the dirSyncs in it
+	syncs  map[string]*dirSync // the new/ directories being fsynced
+}
+
+// dirSync coalesces the fsyncs of one directory by concurrent deliveries:
+// each waits for a sync begun after its link, and one sync serves every
+// link made before it began.
+type dirSync struct {
+	cond     sync.Cond // L is Maildir.syncMu
+	started  uint64    // syncs begun
+	finished uint64    // syncs ended
+	running  bool
+	err      error // of the last sync ended
+	users    int
+}
+
+// syncDir fsyncs dir after the caller's changes to it: with a sync begun
+// since, which other callers may share. Its error is that of the last sync
+// ended, which may be a later one: a failure is never hidden.
+func (m *Maildir) syncDir(dir string) error {
+	m.syncMu.Lock()
+	defer m.syncMu.Unlock()
+	if m.syncs == nil {
+		m.syncs = map[string]*dirSync{}
+	}
+	d := m.syncs[dir]
+	if d == nil {
+		d = &dirSync{}
+		d.cond.L = &m.syncMu
+		m.syncs[dir] = d
+	}
+	d.users++
+	defer func() {
+		if d.users--; d.users == 0 {
+			delete(m.syncs, dir)
+		}
+	}()
+	need := d.started + 1 // the next sync to begin
+	for d.finished < need {
+		if d.running {
+			d.cond.Wait()
+			continue
+		}
+		d.running = true
+		d.started++
+		m.syncMu.Unlock()
+		err := m.fs.SyncDir(dir)
+		m.syncMu.Lock()
+		d.running, d.finished, d.err = false, d.started, err
+		d.cond.Broadcast()
+	}
+	return d.err
 }
 
 // curScan is what a reading of a cur/ directory found: the key-derived
@@ -615,7 +668,7 @@ func (m *Maildir) deliverGroup(ctx context.Context, env Envelope, rr *rereader, 
 		nd := filepath.Join(t.dir, "new")
 		err, ok := synced[nd]
 		if !ok {
-			err = m.fs.SyncDir(nd)
+			err = m.syncDir(nd)
 			synced[nd] = err
 		}
 		if err != nil {

@@ -16,9 +16,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"testing/iotest"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -214,12 +216,13 @@ type faultFS struct {
 	syncDir    error
 	link       func(oldname, newname string) error
 	named      bool // no unnamed files: the tmp/ names of other systems
+	syncDirFn  func(name string) error
 }
 
 // clone returns a fresh faultFS with f's failures.
 func (f *faultFS) clone() *faultFS {
 	return &faultFS{create: f.create, write: f.write, writeAfter: f.writeAfter, short: f.short,
-		sync: f.sync, close: f.close, syncDir: f.syncDir, link: f.link, named: f.named}
+		sync: f.sync, close: f.close, syncDir: f.syncDir, link: f.link, named: f.named, syncDirFn: f.syncDirFn}
 }
 
 func (f *faultFS) log(op, name string) {
@@ -290,6 +293,11 @@ func (f *faultFS) SyncDir(name string) error {
 	f.log("syncdir", name+"/.")
 	if f.syncDir != nil {
 		return &os.PathError{Op: "sync", Path: name, Err: f.syncDir}
+	}
+	if f.syncDirFn != nil {
+		if err := f.syncDirFn(name); err != nil {
+			return err
+		}
 	}
 	return f.osFS.SyncDir(name)
 }
@@ -661,6 +669,63 @@ func TestMaildirKeyNamesCurScans(t *testing.T) {
 	assert.Equal(t, 4, readdirs())
 	assert.Len(t, files(t, dir, "new"), 4, "no second copy of k1")
 	assert.Len(t, files(t, dir, "cur"), 1)
+}
+
+// Concurrent deliveries to one Maildir share the fsyncs of new/: those
+// that linked while a sync was running wait for the next one, which serves
+// them all; when it fails, they all fail and take their links back.
+func TestMaildirSharedDirSync(t *testing.T) {
+	for _, fail := range []bool{false, true} {
+		t.Run(fmt.Sprint("fail=", fail), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				m, root := newTestMaildir(t, MaildirOptions{Create: true})
+				release := make(chan struct{})
+				var calls atomic.Int32
+				m.fs = &faultFS{syncDirFn: func(string) error {
+					switch calls.Add(1) {
+					case 1:
+						<-release
+					case 2:
+						if fail {
+							return syscall.EIO
+						}
+					}
+					return nil
+				}}
+				deliver := func() Results {
+					res, err := m.Deliver(t.Context(), Envelope{To: []string{"a@example.com"}}, strings.NewReader(testMsg))
+					assert.NoError(t, err)
+					return res
+				}
+				first := make(chan Results, 1)
+				go func() { first <- deliver() }()
+				synctest.Wait() // the first delivery's sync is running
+				const n = 8
+				results := make(chan Results, n)
+				for range n {
+					go func() { results <- deliver() }()
+				}
+				synctest.Wait() // the others have linked and wait for a sync
+				close(release)
+				assert.Equal(t, Delivered, (<-first)[0].Status)
+				for range n {
+					r := <-results
+					if fail {
+						assert.Equal(t, Temporary, r[0].Status)
+						assert.ErrorIs(t, r[0].Err, syscall.EIO)
+					} else {
+						assert.Equal(t, Delivered, r[0].Status)
+					}
+				}
+				assert.Equal(t, int32(2), calls.Load(), "one sync for the first, one for the others")
+				want := n + 1
+				if fail {
+					want = 1
+				}
+				assert.Len(t, files(t, filepath.Join(root, "example.com", "a", "Maildir"), "new"), want)
+			})
+		})
+	}
 }
 
 // A Maildir removed after it was prepared is made again (Create): the
