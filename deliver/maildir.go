@@ -750,7 +750,29 @@ func (m *Maildir) createTmp(dir string) (f maildirFile, name string, err error) 
 }
 
 // copyBufs holds the buffers of file writes.
-var copyBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
+
+// copyFull copies src to dst in writes of a full buffer (the last one
+// excepted): the readers of a message (trace fields, header hygiene) return
+// a line or a few at a time, and a write per read would be a system call
+// for each.
+func copyFull(dst io.Writer, src io.Reader, buf []byte) error {
+	for {
+		n, err := io.ReadFull(src, buf)
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return werr
+			}
+		}
+		switch err {
+		case nil:
+		case io.EOF, io.ErrUnexpectedEOF:
+			return nil
+		default:
+			return err
+		}
+	}
+}
 
 // writeMessage writes the message for t under t's tmp/ and fsyncs it. A
 // failure to read the message is an *errSource.
@@ -794,7 +816,7 @@ func (m *Maildir) writeFile(dir string, src io.Reader) (w written, err error) {
 		dst = lf
 	}
 	bp := copyBufs.Get().(*[]byte)
-	_, err = io.CopyBuffer(onlyWriter{dst}, onlyReader{src}, *bp)
+	err = copyFull(dst, src, *bp)
 	copyBufs.Put(bp)
 	if err == nil && lf != nil {
 		err = lf.Close()
@@ -835,11 +857,6 @@ func (s *sourceReader) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
-
-// onlyReader and onlyWriter hide ReadFrom/WriteTo so that io.CopyBuffer
-// uses the large buffer.
-type onlyReader struct{ io.Reader }
-type onlyWriter struct{ io.Writer }
 
 type countWriter struct {
 	w io.Writer

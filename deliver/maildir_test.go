@@ -217,6 +217,7 @@ type faultFS struct {
 	link       func(oldname, newname string) error
 	named      bool // no unnamed files: the tmp/ names of other systems
 	syncDirFn  func(name string) error
+	writes     int // successful writes to message files
 }
 
 // clone returns a fresh faultFS with f's failures.
@@ -304,8 +305,9 @@ func (f *faultFS) SyncDir(name string) error {
 
 type faultFile struct {
 	*os.File
-	fs *faultFS
-	n  int64
+	fs     *faultFS
+	n      int64
+	writes int
 }
 
 func (f *faultFile) Write(p []byte) (int, error) {
@@ -321,6 +323,10 @@ func (f *faultFile) Write(p []byte) (int, error) {
 	}
 	n, err := f.File.Write(p)
 	f.n += int64(n)
+	f.writes++
+	f.fs.mu.Lock()
+	f.fs.writes++
+	f.fs.mu.Unlock()
 	return n, err
 }
 
@@ -726,6 +732,23 @@ func TestMaildirSharedDirSync(t *testing.T) {
 			})
 		})
 	}
+}
+
+// A message read a byte at a time is written in a few large writes, not
+// one system call per read.
+func TestMaildirWritesFullBuffers(t *testing.T) {
+	m, root := newTestMaildir(t, MaildirOptions{Create: true})
+	fs := &faultFS{}
+	m.fs = fs
+	body := strings.Repeat("0123456789abcdef\r\n", 10000) // 180,000 bytes
+	res, err := m.Deliver(t.Context(), Envelope{To: []string{"a@example.com"}},
+		iotest.OneByteReader(strings.NewReader("Subject: big\r\n\r\n"+body)))
+	require.NoError(t, err)
+	require.Equal(t, Delivered, res[0].Status)
+	got := readNew(t, filepath.Join(root, "example.com", "a", "Maildir"))
+	require.Len(t, got, 1)
+	assert.True(t, strings.HasSuffix(string(got[0]), "\r\n\r\n"+body))
+	assert.LessOrEqual(t, fs.writes, 4, "180 kB in 64 KiB writes")
 }
 
 // A Maildir removed after it was prepared is made again (Create): the
