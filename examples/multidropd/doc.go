@@ -19,6 +19,10 @@
 // daemon that cannot start). On a terminal they show progress and a
 // summary table; otherwise they log structured lines to standard error.
 //
+// multidropd runs with GOMAXPROCS of at least 4 unless the environment sets
+// it: deliveries hold the runtime's Ps through fsyncs, and on a machine
+// with fewer cores the download would wait for them.
+//
 // The configuration file is JSON; CONFIG.md documents every key and
 // multidropd.example.json is a complete example.
 //
