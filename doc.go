@@ -31,6 +31,9 @@
 // download; the journal records of messages that finish together share one
 // commit, and the DELE of every final message is sent after the last one.
 // Copies of one message to one recipient are finished one after the other.
+// Deliveries into files hold the Go runtime's Ps through fsyncs: on a
+// machine with two or three cores, run with GOMAXPROCS of at least 4 (as
+// examples/multidropd does) so that the download need not wait for one.
 //
 // [Pipeline.Check] is the "Check Now" of the products this replaces,
 // [Pipeline.CheckAll] checks every enabled account, and [Pipeline.Run] checks
