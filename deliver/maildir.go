@@ -94,13 +94,9 @@ type MaildirOptions struct {
 // Maildir delivers into Maildirs (maildir(5), Maildir++) on local file
 // systems. Each message is written under tmp/, fsynced, hard-linked into new/
 // (link never replaces an existing file), and new/ is fsynced before the
-// recipient is reported Delivered; the tmp/ entry is then removed. On Linux
-// the file is written without a name (O_TMPFILE in tmp/) and gets its first
-// name in new/: a reader still never sees a partial file, a crash leaves
-// nothing behind in tmp/, and the fsync has no tmp/ entry to write. File
-// systems without O_TMPFILE get the named file. Any failure of the file
-// system (ENOSPC, EDQUOT, EIO, a short write, a failed fsync or close)
-// removes what was written and is a temporary failure.
+// recipient is reported Delivered; the tmp/ entry is then removed. Any
+// failure of the file system (ENOSPC, EDQUOT, EIO, a short write, a failed
+// fsync or close) removes what was written and is a temporary failure.
 //
 // A Maildir checked (or made, with Create) once is not checked again for
 // each delivery; one removed while the deliverer runs costs a temporary
@@ -366,6 +362,15 @@ func (m *Maildir) prepare(dir, root string) error {
 	return nil
 }
 
+// failure is storageError for t's Maildir; a part of it missing (removed
+// since prepare saw it) makes the next delivery check or make it again.
+func (m *Maildir) failure(t *maildirTarget, what string, err error) *Error {
+	if errors.Is(err, os.ErrNotExist) {
+		m.ready.Delete(t.dir)
+	}
+	return storageError(what, err)
+}
+
 // storageError is the temporary *Error for a file system failure, with the
 // enhanced code (RFC 3463) that says why.
 func storageError(what string, err error) *Error {
@@ -449,7 +454,7 @@ func (m *Maildir) deliver(ctx context.Context, env Envelope, msg io.Reader) (Res
 			t.key = keyName(env.Trace, rcpt)
 			found, err := m.present(t)
 			if err != nil {
-				res[i].Err = storageError("looking for an earlier delivery in "+dir, err)
+				res[i].Err = m.failure(t, "looking for an earlier delivery in "+dir, err)
 				continue
 			}
 			if found {
@@ -541,22 +546,10 @@ func (m *Maildir) present(t *maildirTarget) (bool, error) {
 	return found, nil
 }
 
-// written is a message file complete and fsynced under some tmp/: named,
-// or unnamed (O_TMPFILE) and still open, named only by its links.
+// written is a message file complete and fsynced under some tmp/.
 type written struct {
-	tmp  string      // the name under tmp/; "" for an unnamed file
-	f    maildirFile // the unnamed file, closed when its group is done
+	tmp  string
 	size int64
-}
-
-// release removes a named file's tmp/ entry, or closes an unnamed file (it
-// then vanishes unless linked).
-func (m *Maildir) release(w written) {
-	if w.f != nil {
-		_ = w.f.Close() // fsynced already: closing cannot lose its bytes
-		return
-	}
-	_ = m.fs.Remove(w.tmp)
 }
 
 // errSource marks a failure to read the message (or the context ending):
@@ -590,7 +583,7 @@ func (m *Maildir) deliverGroup(ctx context.Context, env Envelope, rr *rereader, 
 	var linked []*maildirTarget
 	defer func() {
 		for _, w := range files {
-			m.release(w)
+			_ = m.fs.Remove(w.tmp)
 		}
 	}()
 	// stop is set when the rest of the group cannot be served (the context
@@ -647,7 +640,7 @@ func (m *Maildir) deliverGroup(ctx context.Context, env Envelope, rr *rereader, 
 			if lastErr != nil {
 				err = fmt.Errorf("%w (after link: %v)", err, lastErr)
 			}
-			res[t.i].Err = storageError("writing to "+t.dir, err)
+			res[t.i].Err = m.failure(t, "writing to "+t.dir, err)
 			continue
 		}
 		files = append(files, w)
@@ -656,7 +649,7 @@ func (m *Maildir) deliverGroup(ctx context.Context, env Envelope, rr *rereader, 
 				res[t.i].Status = Delivered
 				continue
 			}
-			res[t.i].Err = storageError("linking into "+filepath.Join(t.dir, "new"), err)
+			res[t.i].Err = m.failure(t, "linking into "+filepath.Join(t.dir, "new"), err)
 			continue
 		}
 		linked = append(linked, t)
@@ -675,7 +668,7 @@ func (m *Maildir) deliverGroup(ctx context.Context, env Envelope, rr *rereader, 
 			// The link may not survive a crash; take it back so that the
 			// retry does not leave a second copy.
 			_ = m.fs.Remove(t.newLnk)
-			res[t.i].Err = storageError("syncing "+nd, err)
+			res[t.i].Err = m.failure(t, "syncing "+nd, err)
 			continue
 		}
 		res[t.i].Status, res[t.i].Err = Delivered, nil
@@ -699,12 +692,7 @@ func (m *Maildir) linkNew(w written, t *maildirTarget) error {
 			base = m.uniqueName() + ",S=" + strconv.FormatInt(w.size, 10)
 		}
 		dst := filepath.Join(t.dir, "new", base)
-		var err error
-		if w.f != nil {
-			err = m.fs.LinkFile(w.f, dst)
-		} else {
-			err = m.fs.Link(w.tmp, dst)
-		}
+		err := m.fs.Link(w.tmp, dst)
 		if err == nil {
 			t.newLnk = dst
 			return nil
@@ -719,23 +707,8 @@ func (m *Maildir) linkNew(w written, t *maildirTarget) error {
 	return errors.New("no free unique name in new/")
 }
 
-// createTmp creates a new file under dir/tmp: unnamed where the file system
-// allows it (name ""), else with a unique name.
+// createTmp creates a new file under dir/tmp with a unique name.
 func (m *Maildir) createTmp(dir string) (f maildirFile, name string, err error) {
-	defer func() {
-		if errors.Is(err, os.ErrNotExist) {
-			// The Maildir went away since prepare saw it: check (or
-			// make) it again next time.
-			m.ready.Delete(dir)
-		}
-	}()
-	f, err = m.fs.CreateUnnamed(filepath.Join(dir, "tmp"), m.opts.FileMode)
-	if err == nil {
-		return f, "", nil
-	}
-	if !errors.Is(err, errNoUnnamed) {
-		return nil, "", err
-	}
 	for range maxNameTries {
 		name = filepath.Join(dir, "tmp", m.uniqueName())
 		f, err = m.fs.Create(name, m.opts.FileMode)
@@ -784,9 +757,6 @@ func (m *Maildir) writeMessage(ctx context.Context, rr *rereader, prelude []byte
 
 // copyFile copies a written file to t's tmp/ (another file system).
 func (m *Maildir) copyFile(from written, t *maildirTarget) (written, error) {
-	if from.f != nil {
-		return m.writeFile(t.dir, io.NewSectionReader(from.f, 0, from.size))
-	}
 	r, err := m.fs.Open(from.tmp)
 	if err != nil {
 		return written{}, err
@@ -795,16 +765,15 @@ func (m *Maildir) copyFile(from written, t *maildirTarget) (written, error) {
 	return m.writeFile(t.dir, r)
 }
 
-// writeFile writes src to a new file under dir/tmp and fsyncs it, then
-// closes a named file (an unnamed one stays open to be linked); on any
-// failure the file is removed.
+// writeFile writes src to a new file under dir/tmp, fsyncs and closes it;
+// on any failure the file is removed.
 func (m *Maildir) writeFile(dir string, src io.Reader) (w written, err error) {
 	f, name, err := m.createTmp(dir)
 	if err != nil {
 		return written{}, err
 	}
 	defer func() {
-		if err != nil && name != "" {
+		if err != nil {
 			_ = m.fs.Remove(name)
 		}
 	}()
@@ -823,13 +792,6 @@ func (m *Maildir) writeFile(dir string, src io.Reader) (w written, err error) {
 	}
 	if err == nil {
 		err = f.Sync()
-	}
-	if name == "" {
-		if err != nil {
-			_ = f.Close()
-			return written{}, err
-		}
-		return written{f: f, size: cw.n}, nil
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
@@ -926,15 +888,8 @@ func (l *lfWriter) Close() error {
 // maildirFS is the file system seam of Maildir (tests inject failures).
 type maildirFS interface {
 	Create(name string, perm os.FileMode) (maildirFile, error) // exclusive
-	// CreateUnnamed creates a file without a name in dir, open for
-	// reading and writing, or fails with errNoUnnamed where the system or
-	// the file system cannot.
-	CreateUnnamed(dir string, perm os.FileMode) (maildirFile, error)
 	Open(name string) (io.ReadCloser, error)
 	Link(oldname, newname string) error
-	// LinkFile gives a file from CreateUnnamed a name (one more name
-	// each call); it never replaces a file.
-	LinkFile(f maildirFile, newname string) error
 	Remove(name string) error
 	MkdirAll(name string, perm os.FileMode) error
 	Stat(name string) (os.FileInfo, error)
@@ -946,38 +901,15 @@ type maildirFS interface {
 
 type maildirFile interface {
 	io.Writer
-	io.ReaderAt
 	Sync() error
 	Close() error
 }
-
-// errNoUnnamed reports that unnamed files are not available.
-var errNoUnnamed = errors.New("no unnamed files here")
 
 type osFS struct{}
 
 func (osFS) Create(name string, perm os.FileMode) (maildirFile, error) {
 	return os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
 }
-func (osFS) CreateUnnamed(dir string, perm os.FileMode) (maildirFile, error) {
-	f, err := createUnnamed(dir, perm)
-	if err != nil {
-		return nil, err
-	}
-	return f, nil
-}
-
-func (osFS) LinkFile(f maildirFile, newname string) error {
-	of, ok := f.(interface {
-		Fd() uintptr
-		Name() string
-	})
-	if !ok {
-		return fmt.Errorf("maildir: %T has no descriptor to link", f)
-	}
-	return linkUnnamed(of.Fd(), of.Name(), newname)
-}
-
 func (osFS) Open(name string) (io.ReadCloser, error)      { return os.Open(name) }
 func (osFS) Link(oldname, newname string) error           { return os.Link(oldname, newname) }
 func (osFS) Remove(name string) error                     { return os.Remove(name) }

@@ -215,15 +215,8 @@ type faultFS struct {
 	close      error
 	syncDir    error
 	link       func(oldname, newname string) error
-	named      bool // no unnamed files: the tmp/ names of other systems
 	syncDirFn  func(name string) error
 	writes     int // successful writes to message files
-}
-
-// clone returns a fresh faultFS with f's failures.
-func (f *faultFS) clone() *faultFS {
-	return &faultFS{create: f.create, write: f.write, writeAfter: f.writeAfter, short: f.short,
-		sync: f.sync, close: f.close, syncDir: f.syncDir, link: f.link, named: f.named, syncDirFn: f.syncDirFn}
 }
 
 func (f *faultFS) log(op, name string) {
@@ -242,32 +235,6 @@ func (f *faultFS) Create(name string, perm os.FileMode) (maildirFile, error) {
 		return nil, err
 	}
 	return &faultFile{File: file.(*os.File), fs: f}, nil
-}
-
-func (f *faultFS) CreateUnnamed(dir string, perm os.FileMode) (maildirFile, error) {
-	if f.named {
-		return nil, errNoUnnamed
-	}
-	f.log("create", filepath.Join(dir, "(unnamed)"))
-	if f.create != nil {
-		return nil, &os.PathError{Op: "open", Path: dir, Err: f.create}
-	}
-	file, err := f.osFS.CreateUnnamed(dir, perm)
-	if err != nil {
-		return nil, err
-	}
-	return &faultFile{File: file.(*os.File), fs: f}, nil
-}
-
-func (f *faultFS) LinkFile(file maildirFile, newname string) error {
-	ff := file.(*faultFile)
-	f.log("link", newname)
-	if f.link != nil {
-		if err := f.link(ff.Name(), newname); err != nil {
-			return err
-		}
-	}
-	return f.osFS.LinkFile(ff.File, newname)
 }
 
 func (f *faultFS) Link(oldname, newname string) error {
@@ -348,36 +315,16 @@ func (f *faultFile) Close() error {
 }
 
 func TestMaildirOrderOfOperations(t *testing.T) {
+	m, root := newTestMaildir(t, MaildirOptions{Create: true})
+	fs := &faultFS{}
+	m.fs = fs
+	_, err := m.Deliver(t.Context(), Envelope{To: []string{"a@example.com", "b@example.com"}}, strings.NewReader(testMsg))
+	require.NoError(t, err)
 	// The file is complete and fsynced before it is linked; new/ is
 	// fsynced (once per Maildir) before the recipients count as delivered;
-	// the tmp/ name goes last, or the unnamed file is closed last.
-	for _, tc := range []struct {
-		named bool
-		want  []string
-	}{
-		{true, []string{"create tmp", "sync tmp", "close tmp", "link new", "link new", "syncdir new", "syncdir new", "remove tmp"}},
-		{false, []string{"create tmp", "sync tmp", "link new", "link new", "syncdir new", "syncdir new", "close tmp"}},
-	} {
-		t.Run(fmt.Sprint("named=", tc.named), func(t *testing.T) {
-			m, root := newTestMaildir(t, MaildirOptions{Create: true})
-			fs := &faultFS{named: tc.named}
-			m.fs = fs
-			res, err := m.Deliver(t.Context(), Envelope{To: []string{"a@example.com", "b@example.com"}}, strings.NewReader(testMsg))
-			require.NoError(t, err)
-			assert.Equal(t, Delivered, res[0].Status)
-			assert.Equal(t, Delivered, res[1].Status)
-			assert.Equal(t, tc.want, fs.ops)
-			for _, u := range []string{"a", "b"} {
-				dir := filepath.Join(root, "example.com", u, "Maildir")
-				names := files(t, dir, "new")
-				require.Len(t, names, 1)
-				b, err := os.ReadFile(filepath.Join(dir, "new", names[0]))
-				require.NoError(t, err)
-				assert.True(t, strings.HasSuffix(string(b), testMsg[strings.Index(testMsg, "From:"):]), "the message, after its trace fields")
-				assert.Empty(t, files(t, dir, "tmp"))
-			}
-		})
-	}
+	// the tmp/ name goes last.
+	assert.Equal(t, []string{"create tmp", "sync tmp", "close tmp", "link new", "link new", "syncdir new", "syncdir new", "remove tmp"}, fs.ops)
+	assert.Len(t, files(t, filepath.Join(root, "example.com", "a", "Maildir"), "new"), 1)
 }
 
 func TestMaildirFailures(t *testing.T) {
@@ -400,33 +347,26 @@ func TestMaildirFailures(t *testing.T) {
 		{"fsync of new fails", &faultFS{syncDir: syscall.EIO}, 451, "4.3.0", syscall.EIO},
 	}
 	for _, tc := range tests {
-		for _, named := range []bool{true, false} {
-			if tc.name == "close fails" && !named {
-				continue // an unnamed file is closed once linked, its bytes fsynced
+		t.Run(tc.name, func(t *testing.T) {
+			m, root := newTestMaildir(t, MaildirOptions{Create: true})
+			m.fs = tc.fs
+			rcpts := []string{"a@example.com", "b@example.com"}
+			res, err := m.Deliver(t.Context(), Envelope{To: rcpts}, strings.NewReader(big))
+			require.NoError(t, err, "file system failures are per-recipient results")
+			for i := range rcpts {
+				assert.Equal(t, Temporary, res[i].Status)
+				require.Error(t, res[i].Err)
+				assert.True(t, IsTemporary(res[i].Err))
+				assert.ErrorIs(t, res[i].Err, tc.cause)
+				var de *Error
+				require.ErrorAs(t, res[i].Err, &de)
+				assert.Equal(t, tc.code, de.Code)
+				assert.Equal(t, tc.enhanced, de.Enhanced)
+				dir := filepath.Join(root, "example.com", rcpts[i][:1], "Maildir")
+				assert.Empty(t, files(t, dir, "new"), "nothing in new/")
+				assert.Empty(t, files(t, dir, "tmp"), "the partial file is removed")
 			}
-			t.Run(fmt.Sprintf("%s/named=%v", tc.name, named), func(t *testing.T) {
-				m, root := newTestMaildir(t, MaildirOptions{Create: true})
-				fs := tc.fs.clone()
-				fs.named = named
-				m.fs = fs
-				rcpts := []string{"a@example.com", "b@example.com"}
-				res, err := m.Deliver(t.Context(), Envelope{To: rcpts}, strings.NewReader(big))
-				require.NoError(t, err, "file system failures are per-recipient results")
-				for i := range rcpts {
-					assert.Equal(t, Temporary, res[i].Status)
-					require.Error(t, res[i].Err)
-					assert.True(t, IsTemporary(res[i].Err))
-					assert.ErrorIs(t, res[i].Err, tc.cause)
-					var de *Error
-					require.ErrorAs(t, res[i].Err, &de)
-					assert.Equal(t, tc.code, de.Code)
-					assert.Equal(t, tc.enhanced, de.Enhanced)
-					dir := filepath.Join(root, "example.com", rcpts[i][:1], "Maildir")
-					assert.Empty(t, files(t, dir, "new"), "nothing in new/")
-					assert.Empty(t, files(t, dir, "tmp"), "the partial file is removed")
-				}
-			})
-		}
+		})
 	}
 }
 
@@ -443,9 +383,6 @@ func TestMaildirCrashBeforeLink(t *testing.T) {
 	assert.Nil(t, res)
 	dir := filepath.Join(root, "example.com", "a", "Maildir")
 	assert.Empty(t, files(t, dir, "new"))
-	if runtime.GOOS == "linux" {
-		assert.Empty(t, files(t, dir, "tmp"), "an unnamed file leaves no name behind")
-	}
 }
 
 func TestMaildirCrossDevice(t *testing.T) {
@@ -751,26 +688,32 @@ func TestMaildirWritesFullBuffers(t *testing.T) {
 	assert.LessOrEqual(t, fs.writes, 4, "180 kB in 64 KiB writes")
 }
 
-// A Maildir removed after it was prepared is made again (Create): the
-// delivery in hand fails for the time being, the next one succeeds.
+// A Maildir, or a part of it, removed after it was prepared is made again
+// (Create): the delivery in hand fails for the time being, the next one
+// succeeds.
 func TestMaildirRemovedWhileRunning(t *testing.T) {
-	m, root := newTestMaildir(t, MaildirOptions{Create: true})
-	dir := filepath.Join(root, "example.com", "a", "Maildir")
-	env := Envelope{To: []string{"a@example.com"}}
-	res, err := m.Deliver(t.Context(), env, strings.NewReader(testMsg))
-	require.NoError(t, err)
-	require.Equal(t, Delivered, res[0].Status)
-	require.NoError(t, os.RemoveAll(dir))
+	for _, part := range []string{"", "tmp", "new"} {
+		t.Run("removed="+part, func(t *testing.T) {
+			m, root := newTestMaildir(t, MaildirOptions{Create: true})
+			dir := filepath.Join(root, "example.com", "a", "Maildir")
+			env := Envelope{To: []string{"a@example.com"}}
+			res, err := m.Deliver(t.Context(), env, strings.NewReader(testMsg))
+			require.NoError(t, err)
+			require.Equal(t, Delivered, res[0].Status)
+			require.NoError(t, os.RemoveAll(filepath.Join(dir, part)))
 
-	res, err = m.Deliver(t.Context(), env, strings.NewReader(testMsg))
-	require.NoError(t, err)
-	assert.Equal(t, Temporary, res[0].Status)
-	assert.ErrorIs(t, res[0].Err, os.ErrNotExist)
+			res, err = m.Deliver(t.Context(), env, strings.NewReader(testMsg))
+			require.NoError(t, err)
+			assert.Equal(t, Temporary, res[0].Status)
+			assert.ErrorIs(t, res[0].Err, os.ErrNotExist)
 
-	res, err = m.Deliver(t.Context(), env, strings.NewReader(testMsg))
-	require.NoError(t, err)
-	assert.Equal(t, Delivered, res[0].Status)
-	assert.Len(t, files(t, dir, "new"), 1)
+			res, err = m.Deliver(t.Context(), env, strings.NewReader(testMsg))
+			require.NoError(t, err)
+			assert.Equal(t, Delivered, res[0].Status)
+			assert.NotEmpty(t, files(t, dir, "new"))
+			assert.Empty(t, files(t, dir, "tmp"))
+		})
+	}
 }
 
 func TestLFWriter(t *testing.T) {
