@@ -237,8 +237,10 @@ func (c *check) handle(ctx context.Context, m pop.MessageInfo, body io.Reader) (
 	if m.UIDProblem != "" || m.UID == "" {
 		h := sha256.New()
 		sp, err = spool.Read(io.TeeReader(body, h), opts)
-		mr.Digest = "sha256:" + hex.EncodeToString(h.Sum(nil))
-		mr.Key = mr.Digest
+		if err == nil {
+			mr.Digest = "sha256:" + hex.EncodeToString(h.Sum(nil))
+			mr.Key = mr.Digest
+		}
 	} else {
 		sp, err = spool.Read(body, opts)
 	}

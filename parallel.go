@@ -80,6 +80,7 @@ func (c *check) finishMessage(ctx context.Context, slot int, mr *MessageReport, 
 		return act, mr.Err
 	}
 	if err := par.acquire(ctx); err != nil {
+		_ = digests(mr, sp.Spool, nil) // for the report
 		sp.done()
 		act := c.fail(mr, "deliver", err)
 		c.account(slot, mr)

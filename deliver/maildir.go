@@ -67,8 +67,11 @@ type MaildirOptions struct {
 	// Delivered without a second copy. Messages with an empty key get a
 	// unique name. Finding a file in cur/ reads that directory; the
 	// deliverer keeps what it found and reads it again only once it
-	// changed (its modification time), so a large, settled cur/ costs one
-	// stat per delivery.
+	// changed (its modification or change time, or its inode: Linux only),
+	// so a settled cur/ with up to 16,384 such names costs one stat per
+	// delivery. A clock stepped back to the very tick of a change in cur/,
+	// or a Maildir on NFS whose server's clock runs behind, could hide a
+	// file moved there: a second copy, never a loss.
 	KeyNames bool
 	// Separate writes one file per recipient, each with its own
 	// Delivered-To and Received "for" clause. When false (the default) a
@@ -112,8 +115,9 @@ type Maildir struct {
 	host     string
 	fs       maildirFS
 
-	ready sync.Map // directory → struct{}: checked (or made) by prepare
-	curs  sync.Map // cur/ directory → *curScan, with KeyNames
+	ready  sync.Map     // directory → struct{}: checked (or made) by prepare
+	curs   sync.Map     // cur/ directory → *curScan, with KeyNames
+	cached atomic.Int64 // names in curs
 
 	syncMu sync.Mutex          // guards syncs and the dirSyncs in it
 	syncs  map[string]*dirSync // the new/ directories being fsynced
@@ -127,13 +131,15 @@ type dirSync struct {
 	started  uint64    // syncs begun
 	finished uint64    // syncs ended
 	running  bool
-	err      error // of the last sync ended
+	failed   uint64 // the number of the last sync that failed, 0 if none
+	err      error  // its error
 	users    int
 }
 
 // syncDir fsyncs dir after the caller's changes to it: with a sync begun
-// since, which other callers may share. Its error is that of the last sync
-// ended, which may be a later one: a failure is never hidden.
+// since, which other callers may share. It fails when any sync that ended
+// while the caller waited failed (a failed sync may have lost the
+// directory's changes, and the next may not report it again).
 func (m *Maildir) syncDir(dir string) error {
 	m.syncMu.Lock()
 	defer m.syncMu.Unlock()
@@ -152,6 +158,7 @@ func (m *Maildir) syncDir(dir string) error {
 			delete(m.syncs, dir)
 		}
 	}()
+	arrived := d.finished
 	need := d.started + 1 // the next sync to begin
 	for d.finished < need {
 		if d.running {
@@ -163,26 +170,34 @@ func (m *Maildir) syncDir(dir string) error {
 		m.syncMu.Unlock()
 		err := m.fs.SyncDir(dir)
 		m.syncMu.Lock()
-		d.running, d.finished, d.err = false, d.started, err
+		d.running, d.finished = false, d.started
+		if err != nil {
+			d.failed, d.err = d.started, err
+		}
 		d.cond.Broadcast()
 	}
-	return d.err
+	if d.failed > arrived {
+		return d.err
+	}
+	return nil
 }
 
 // curScan is what a reading of a cur/ directory found: the key-derived
-// names in it, valid while the directory's modification time stays mtime.
+// names in it, valid while the directory's stamp (modification and change
+// times, inode) stays the same.
 type curScan struct {
-	mtime time.Time
+	stamp dirStamp
 	names map[string]struct{}
 }
 
-// Scans of cur/ are kept only for directories whose modification time is
-// at least curSettled older than the scan (a change in the same tick as
-// the time read would go unseen otherwise), and with at most
-// maxCachedNames key-derived names.
+// Scans of cur/ are kept only for directories last modified at least
+// curSettled before the scan (a change in the same clock tick as the time
+// read would go unseen otherwise), with at most maxDirNames key-derived
+// names, and maxCachedNames in all.
 const (
 	curSettled     = 2 * time.Second
-	maxCachedNames = 1 << 14
+	maxDirNames    = 1 << 14
+	maxCachedNames = 1 << 16
 )
 
 var _ Deliverer = (*Maildir)(nil)
@@ -515,7 +530,8 @@ func (m *Maildir) present(t *maildirTarget) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if v, ok := m.curs.Load(cur); ok && v.(*curScan).mtime.Equal(fi.ModTime()) {
+	stamp, stamped := stampOf(fi)
+	if v, ok := m.curs.Load(cur); ok && stamped && v.(*curScan).stamp == stamp {
 		_, found := v.(*curScan).names[t.key]
 		return found, nil
 	}
@@ -537,10 +553,21 @@ func (m *Maildir) present(t *maildirTarget) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if scanned.Sub(fi.ModTime()) >= curSettled && len(names) <= maxCachedNames {
-		m.curs.Store(cur, &curScan{mtime: fi.ModTime(), names: names})
+	var keep *curScan
+	if stamped && scanned.Sub(fi.ModTime()) >= curSettled && len(names) <= maxDirNames &&
+		m.cached.Load()+int64(len(names)) <= maxCachedNames {
+		keep = &curScan{stamp: stamp, names: names}
+		m.cached.Add(int64(len(names)))
+	}
+	var old any
+	var had bool
+	if keep != nil {
+		old, had = m.curs.Swap(cur, keep)
 	} else {
-		m.curs.Delete(cur)
+		old, had = m.curs.LoadAndDelete(cur)
+	}
+	if had {
+		m.cached.Add(-int64(len(old.(*curScan).names)))
 	}
 	_, found := names[t.key]
 	return found, nil

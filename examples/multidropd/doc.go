@@ -20,8 +20,9 @@
 // summary table; otherwise they log structured lines to standard error.
 //
 // multidropd runs with GOMAXPROCS of at least 4 unless the environment sets
-// it: deliveries hold the runtime's Ps through fsyncs, and on a machine
-// with fewer cores the download would wait for them.
+// it or a container's CPU quota lowered it: deliveries hold the runtime's
+// Ps through fsyncs, and on a machine with fewer cores the download would
+// wait for them.
 //
 // The configuration file is JSON; CONFIG.md documents every key and
 // multidropd.example.json is a complete example.

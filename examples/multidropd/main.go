@@ -9,7 +9,7 @@ import (
 )
 
 func main() {
-	if n := procs(os.Getenv("GOMAXPROCS"), runtime.GOMAXPROCS(0)); n != runtime.GOMAXPROCS(0) {
+	if n := procs(os.Getenv("GOMAXPROCS"), runtime.GOMAXPROCS(0), runtime.NumCPU()); n != runtime.GOMAXPROCS(0) {
 		runtime.GOMAXPROCS(n)
 	}
 	// The first SIGINT or SIGTERM stops gracefully, the second cuts.
@@ -45,10 +45,12 @@ func isTerminal(f *os.File) bool {
 // 4, and a check took 10-15% less time.
 const minProcs = 4
 
-// procs returns the GOMAXPROCS to run with: the current one when the
-// environment sets it or it is at least minProcs, else minProcs.
-func procs(env string, current int) int {
-	if env != "" || current >= minProcs {
+// procs returns the GOMAXPROCS to run with: minProcs when the current one
+// is lower and follows the machine's CPUs; the current one when the
+// environment sets it, or when it is below the CPUs (a container's CPU
+// quota, which the runtime follows and a limit set here would override).
+func procs(env string, current, cpus int) int {
+	if env != "" || current >= minProcs || current < cpus {
 		return current
 	}
 	return minProcs

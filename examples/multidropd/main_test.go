@@ -8,16 +8,18 @@ import (
 
 func TestProcs(t *testing.T) {
 	for _, tc := range []struct {
-		env           string
-		current, want int
+		env                 string
+		current, cpus, want int
 	}{
-		{"", 1, minProcs},
-		{"", 2, minProcs},
-		{"", minProcs, minProcs},
-		{"", 16, 16},
-		{"2", 2, 2}, // the administrator's choice stands
-		{"1", 1, 1},
+		{"", 1, 1, minProcs},
+		{"", 2, 2, minProcs},
+		{"", minProcs, minProcs, minProcs},
+		{"", 16, 16, 16},
+		{"2", 2, 2, 2}, // the administrator's choice stands
+		{"1", 1, 8, 1},
+		{"", 1, 8, 1}, // a container's quota of one CPU
+		{"", 2, 8, 2},
 	} {
-		assert.Equal(t, tc.want, procs(tc.env, tc.current), "GOMAXPROCS=%q, current %d", tc.env, tc.current)
+		assert.Equal(t, tc.want, procs(tc.env, tc.current, tc.cpus), "GOMAXPROCS=%q, current %d, %d CPUs", tc.env, tc.current, tc.cpus)
 	}
 }

@@ -375,7 +375,8 @@ func (s *Spool) ReadAt(p []byte, off int64) (int, error) {
 
 // WriteRangeTo writes n bytes from offset off to w: from memory without a
 // copy, or from the file through a pooled buffer. It fails with
-// io.ErrUnexpectedEOF when the spool holds fewer bytes.
+// io.ErrUnexpectedEOF when the spool holds fewer bytes. w must not use the
+// spool: it is locked while w writes from its memory.
 func (s *Spool) WriteRangeTo(w io.Writer, off, n int64) (int64, error) {
 	s.mu.Lock()
 	if s.closed {
@@ -454,7 +455,7 @@ const readChunk = 32 << 10
 // collections).
 const (
 	minShift  = 12 // 4 KiB
-	maxShift  = 24 // 16 MiB
+	maxShift  = 22 // 4 MiB
 	minBuf    = 1 << minShift
 	maxPooled = 1 << maxShift
 	poolBytes = 4 << 20

@@ -24,7 +24,9 @@
 // The pool holds at most eight connections and keeps them while they are
 // used, closing them after five idle minutes: a check reads the journal
 // from several goroutines at once, and a new connection costs the parsing
-// of the schema and the preparing of the statements again.
+// of the schema and the preparing of the statements again. Beyond eight,
+// journal writes and lease renewals of concurrent checks wait for a free
+// connection, as they would wait for SQLite's write lock anyway.
 package sqlite
 
 import (
