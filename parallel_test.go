@@ -16,6 +16,7 @@ import (
 	"github.com/multidrop/multidrop/deliver"
 	"github.com/multidrop/multidrop/pop"
 	"github.com/multidrop/multidrop/pop/poptest"
+	"github.com/multidrop/multidrop/resolve"
 )
 
 // barrierDeliverer holds every delivery until n are in progress at once
@@ -115,4 +116,47 @@ func TestCopiesAreFinishedInOrder(t *testing.T) {
 			assert.Empty(t, srv.Mailbox(popUser))
 		})
 	}
+}
+
+// A message whose wait for a delivery slot ends with the check's context
+// is kept, and its report still carries its digest.
+func TestCancelledWhileWaitingForASlot(t *testing.T) {
+	srv := &poptest.Server{}
+	var msgs []poptest.Message
+	for i, rcpt := range []string{"alice", "alice", "carol"} {
+		msgs = append(msgs, poptest.Message{UID: fmt.Sprintf("u%d", i+1),
+			Data: msg("hi", fmt.Sprintf("Message-ID: <m%d@x>", i+1), "To: "+rcpt+"@example.com")})
+	}
+	srv.AddUser(popUser, popPass, msgs...)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	started := make(chan struct{}, 2)
+	e := newEnv(t, srv, nil, func(_ *env, o *multidrop.Options) {
+		o.DeliveryConcurrency = 2
+		o.Deliverer = deliver.Func(func(ctx context.Context, env deliver.Envelope, m io.Reader) (deliver.Results, error) {
+			started <- struct{}{}
+			<-ctx.Done() // both slots stay taken until the check is cancelled
+			return nil, ctx.Err()
+		})
+		// Message 3 is resolved with both slots taken: the check is
+		// cancelled then, before it asks for a slot.
+		o.Resolver = resolve.New(resolve.DirectoryFunc(func(_ context.Context, domain, local string) ([]string, error) {
+			if local == "carol" {
+				<-started
+				<-started
+				cancel()
+			}
+			return []string{local + "@" + domain}, nil
+		}), nil)
+	})
+	r, _ := e.p.Check(ctx, e.acct.ID)
+	require.NotNil(t, r)
+	require.Len(t, r.Messages, 3)
+	for _, m := range r.Messages {
+		assert.Equal(t, pop.Keep, m.Action, "message %d", m.Number)
+		assert.Regexp(t, "^sha256:[0-9a-f]{64}$", m.Digest, "message %d (%s)", m.Number, m.Reason)
+	}
+	assert.Equal(t, "deliver failed", r.Messages[2].Reason)
+	assert.Zero(t, r.Deleted)
+	assert.Len(t, srv.Mailbox(popUser), 3)
 }
