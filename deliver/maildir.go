@@ -337,6 +337,19 @@ func (m *Maildir) pathFor(rcpt string) (dir, root string, err error) {
 	return dir, root, nil
 }
 
+// prepareOnce prepares a Maildir not prepared yet, or forgotten since (see
+// failure).
+func (m *Maildir) prepareOnce(dir, root string) error {
+	if _, ok := m.ready.Load(dir); ok {
+		return nil
+	}
+	if err := m.prepare(dir, root); err != nil {
+		return err
+	}
+	m.ready.Store(dir, struct{}{})
+	return nil
+}
+
 // prepare checks (or with Create makes) the Maildir directories.
 func (m *Maildir) prepare(dir, root string) error {
 	if m.opts.Create {
@@ -452,10 +465,8 @@ func (m *Maildir) deliver(ctx context.Context, env Envelope, msg io.Reader) (Res
 			continue
 		}
 		dir, root, err := m.pathFor(rcpt)
-		if _, ok := m.ready.Load(dir); !ok && err == nil {
-			if err = m.prepare(dir, root); err == nil {
-				m.ready.Store(dir, struct{}{})
-			}
+		if err == nil {
+			err = m.prepareOnce(dir, root)
 		}
 		if err != nil {
 			res[i].Err = err

@@ -245,83 +245,71 @@ func (s *Spool) ReadFrom(r io.Reader) (int64, error) {
 	var buf []byte
 	defer func() { putBuf(buf) }()
 	for {
-		if !s.spilled && s.size < s.threshold {
-			// Read straight into the spool's memory, up to the threshold
-			// and one byte past the size cap (to see it exceeded).
-			if len(s.mem) == cap(s.mem) {
-				s.reserve(int(min(s.threshold-s.size, readChunk)))
-			}
-			free := s.mem[len(s.mem):cap(s.mem)]
-			free = free[:min(int64(len(free)), s.threshold-s.size)]
-			if s.max > 0 && int64(len(free)) > s.max-s.size+1 {
-				free = free[:s.max-s.size+1]
-			}
-			n, rerr := r.Read(free)
-			total += int64(n)
-			if n > 0 {
-				if s.max > 0 && s.size+int64(n) > s.max {
-					s.err = &TooLargeError{Max: s.max}
-					return total, s.err
-				}
-				s.mem = s.mem[:len(s.mem)+n]
-				s.size += int64(n)
-			}
-			if rerr == io.EOF {
-				return total, nil
-			}
-			if rerr != nil {
-				return total, rerr
-			}
-			continue
-		}
-		if s.spilled {
-			// Read straight into the free part of the write buffer.
+		// Read straight into the spool's memory (up to the threshold) or,
+		// once spilled, into its write buffer; a message at the threshold
+		// exactly goes through buf, and write spills it if more comes.
+		var dst *[]byte
+		room := int64(-1) // no limit but the buffer's
+		switch {
+		case s.spilled:
 			if len(s.wbuf) == cap(s.wbuf) {
 				if err := s.flush(); err != nil {
 					s.err = err
 					return total, err
 				}
 			}
-			free := s.wbuf[len(s.wbuf):cap(s.wbuf)]
-			if s.max > 0 && int64(len(free)) > s.max-s.size+1 {
-				free = free[:s.max-s.size+1]
+			dst = &s.wbuf
+		case s.size < s.threshold:
+			if len(s.mem) == cap(s.mem) {
+				s.reserve(int(min(s.threshold-s.size, readChunk)))
 			}
-			n, rerr := r.Read(free)
+			dst, room = &s.mem, s.threshold-s.size
+		}
+		if dst == nil {
+			if buf == nil {
+				buf = getBuf(readChunk)[:readChunk]
+			}
+			n, rerr := r.Read(buf)
 			total += int64(n)
 			if n > 0 {
-				// The bytes are already in place in the write buffer.
-				if s.max > 0 && s.size+int64(n) > s.max {
-					s.err = &TooLargeError{Max: s.max}
-					return total, s.err
+				if _, err := s.write(buf[:n]); err != nil {
+					return total, err
 				}
-				s.wbuf = s.wbuf[:len(s.wbuf)+n]
-				s.size += int64(n)
-			}
-			if rerr == io.EOF {
-				return total, nil
 			}
 			if rerr != nil {
-				return total, rerr
+				return total, eofIsNil(rerr)
 			}
 			continue
 		}
-		if buf == nil {
-			buf = getBuf(readChunk)[:readChunk]
+		free := (*dst)[len(*dst):cap(*dst)]
+		if room >= 0 && int64(len(free)) > room {
+			free = free[:room]
 		}
-		n, rerr := r.Read(buf)
+		if s.max > 0 && int64(len(free)) > s.max-s.size+1 {
+			free = free[:s.max-s.size+1] // one byte past the cap shows it exceeded
+		}
+		n, rerr := r.Read(free)
 		total += int64(n)
 		if n > 0 {
-			if _, err := s.write(buf[:n]); err != nil {
-				return total, err
+			if s.max > 0 && s.size+int64(n) > s.max {
+				s.err = &TooLargeError{Max: s.max}
+				return total, s.err
 			}
-		}
-		if rerr == io.EOF {
-			return total, nil
+			*dst = (*dst)[:len(*dst)+n]
+			s.size += int64(n)
 		}
 		if rerr != nil {
-			return total, rerr
+			return total, eofIsNil(rerr)
 		}
 	}
+}
+
+// eofIsNil maps io.EOF, the end of a ReadFrom, to nil.
+func eofIsNil(err error) error {
+	if err == io.EOF {
+		return nil
+	}
+	return err
 }
 
 // Size returns the number of bytes written.
