@@ -49,6 +49,7 @@ type check struct {
 	guard    bool           // deletion guard tripped
 	popts    *parse.Options // from the account, made at the first message
 	par      *parallel      // nil: each message is finished in Handle
+	ids      *idFilter      // set by Plan; nil: ask the journal for every copy
 
 	mu      sync.Mutex // guards r, deleted, errs once messages are handled
 	r       *Report
@@ -127,6 +128,7 @@ func (c *check) Plan(ctx context.Context, s pop.Scan) ([]pop.Step, error) {
 		}
 		steps = append(steps, pop.Step{Message: m, Action: act})
 	}
+	c.loadIDs(ctx, nRetr)
 	if c.r.Deleted > 0 && c.held != nil {
 		// Deletions planned from the journal: make sure it is still ours.
 		if err := c.held.renew(ctx); err != nil {
@@ -352,7 +354,7 @@ func (c *check) deliverAll(ctx context.Context, mr *MessageReport, sp *spooled, 
 	if err != nil {
 		return c.fail(mr, "journal", err)
 	}
-	if pm.copyID != "" {
+	if pm.copyID != "" && c.ids.mayHold(pm.copyID) {
 		byID, err := c.j.DeliveredID(ctx, c.a.ID, pm.copyID)
 		if err != nil {
 			return c.fail(mr, "journal", err)
@@ -448,6 +450,7 @@ func (c *check) deliver(ctx context.Context, mr *MessageReport, sp *spooled, pm 
 		rec := account.Record{Key: mr.Key, Rcpts: final, At: now}
 		if copyID != "" {
 			rec.MessageID, rec.IDRcpts, rec.Expires = copyID, final, now.Add(c.p.opt.MessageIDTTL)
+			c.ids.add(copyID)
 		}
 		marked = ok && markFinal
 		if marked {

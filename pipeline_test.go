@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -604,4 +605,74 @@ func TestReusedMessageIDIsNotACopy(t *testing.T) {
 	require.NoError(t, r.Err)
 	assert.Equal(t, 2, e.delivered()["alice@example.com"], "two different bodies; the third is a copy of the second")
 	assert.Empty(t, srv.Mailbox(popUser))
+}
+
+// idCounting counts the journal's DeliveredID queries; idLister adds the
+// listing of Message-IDs that lets a check skip them.
+type idCounting struct {
+	account.Journal
+	calls atomic.Int64
+}
+
+func (j *idCounting) DeliveredID(ctx context.Context, accountID, messageID string) ([]string, error) {
+	j.calls.Add(1)
+	return j.Journal.DeliveredID(ctx, accountID, messageID)
+}
+
+type idLister struct{ *idCounting }
+
+func (j idLister) MessageIDs(ctx context.Context, accountID string, limit int) ([]string, bool, error) {
+	return j.Journal.(account.IDLister).MessageIDs(ctx, accountID, limit)
+}
+
+// A journal that lists its Message-IDs is asked about a copy only when the
+// copy's Message-ID is among them or was recorded by the check, unless the
+// account has more records than the check reads (16 per message); either
+// way each copy reaches each recipient once.
+func TestCopyLookups(t *testing.T) {
+	x := msg("x text", "Message-ID: <x@remote.test>", "From: x@remote.test", "To: alice@example.com")
+	y := msg("y text", "Message-ID: <y@remote.test>", "From: y@remote.test", "To: bob@example.com")
+	z := msg("z text", "From: z@remote.test", "To: carol@example.com")
+	for _, tc := range []struct {
+		name   string
+		lister bool
+		others int   // other Message-ID records of the account
+		calls  int64 // DeliveredID queries of the second check
+	}{
+		{"listed", true, 0, 2},                   // x again and y's copy
+		{"listed, under the bound", true, 63, 2}, // with x's: 64 records, 4 messages
+		{"over the bound", true, 64, 3},          // y too
+		{"not a lister", false, 0, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := &poptest.Server{}
+			srv.AddUser(popUser, popPass, poptest.Message{UID: "x1", Data: x})
+			mj := account.NewMemoryJournal()
+			cj := &idCounting{Journal: mj}
+			var j account.Journal = cj
+			if tc.lister {
+				j = idLister{cj}
+			}
+			e := newEnv(t, srv, nil, withJournal(j))
+			mj.Now = func() time.Time { return e.now }
+			require.NoError(t, e.check().Err)
+			for i := range tc.others {
+				require.NoError(t, mj.RecordID(t.Context(), e.acct.ID, fmt.Sprintf("<%d@other.test> 00", i),
+					[]string{"alice@example.com"}, e.now.Add(time.Hour)))
+			}
+
+			srv.AddMessages(popUser,
+				poptest.Message{UID: "x2", Data: x},
+				poptest.Message{UID: "y1", Data: y},
+				poptest.Message{UID: "y2", Data: y},
+				poptest.Message{UID: "z1", Data: z},
+			)
+			before := cj.calls.Load()
+			r := e.check()
+			require.NoError(t, r.Err)
+			assert.Equal(t, tc.calls, cj.calls.Load()-before)
+			assert.Equal(t, map[string]int{"alice@example.com": 1, "bob@example.com": 1, "carol@example.com": 1}, e.delivered())
+			assert.Empty(t, srv.Mailbox(popUser))
+		})
+	}
 }

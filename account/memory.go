@@ -194,6 +194,17 @@ func (j *MemoryJournal) DeliveredID(ctx context.Context, accountID, messageID st
 	return j.state(accountID).DeliveredToID(messageID, j.now()), nil
 }
 
+// MessageIDs implements [IDLister].
+func (j *MemoryJournal) MessageIDs(ctx context.Context, accountID string, limit int) ([]string, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, false, err
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	ids, all := j.state(accountID).MessageIDList(limit)
+	return ids, all, nil
+}
+
 // RecordID implements [Journal].
 func (j *MemoryJournal) RecordID(ctx context.Context, accountID, messageID string, rcpts []string, expires time.Time) error {
 	return j.recordID(ctx, nil, accountID, messageID, rcpts, expires)
@@ -275,6 +286,10 @@ func (fj *fencedMemoryJournal) Record(ctx context.Context, accountID, key string
 
 func (fj *fencedMemoryJournal) DeliveredID(ctx context.Context, accountID, messageID string) ([]string, error) {
 	return fj.j.DeliveredID(ctx, accountID, messageID)
+}
+
+func (fj *fencedMemoryJournal) MessageIDs(ctx context.Context, accountID string, limit int) ([]string, bool, error) {
+	return fj.j.MessageIDs(ctx, accountID, limit)
 }
 
 func (fj *fencedMemoryJournal) RecordID(ctx context.Context, accountID, messageID string, rcpts []string, expires time.Time) error {
@@ -389,6 +404,15 @@ func (st *JournalState) DeliveredToID(messageID string, now time.Time) []string 
 	}
 	slices.Sort(out)
 	return out
+}
+
+// MessageIDList returns the Message-IDs recorded and true, or nil and
+// false when there are more than limit (see [IDLister]).
+func (st *JournalState) MessageIDList(limit int) ([]string, bool) {
+	if len(st.MessageIDs) > limit {
+		return nil, false
+	}
+	return slices.Collect(maps.Keys(st.MessageIDs)), true
 }
 
 // RecordID records rcpts for messageID until expires (a later expiry

@@ -65,6 +65,19 @@ type Record struct {
 	Expires   time.Time
 }
 
+// An IDLister is a Journal that lists the Message-IDs it holds records
+// for. A check reads them once, before its first download, when they are
+// few next to the messages it retrieves, and then asks DeliveredID only
+// about a Message-ID among them or recorded since: one reading instead of
+// one query per message, where a query costs a round trip or a read
+// transaction.
+type IDLister interface {
+	// MessageIDs returns the Message-IDs of the account's Message-ID
+	// records, in no order, possibly repeated and possibly expired, and
+	// true; or, when the account has more than limit records, nil and false.
+	MessageIDs(ctx context.Context, accountID string, limit int) ([]string, bool, error)
+}
+
 // A BatchRecorder is a Journal that makes several records durable in one
 // write (one transaction, one commit): the Pipeline groups the records of
 // deliveries that finish together, saving a synchronous commit per message.

@@ -2,9 +2,14 @@
 
 package deliver
 
-import "os"
+import (
+	"os"
+	"time"
+)
 
 // dirStamp: elsewhere cur/ is read for each delivery.
 type dirStamp struct{}
 
 func stampOf(os.FileInfo) (dirStamp, bool) { return dirStamp{}, false }
+
+func settledFor(string, time.Duration) bool { return false }

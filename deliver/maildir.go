@@ -67,11 +67,13 @@ type MaildirOptions struct {
 	// Delivered without a second copy. Messages with an empty key get a
 	// unique name. Finding a file in cur/ reads that directory; the
 	// deliverer keeps what it found and reads it again only once it
-	// changed (its modification or change time, or its inode: Linux only),
-	// so a settled cur/ with up to 16,384 such names costs one stat per
-	// delivery. A clock stepped back to the very tick of a change in cur/,
-	// or a Maildir on NFS whose server's clock runs behind, could hide a
-	// file moved there: a second copy, never a loss.
+	// changed (its modification or change time, or its inode), so a cur/
+	// settled for 100 ms with up to 16,384 such names costs one stat per
+	// delivery. That is on Linux, and on a local file system (ext4, XFS,
+	// btrfs, tmpfs, F2FS, ZFS) only: on NFS, whose times come from the
+	// server's clock, or elsewhere, cur/ is read for each delivery. A clock
+	// stepped back to the very tick of a change in cur/ could hide a file
+	// moved there: a second copy, never a loss.
 	KeyNames bool
 	// Separate writes one file per recipient, each with its own
 	// Delivered-To and Received "for" clause. When false (the default) a
@@ -190,12 +192,10 @@ type curScan struct {
 	names map[string]struct{}
 }
 
-// Scans of cur/ are kept only for directories last modified at least
-// curSettled before the scan (a change in the same clock tick as the time
-// read would go unseen otherwise), with at most maxDirNames key-derived
-// names, and maxCachedNames in all.
+// Scans of cur/ are kept only for directories on a local file system (see
+// settleFor) last modified long enough before the scan, with at most
+// maxDirNames key-derived names, and maxCachedNames in all.
 const (
-	curSettled     = 2 * time.Second
 	maxDirNames    = 1 << 14
 	maxCachedNames = 1 << 16
 )
@@ -565,8 +565,8 @@ func (m *Maildir) present(t *maildirTarget) (bool, error) {
 		return false, err
 	}
 	var keep *curScan
-	if stamped && scanned.Sub(fi.ModTime()) >= curSettled && len(names) <= maxDirNames &&
-		m.cached.Load()+int64(len(names)) <= maxCachedNames {
+	if stamped && len(names) <= maxDirNames && m.cached.Load()+int64(len(names)) <= maxCachedNames &&
+		settledFor(cur, scanned.Sub(fi.ModTime())) {
 		keep = &curScan{stamp: stamp, names: names}
 		m.cached.Add(int64(len(names)))
 	}

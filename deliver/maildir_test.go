@@ -592,6 +592,13 @@ func TestMaildirKeyNamesCurScans(t *testing.T) {
 		}
 		return n
 	}
+	// A cur/ changed just now (here: stamped in the future, so that a slow
+	// run cannot make it settled) is read each time.
+	for _, sub := range []string{"tmp", "new", "cur"} {
+		require.NoError(t, os.MkdirAll(filepath.Join(dir, sub), 0o700))
+	}
+	soon := time.Now().Add(time.Hour)
+	require.NoError(t, os.Chtimes(filepath.Join(dir, "cur"), soon, soon))
 	deliver("k1")
 	deliver("k2")
 	assert.Equal(t, 2, readdirs(), "a cur/ changed just now is read each time")
@@ -931,4 +938,17 @@ func TestMaildirRepeatedRecipient(t *testing.T) {
 		assert.Equal(t, Delivered, r.Status)
 	}
 	assert.Len(t, files(t, filepath.Join(root, "example.com", "a", "Maildir"), "new"), 1, "one file for a repeated recipient")
+}
+
+// A reading of cur/ is kept only on a local file system, once the
+// directory's last change is older than the kernel clock's tick.
+func TestSettledFor(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("cur/ is read for each delivery elsewhere")
+	}
+	dir := t.TempDir()
+	assert.True(t, settledFor(dir, time.Second), "a local directory")
+	assert.False(t, settledFor(dir, 10*time.Millisecond), "changed within the last tick or so")
+	assert.False(t, settledFor("/proc", time.Hour), "not a local file system for mail")
+	assert.False(t, settledFor(filepath.Join(dir, "missing"), time.Hour))
 }

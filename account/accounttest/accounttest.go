@@ -390,6 +390,41 @@ func TestJournal(t *testing.T, newJournal func(t *testing.T, now func() time.Tim
 		assert.Empty(t, got)
 	})
 
+	t.Run("MessageIDs", func(t *testing.T) {
+		clk := NewClock()
+		j := newJournal(t, clk.Now)
+		l, ok := j.(account.IDLister)
+		if !ok {
+			t.Skipf("%T is not an account.IDLister", j)
+		}
+		ctx := t.Context()
+		exp := clk.Now().Add(time.Hour)
+		require.NoError(t, j.RecordID(ctx, "a", "<1@x> d1", []string{"x@example.com", "y@example.com"}, exp))
+		require.NoError(t, j.RecordID(ctx, "a", "<2@x> d2", []string{"x@example.com"}, exp))
+		require.NoError(t, j.RecordID(ctx, "b", "<3@x> d3", []string{"x@example.com"}, exp))
+		set := func(ids []string) []string {
+			slices.Sort(ids)
+			return slices.Compact(ids)
+		}
+		for _, tc := range []struct {
+			account string
+			limit   int
+			want    []string
+			all     bool
+		}{
+			{"a", 10, []string{"<1@x> d1", "<2@x> d2"}, true},
+			{"a", 3, []string{"<1@x> d1", "<2@x> d2"}, true},
+			{"a", 1, nil, false},
+			{"b", 10, []string{"<3@x> d3"}, true},
+			{"c", 10, nil, true},
+		} {
+			ids, all, err := l.MessageIDs(ctx, tc.account, tc.limit)
+			require.NoError(t, err)
+			assert.Equal(t, tc.all, all, "%s limit %d", tc.account, tc.limit)
+			assert.Equal(t, tc.want, set(ids), "%s limit %d", tc.account, tc.limit)
+		}
+	})
+
 	t.Run("RecordBatch", func(t *testing.T) {
 		clk := NewClock()
 		j := newJournal(t, clk.Now)

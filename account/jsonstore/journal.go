@@ -152,6 +152,22 @@ func (j *Journal) DeliveredID(ctx context.Context, accountID, messageID string) 
 	return out, err
 }
 
+// MessageIDs implements [account.IDLister].
+func (j *Journal) MessageIDs(ctx context.Context, accountID string, limit int) ([]string, bool, error) {
+	var ids []string
+	all := true
+	err := j.f.read(ctx, func(v *journalFile) error {
+		if st := v.Accounts[accountID]; st != nil {
+			ids, all = st.MessageIDList(limit)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	return ids, all, nil
+}
+
 // RecordID implements [account.Journal].
 func (j *Journal) RecordID(ctx context.Context, accountID, messageID string, rcpts []string, expires time.Time) error {
 	if err := ctx.Err(); err != nil {

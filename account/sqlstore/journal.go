@@ -22,6 +22,8 @@ type journal struct {
 var (
 	_ account.BatchRecorder = (*Store)(nil)
 	_ account.BatchRecorder = (*journal)(nil)
+	_ account.IDLister      = (*Store)(nil)
+	_ account.IDLister      = (*journal)(nil)
 )
 
 // Fenced implements [account.Fencer]: the returned Journal refuses writes
@@ -90,6 +92,11 @@ func (s *Store) Record(ctx context.Context, accountID, key string, rcpts []strin
 // DeliveredID implements [account.Journal].
 func (s *Store) DeliveredID(ctx context.Context, accountID, messageID string) ([]string, error) {
 	return (&journal{s: s}).DeliveredID(ctx, accountID, messageID)
+}
+
+// MessageIDs implements [account.IDLister].
+func (s *Store) MessageIDs(ctx context.Context, accountID string, limit int) ([]string, bool, error) {
+	return (&journal{s: s}).MessageIDs(ctx, accountID, limit)
 }
 
 // RecordID implements [account.Journal].
@@ -252,6 +259,35 @@ func (j *journal) DeliveredID(ctx context.Context, accountID, messageID string) 
 	}
 	slices.Sort(out)
 	return out, nil
+}
+
+func (j *journal) MessageIDs(ctx context.Context, accountID string, limit int) ([]string, bool, error) {
+	// One row per recipient: more than limit rows may still be at most limit
+	// Message-IDs, but reading them would cost what it saves.
+	st, err := j.s.prepared(ctx, `SELECT message_id FROM journal_message_ids WHERE account_id = ? LIMIT ?`)
+	if err != nil {
+		return nil, false, fmt.Errorf("sqlstore: message-ids: %w", err)
+	}
+	rows, err := st.QueryContext(ctx, accountID, limit+1)
+	if err != nil {
+		return nil, false, fmt.Errorf("sqlstore: message-ids: %w", err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, false, fmt.Errorf("sqlstore: message-ids: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, fmt.Errorf("sqlstore: message-ids: %w", err)
+	}
+	if len(ids) > limit {
+		return nil, false, nil
+	}
+	return ids, true, nil
 }
 
 func (j *journal) RecordID(ctx context.Context, accountID, messageID string, rcpts []string, expires time.Time) error {
