@@ -29,7 +29,8 @@
 // of the session, and finished — delivered and recorded in the journal — by
 // up to Options.DeliveryConcurrency goroutines while the next messages
 // download; the journal records of messages that finish together share one
-// commit, and the DELE of every final message is sent after the last one.
+// commit (which waits up to a millisecond for the other messages being
+// finished), and the DELE of every final message is sent after the last one.
 // Copies of one message to one recipient are finished one after the other.
 // Deliveries into files hold the Go runtime's Ps through fsyncs: on a
 // machine with two or three cores, run with GOMAXPROCS of at least 4 (as

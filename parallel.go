@@ -5,6 +5,7 @@ import (
 	"errors"
 	"maps"
 	"sync"
+	"time"
 
 	"github.com/multidrop/multidrop/account"
 	"github.com/multidrop/multidrop/internal/spool"
@@ -38,14 +39,16 @@ type parallel struct {
 const pendingPerSlot = 8
 
 func newParallel(c *check, n int) *parallel {
-	return &parallel{
+	par := &parallel{
 		slots:   make(chan struct{}, n),
 		pending: make(chan struct{}, pendingPerSlot*n),
 		tails:   map[string]chan struct{}{},
-		// Every pending message may queue for one commit.
-		rec:     newRecorder(c, pendingPerSlot*n),
 		decided: map[int]pop.Action{},
 	}
+	// Every pending message may queue for one commit; a commit waits for
+	// the messages of the other slots.
+	par.rec = newRecorder(c, pendingPerSlot*n, n, func() int { return len(par.pending) })
+	return par
 }
 
 // spooled is the spool of a message being finished, with the slot it
@@ -194,20 +197,31 @@ func (c *check) writeRecords(recs []account.Record) error {
 
 // recorder writes the journal records of a check's background goroutines,
 // grouping those that arrive while a write is in progress into the next
-// write (a group commit): one durable write for several messages.
+// write (a group commit): one durable write for several messages. Before a
+// write it waits up to commitDelay for the records of other messages being
+// finished, until it has group of them: in a stream of messages a commit
+// then serves about one message per delivery slot instead of two or three,
+// and the wait is absorbed by the messages pending behind the slots.
 type recorder struct {
-	c    *check
-	reqs chan recordReq
-	done chan struct{}
+	c     *check
+	reqs  chan recordReq
+	done  chan struct{}
+	group int        // records worth waiting for
+	busy  func() int // messages being finished, those in the group included
 }
+
+// commitDelay bounds the wait of the first record of a group commit.
+const commitDelay = time.Millisecond
 
 type recordReq struct {
 	recs []account.Record
 	err  chan error
 }
 
-func newRecorder(c *check, n int) *recorder {
-	r := &recorder{c: c, reqs: make(chan recordReq, n), done: make(chan struct{})}
+// newRecorder starts a recorder queueing up to queue writes; with busy, a
+// group commit waits for up to group writes (see recorder).
+func newRecorder(c *check, queue, group int, busy func() int) *recorder {
+	r := &recorder{c: c, reqs: make(chan recordReq, queue), done: make(chan struct{}), group: group, busy: busy}
 	go r.loop()
 	return r
 }
@@ -215,19 +229,7 @@ func newRecorder(c *check, n int) *recorder {
 func (r *recorder) loop() {
 	defer close(r.done)
 	for q := range r.reqs {
-		batch := []recordReq{q}
-	more:
-		for {
-			select {
-			case q, ok := <-r.reqs:
-				if !ok {
-					break more
-				}
-				batch = append(batch, q)
-			default:
-				break more
-			}
-		}
+		batch := r.gather(q)
 		var recs []account.Record
 		for _, q := range batch {
 			recs = append(recs, q.recs...)
@@ -235,6 +237,42 @@ func (r *recorder) loop() {
 		err := r.c.writeRecords(recs)
 		for _, q := range batch {
 			q.err <- err
+		}
+	}
+}
+
+// gather returns the writes of the next group commit, first among them:
+// those queued, and while other messages are being finished and the group
+// is not full, those that come within commitDelay.
+func (r *recorder) gather(first recordReq) []recordReq {
+	batch := []recordReq{first}
+	var timeout <-chan time.Time
+	for {
+		select {
+		case q, ok := <-r.reqs:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, q)
+			continue
+		default:
+		}
+		if r.busy == nil || len(batch) >= r.group || r.busy() <= len(batch) {
+			return batch
+		}
+		if timeout == nil {
+			t := time.NewTimer(commitDelay)
+			defer t.Stop()
+			timeout = t.C
+		}
+		select {
+		case q, ok := <-r.reqs:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, q)
+		case <-timeout:
+			return batch
 		}
 	}
 }

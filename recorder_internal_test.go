@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -60,7 +61,7 @@ func TestRecorderGroupCommit(t *testing.T) {
 			fail := tc.err
 			synctest.Test(t, func(t *testing.T) {
 				j := &gateJournal{MemoryJournal: account.NewMemoryJournal(), gate: make(chan struct{}), fails: tc.fails}
-				r := newRecorder(&check{j: j, a: account.Account{ID: "a"}}, 8)
+				r := newRecorder(&check{j: j, a: account.Account{ID: "a"}}, 8, 0, nil)
 				errs := make(chan error, 6)
 				write := func(i int) {
 					errs <- r.write([]account.Record{{Key: fmt.Sprint("k", i), Rcpts: []string{"x@example.com"}}})
@@ -84,6 +85,63 @@ func TestRecorderGroupCommit(t *testing.T) {
 						assert.Equal(t, []string{"x@example.com"}, got)
 					}
 				}
+			})
+		})
+	}
+}
+
+// timedJournal keeps the size and the time of every batch.
+type timedJournal struct {
+	*account.MemoryJournal
+	mu      sync.Mutex
+	batches []int
+	at      []time.Duration
+	start   time.Time
+}
+
+func (j *timedJournal) RecordBatch(ctx context.Context, accountID string, recs []account.Record) error {
+	j.mu.Lock()
+	j.batches = append(j.batches, len(recs))
+	j.at = append(j.at, time.Since(j.start))
+	j.mu.Unlock()
+	return j.MemoryJournal.RecordBatch(ctx, accountID, recs)
+}
+
+// A group commit waits up to commitDelay for the records of the other
+// messages being finished, unless there are none or the group is full.
+func TestRecorderCommitDelay(t *testing.T) {
+	tests := map[string]struct {
+		busy, group int
+		second      time.Duration // when a second record comes; 0: never
+		batches     []int
+		at          []time.Duration
+	}{
+		"alone":           {1, 8, 0, []int{1}, []time.Duration{0}},
+		"nobody comes":    {3, 8, 0, []int{1}, []time.Duration{commitDelay}},
+		"one more comes":  {3, 8, commitDelay / 2, []int{2}, []time.Duration{commitDelay}},
+		"the group fills": {3, 2, commitDelay / 4, []int{2}, []time.Duration{commitDelay / 4}},
+		"too late":        {3, 8, 2 * commitDelay, []int{1, 1}, []time.Duration{commitDelay, 3 * commitDelay}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				j := &timedJournal{MemoryJournal: account.NewMemoryJournal(), start: time.Now()}
+				r := newRecorder(&check{j: j, a: account.Account{ID: "a"}}, 8, tc.group, func() int { return tc.busy })
+				var wg sync.WaitGroup
+				write := func(i int) {
+					assert.NoError(t, r.write([]account.Record{{Key: fmt.Sprint("k", i), Rcpts: []string{"x@example.com"}}}))
+				}
+				wg.Go(func() { write(0) })
+				if tc.second > 0 {
+					wg.Go(func() {
+						time.Sleep(tc.second)
+						write(1)
+					})
+				}
+				wg.Wait()
+				r.close()
+				assert.Equal(t, tc.batches, j.batches)
+				assert.Equal(t, tc.at, j.at)
 			})
 		})
 	}

@@ -193,7 +193,7 @@ type curScan struct {
 }
 
 // Scans of cur/ are kept only for directories on a local file system (see
-// settleFor) last modified long enough before the scan, with at most
+// settledFor) last modified long enough before the scan, with at most
 // maxDirNames key-derived names, and maxCachedNames in all.
 const (
 	maxDirNames    = 1 << 14
