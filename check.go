@@ -50,6 +50,10 @@ type check struct {
 	popts    *parse.Options // from the account, made at the first message
 	par      *parallel      // nil: each message is finished in Handle
 	ids      *idFilter      // set by Plan; nil: ask the journal for every copy
+	// exclusive: the account is claimed in this process (and leased when
+	// there is a Locker), so that no other session of this Pipeline records
+	// for it; not so for an embedder's Handler.
+	exclusive bool
 
 	mu      sync.Mutex // guards r, deleted, errs once messages are handled
 	r       *Report

@@ -21,21 +21,23 @@ const (
 // with its body's digest) has no Message-ID record: it holds a hash of each
 // ID the journal had records for when the check planned, and of each ID the
 // check recorded since, added before the record is written. While the
-// check runs no other session records IDs for the account (its lease, or
-// the in-process busy mark), so an ID the filter does not hold has no
-// record. A nil *idFilter holds every ID.
+// check runs no other session records IDs for the account (it claimed the
+// account, and holds its lease when there is a Locker), so an ID the filter
+// does not hold has no record. A Handler's check, whose sessions the
+// embedder runs, has none. A nil *idFilter holds every ID.
 type idFilter struct {
 	seed maphash.Seed
 	mu   sync.Mutex
 	set  map[uint64]struct{}
 }
 
-// loadIDs builds c.ids when the journal can list its Message-IDs and the
-// account has few enough records next to the retrieve messages planned;
-// otherwise each message asks the journal.
+// loadIDs builds c.ids when the check has the account to itself, the
+// journal can list its Message-IDs and the account has few enough records
+// next to the retrieve messages planned; otherwise each message asks the
+// journal.
 func (c *check) loadIDs(ctx context.Context, retrieve int) {
 	l, ok := c.p.opt.Journal.(account.IDLister)
-	if !ok || retrieve == 0 {
+	if !ok || retrieve == 0 || !c.exclusive {
 		return
 	}
 	ids, all, err := l.MessageIDs(ctx, c.a.ID, min(idsPerMessage*retrieve, maxFilterIDs))

@@ -265,6 +265,7 @@ func (p *Pipeline) unclaim(id string) {
 // check to finish the message in hand and commit.
 func (p *Pipeline) run(ctx context.Context, a account.Account, held *heldLease, stop <-chan struct{}) *Report {
 	c := newCheck(p, a, held, stop)
+	c.exclusive = true // its callers claimed the account
 	p.observe(Event{Kind: EventCheckStart, Account: a.ID})
 	log := p.opt.Logger.With("account", a.ID)
 	log.Debug("check started", "host", a.Host)

@@ -676,3 +676,24 @@ func TestCopyLookups(t *testing.T) {
 		})
 	}
 }
+
+// An embedder's Handler may run sessions of one account side by side: each
+// copy asks the journal.
+func TestHandlerAsksForEveryCopy(t *testing.T) {
+	mj := account.NewMemoryJournal()
+	cj := &idCounting{Journal: mj}
+	e := newEnv(t, nil, nil, withJournal(idLister{cj}))
+	mj.Now = func() time.Time { return e.now }
+	h := e.p.Handler(e.acct)
+	m := msg("own", "Message-ID: <own@x>", "To: bob@example.com")
+	info := []pop.MessageInfo{{Number: 1, UID: "x1", Size: int64(len(m))}, {Number: 2, UID: "x2", Size: int64(len(m))}}
+	steps, err := h.Plan(t.Context(), pop.Scan{Messages: info})
+	require.NoError(t, err)
+	for _, st := range steps {
+		_, err := h.Handle(t.Context(), st.Message, strings.NewReader(string(m)))
+		require.NoError(t, err)
+	}
+	h.Report(t.Context(), nil)
+	assert.Equal(t, int64(2), cj.calls.Load())
+	assert.Equal(t, map[string]int{"bob@example.com": 1}, e.delivered())
+}

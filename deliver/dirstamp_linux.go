@@ -27,7 +27,8 @@ func stampOf(fi os.FileInfo) (dirStamp, bool) {
 // file system must have been read for the reading to be kept: the kernel
 // stamps changes with its coarse clock, at most a tick (10 ms) behind the
 // time read, so a change made just after a reading in the same tick would
-// leave the stamp as it was.
+// leave the stamp as it was. Times in whole seconds (ext2 and ext3, ext4
+// with 128-byte inodes) need a second more.
 const localSettle = 100 * time.Millisecond
 
 // Local file systems whose times come from this kernel's clock.
@@ -38,19 +39,39 @@ var localFS = map[uint32]bool{
 	0x01021994: true, // tmpfs
 	0xF2F52010: true, // F2FS
 	0x2FC12FC1: true, // ZFS
+	0x794C7630: true, // overlayfs (its upper layer is one of these)
 }
 
-// settledFor reports whether a reading of dir made age after its last
-// change may be kept. Never on a network or unknown file system: its times
-// come from another machine's clock, which may be behind this one by any
+// settled reports whether a reading at now of the directory dir, whose
+// stat is fi, may be kept. Never on a network or unknown file system: its
+// times may come from another machine's clock, behind this one by any
 // amount.
-func settledFor(dir string, age time.Duration) bool {
-	if age < localSettle {
+func settled(dir string, fi os.FileInfo, now time.Time) bool {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
 		return false
 	}
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(dir, &st); err != nil {
+	if now.Sub(fi.ModTime()) < settleWait(st) {
 		return false
 	}
-	return localFS[uint32(st.Type)]
+	return localFileSystem(dir)
+}
+
+// settleWait returns how long after its last change a directory must be
+// read: localSettle, and a second more when both its times are whole
+// seconds (a file system that keeps no more, most likely).
+func settleWait(st *syscall.Stat_t) time.Duration {
+	if st.Mtim.Nsec == 0 && st.Ctim.Nsec == 0 {
+		return localSettle + time.Second
+	}
+	return localSettle
+}
+
+// localFileSystem reports whether dir is on a file system of localFS.
+func localFileSystem(dir string) bool {
+	var sfs syscall.Statfs_t
+	if err := syscall.Statfs(dir, &sfs); err != nil {
+		return false
+	}
+	return localFS[uint32(sfs.Type)]
 }

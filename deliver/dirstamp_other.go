@@ -12,4 +12,6 @@ type dirStamp struct{}
 
 func stampOf(os.FileInfo) (dirStamp, bool) { return dirStamp{}, false }
 
-func settledFor(string, time.Duration) bool { return false }
+func settled(string, os.FileInfo, time.Time) bool { return false }
+
+func localFileSystem(string) bool { return false }

@@ -68,12 +68,13 @@ type MaildirOptions struct {
 	// unique name. Finding a file in cur/ reads that directory; the
 	// deliverer keeps what it found and reads it again only once it
 	// changed (its modification or change time, or its inode), so a cur/
-	// settled for 100 ms with up to 16,384 such names costs one stat per
-	// delivery. That is on Linux, and on a local file system (ext4, XFS,
-	// btrfs, tmpfs, F2FS, ZFS) only: on NFS, whose times come from the
-	// server's clock, or elsewhere, cur/ is read for each delivery. A clock
-	// stepped back to the very tick of a change in cur/ could hide a file
-	// moved there: a second copy, never a loss.
+	// settled for 100 ms (1.1 s with times in whole seconds) with up to
+	// 16,384 such names costs one stat per delivery. That is on Linux, and
+	// on a local file system (ext2/3/4, XFS, btrfs, tmpfs, F2FS, ZFS,
+	// overlayfs) only: on NFS, whose times come from the server's clock, or
+	// elsewhere, cur/ is read for each delivery. A clock stepped back to the
+	// very tick of a change in cur/ could hide a file moved there: a second
+	// copy, never a loss.
 	KeyNames bool
 	// Separate writes one file per recipient, each with its own
 	// Delivered-To and Received "for" clause. When false (the default) a
@@ -193,7 +194,7 @@ type curScan struct {
 }
 
 // Scans of cur/ are kept only for directories on a local file system (see
-// settledFor) last modified long enough before the scan, with at most
+// settled) last modified long enough before the scan, with at most
 // maxDirNames key-derived names, and maxCachedNames in all.
 const (
 	maxDirNames    = 1 << 14
@@ -566,7 +567,7 @@ func (m *Maildir) present(t *maildirTarget) (bool, error) {
 	}
 	var keep *curScan
 	if stamped && len(names) <= maxDirNames && m.cached.Load()+int64(len(names)) <= maxCachedNames &&
-		settledFor(cur, scanned.Sub(fi.ModTime())) {
+		settled(cur, fi, scanned) {
 		keep = &curScan{stamp: stamp, names: names}
 		m.cached.Add(int64(len(names)))
 	}

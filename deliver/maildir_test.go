@@ -608,7 +608,7 @@ func TestMaildirKeyNamesCurScans(t *testing.T) {
 	deliver("k3")
 	deliver("k4")
 	deliver("k5")
-	if runtime.GOOS == "linux" { // elsewhere cur/ is read each time
+	if localFileSystem(dir) { // elsewhere cur/ is read each time
 		assert.Equal(t, 3, readdirs(), "a settled cur/ is read once")
 	}
 	assert.Len(t, files(t, dir, "new"), 5)
@@ -938,17 +938,4 @@ func TestMaildirRepeatedRecipient(t *testing.T) {
 		assert.Equal(t, Delivered, r.Status)
 	}
 	assert.Len(t, files(t, filepath.Join(root, "example.com", "a", "Maildir"), "new"), 1, "one file for a repeated recipient")
-}
-
-// A reading of cur/ is kept only on a local file system, once the
-// directory's last change is older than the kernel clock's tick.
-func TestSettledFor(t *testing.T) {
-	if runtime.GOOS != "linux" {
-		t.Skip("cur/ is read for each delivery elsewhere")
-	}
-	dir := t.TempDir()
-	assert.True(t, settledFor(dir, time.Second), "a local directory")
-	assert.False(t, settledFor(dir, 10*time.Millisecond), "changed within the last tick or so")
-	assert.False(t, settledFor("/proc", time.Hour), "not a local file system for mail")
-	assert.False(t, settledFor(filepath.Join(dir, "missing"), time.Hour))
 }
