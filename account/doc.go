@@ -47,6 +47,12 @@
 // not delete anything on the server. [MemoryJournal] is the in-memory
 // implementation; [JournalState] is its per-account state as plain data.
 //
+// Two optional interfaces make a check of many messages cheaper where a
+// journal access is a transaction: a [BatchRecorder] writes the records of
+// several deliveries in one durable write, and an [IDLister] lists the
+// account's Message-IDs, which a check reads once instead of asking
+// DeliveredID about each message. The three implementations have both.
+//
 // # Leases
 //
 // A [Locker] hands out exclusive, expiring leases so that one mailbox is
