@@ -16,7 +16,8 @@
 // background of later commits.
 //
 // Writers wait for each other up to a busy timeout (10 s) instead of
-// failing, transactions take the write lock when they begin
+// failing (Open, too, tries again for 10 s a new database that another
+// process is turning to WAL mode at the same moment), transactions take the write lock when they begin
 // (_txlock=immediate) so that read-then-write transactions of several
 // processes cannot deadlock, and foreign keys are enforced. The database
 // file is created with mode 0600: it holds account passwords.
@@ -78,7 +79,7 @@ func Open(ctx context.Context, path string, opts *sqlstore.Options) (*sqlstore.S
 	db.SetMaxOpenConns(8)
 	db.SetMaxIdleConns(8)
 	db.SetConnMaxIdleTime(5 * time.Minute)
-	if err := db.PingContext(ctx); err != nil {
+	if err := ping(ctx, db); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("sqlite: opening %s: %w", path, err)
 	}
@@ -91,3 +92,36 @@ func Open(ctx context.Context, path string, opts *sqlstore.Options) (*sqlstore.S
 }
 
 var _ account.MutableStore = (*sqlstore.Store)(nil)
+
+// openBusyFor bounds how long Open tries again a database that is busy.
+const openBusyFor = 10 * time.Second
+
+// ping opens a first connection. Its pragmas turn a new database to WAL
+// mode, which takes the file's exclusive lock: when another process (or
+// Store) opening the same new file holds a lock that waiting cannot
+// release, SQLite answers SQLITE_BUSY at once instead of waiting out the
+// busy timeout, so ping tries again, a few milliseconds later, for up to
+// openBusyFor.
+func ping(ctx context.Context, db *sql.DB) error {
+	deadline := time.Now().Add(openBusyFor)
+	for wait := time.Millisecond; ; wait = min(2*wait, 50*time.Millisecond) {
+		err := db.PingContext(ctx)
+		if err == nil || !isBusy(err) || time.Now().After(deadline) {
+			return err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return context.Cause(ctx)
+		case <-t.C:
+		}
+	}
+}
+
+// isBusy reports whether err is SQLite's SQLITE_BUSY (or an extended code
+// of it).
+func isBusy(err error) bool {
+	var se interface{ Code() int }
+	return errors.As(err, &se) && se.Code()&0xff == 5
+}
