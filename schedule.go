@@ -29,10 +29,13 @@ type acctState struct {
 	paused   string // non-empty: why checks are paused (an [AUTH] failure)
 	version  string // content hash of the account when paused
 	running  bool
+	woken    bool // Wake came while a check ran: check again after it
 }
 
 // Wake asks a running Run to check the account at once, resuming it if an
-// authentication failure paused it. Under RunShared it is RequestCheck. It
+// authentication failure paused it; when a check of it is running, the
+// next one starts as soon as that one ends (unless it fails to
+// authenticate, or the server's LOGIN-DELAY asks for a later one). Under RunShared it is RequestCheck. It
 // reports whether either is running (and, under RunShared, the request was
 // recorded).
 func (p *Pipeline) Wake(id string) bool {
@@ -185,6 +188,9 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		case id := <-s.wake:
 			if st := state[id]; st != nil {
 				st.paused, st.next = "", p.opt.Now()
+				// A check running now may have listed the mailbox before
+				// what the wake is about arrived: one more after it.
+				st.woken = st.running
 			} else {
 				refresh()
 				if st := state[id]; st != nil {
@@ -222,6 +228,10 @@ func (p *Pipeline) reschedule(st *acctState, a account.Account, r *Report, err e
 		st.failures++
 		st.next = now.Add(p.opt.Backoff(st.failures))
 	}
+	if st.woken && st.paused == "" {
+		st.next = now
+	}
+	st.woken = false
 	if d := loginDelay(r, err); d > 0 && now.Add(d).After(st.next) {
 		st.next = now.Add(d)
 	}

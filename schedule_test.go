@@ -220,3 +220,47 @@ func TestWakeWithoutRun(t *testing.T) {
 	p, _, _ := newScheduled(t, &fakeFetcher{}, account.Account{ID: "x"})
 	assert.False(t, p.Wake("x"))
 }
+
+// Wake checks an account waiting on its interval at once; a Wake that comes
+// while a check of it runs gets one more check right after that one, which
+// may have listed the mailbox too early.
+func TestRunWake(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		release := make(chan struct{})
+		f := &fakeFetcher{err: func(_ string, n int) error {
+			if n == 3 {
+				<-release
+			}
+			return nil
+		}}
+		p, _, _ := newScheduled(t, f, account.Account{ID: "acct"})
+		stop := run(t, p)
+		time.Sleep(3 * time.Minute)
+		require.Len(t, f.times("acct"), 1)
+
+		woken := time.Now()
+		assert.True(t, p.Wake("acct"))
+		synctest.Wait()
+		ts := f.times("acct")
+		require.Len(t, ts, 2, "woken while waiting on its interval")
+		assert.Equal(t, woken, ts[1])
+
+		time.Sleep(time.Minute)
+		assert.True(t, p.Wake("acct"))
+		synctest.Wait() // the third check runs, held
+		assert.True(t, p.Wake("acct"))
+		synctest.Wait()
+		require.Len(t, f.times("acct"), 3)
+		time.Sleep(time.Minute)
+		close(release)
+		ended := time.Now()
+		synctest.Wait()
+		ts = f.times("acct")
+		require.Len(t, ts, 4, "one more check after the running one")
+		assert.Equal(t, ended, ts[3])
+
+		time.Sleep(5 * time.Minute)
+		assert.Len(t, f.times("acct"), 4, "then the interval again")
+		stop()
+	})
+}
