@@ -31,7 +31,8 @@ var crashMailbox = []struct {
 }
 
 // crashDeliverer delivers through inner; when armed it delivers only the
-// first k recipients of the next call and then "crashes" the check.
+// first k recipients of the next call with at least k and then "crashes"
+// the check.
 type crashDeliverer struct {
 	inner deliver.Deliverer
 	mu    sync.Mutex
@@ -42,7 +43,7 @@ type crashDeliverer struct {
 
 func (d *crashDeliverer) Deliver(ctx context.Context, env deliver.Envelope, m io.Reader) (deliver.Results, error) {
 	d.mu.Lock()
-	armed := d.armed && len(env.To) > d.k
+	armed := d.armed && len(env.To) >= d.k
 	if armed {
 		d.armed = false
 		env.To = env.To[:d.k]
@@ -55,7 +56,9 @@ func (d *crashDeliverer) Deliver(ctx context.Context, env deliver.Envelope, m io
 	return res, err
 }
 
-// crashJournal cancels the check right after its n-th successful Record.
+// crashJournal cancels the check right after its n-th successful record
+// write: a Record, or a RecordBatch (a group commit) when the journal has
+// it.
 type crashJournal struct {
 	account.Journal
 	mu    sync.Mutex
@@ -64,7 +67,17 @@ type crashJournal struct {
 }
 
 func (j *crashJournal) Record(ctx context.Context, id, key string, rcpts []string, at time.Time) error {
-	err := j.Journal.Record(ctx, id, key, rcpts, at)
+	return j.wrote(j.Journal.Record(ctx, id, key, rcpts, at))
+}
+
+// crashBatchJournal is a crashJournal over a BatchRecorder.
+type crashBatchJournal struct{ *crashJournal }
+
+func (j crashBatchJournal) RecordBatch(ctx context.Context, id string, recs []account.Record) error {
+	return j.wrote(j.Journal.(account.BatchRecorder).RecordBatch(ctx, id, recs))
+}
+
+func (j *crashJournal) wrote(err error) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if err == nil && j.n > 0 {
@@ -80,6 +93,7 @@ func TestCrashPoints(t *testing.T) {
 	cases := map[string]crashSetup{
 		"after RETR":                 {faults: []poptest.Fault{{Kind: poptest.DropAfter, Session: 1, Command: "RETR", Arg: "2"}}},
 		"after first recipient":      {dlvK: 1},
+		"after second recipient":     {dlvK: 2},
 		"after journal write":        {jrnlN: 1},
 		"after final-mark write":     {jrnlN: 2},
 		"after DELE":                 {faults: []poptest.Fault{{Kind: poptest.DropAfter, Session: 1, Command: "DELE", Arg: "1"}}},
@@ -91,7 +105,12 @@ func TestCrashPoints(t *testing.T) {
 	}
 	for name, tc := range cases {
 		for _, conc := range []int{1, 8} {
-			t.Run(fmt.Sprintf("%s/concurrency %d", name, conc), func(t *testing.T) { crashPoint(t, tc, conc) })
+			for _, batch := range []bool{false, true} {
+				t.Run(fmt.Sprintf("%s/concurrency %d/group commit %v", name, conc, batch), func(t *testing.T) {
+					tc.batch = batch
+					crashPoint(t, tc, conc)
+				})
+			}
 		}
 	}
 }
@@ -102,6 +121,7 @@ type crashSetup struct {
 	dlvK      int  // crash after delivering to k recipients of a call (0: no)
 	jrnlN     int  // crash after the n-th journal Record (0: no)
 	deleCrash bool // crash when the server answers the first DELE (before QUIT)
+	batch     bool // the journal writes records in group commits
 }
 
 func crashPoint(t *testing.T, tc crashSetup, conc int) {
@@ -128,6 +148,9 @@ func crashPoint(t *testing.T, tc crashSetup, conc int) {
 		o.Deliverer = cd
 		cj.Journal = o.Journal
 		o.Journal = cj
+		if tc.batch {
+			o.Journal = crashBatchJournal{cj}
+		}
 		o.DeliveryConcurrency = conc
 	})
 	srv.Rewrite = func(c poptest.Command, reply []byte) []byte {
@@ -164,10 +187,18 @@ func crashPoint(t *testing.T, tc crashSetup, conc int) {
 		mu.Unlock()
 		c := ctx
 		if session > 1 {
+			// A restart: a new Pipeline over the same journal.
 			c = t.Context()
+			var err error
+			e.p, err = multidrop.New(e.opts)
+			require.NoError(t, err)
 		}
 		_, _ = e.p.Check(c, e.acct.ID)
 		require.Equal(t, session, srv.Sessions(), "one session per check")
+	}
+	assert.False(t, cd.armed, "the deliverer's crash point was reached")
+	if !(tc.batch && conc > 1 && tc.jrnlN > 1) { // group commits may merge the writes
+		assert.Zero(t, cj.n, "the journal's crash point was reached")
 	}
 	assert.Empty(t, bad)
 	assert.Empty(t, srv.Mailbox(popUser), "every message deleted in the end")

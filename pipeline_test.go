@@ -45,6 +45,7 @@ type env struct {
 	acct    account.Account
 	now     time.Time
 	dir     resolve.Directory
+	opts    *multidrop.Options // what p was made with
 }
 
 type envOpt func(*env, *multidrop.Options)
@@ -110,6 +111,7 @@ func newEnv(t *testing.T, srv *poptest.Server, edit func(*account.Account), opts
 	}
 	e.p, err = multidrop.New(o)
 	require.NoError(t, err)
+	e.opts = o
 	return e
 }
 
