@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,6 +15,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -363,19 +365,49 @@ func TestOversizePolicies(t *testing.T) {
 }
 
 func TestDeletionGuard(t *testing.T) {
-	srv := &poptest.Server{}
-	var msgs []poptest.Message
-	for i := range 10 {
-		msgs = append(msgs, poptest.Message{UID: fmt.Sprint("n", i), Data: msg("x", fmt.Sprintf("Message-ID: <n%d@x>", i), "To: someone@example.com")})
+	for _, tc := range []struct {
+		name       string
+		min        int
+		share      float64
+		deleted    int
+		mixed      bool // every other message has a valid recipient
+		tripped    bool
+		remainWant int
+	}{
+		// GuardMin (5) messages went before the guard could judge.
+		{name: "defaults", deleted: 4, tripped: true, remainWant: 6},
+		{name: "GuardMin 2", min: 2, deleted: 1, tripped: true, remainWant: 9},
+		{name: "GuardShare over 1: off", share: 1.5, deleted: 10, remainWant: 0},
+		// Half the messages are deliverable: 0.5 of them is not over 0.6.
+		{name: "GuardShare 0.6, mixed", share: 0.6, mixed: true, deleted: 10, remainWant: 0},
+		{name: "defaults, mixed", mixed: true, deleted: 9, tripped: true, remainWant: 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := &poptest.Server{}
+			var msgs []poptest.Message
+			for i := range 10 {
+				to := "someone@example.com"
+				if tc.mixed && i%2 == 1 {
+					to = "alice@example.com"
+				}
+				msgs = append(msgs, poptest.Message{UID: fmt.Sprint("n", i), Data: msg("x", fmt.Sprintf("Message-ID: <n%d@x>", i), "To: "+to)})
+			}
+			srv.AddUser(popUser, popPass, msgs...)
+			e := newEnv(t, srv, nil, func(_ *env, o *multidrop.Options) {
+				o.GuardMin, o.GuardShare = tc.min, tc.share
+				o.DeliveryConcurrency = 1 // messages judged in order
+			})
+			r := e.check()
+			if tc.tripped {
+				require.ErrorIs(t, r.Err, multidrop.ErrDeletionGuard)
+			} else {
+				require.NoError(t, r.Err)
+			}
+			assert.True(t, r.Committed)
+			assert.Equal(t, tc.deleted, r.Deleted)
+			assert.Len(t, srv.Mailbox(popUser), tc.remainWant)
+		})
 	}
-	srv.AddUser(popUser, popPass, msgs...)
-	e := newEnv(t, srv, nil)
-	r := e.check()
-	require.ErrorIs(t, r.Err, multidrop.ErrDeletionGuard)
-	assert.True(t, r.Committed)
-	// GuardMin (5) messages went before the guard could judge.
-	assert.Equal(t, 4, r.Deleted)
-	assert.Len(t, srv.Mailbox(popUser), 6)
 }
 
 func TestConcurrentChecksOfOneAccount(t *testing.T) {
@@ -454,8 +486,24 @@ func TestCheckErrors(t *testing.T) {
 	_, err = e.p.Check(t.Context(), e.acct.ID)
 	require.ErrorIs(t, err, multidrop.ErrAccountDisabled)
 
-	_, err = multidrop.New(&multidrop.Options{})
-	require.ErrorContains(t, err, "Store is required")
+	_, err = multidrop.New(nil)
+	require.ErrorContains(t, err, "nil Options")
+	full := *e.opts
+	for _, missing := range []string{"Store", "Journal", "Resolver", "Deliverer"} {
+		o := full
+		switch missing {
+		case "Store":
+			o.Store = nil
+		case "Journal":
+			o.Journal = nil
+		case "Resolver":
+			o.Resolver = nil
+		case "Deliverer":
+			o.Deliverer = nil
+		}
+		_, err = multidrop.New(&o)
+		require.ErrorContains(t, err, "Options."+missing+" is required")
+	}
 }
 
 func TestCheckAllBoundedAndIndependent(t *testing.T) {
@@ -489,6 +537,41 @@ func TestCheckAllBoundedAndIndependent(t *testing.T) {
 	assert.Len(t, dlv.Delivered("alice@example.com"), 1)
 	assert.Empty(t, srv.Mailbox("good"))
 	assert.Len(t, srv.Mailbox("bad"), 1)
+}
+
+// CheckAll runs at most Options.Concurrency checks at once, and checks
+// every enabled account.
+func TestCheckAllConcurrencyBound(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var in, most atomic.Int32
+		f := &fakeFetcher{err: func(string, int) error {
+			n := in.Add(1)
+			defer in.Add(-1)
+			for {
+				m := most.Load()
+				if n <= m || most.CompareAndSwap(m, n) {
+					break
+				}
+			}
+			time.Sleep(time.Second) // until every check that can run has started
+			return nil
+		}}
+		var accts []account.Account
+		for i := range 7 {
+			accts = append(accts, account.Account{ID: fmt.Sprint("a", i)})
+		}
+		_, store, dlv := newScheduled(t, f, accts...)
+		dir, err := resolve.NewStatic(resolve.Table{Users: []resolve.User{{Address: "alice@example.com"}}})
+		require.NoError(t, err)
+		p, err := multidrop.New(&multidrop.Options{Store: store, Journal: account.NewMemoryJournal(),
+			Fetcher: f, Resolver: resolve.New(dir, nil), Deliverer: dlv, Concurrency: 3,
+			Logger: slog.New(slog.DiscardHandler)})
+		require.NoError(t, err)
+		reports, err := p.CheckAll(t.Context())
+		require.NoError(t, err)
+		assert.Len(t, reports, 7)
+		assert.Equal(t, int32(3), most.Load())
+	})
 }
 
 // Handler lets an embedder drive the pipeline with its own fetcher.
@@ -698,4 +781,135 @@ func TestHandlerAsksForEveryCopy(t *testing.T) {
 	h.Report(t.Context(), nil)
 	assert.Equal(t, int64(2), cj.calls.Load())
 	assert.Equal(t, map[string]int{"bob@example.com": 1}, e.delivered())
+}
+
+// failingJournal fails the reads or writes it is told to.
+type failingJournal struct {
+	account.Journal
+	sync, delivered, record bool
+}
+
+var errJournalDown = errors.New("journal: disk on fire")
+
+func (j *failingJournal) Sync(ctx context.Context, id string, uids []string, now time.Time) (map[string]time.Time, error) {
+	if j.sync {
+		return nil, errJournalDown
+	}
+	return j.Journal.Sync(ctx, id, uids, now)
+}
+
+func (j *failingJournal) Delivered(ctx context.Context, id, key string) ([]string, error) {
+	if j.delivered {
+		return nil, errJournalDown
+	}
+	return j.Journal.Delivered(ctx, id, key)
+}
+
+func (j *failingJournal) Record(ctx context.Context, id, key string, rcpts []string, at time.Time) error {
+	if j.record {
+		return errJournalDown
+	}
+	return j.Journal.Record(ctx, id, key, rcpts, at)
+}
+
+func (j *failingJournal) RecordID(ctx context.Context, id, mid string, rcpts []string, exp time.Time) error {
+	if j.record {
+		return errJournalDown
+	}
+	return j.Journal.RecordID(ctx, id, mid, rcpts, exp)
+}
+
+// A journal that cannot be read or written fails the check closed: no
+// DELE is sent, and every message stays on the server.
+func TestJournalFailureDeletesNothing(t *testing.T) {
+	for name, fj := range map[string]*failingJournal{
+		"listing not recorded": {sync: true},
+		"records unreadable":   {delivered: true},
+		"records unwritable":   {record: true},
+	} {
+		for _, conc := range []int{1, 8} {
+			t.Run(fmt.Sprintf("%s/concurrency %d", name, conc), func(t *testing.T) {
+				srv := &poptest.Server{}
+				srv.AddUser(popUser, popPass,
+					poptest.Message{UID: "a", Data: msg("one", "Message-ID: <a@x>", "To: alice@example.com")},
+					poptest.Message{UID: "b", Data: msg("two", "Message-ID: <b@x>", "To: nobody@example.com")},
+				)
+				e := newEnv(t, srv, nil, func(_ *env, o *multidrop.Options) {
+					fj.Journal = o.Journal
+					o.Journal = fj
+					o.DeliveryConcurrency = conc
+				})
+				r, err := e.p.Check(t.Context(), e.acct.ID)
+				if r != nil {
+					err = r.Err
+				}
+				require.ErrorIs(t, err, errJournalDown)
+				for _, c := range srv.Transcript() {
+					assert.NotEqual(t, "DELE", c.Name, "DELE sent: %s", c.Line)
+				}
+				assert.Len(t, srv.Mailbox(popUser), 2)
+			})
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// A check logs a record per delivery, per message and per check, with the
+// account, the UID, the Message-ID, the recipient and the action — and
+// never the POP password.
+func TestLogRecords(t *testing.T) {
+	srv := &poptest.Server{}
+	srv.AddUser(popUser, popPass,
+		poptest.Message{UID: "u1", Data: msg("hi", "Message-ID: <log@x>", "To: alice@example.com")},
+		poptest.Message{UID: "u2", Data: msg("spam", "Message-ID: <spam@x>", "To: nobody@example.com")},
+	)
+	var buf syncBuffer
+	e := newEnv(t, srv, nil, func(_ *env, o *multidrop.Options) {
+		o.Logger = slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	require.NoError(t, e.check().Err)
+
+	var records []map[string]any
+	for line := range strings.Lines(buf.String()) {
+		var rec map[string]any
+		require.NoError(t, json.Unmarshal([]byte(line), &rec), line)
+		records = append(records, rec)
+	}
+	find := func(msg string, match map[string]any) bool {
+		for _, rec := range records {
+			if rec["msg"] != msg {
+				continue
+			}
+			ok := true
+			for k, v := range match {
+				ok = ok && rec[k] == v
+			}
+			if ok {
+				return true
+			}
+		}
+		return false
+	}
+	assert.True(t, find("delivered", map[string]any{"account": e.acct.ID, "uid": "u1", "message_id": "<log@x>", "rcpt": "alice@example.com"}))
+	assert.True(t, find("message", map[string]any{"account": e.acct.ID, "uid": "u1", "message_id": "<log@x>", "action": "delete", "reason": "delivered"}))
+	assert.True(t, find("message", map[string]any{"account": e.acct.ID, "uid": "u2", "message_id": "<spam@x>", "action": "delete"}))
+	assert.True(t, find("check finished", map[string]any{"account": e.acct.ID, "retrieved": float64(2), "delivered": float64(1), "deleted": float64(2)}))
+	assert.NotContains(t, buf.String(), popPass)
 }
