@@ -311,6 +311,9 @@ func (c *check) examine(ctx context.Context, mr *MessageReport, sp *spool.Spool)
 		return job{}, nil
 	}
 	mr.MessageID = pm.res.MessageID
+	if pm.loop && c.a.Policy.Loop == account.LoopQuarantine {
+		return c.quarantine(pm, "loop: the message carries this host's stamp"), pm
+	}
 	if pm.keepReason != "" {
 		mr.Reason = pm.keepReason
 		return job{}, pm
@@ -326,6 +329,9 @@ func (c *check) examine(ctx context.Context, mr *MessageReport, sp *spool.Spool)
 
 	if len(res.Recipients) == 0 {
 		if hasLoop(res) {
+			if c.a.Policy.Loop == account.LoopQuarantine {
+				return c.quarantine(pm, "loop: every recipient has had this message"), pm
+			}
 			mr.Reason = "loop: every recipient has had this message; kept"
 			return job{}, pm
 		}
@@ -412,12 +418,11 @@ func (c *check) deliver(ctx context.Context, mr *MessageReport, sp *spooled, pm 
 	env := deliver.Envelope{From: sender, To: pending, Trace: deliver.Trace{Host: c.a.Host, Key: mr.Key, Account: c.a.ID, Digest: mr.Digest}}
 	results, derr := c.p.opt.Deliverer.Deliver(ctx, env, sp.Reader())
 	size := sp.Size()
-	sp.done() // the bytes are no longer needed: free the spool, and its slot
 	got := make(map[string]deliver.Result, len(results))
 	for _, r := range results {
 		got[r.Recipient] = r
 	}
-	var final []string
+	var final, refused []string
 	ok = true
 	for _, rcpt := range pending {
 		r, present := got[rcpt]
@@ -438,13 +443,30 @@ func (c *check) deliver(ctx context.Context, mr *MessageReport, sp *spooled, pm 
 			final = append(final, rcpt)
 			c.log.Info("delivered", "uid", mr.UID, "message_id", mr.MessageID, "rcpt", rcpt, "bytes", size)
 		case deliver.Permanent:
-			final = append(final, rcpt)
 			c.log.Warn("permanent delivery failure", "uid", mr.UID, "message_id", mr.MessageID, "rcpt", rcpt, "err", r.Err)
+			if c.a.Policy.Failed == account.FailedPostmaster && rcpt != c.a.Policy.Postmaster {
+				refused = append(refused, rcpt)
+			} else {
+				final = append(final, rcpt)
+			}
 		default:
 			ok = false
 			c.log.Warn("temporary delivery failure", "uid", mr.UID, "message_id", mr.MessageID, "rcpt", rcpt, "err", r.Err)
 		}
 	}
+	if len(refused) > 0 {
+		// The failed policy: the refused recipients are final once the
+		// postmaster has the message.
+		if c.toPostmasterFor(ctx, mr, sp, sender, refused) {
+			final = append(final, refused...)
+			if !slices.Contains(final, c.a.Policy.Postmaster) && !slices.Contains(mr.Already, c.a.Policy.Postmaster) {
+				final = append(final, c.a.Policy.Postmaster)
+			}
+		} else {
+			ok = false
+		}
+	}
+	sp.done() // the bytes are no longer needed: free the spool, and its slot
 	if len(final) > 0 {
 		// These deliveries happened: record them, in one write, even if the
 		// check is being cancelled, or the next check would deliver them
@@ -465,6 +487,39 @@ func (c *check) deliver(ctx context.Context, mr *MessageReport, sp *spooled, pm 
 		}
 	}
 	return ok, marked, nil
+}
+
+// toPostmasterFor delivers the message to the postmaster for recipients
+// whose delivery failed permanently (the failed policy), unless the
+// postmaster has it already (as a recipient, or for another failure). It
+// reports whether the postmaster has it.
+func (c *check) toPostmasterFor(ctx context.Context, mr *MessageReport, sp *spooled, sender string, refused []string) bool {
+	pmAddr := c.a.Policy.Postmaster
+	if slices.Contains(mr.Already, pmAddr) || slices.ContainsFunc(mr.Results, func(r deliver.Result) bool {
+		return r.Recipient == pmAddr && r.Status == deliver.Delivered
+	}) {
+		return true
+	}
+	env := deliver.Envelope{From: sender, To: []string{pmAddr}, Trace: deliver.Trace{Host: c.a.Host, Key: mr.Key, Account: c.a.ID, Digest: mr.Digest}}
+	results, derr := c.p.opt.Deliverer.Deliver(ctx, env, sp.Reader())
+	r := deliver.Result{Recipient: pmAddr, Status: deliver.Temporary, Err: derr}
+	if len(results) == 1 && results[0].Recipient == pmAddr {
+		r = results[0]
+	}
+	if r.Status != deliver.Delivered && r.Err == nil {
+		r.Err = errors.New("no result from the deliverer")
+	}
+	mr.Results = append(mr.Results, r)
+	c.p.observe(Event{Kind: EventDelivery, Account: c.a.ID, Result: &r})
+	if r.Status != deliver.Delivered {
+		c.log.Warn("postmaster delivery for refused recipients failed", "uid", mr.UID, "message_id", mr.MessageID, "refused", refused, "err", r.Err)
+		return false
+	}
+	c.mu.Lock()
+	c.r.Delivered++
+	c.mu.Unlock()
+	c.log.Info("delivered to postmaster for refused recipients", "uid", mr.UID, "message_id", mr.MessageID, "rcpt", pmAddr, "refused", refused)
+	return true
 }
 
 // final marks the message final in the journal and decides Delete (or Keep
@@ -496,9 +551,7 @@ func (c *check) noRecipient(mr *MessageReport, pm *parsed) job {
 		mr.Reason = "no valid recipient; kept by policy"
 		return job{}
 	case account.NoRecipientPostmaster:
-		return job{run: func(ctx context.Context, mr *MessageReport, sp *spooled) pop.Action {
-			return c.toPostmaster(ctx, mr, sp, pm)
-		}, rcpts: []string{c.a.Policy.Postmaster}}
+		return c.postmasterJob(pm, "no valid recipient", "sent to postmaster")
 	}
 	// Delete, the default, unless the guard says the check looks wrong.
 	if !c.guard && c.noRcpt >= c.p.opt.GuardMin && float64(c.noRcpt) >= c.p.opt.GuardShare*float64(c.examined) {
@@ -518,9 +571,23 @@ func (c *check) noRecipient(mr *MessageReport, pm *parsed) job {
 	}}
 }
 
-// toPostmaster delivers a message without a valid recipient to the
-// account's postmaster (the postmaster policy).
-func (c *check) toPostmaster(ctx context.Context, mr *MessageReport, sp *spooled, pm *parsed) pop.Action {
+// quarantine returns the job that hands a looping message to the
+// postmaster and deletes it (the quarantine loop policy).
+func (c *check) quarantine(pm *parsed, why string) job {
+	return c.postmasterJob(pm, why, "quarantined to postmaster")
+}
+
+// postmasterJob returns the job that delivers a message to the account's
+// postmaster instead of its recipients; why says why, done what was done.
+func (c *check) postmasterJob(pm *parsed, why, done string) job {
+	return job{run: func(ctx context.Context, mr *MessageReport, sp *spooled) pop.Action {
+		return c.toPostmaster(ctx, mr, sp, pm, why, done)
+	}, rcpts: []string{c.a.Policy.Postmaster}}
+}
+
+// toPostmaster delivers a message to the account's postmaster (the
+// postmaster no-recipient policy, the quarantine loop policy).
+func (c *check) toPostmaster(ctx context.Context, mr *MessageReport, sp *spooled, pm *parsed, why, doneWhy string) pop.Action {
 	pmAddr := c.a.Policy.Postmaster
 	done, err := c.delivered(ctx, mr)
 	if err != nil {
@@ -534,11 +601,11 @@ func (c *check) toPostmaster(ctx context.Context, mr *MessageReport, sp *spooled
 			return c.fail(mr, "journal", err)
 		}
 		if !ok {
-			mr.Reason = "no valid recipient; postmaster delivery failed temporarily"
+			mr.Reason = why + "; postmaster delivery failed temporarily"
 			return pop.Keep
 		}
 	}
-	return c.final(mr, "no valid recipient; sent to postmaster", marked)
+	return c.final(mr, why+"; "+doneWhy, marked)
 }
 
 // account adds a handled message to the report, in its slot.

@@ -45,10 +45,13 @@
 //
 //   - No loss: a message is deleted on the server only after every valid
 //     recipient has it durably (the Deliverer said Delivered) or failed
-//     permanently, or when it was cleanly parsed, the directory answered and
-//     it has no valid recipient (then the account's no-recipient policy
-//     applies, under a deletion guard). A temporary failure, a parse limit,
-//     a directory error, an unreadable journal or a loop keeps it.
+//     permanently (then the account's failed policy applies: drop that
+//     recipient, or first deliver to the postmaster), or when it was cleanly
+//     parsed, the directory answered and it has no valid recipient (then the
+//     account's no-recipient policy applies, under a deletion guard). A
+//     temporary failure, a parse limit, a directory error or an unreadable
+//     journal keeps it; so does a loop, unless the loop policy quarantines
+//     it (to the postmaster, then deleted).
 //   - No duplicates: deliveries are recorded per (account, message key,
 //     recipient) in the journal before the DELE is sent; the message key is
 //     the UIDL when the server offers a usable one, else a SHA-256 digest of

@@ -117,8 +117,11 @@ func (c *check) finishMessage(ctx context.Context, slot int, mr *MessageReport, 
 }
 
 // acquire takes a pending token and then a slot, or neither when ctx ends
-// first.
+// first (or has ended: a select with both ready would pick at random).
 func (par *parallel) acquire(ctx context.Context) error {
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
 	select {
 	case par.pending <- struct{}{}:
 	case <-ctx.Done():

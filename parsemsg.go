@@ -20,6 +20,7 @@ import (
 type parsed struct {
 	res        *parse.Result
 	keepReason string // non-empty: keep the message without resolving
+	loop       bool   // it carries this host's loop stamp
 	// copyID identifies copies of one message: its Message-ID with a digest
 	// of its body, so that another message reusing a Message-ID (careless
 	// software, a forger) is not taken for a copy. "" without a Message-ID.
@@ -61,6 +62,7 @@ func parseMessage(r io.Reader, opts *parse.Options) (*parsed, error) {
 	for _, l := range res.Loops {
 		if l.Kind == parse.LoopStamp {
 			pm.keepReason = fmt.Sprintf("loop: the message carries this host's %s stamp", parse.LoopField)
+			pm.loop = true
 		}
 	}
 	if res.MissingEnvelope {

@@ -913,3 +913,74 @@ func TestLogRecords(t *testing.T) {
 	assert.True(t, find("check finished", map[string]any{"account": e.acct.ID, "retrieved": float64(2), "delivered": float64(1), "deleted": float64(2)}))
 	assert.NotContains(t, buf.String(), popPass)
 }
+
+// A looping message stays on the server, or with the quarantine policy
+// goes to the postmaster and is deleted.
+func TestLoopPolicies(t *testing.T) {
+	stamped := msg("again", "X-Multidrop-Loop: mx.local.test", "Message-ID: <loop1@x>", "To: alice@example.com")
+	deliveredBefore := []byte("Delivered-To: box@provider.net\r\nReceived: from x by mx.provider.net; Mon, 2 Nov 2026 10:00:00 +0000\r\n" +
+		"Delivered-To: alice@example.com\r\nReceived: from y by mail.example.com with LMTP; Mon, 2 Nov 2026 09:00:00 +0000\r\n" +
+		"Message-ID: <loop2@x>\r\nTo: alice@example.com\r\n\r\nagain\r\n")
+	for _, policy := range []account.LoopPolicy{"", account.LoopQuarantine} {
+		for name, m := range map[string][]byte{"stamp": stamped, "delivered before": deliveredBefore} {
+			t.Run(fmt.Sprintf("%s/%q", name, policy), func(t *testing.T) {
+				srv := &poptest.Server{}
+				srv.AddUser(popUser, popPass, poptest.Message{UID: "l1", Data: m})
+				e := newEnv(t, srv, func(a *account.Account) {
+					a.Policy.Loop, a.Policy.Postmaster = policy, "postmaster@example.com"
+				})
+				r := e.check()
+				require.NoError(t, r.Err)
+				require.Len(t, r.Messages, 1)
+				assert.Contains(t, r.Messages[0].Reason, "loop")
+				if policy == account.LoopQuarantine {
+					assert.Equal(t, map[string]int{"postmaster@example.com": 1}, e.delivered())
+					assert.Contains(t, r.Messages[0].Reason, "quarantined to postmaster")
+					assert.Empty(t, srv.Mailbox(popUser))
+					return
+				}
+				assert.Empty(t, e.delivered())
+				assert.Len(t, srv.Mailbox(popUser), 1)
+			})
+		}
+	}
+}
+
+// A recipient refused for good goes without (drop, the default), or the
+// message goes to the postmaster in its stead, kept on the server until
+// the postmaster has it.
+func TestFailedPolicies(t *testing.T) {
+	m := msg("hi", "Message-ID: <f1@x>", "To: alice@example.com, bob@example.com")
+	for _, tc := range []struct {
+		name       string
+		policy     account.FailedPolicy
+		pmFailures int // temporary failures of the postmaster's delivery
+		checks     int
+		want       map[string]int
+	}{
+		{"drop", "", 0, 1, map[string]int{"alice@example.com": 1}},
+		{"postmaster", account.FailedPostmaster, 0, 1, map[string]int{"alice@example.com": 1, "postmaster@example.com": 1}},
+		{"postmaster, once failing", account.FailedPostmaster, 1, 2, map[string]int{"alice@example.com": 1, "postmaster@example.com": 1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := &poptest.Server{}
+			srv.AddUser(popUser, popPass, poptest.Message{UID: "f1", Data: m})
+			e := newEnv(t, srv, func(a *account.Account) {
+				a.Policy.Failed, a.Policy.Postmaster = tc.policy, "postmaster@example.com"
+			})
+			e.dlv.Fail("bob@example.com", delivertest.Fault{Status: deliver.Permanent})
+			if tc.pmFailures > 0 {
+				e.dlv.Fail("postmaster@example.com", delivertest.Fault{Status: deliver.Temporary, Times: tc.pmFailures})
+			}
+			for i := range tc.checks {
+				r := e.check()
+				require.NoError(t, r.Err)
+				if i < tc.checks-1 {
+					assert.Len(t, srv.Mailbox(popUser), 1, "kept until the postmaster has it")
+				}
+			}
+			assert.Equal(t, tc.want, e.delivered())
+			assert.Empty(t, srv.Mailbox(popUser))
+		})
+	}
+}

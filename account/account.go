@@ -215,10 +215,35 @@ const (
 	ForeignReport ForeignPolicy = "report" // report them to the postmaster
 )
 
+// LoopPolicy says what happens to a message that loops: one that carries
+// this host's loop stamp, or whose every recipient has had it already.
+type LoopPolicy string
+
+const (
+	LoopKeep       LoopPolicy = "keep"       // default: leave it on the server
+	LoopQuarantine LoopPolicy = "quarantine" // deliver it to Policy.Postmaster, then delete it
+)
+
+// FailedPolicy says what happens to a message for a recipient whose
+// delivery failed permanently (the local server refused it for good).
+type FailedPolicy string
+
+const (
+	// FailedDrop, the default: the recipient goes without; the failure is
+	// logged, observed and reported, and the message is deleted once every
+	// other recipient has it.
+	FailedDrop FailedPolicy = "drop"
+	// FailedPostmaster: the message goes to Policy.Postmaster instead; it
+	// is kept on the server until the postmaster has it.
+	FailedPostmaster FailedPolicy = "postmaster"
+)
+
 // Policy holds what to do in the cases that need a decision.
 type Policy struct {
 	NoRecipient NoRecipientPolicy `json:"no_recipient,omitempty"`
 	Foreign     ForeignPolicy     `json:"foreign,omitempty"`
+	Loop        LoopPolicy        `json:"loop,omitempty"`
+	Failed      FailedPolicy      `json:"failed,omitempty"`
 	Postmaster  string            `json:"postmaster,omitempty"`
 }
 

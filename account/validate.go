@@ -521,6 +521,24 @@ func (v *validator) policy(a *Account) {
 	default:
 		v.add("Policy.NoRecipient", "unknown policy %q (want delete, postmaster or keep)", string(p.NoRecipient))
 	}
+	switch p.Loop {
+	case "", LoopKeep:
+	case LoopQuarantine:
+		if p.Postmaster == "" {
+			v.add("Policy.Loop", "quarantine needs Policy.Postmaster")
+		}
+	default:
+		v.add("Policy.Loop", "unknown policy %q (want keep or quarantine)", string(p.Loop))
+	}
+	switch p.Failed {
+	case "", FailedDrop:
+	case FailedPostmaster:
+		if p.Postmaster == "" {
+			v.add("Policy.Failed", "postmaster needs Policy.Postmaster")
+		}
+	default:
+		v.add("Policy.Failed", "unknown policy %q (want drop or postmaster)", string(p.Failed))
+	}
 	switch p.Foreign {
 	case "", ForeignIgnore:
 	case ForeignReport:

@@ -151,6 +151,11 @@ func TestValidate(t *testing.T) {
 		{"max recipients", func(a *account.Account) { a.Resolving.MaxRecipients = -1 }, []string{"Resolving.MaxRecipients"}},
 		{"no recipient policy", func(a *account.Account) { a.Policy.NoRecipient = "bounce" }, []string{"Policy.NoRecipient"}},
 		{"foreign policy", func(a *account.Account) { a.Policy.Foreign = "bounce" }, []string{"Policy.Foreign"}},
+		{"loop policy", func(a *account.Account) { a.Policy.Loop = "bounce" }, []string{"Policy.Loop"}},
+		{"failed policy", func(a *account.Account) { a.Policy.Failed = "retry" }, []string{"Policy.Failed"}},
+		{"quarantine and failed without postmaster", func(a *account.Account) {
+			a.Policy = account.Policy{Loop: account.LoopQuarantine, Failed: account.FailedPostmaster}
+		}, []string{"Policy.Loop", "Policy.Failed"}},
 		{"postmaster missing", func(a *account.Account) { a.Policy.Postmaster = "" },
 			[]string{"Policy.NoRecipient", "Policy.Foreign"}},
 		{"postmaster with name", func(a *account.Account) { a.Policy.Postmaster = "PM <pm@example.com>" },

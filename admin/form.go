@@ -218,6 +218,10 @@ var groups = []group{
 			[]string{"delete", "postmaster", "keep"}, func(a *account.Account) *account.NoRecipientPolicy { return &a.Policy.NoRecipient }),
 		choice("Policy.Foreign", "Foreign recipients", "ignore (default) or report to the postmaster.",
 			[]string{"ignore", "report"}, func(a *account.Account) *account.ForeignPolicy { return &a.Policy.Foreign }),
+		choice("Policy.Loop", "Looping message", "keep (default) on the server, or quarantine: to the postmaster, then deleted.",
+			[]string{"keep", "quarantine"}, func(a *account.Account) *account.LoopPolicy { return &a.Policy.Loop }),
+		choice("Policy.Failed", "Recipient refused for good", "drop (default) that recipient, or send the message to the postmaster.",
+			[]string{"drop", "postmaster"}, func(a *account.Account) *account.FailedPolicy { return &a.Policy.Failed }),
 		text("Policy.Postmaster", "Postmaster address", "", func(a *account.Account) *string { return &a.Policy.Postmaster }),
 	}},
 }
