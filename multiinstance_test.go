@@ -867,3 +867,52 @@ func ExamplePipeline_RunShared() {
 		fmt.Println(err)
 	}
 }
+
+// Check on two instances (each its own Store on the shared database) of one
+// account: while one holds the account's lease, the other's Check returns
+// ErrAccountBusy without opening the mailbox.
+func TestCheckBusyAcrossInstances(t *testing.T) {
+	for name, engine := range sharedEngines() {
+		t.Run(name, func(t *testing.T) {
+			open := engine(t)
+			stores := []*sqlstore.Store{open(t, nil), open(t, nil)}
+			f := newFarm(t, stores[0], 1, 2)
+			inside, release := make(chan struct{}), make(chan struct{})
+			var once sync.Once
+			pipes := make([]*multidrop.Pipeline, 2)
+			for i, st := range stores {
+				dlv := deliver.Deliverer(f.dlv)
+				if i == 0 { // the first delivery of instance 0 waits
+					dlv = deliver.Func(func(ctx context.Context, env deliver.Envelope, m io.Reader) (deliver.Results, error) {
+						once.Do(func() {
+							close(inside)
+							<-release
+						})
+						return f.dlv.Deliver(ctx, env, m)
+					})
+				}
+				p, err := multidrop.New(&multidrop.Options{Store: st, Journal: st, Locker: st,
+					Resolver: resolve.New(f.dir, nil), Deliverer: dlv,
+					Owner: fmt.Sprint("instance-", i), Logger: slog.New(slog.DiscardHandler)})
+				require.NoError(t, err)
+				pipes[i] = p
+			}
+			id := f.ids[0]
+			var first error
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				_, first = pipes[0].Check(context.Background(), id)
+			}()
+			<-inside
+			_, err := pipes[1].Check(t.Context(), id)
+			require.ErrorIs(t, err, multidrop.ErrAccountBusy)
+			assert.Contains(t, err.Error(), "lease held elsewhere")
+			assert.Equal(t, 1, f.srv.Sessions(), "the second instance did not open the mailbox")
+			close(release)
+			<-done
+			require.NoError(t, first)
+			f.assertExactlyOnce(t)
+		})
+	}
+}

@@ -3,6 +3,8 @@ package multidrop_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"strings"
 	"sync"
@@ -15,8 +17,10 @@ import (
 
 	"github.com/multidrop/multidrop"
 	"github.com/multidrop/multidrop/account"
+	"github.com/multidrop/multidrop/deliver"
 	"github.com/multidrop/multidrop/deliver/delivertest"
 	"github.com/multidrop/multidrop/pop"
+	"github.com/multidrop/multidrop/pop/poptest"
 	"github.com/multidrop/multidrop/resolve"
 )
 
@@ -263,4 +267,57 @@ func TestRunWake(t *testing.T) {
 		assert.Len(t, f.times("acct"), 4, "then the interval again")
 		stop()
 	})
+}
+
+// A graceful stop through the real session (the Downloader, messages
+// finished concurrently): the messages in hand are finished, the session
+// commits with QUIT, and each message is either delivered and deleted or
+// untouched and kept.
+func TestRunGracefulStopCommits(t *testing.T) {
+	srv := &poptest.Server{}
+	var msgs []poptest.Message
+	for i := range 40 {
+		msgs = append(msgs, poptest.Message{UID: fmt.Sprint("g", i), Data: msg("hi", fmt.Sprintf("Message-ID: <g%d@x>", i), "To: alice@example.com")})
+	}
+	srv.AddUser(popUser, popPass, msgs...)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var once sync.Once
+	e := newEnv(t, srv, nil, func(e *env, o *multidrop.Options) {
+		inner := o.Deliverer
+		o.DeliveryConcurrency = 2
+		o.Interval = time.Second // the first check within 0.1 s
+		o.Now = time.Now         // Run waits on the clock
+		o.Deliverer = deliver.Func(func(dctx context.Context, env deliver.Envelope, m io.Reader) (deliver.Results, error) {
+			once.Do(func() {
+				cancel() // the shutdown comes while messages are in hand
+				time.Sleep(200 * time.Millisecond)
+			})
+			return inner.Deliver(dctx, env, m)
+		})
+	})
+	require.NoError(t, e.p.Run(ctx))
+
+	var quit bool
+	for _, c := range srv.Transcript() {
+		quit = quit || c.Name == "QUIT"
+	}
+	assert.True(t, quit, "the session committed")
+	left := map[string]bool{}
+	for _, m := range srv.Mailbox(popUser) {
+		left[m.UID] = true
+	}
+	assert.NotEmpty(t, left, "the stop came before the end of the mailbox")
+	assert.Less(t, len(left), 40, "the messages in hand were finished")
+	got := map[string]int{}
+	for _, d := range e.dlv.Deliveries() {
+		got[d.Envelope.Trace.Key]++
+	}
+	for _, m := range msgs {
+		if left[m.UID] {
+			assert.Zero(t, got[m.UID], "%s kept but delivered", m.UID)
+		} else {
+			assert.Equal(t, 1, got[m.UID], "%s deleted", m.UID)
+		}
+	}
 }
