@@ -652,10 +652,12 @@ func TestObserverAndNoLeaks(t *testing.T) {
 	srv.AddUser(popUser, popPass, poptest.Message{UID: "u1", Data: msg("x", "To: alice@example.com")})
 	var mu sync.Mutex
 	kinds := map[multidrop.EventKind]int{}
+	var events []multidrop.Event
 	e := newEnv(t, srv, nil, func(e *env, o *multidrop.Options) {
 		o.Observer = func(ev multidrop.Event) {
 			mu.Lock()
 			kinds[ev.Kind]++
+			events = append(events, ev)
 			mu.Unlock()
 		}
 	})
@@ -664,6 +666,21 @@ func TestObserverAndNoLeaks(t *testing.T) {
 	mu.Lock()
 	assert.Equal(t, map[multidrop.EventKind]int{multidrop.EventCheckStart: 1, multidrop.EventCheckEnd: 1,
 		multidrop.EventMessage: 1, multidrop.EventDelivery: 1}, kinds)
+	for _, ev := range events {
+		assert.Equal(t, e.acct.ID, ev.Account, "%v", ev.Kind)
+		switch ev.Kind {
+		case multidrop.EventDelivery:
+			assert.Equal(t, deliver.Result{Recipient: "alice@example.com", Status: deliver.Delivered}, *ev.Result)
+		case multidrop.EventMessage:
+			assert.Equal(t, "u1", ev.Message.UID)
+			assert.Equal(t, pop.Delete, ev.Message.Action)
+		case multidrop.EventCheckEnd:
+			assert.Equal(t, 1, ev.Report.Retrieved)
+			assert.Equal(t, 1, ev.Report.Delivered)
+			assert.Equal(t, 1, ev.Report.Deleted)
+			assert.True(t, ev.Report.Committed)
+		}
+	}
 	mu.Unlock()
 	require.NoError(t, srv.Close())
 	// Poll here: assert.Eventually runs its condition in a goroutine of its own.
@@ -853,24 +870,6 @@ func TestJournalFailureDeletesNothing(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // A check logs a record per delivery, per message and per check, with the
 // account, the UID, the Message-ID, the recipient and the action — and
 // never the POP password.
@@ -880,7 +879,9 @@ func TestLogRecords(t *testing.T) {
 		poptest.Message{UID: "u1", Data: msg("hi", "Message-ID: <log@x>", "To: alice@example.com")},
 		poptest.Message{UID: "u2", Data: msg("spam", "Message-ID: <spam@x>", "To: nobody@example.com")},
 	)
-	var buf syncBuffer
+	// The handler serialises its writes; Check has returned before the
+	// buffer is read.
+	var buf strings.Builder
 	e := newEnv(t, srv, nil, func(_ *env, o *multidrop.Options) {
 		o.Logger = slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})

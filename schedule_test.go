@@ -129,9 +129,14 @@ func TestRunIntervals(t *testing.T) {
 		fast, slow := f.times("fast"), f.times("slow")
 		assert.InDelta(t, 12, len(fast), 1)
 		assert.InDelta(t, 4, len(slow), 1)
+		exact := 0
 		for _, g := range gaps(fast) {
 			assert.InDelta(t, float64(10*time.Minute), float64(g), float64(time.Minute)+1, "10 minutes ± 10%% jitter")
+			if g == 10*time.Minute {
+				exact++
+			}
 		}
+		assert.Less(t, exact, len(gaps(fast)), "jittered")
 		for _, g := range gaps(slow) {
 			assert.InDelta(t, float64(30*time.Minute), float64(g), float64(3*time.Minute)+1)
 		}

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -512,41 +513,24 @@ func (v *validator) resolving(r *Resolving) {
 
 func (v *validator) policy(a *Account) {
 	p := a.Policy
-	switch p.NoRecipient {
-	case "", NoRecipientDelete, NoRecipientKeep:
-	case NoRecipientPostmaster:
-		if p.Postmaster == "" {
-			v.add("Policy.NoRecipient", "postmaster needs Policy.Postmaster")
+	for _, c := range []struct {
+		field, value string
+		known        []string // the values; "" is the first
+		postmaster   string   // the value that sends something to Policy.Postmaster
+	}{
+		{"Policy.NoRecipient", string(p.NoRecipient), []string{string(NoRecipientDelete), string(NoRecipientPostmaster), string(NoRecipientKeep)}, string(NoRecipientPostmaster)},
+		{"Policy.Foreign", string(p.Foreign), []string{string(ForeignIgnore), string(ForeignReport)}, string(ForeignReport)},
+		{"Policy.Loop", string(p.Loop), []string{string(LoopKeep), string(LoopQuarantine)}, string(LoopQuarantine)},
+		{"Policy.Failed", string(p.Failed), []string{string(FailedDrop), string(FailedPostmaster)}, string(FailedPostmaster)},
+	} {
+		switch {
+		case c.value == "":
+		case !slices.Contains(c.known, c.value):
+			want := strings.Join(c.known[:len(c.known)-1], ", ") + " or " + c.known[len(c.known)-1]
+			v.add(c.field, "unknown policy %q (want %s)", c.value, want)
+		case c.value == c.postmaster && p.Postmaster == "":
+			v.add(c.field, "%s needs Policy.Postmaster", c.value)
 		}
-	default:
-		v.add("Policy.NoRecipient", "unknown policy %q (want delete, postmaster or keep)", string(p.NoRecipient))
-	}
-	switch p.Loop {
-	case "", LoopKeep:
-	case LoopQuarantine:
-		if p.Postmaster == "" {
-			v.add("Policy.Loop", "quarantine needs Policy.Postmaster")
-		}
-	default:
-		v.add("Policy.Loop", "unknown policy %q (want keep or quarantine)", string(p.Loop))
-	}
-	switch p.Failed {
-	case "", FailedDrop:
-	case FailedPostmaster:
-		if p.Postmaster == "" {
-			v.add("Policy.Failed", "postmaster needs Policy.Postmaster")
-		}
-	default:
-		v.add("Policy.Failed", "unknown policy %q (want drop or postmaster)", string(p.Failed))
-	}
-	switch p.Foreign {
-	case "", ForeignIgnore:
-	case ForeignReport:
-		if p.Postmaster == "" {
-			v.add("Policy.Foreign", "report needs Policy.Postmaster")
-		}
-	default:
-		v.add("Policy.Foreign", "unknown policy %q (want ignore or report)", string(p.Foreign))
 	}
 	if p.Postmaster != "" {
 		addr, err := mail.ParseAddress(p.Postmaster)
