@@ -55,10 +55,13 @@ type check struct {
 	// for it; not so for an embedder's Handler.
 	exclusive bool
 
-	mu      sync.Mutex // guards r, deleted, errs once messages are handled
-	r       *Report
-	deleted []string // journal keys marked for deletion
-	errs    []error
+	mu sync.Mutex // guards r, deleted, errs, undecided once messages are handled
+	r  *Report
+	// undecided: messages without a valid recipient whose deletion waits
+	// for the whole check's deletion guard (settleNoRecipients).
+	undecided []undecided
+	deleted   []string // journal keys marked for deletion
+	errs      []error
 }
 
 func newCheck(p *Pipeline, a account.Account, held *heldLease, stop <-chan struct{}) *check {
@@ -211,6 +214,13 @@ func (c *check) stopRequested() bool {
 	default:
 		return false
 	}
+}
+
+// undecided is a message whose decision settleNoRecipients makes, with its
+// slot in the report.
+type undecided struct {
+	slot int
+	mr   *MessageReport
 }
 
 // job finishes one message: journal, deliveries, decision; run fills mr.
@@ -553,7 +563,27 @@ func (c *check) noRecipient(mr *MessageReport, pm *parsed) job {
 	case account.NoRecipientPostmaster:
 		return c.postmasterJob(pm, "no valid recipient", "sent to postmaster")
 	}
-	// Delete, the default, unless the guard says the check looks wrong.
+	// Delete, the default, unless the guard says the check looks wrong:
+	// when the session settles, judged on the whole check at Settle,
+	// before any deletion; otherwise on the messages examined so far.
+	if c.par != nil {
+		return job{run: func(context.Context, *MessageReport, *spooled) pop.Action {
+			return pop.Defer // decided by settleNoRecipients
+		}}
+	}
+	if c.guardTrips() {
+		mr.Reason = "no valid recipient; kept by the deletion guard"
+		return job{}
+	}
+	return job{run: func(_ context.Context, mr *MessageReport, _ *spooled) pop.Action {
+		return c.final(mr, "no valid recipient; deleted", false)
+	}}
+}
+
+// guardTrips reports whether the deletion guard holds, tripping it (once:
+// the error, the log record, the event) when the messages examined so far
+// call for it.
+func (c *check) guardTrips() bool {
 	if !c.guard && c.noRcpt >= c.p.opt.GuardMin && float64(c.noRcpt) >= c.p.opt.GuardShare*float64(c.examined) {
 		c.guard = true
 		c.mu.Lock()
@@ -562,13 +592,55 @@ func (c *check) noRecipient(mr *MessageReport, pm *parsed) job {
 		c.log.Error("deletion guard tripped", "no_recipient", c.noRcpt, "examined", c.examined)
 		c.p.observe(Event{Kind: EventGuard, Account: c.a.ID, Err: ErrDeletionGuard})
 	}
-	if c.guard {
-		mr.Reason = "no valid recipient; kept by the deletion guard"
-		return job{}
+	return c.guard
+}
+
+// settleNoRecipients decides the messages without a valid recipient that
+// the delete policy would delete, once every message of the session is
+// examined: kept when the deletion guard trips on the whole check;
+// otherwise marked final in one journal write and deleted. decided, when
+// not nil, gets the decisions; without it (the session ended before it
+// settled) they are all kept.
+func (c *check) settleNoRecipients(decided map[int]pop.Action) {
+	c.mu.Lock()
+	pend := c.undecided
+	c.undecided = nil
+	c.mu.Unlock()
+	if len(pend) == 0 {
+		return
 	}
-	return job{run: func(_ context.Context, mr *MessageReport, _ *spooled) pop.Action {
-		return c.final(mr, "no valid recipient; deleted", false)
-	}}
+	keep := func(why string) {
+		for _, u := range pend {
+			u.mr.Action, u.mr.Reason = pop.Keep, why
+			if decided != nil {
+				decided[u.mr.Number] = pop.Keep
+			}
+			c.account(u.slot, u.mr)
+		}
+	}
+	switch {
+	case decided == nil:
+		keep("no valid recipient; kept: the session ended before the check's deletion guard judged")
+		return
+	case c.guardTrips():
+		keep("no valid recipient; kept by the deletion guard")
+		return
+	}
+	recs := make([]account.Record, len(pend))
+	for i, u := range pend {
+		recs[i] = account.Record{Key: u.mr.Key, Rcpts: []string{finalMark}, At: c.p.opt.Now()}
+	}
+	if err := c.writeRecords(recs); err != nil {
+		for _, u := range pend {
+			decided[u.mr.Number] = c.fail(u.mr, "journal", err)
+			c.account(u.slot, u.mr)
+		}
+		return
+	}
+	for _, u := range pend {
+		decided[u.mr.Number] = c.final(u.mr, "no valid recipient; deleted", true)
+		c.account(u.slot, u.mr)
+	}
 }
 
 // quarantine returns the job that hands a looping message to the
@@ -635,6 +707,7 @@ func (c *check) account(slot int, mr *MessageReport) {
 // forgets the journal state of messages whose deletion was committed.
 func (c *check) finish(ctx context.Context, fetchErr error) *Report {
 	c.par.close()
+	c.settleNoRecipients(nil) // a session that never settled keeps them
 	c.r.Duration = c.p.opt.Now().Sub(c.start)
 	c.r.Committed = sessionCommitted(fetchErr)
 	if c.r.Committed && len(c.deleted) > 0 {

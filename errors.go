@@ -15,7 +15,7 @@ var ErrAccountDisabled = errors.New("multidrop: account disabled")
 // ErrDeletionGuard is reported when the deletion guard stopped deletions in a
 // check: an abnormal share of the messages had no valid recipient, which
 // usually means a misconfigured domain or an empty user directory.
-var ErrDeletionGuard = errors.New("multidrop: deletion guard tripped: too many messages without a valid recipient; further deletions stopped")
+var ErrDeletionGuard = errors.New("multidrop: deletion guard tripped: too many messages without a valid recipient; they are kept")
 
 // MessageError is a failure that concerns one message. The message is kept on
 // the server; the rest of the check goes on.

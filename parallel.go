@@ -109,6 +109,11 @@ func (c *check) finishMessage(ctx context.Context, slot int, mr *MessageReport, 
 		}
 		act := run(ctx, mr, sp)
 		c.mu.Lock()
+		if act == pop.Defer { // decided at Settle
+			c.undecided = append(c.undecided, undecided{slot: slot, mr: mr})
+			c.mu.Unlock()
+			return
+		}
 		par.decided[mr.Number] = act
 		c.mu.Unlock()
 		c.account(slot, mr)
@@ -147,6 +152,7 @@ func (c *check) Settle(ctx context.Context) (map[int]pop.Action, error) {
 	c.mu.Lock()
 	decided := maps.Clone(c.par.decided)
 	c.mu.Unlock()
+	c.settleNoRecipients(decided)
 	for _, act := range decided {
 		if act == pop.Delete {
 			if err := c.held.fresh(ctx); err != nil {

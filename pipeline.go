@@ -76,10 +76,13 @@ type Options struct {
 	// deliver copies of one message once per recipient (default 7 days).
 	MessageIDTTL time.Duration
 
-	// GuardMin and GuardShare configure the deletion guard: once at least
-	// GuardMin messages of a check had no valid recipient and they are at
-	// least GuardShare of the messages examined, no further message without
-	// a valid recipient is deleted in that check. Defaults 5 and 0.5;
+	// GuardMin and GuardShare configure the deletion guard: when at least
+	// GuardMin messages of a check have no valid recipient and they are at
+	// least GuardShare of the messages examined, none of them is deleted
+	// (the no-recipient delete policy is suspended for that check). With
+	// the default Fetcher and DeliveryConcurrency above 1 the guard judges
+	// the whole check before any deletion; otherwise it judges as messages
+	// come, and those before it tripped are deleted. Defaults 5 and 0.5;
 	// GuardShare > 1 turns the guard off.
 	GuardMin   int
 	GuardShare float64

@@ -366,21 +366,29 @@ func TestOversizePolicies(t *testing.T) {
 
 func TestDeletionGuard(t *testing.T) {
 	for _, tc := range []struct {
-		name       string
-		min        int
-		share      float64
-		deleted    int
-		mixed      bool // every other message has a valid recipient
-		tripped    bool
-		remainWant int
+		name    string
+		conc    int // DeliveryConcurrency: 1 judges message by message
+		min     int
+		share   float64
+		mixed   bool // every other message has a valid recipient
+		deleted int
+		tripped bool
 	}{
-		// GuardMin (5) messages went before the guard could judge.
-		{name: "defaults", deleted: 4, tripped: true, remainWant: 6},
-		{name: "GuardMin 2", min: 2, deleted: 1, tripped: true, remainWant: 9},
-		{name: "GuardShare over 1: off", share: 1.5, deleted: 10, remainWant: 0},
+		// Concurrent, the default: the guard judges the whole check before
+		// any deletion.
+		{name: "defaults", deleted: 0, tripped: true},
+		{name: "GuardShare over 1: off", share: 1.5, deleted: 10},
 		// Half the messages are deliverable: 0.5 of them is not over 0.6.
-		{name: "GuardShare 0.6, mixed", share: 0.6, mixed: true, deleted: 10, remainWant: 0},
-		{name: "defaults, mixed", mixed: true, deleted: 9, tripped: true, remainWant: 1},
+		{name: "GuardShare 0.6, mixed", share: 0.6, mixed: true, deleted: 10},
+		{name: "defaults, mixed", mixed: true, deleted: 5, tripped: true},
+		{name: "GuardMin 11", min: 11, deleted: 10},
+		// One at a time: GuardMin (5) messages go before the guard can
+		// judge.
+		{name: "in order, defaults", conc: 1, deleted: 4, tripped: true},
+		{name: "in order, GuardMin 2", conc: 1, min: 2, deleted: 1, tripped: true},
+		{name: "in order, GuardShare over 1: off", conc: 1, share: 1.5, deleted: 10},
+		{name: "in order, GuardShare 0.6, mixed", conc: 1, share: 0.6, mixed: true, deleted: 10},
+		{name: "in order, defaults, mixed", conc: 1, mixed: true, deleted: 9, tripped: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := &poptest.Server{}
@@ -394,8 +402,7 @@ func TestDeletionGuard(t *testing.T) {
 			}
 			srv.AddUser(popUser, popPass, msgs...)
 			e := newEnv(t, srv, nil, func(_ *env, o *multidrop.Options) {
-				o.GuardMin, o.GuardShare = tc.min, tc.share
-				o.DeliveryConcurrency = 1 // messages judged in order
+				o.GuardMin, o.GuardShare, o.DeliveryConcurrency = tc.min, tc.share, tc.conc
 			})
 			r := e.check()
 			if tc.tripped {
@@ -405,9 +412,37 @@ func TestDeletionGuard(t *testing.T) {
 			}
 			assert.True(t, r.Committed)
 			assert.Equal(t, tc.deleted, r.Deleted)
-			assert.Len(t, srv.Mailbox(popUser), tc.remainWant)
+			assert.Equal(t, 10-tc.deleted, r.Kept)
+			assert.Len(t, srv.Mailbox(popUser), 10-tc.deleted)
+			for _, m := range r.Messages {
+				if m.Action == pop.Keep {
+					assert.Equal(t, "no valid recipient; kept by the deletion guard", m.Reason, m.UID)
+				}
+			}
+			if !tc.tripped {
+				return
+			}
+			// The next check, with the directory fixed, delivers what the
+			// guard kept.
+			e.opts.Resolver = resolve.New(resolve.DirectoryFunc(func(_ context.Context, domain, local string) ([]string, error) {
+				return []string{"alice@example.com"}, nil // everyone is alice now
+			}), nil)
+			p, err := multidrop.New(e.opts)
+			require.NoError(t, err)
+			e.p = p
+			r = e.check()
+			require.NoError(t, r.Err)
+			assert.Empty(t, srv.Mailbox(popUser))
+			assert.Equal(t, 10-tc.deleted+boolInt(tc.mixed)*5, e.delivered()["alice@example.com"])
 		})
 	}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func TestConcurrentChecksOfOneAccount(t *testing.T) {
@@ -984,4 +1019,38 @@ func TestFailedPolicies(t *testing.T) {
 			assert.Empty(t, srv.Mailbox(popUser))
 		})
 	}
+}
+
+// Messages without a valid recipient that wait for the whole check's guard
+// are kept when the session ends before it settles, and deleted by the
+// next check.
+func TestNoRecipientUnsettledSessionKeeps(t *testing.T) {
+	// The connection is cut inside the third message, after the first two
+	// were examined.
+	srv := &poptest.Server{Faults: []poptest.Fault{{Kind: poptest.DropAfterBytes, Session: 1, Bytes: 4000}}}
+	var msgs []poptest.Message
+	for i := range 3 {
+		msgs = append(msgs, poptest.Message{UID: fmt.Sprint("n", i), Data: msg(strings.Repeat("x", 1000*i*i), fmt.Sprintf("Message-ID: <u%d@x>", i), "To: someone@example.com")})
+	}
+	srv.AddUser(popUser, popPass, msgs...)
+	e := newEnv(t, srv, nil)
+	r := e.check()
+	require.Error(t, r.Err)
+	assert.False(t, r.Committed)
+	for _, c := range srv.Transcript() {
+		assert.NotEqual(t, "DELE", c.Name)
+	}
+	var reasons []string
+	for _, m := range r.Messages {
+		if m.UID != "" && m.Action == pop.Keep {
+			reasons = append(reasons, m.Reason)
+		}
+	}
+	assert.Contains(t, reasons, "no valid recipient; kept: the session ended before the check's deletion guard judged")
+	assert.Len(t, srv.Mailbox(popUser), 3)
+
+	r = e.check()
+	require.NoError(t, r.Err)
+	assert.Equal(t, 3, r.Deleted)
+	assert.Empty(t, srv.Mailbox(popUser))
 }
