@@ -393,7 +393,7 @@ func (c *check) deliverAll(ctx context.Context, mr *MessageReport, sp *spooled, 
 
 	if len(pending) > 0 {
 		var ok bool
-		ok, marked, err = c.deliver(ctx, mr, sp, pm, pending, c.a.Policy.Foreign != account.ForeignReport)
+		ok, marked, err = c.deliver(ctx, mr, sp, pm, pending, done, c.a.Policy.Foreign != account.ForeignReport, false)
 		if err != nil {
 			return c.fail(mr, "journal", err)
 		}
@@ -416,10 +416,12 @@ func (c *check) deliverAll(ctx context.Context, mr *MessageReport, sp *spooled, 
 // deliver delivers to pending and records every final recipient (delivered
 // or permanently failed) durably. ok is true when every recipient is final.
 //
-// With markFinal the final mark is written in the same journal write when
-// every recipient is final, saving a durable write per message; marked says
-// whether it was.
-func (c *check) deliver(ctx context.Context, mr *MessageReport, sp *spooled, pm *parsed, pending []string, markFinal bool) (ok, marked bool, err error) {
+// done are the recipients the journal shows done. With markFinal the final
+// mark is written in the same journal write when every recipient is final,
+// saving a durable write per message; marked says whether it was. With
+// forPostmaster the delivery is a policy's copy to the postmaster, which
+// is never final unless delivered: the message stays on the server.
+func (c *check) deliver(ctx context.Context, mr *MessageReport, sp *spooled, pm *parsed, pending, done []string, markFinal, forPostmaster bool) (ok, marked bool, err error) {
 	sender, copyID := pm.res.Sender, pm.copyID
 	// Never deliver under a lease that may have been taken over.
 	if err := c.held.fresh(ctx); err != nil {
@@ -454,9 +456,12 @@ func (c *check) deliver(ctx context.Context, mr *MessageReport, sp *spooled, pm 
 			c.log.Info("delivered", "uid", mr.UID, "message_id", mr.MessageID, "rcpt", rcpt, "bytes", size)
 		case deliver.Permanent:
 			c.log.Warn("permanent delivery failure", "uid", mr.UID, "message_id", mr.MessageID, "rcpt", rcpt, "err", r.Err)
-			if c.a.Policy.Failed == account.FailedPostmaster && rcpt != c.a.Policy.Postmaster {
+			switch {
+			case forPostmaster:
+				ok = false
+			case c.a.Policy.Failed == account.FailedPostmaster && rcpt != c.a.Policy.Postmaster:
 				refused = append(refused, rcpt)
-			} else {
+			default:
 				final = append(final, rcpt)
 			}
 		default:
@@ -467,9 +472,9 @@ func (c *check) deliver(ctx context.Context, mr *MessageReport, sp *spooled, pm 
 	if len(refused) > 0 {
 		// The failed policy: the refused recipients are final once the
 		// postmaster has the message.
-		if c.toPostmasterFor(ctx, mr, sp, sender, refused) {
+		if c.toPostmasterFor(ctx, mr, sp, sender, refused, done) {
 			final = append(final, refused...)
-			if !slices.Contains(final, c.a.Policy.Postmaster) && !slices.Contains(mr.Already, c.a.Policy.Postmaster) {
+			if !slices.Contains(final, c.a.Policy.Postmaster) && !slices.Contains(done, c.a.Policy.Postmaster) {
 				final = append(final, c.a.Policy.Postmaster)
 			}
 		} else {
@@ -501,14 +506,18 @@ func (c *check) deliver(ctx context.Context, mr *MessageReport, sp *spooled, pm 
 
 // toPostmasterFor delivers the message to the postmaster for recipients
 // whose delivery failed permanently (the failed policy), unless the
-// postmaster has it already (as a recipient, or for another failure). It
-// reports whether the postmaster has it.
-func (c *check) toPostmasterFor(ctx context.Context, mr *MessageReport, sp *spooled, sender string, refused []string) bool {
+// postmaster has it already (as a recipient, or for another failure: done
+// are the journal's recipients of the message). It reports whether the
+// postmaster has it.
+func (c *check) toPostmasterFor(ctx context.Context, mr *MessageReport, sp *spooled, sender string, refused, done []string) bool {
 	pmAddr := c.a.Policy.Postmaster
-	if slices.Contains(mr.Already, pmAddr) || slices.ContainsFunc(mr.Results, func(r deliver.Result) bool {
+	if slices.Contains(done, pmAddr) || slices.ContainsFunc(mr.Results, func(r deliver.Result) bool {
 		return r.Recipient == pmAddr && r.Status == deliver.Delivered
 	}) {
 		return true
+	}
+	if err := c.held.fresh(ctx); err != nil {
+		return false
 	}
 	env := deliver.Envelope{From: sender, To: []string{pmAddr}, Trace: deliver.Trace{Host: c.a.Host, Key: mr.Key, Account: c.a.ID, Digest: mr.Digest}}
 	results, derr := c.p.opt.Deliverer.Deliver(ctx, env, sp.Reader())
@@ -668,12 +677,12 @@ func (c *check) toPostmaster(ctx context.Context, mr *MessageReport, sp *spooled
 	marked := false
 	if !slices.Contains(done, pmAddr) {
 		var ok bool
-		ok, marked, err = c.deliver(ctx, mr, sp, pm, []string{pmAddr}, true)
+		ok, marked, err = c.deliver(ctx, mr, sp, pm, []string{pmAddr}, done, true, true)
 		if err != nil {
 			return c.fail(mr, "journal", err)
 		}
 		if !ok {
-			mr.Reason = why + "; postmaster delivery failed temporarily"
+			mr.Reason = why + "; postmaster delivery failed; kept"
 			return pop.Keep
 		}
 	}

@@ -1054,3 +1054,45 @@ func TestNoRecipientUnsettledSessionKeeps(t *testing.T) {
 	assert.Equal(t, 3, r.Deleted)
 	assert.Empty(t, srv.Mailbox(popUser))
 }
+
+// Recipients refused in two checks: the postmaster has the message once.
+func TestFailedPolicyRefusalsInTwoChecks(t *testing.T) {
+	srv := &poptest.Server{}
+	srv.AddUser(popUser, popPass, poptest.Message{UID: "f1", Data: msg("hi", "Message-ID: <f2@x>", "To: alice@example.com, bob@example.com, carol@example.com")})
+	e := newEnv(t, srv, func(a *account.Account) {
+		a.Policy.Failed, a.Policy.Postmaster = account.FailedPostmaster, "postmaster@example.com"
+	})
+	e.dlv.Fail("alice@example.com", delivertest.Fault{Status: deliver.Permanent})
+	e.dlv.Fail("bob@example.com", delivertest.Fault{Status: deliver.Temporary})
+	require.NoError(t, e.check().Err)
+	assert.Len(t, srv.Mailbox(popUser), 1, "kept for bob")
+	e.dlv.Fail("bob@example.com", delivertest.Fault{Status: deliver.Permanent})
+	require.NoError(t, e.check().Err)
+	assert.Equal(t, map[string]int{"carol@example.com": 1, "postmaster@example.com": 1}, e.delivered())
+	assert.Empty(t, srv.Mailbox(popUser))
+}
+
+// A policy's copy to the postmaster that the postmaster's mailbox refuses
+// keeps the message on the server: nobody has it.
+func TestPostmasterRefusalKeeps(t *testing.T) {
+	for name, m := range map[string][]byte{
+		"no recipient": msg("x", "Message-ID: <p1@x>", "To: nobody@example.com"),
+		"loop":         msg("x", "X-Multidrop-Loop: mx.local.test", "Message-ID: <p2@x>", "To: alice@example.com"),
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv := &poptest.Server{}
+			srv.AddUser(popUser, popPass, poptest.Message{UID: "p", Data: m})
+			e := newEnv(t, srv, func(a *account.Account) {
+				a.Policy = account.Policy{NoRecipient: account.NoRecipientPostmaster, Loop: account.LoopQuarantine, Postmaster: "postmaster@example.com"}
+			})
+			e.dlv.Fail("postmaster@example.com", delivertest.Fault{Status: deliver.Permanent, Times: 1})
+			r := e.check()
+			require.NoError(t, r.Err)
+			assert.Len(t, srv.Mailbox(popUser), 1)
+			assert.Contains(t, r.Messages[0].Reason, "postmaster delivery failed; kept")
+			require.NoError(t, e.check().Err)
+			assert.Equal(t, map[string]int{"postmaster@example.com": 1}, e.delivered())
+			assert.Empty(t, srv.Mailbox(popUser))
+		})
+	}
+}
