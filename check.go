@@ -322,7 +322,7 @@ func (c *check) examine(ctx context.Context, mr *MessageReport, sp *spool.Spool)
 	}
 	mr.MessageID = pm.res.MessageID
 	if pm.loop && c.a.Policy.Loop == account.LoopQuarantine {
-		return c.quarantine(pm, "loop: the message carries this host's stamp"), pm
+		return c.postmasterJob(pm, "loop: the message carries this host's stamp", "quarantined to postmaster"), pm
 	}
 	if pm.keepReason != "" {
 		mr.Reason = pm.keepReason
@@ -340,7 +340,7 @@ func (c *check) examine(ctx context.Context, mr *MessageReport, sp *spool.Spool)
 	if len(res.Recipients) == 0 {
 		if hasLoop(res) {
 			if c.a.Policy.Loop == account.LoopQuarantine {
-				return c.quarantine(pm, "loop: every recipient has had this message"), pm
+				return c.postmasterJob(pm, "loop: every recipient has had this message", "quarantined to postmaster"), pm
 			}
 			mr.Reason = "loop: every recipient has had this message; kept"
 			return job{}, pm
@@ -427,26 +427,12 @@ func (c *check) deliver(ctx context.Context, mr *MessageReport, sp *spooled, pm 
 	if err := c.held.fresh(ctx); err != nil {
 		return false, false, err
 	}
-	env := deliver.Envelope{From: sender, To: pending, Trace: deliver.Trace{Host: c.a.Host, Key: mr.Key, Account: c.a.ID, Digest: mr.Digest}}
-	results, derr := c.p.opt.Deliverer.Deliver(ctx, env, sp.Reader())
+	results, derr := c.p.opt.Deliverer.Deliver(ctx, c.envelope(mr, sender, pending), sp.Reader())
 	size := sp.Size()
-	got := make(map[string]deliver.Result, len(results))
-	for _, r := range results {
-		got[r.Recipient] = r
-	}
 	var final, refused []string
 	ok = true
 	for _, rcpt := range pending {
-		r, present := got[rcpt]
-		if !present {
-			// Missing from the results: temporary, by the role's contract.
-			r = deliver.Result{Recipient: rcpt, Status: deliver.Temporary, Err: derr}
-			if r.Err == nil {
-				r.Err = errors.New("no result from the deliverer")
-			}
-		}
-		mr.Results = append(mr.Results, r)
-		c.p.observe(Event{Kind: EventDelivery, Account: c.a.ID, Result: &r})
+		r := c.result(mr, rcpt, results, derr)
 		switch r.Status {
 		case deliver.Delivered:
 			c.mu.Lock()
@@ -519,18 +505,8 @@ func (c *check) toPostmasterFor(ctx context.Context, mr *MessageReport, sp *spoo
 	if err := c.held.fresh(ctx); err != nil {
 		return false
 	}
-	env := deliver.Envelope{From: sender, To: []string{pmAddr}, Trace: deliver.Trace{Host: c.a.Host, Key: mr.Key, Account: c.a.ID, Digest: mr.Digest}}
-	results, derr := c.p.opt.Deliverer.Deliver(ctx, env, sp.Reader())
-	r := deliver.Result{Recipient: pmAddr, Status: deliver.Temporary, Err: derr}
-	if len(results) == 1 && results[0].Recipient == pmAddr {
-		r = results[0]
-	}
-	if r.Status != deliver.Delivered && r.Err == nil {
-		r.Err = errors.New("no result from the deliverer")
-	}
-	mr.Results = append(mr.Results, r)
-	c.p.observe(Event{Kind: EventDelivery, Account: c.a.ID, Result: &r})
-	if r.Status != deliver.Delivered {
+	results, derr := c.p.opt.Deliverer.Deliver(ctx, c.envelope(mr, sender, []string{pmAddr}), sp.Reader())
+	if r := c.result(mr, pmAddr, results, derr); r.Status != deliver.Delivered {
 		c.log.Warn("postmaster delivery for refused recipients failed", "uid", mr.UID, "message_id", mr.MessageID, "refused", refused, "err", r.Err)
 		return false
 	}
@@ -539,6 +515,26 @@ func (c *check) toPostmasterFor(ctx context.Context, mr *MessageReport, sp *spoo
 	c.mu.Unlock()
 	c.log.Info("delivered to postmaster for refused recipients", "uid", mr.UID, "message_id", mr.MessageID, "rcpt", pmAddr, "refused", refused)
 	return true
+}
+
+// envelope is the envelope of a delivery of the message mr reports.
+func (c *check) envelope(mr *MessageReport, from string, to []string) deliver.Envelope {
+	return deliver.Envelope{From: from, To: to, Trace: deliver.Trace{Host: c.a.Host, Key: mr.Key, Account: c.a.ID, Digest: mr.Digest}}
+}
+
+// result returns rcpt's result of a Deliver call, temporary when the
+// deliverer left it out (the role's contract), and adds it to the report
+// and the observer's events.
+func (c *check) result(mr *MessageReport, rcpt string, results deliver.Results, derr error) deliver.Result {
+	r := deliver.Result{Recipient: rcpt, Status: deliver.Temporary, Err: derr}
+	if i := slices.IndexFunc(results, func(x deliver.Result) bool { return x.Recipient == rcpt }); i >= 0 {
+		r = results[i]
+	} else if r.Err == nil {
+		r.Err = errors.New("no result from the deliverer")
+	}
+	mr.Results = append(mr.Results, r)
+	c.p.observe(Event{Kind: EventDelivery, Account: c.a.ID, Result: &r})
+	return r
 }
 
 // final marks the message final in the journal and decides Delete (or Keep
@@ -650,12 +646,6 @@ func (c *check) settleNoRecipients(decided map[int]pop.Action) {
 		decided[u.mr.Number] = c.final(u.mr, "no valid recipient; deleted", true)
 		c.account(u.slot, u.mr)
 	}
-}
-
-// quarantine returns the job that hands a looping message to the
-// postmaster and deletes it (the quarantine loop policy).
-func (c *check) quarantine(pm *parsed, why string) job {
-	return c.postmasterJob(pm, why, "quarantined to postmaster")
 }
 
 // postmasterJob returns the job that delivers a message to the account's

@@ -35,9 +35,9 @@ type acctState struct {
 // Wake asks a running Run to check the account at once, resuming it if an
 // authentication failure paused it; when a check of it is running, the
 // next one starts as soon as that one ends (unless it fails to
-// authenticate, or the server's LOGIN-DELAY asks for a later one). Under RunShared it is RequestCheck. It
-// reports whether either is running (and, under RunShared, the request was
-// recorded).
+// authenticate, or the server's LOGIN-DELAY asks for a later one). Under
+// RunShared it is RequestCheck. It reports whether either is running (and,
+// under RunShared, the request was recorded).
 func (p *Pipeline) Wake(id string) bool {
 	p.mu.Lock()
 	s, shared := p.sched, p.shared != nil

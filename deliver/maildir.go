@@ -747,10 +747,10 @@ func (m *Maildir) linkNew(w written, t *maildirTarget) error {
 }
 
 // createTmp creates a new file under dir/tmp with a unique name.
-func (m *Maildir) createTmp(dir string) (f maildirFile, name string, err error) {
+func (m *Maildir) createTmp(dir string) (maildirFile, string, error) {
 	for range maxNameTries {
-		name = filepath.Join(dir, "tmp", m.uniqueName())
-		f, err = m.fs.Create(name, m.opts.FileMode)
+		name := filepath.Join(dir, "tmp", m.uniqueName())
+		f, err := m.fs.Create(name, m.opts.FileMode)
 		if err == nil {
 			return f, name, nil
 		}

@@ -17,9 +17,10 @@
 //
 // Writers wait for each other up to a busy timeout (10 s) instead of
 // failing (Open, too, tries again for 10 s a new database that another
-// process is turning to WAL mode at the same moment), transactions take the write lock when they begin
-// (_txlock=immediate) so that read-then-write transactions of several
-// processes cannot deadlock, and foreign keys are enforced. The database
+// process is turning to WAL mode at the same moment), transactions take
+// the write lock when they begin (_txlock=immediate) so that
+// read-then-write transactions of several processes cannot deadlock, and
+// foreign keys are enforced. The database
 // file is created with mode 0600: it holds account passwords.
 //
 // The pool holds at most eight connections and keeps them while they are
