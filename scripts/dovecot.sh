@@ -11,14 +11,8 @@ cmd=${1:?usage: dovecot.sh start|stop DIR}
 dir=${2:?usage: dovecot.sh start|stop DIR}
 here=$(cd "$(dirname "$0")/.." && pwd)
 
-free_port() {
-  local p
-  for _ in $(seq 1 200); do
-    p=$(( (RANDOM % 20000) + 30000 ))
-    if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then echo "$p"; return; fi
-  done
-  echo "no free port" >&2; return 1
-}
+# shellcheck source=scripts/ports.sh
+. "$(dirname "$0")/ports.sh"
 
 case "$cmd" in
 stop)
@@ -55,7 +49,8 @@ chmod 0644 "$dir/server.key"
 : > "$dir/users"
 chmod 0644 "$dir/users"
 
-pop3=$(free_port); pop3s=$(free_port); lmtp=$(free_port)
+ports=$(free_ports 3)
+read -r pop3 pop3s lmtp <<<"$ports"
 sed -e "s#@DIR@#$dir#g" -e "s#@PORT_POP3@#$pop3#g" -e "s#@PORT_POP3S@#$pop3s#g" \
     -e "s#@PORT_LMTP@#$lmtp#g" -e "s#@MAIL_UID@#$mail_uid#g" -e "s#@MAIL_GID@#$mail_gid#g" \
     "$here/testdata/dovecot/dovecot.conf.in" > "$dir/dovecot.conf"

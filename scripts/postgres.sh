@@ -34,14 +34,8 @@ as() {
   fi
 }
 
-free_port() {
-  local p
-  for _ in $(seq 1 200); do
-    p=$(( (RANDOM % 20000) + 30000 ))
-    if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then echo "$p"; return; fi
-  done
-  echo "no free port" >&2; return 1
-}
+# shellcheck source=scripts/ports.sh
+. "$(dirname "$0")/ports.sh"
 
 owner=$(id -un)
 if [ "$(id -u)" = 0 ]; then owner=${PGUSER_OS:-postgres}; fi
@@ -74,7 +68,7 @@ as "$bin/initdb" -D "$dir/data" -U multidrop -A trust -E UTF8 --locale=C.UTF-8 -
   as "$bin/initdb" -D "$dir/data" -U multidrop -A trust -E UTF8 --no-locale --no-sync >"$dir/initdb.log" 2>&1 ||
   { cat "$dir/initdb.log" >&2; exit 1; }
 
-port=$(free_port)
+port=$(free_ports 1)
 cat >>"$dir/data/postgresql.conf" <<CONF
 listen_addresses = '127.0.0.1'
 port = $port
