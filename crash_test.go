@@ -106,10 +106,12 @@ func TestCrashPoints(t *testing.T) {
 	for name, tc := range cases {
 		for _, conc := range []int{1, 8} {
 			for _, batch := range []bool{false, true} {
-				t.Run(fmt.Sprintf("%s/concurrency %d/group commit %v", name, conc, batch), func(t *testing.T) {
-					tc.batch = batch
-					crashPoint(t, tc, conc)
-				})
+				for _, wrapped := range []bool{false, true} {
+					t.Run(fmt.Sprintf("%s/concurrency %d/group commit %v/wrapped %v", name, conc, batch, wrapped), func(t *testing.T) {
+						tc.batch, tc.wrapped = batch, wrapped
+						crashPoint(t, tc, conc)
+					})
+				}
 			}
 		}
 	}
@@ -122,6 +124,7 @@ type crashSetup struct {
 	jrnlN     int  // crash after the n-th journal Record (0: no)
 	deleCrash bool // crash when the server answers the first DELE (before QUIT)
 	batch     bool // the journal writes records in group commits
+	wrapped   bool // the Fetcher only delegates to the Downloader
 }
 
 func crashPoint(t *testing.T, tc crashSetup, conc int) {
@@ -152,6 +155,9 @@ func crashPoint(t *testing.T, tc crashSetup, conc int) {
 			o.Journal = crashBatchJournal{cj}
 		}
 		o.DeliveryConcurrency = conc
+		if tc.wrapped {
+			o.Fetcher = &delegatingFetcher{inner: o.Fetcher}
+		}
 	})
 	srv.Rewrite = func(c poptest.Command, reply []byte) []byte {
 		if c.Name != "DELE" {

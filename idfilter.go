@@ -4,8 +4,6 @@ import (
 	"context"
 	"hash/maphash"
 	"sync"
-
-	"github.com/multidrop/multidrop/account"
 )
 
 // idsPerMessage bounds, per message to retrieve, the Message-ID records a
@@ -36,16 +34,11 @@ type idFilter struct {
 // next to the retrieve messages planned; otherwise each message asks the
 // journal.
 func (c *check) loadIDs(ctx context.Context, retrieve int) {
-	l, ok := c.p.opt.Journal.(account.IDLister)
-	if !ok || retrieve == 0 || !c.exclusive {
+	if retrieve == 0 || !c.exclusive {
 		return
 	}
-	ids, all, err := l.MessageIDs(ctx, c.a.ID, min(idsPerMessage*retrieve, maxFilterIDs))
-	if err != nil {
-		c.log.Debug("message-id records not listed; asking for each message", "err", err)
-		return
-	}
-	if !all {
+	ids, ok := c.listIDs(ctx, min(idsPerMessage*retrieve, maxFilterIDs))
+	if !ok {
 		return
 	}
 	f := &idFilter{seed: maphash.MakeSeed(), set: make(map[uint64]struct{}, len(ids))}

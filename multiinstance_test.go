@@ -481,6 +481,9 @@ func TestSharedFailover(t *testing.T) {
 			a := newInstance(t, stA, f, "instance-a", nil, func(o *multidrop.Options) {
 				o.Locker = recA
 				o.Concurrency = 1 // only the victim is in flight when it dies
+				// Its first message finished, journal included, before the
+				// second one is delivered.
+				o.DeliveryConcurrency = 1
 				o.Deliverer = hold
 				o.Fetcher = killableFetcher{Fetcher: o.Fetcher, kill: kill}
 			})

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -15,22 +16,18 @@ import (
 	"github.com/multidrop/multidrop/resolve"
 )
 
-// oversizeMark is the journal recipient that records, under a message's UID,
-// that the postmaster was told about it (once per message).
-const oversizeMark = "!oversize-notice"
-
 // notifyOversize tells the account's postmaster, once per message, that a
 // message above the size limit was left on the server.
 func (c *check) notifyOversize(ctx context.Context, m pop.MessageInfo) error {
 	pm := c.a.Policy.Postmaster
 	if pm == "" {
-		return fmt.Errorf("multidrop: account %s: oversize notice: no postmaster address", c.a.ID)
+		return errors.New("oversize notice: no postmaster address")
 	}
-	done, err := c.j.Delivered(ctx, c.a.ID, m.UID)
+	done, err := c.recipientsOf(ctx, m.UID)
 	if err != nil {
-		return fmt.Errorf("multidrop: account %s: journal: %w", c.a.ID, err)
+		return fmt.Errorf("journal: %w", err)
 	}
-	if slices.Contains(done, oversizeMark) {
+	if noticeSent(done, oversizeMark) {
 		return nil
 	}
 	body := fmt.Sprintf("A message in the remote POP account %q (%s) is larger than the\r\n"+
@@ -41,12 +38,8 @@ func (c *check) notifyOversize(ctx context.Context, m pop.MessageInfo) error {
 	if err := c.notify(ctx, pm, fmt.Sprintf("Oversize message left on %s (account %s)", c.a.Host, c.a.ID), body); err != nil {
 		return err
 	}
-	return c.j.Record(ctx, c.a.ID, m.UID, []string{oversizeMark}, c.p.opt.Now())
+	return c.recordNotice(ctx, m.UID, oversizeMark)
 }
-
-// foreignMark records under a message key that its foreign recipients were
-// reported.
-const foreignMark = "!foreign-notice"
 
 // reportForeign tells the postmaster, once per message, which recipients of
 // the message were outside the account's domains (the "report" foreign
@@ -65,11 +58,11 @@ func (c *check) reportForeign(ctx context.Context, mr *MessageReport) error {
 	if pm == "" {
 		return fmt.Errorf("foreign-recipient notice: no postmaster address")
 	}
-	done, err := c.j.Delivered(ctx, c.a.ID, mr.Key)
+	done, err := c.recipientsOf(ctx, mr.Key)
 	if err != nil {
 		return err
 	}
-	if slices.Contains(done, foreignMark) {
+	if noticeSent(done, foreignMark) {
 		return nil
 	}
 	var b strings.Builder
@@ -82,7 +75,7 @@ func (c *check) reportForeign(ctx context.Context, mr *MessageReport) error {
 	if err := c.notify(ctx, pm, fmt.Sprintf("Foreign recipients in a message on %s (account %s)", c.a.Host, c.a.ID), b.String()); err != nil {
 		return err
 	}
-	return c.j.Record(ctx, c.a.ID, mr.Key, []string{foreignMark}, c.p.opt.Now())
+	return c.recordNotice(ctx, mr.Key, foreignMark)
 }
 
 // sanitizeLine makes header-derived text safe for a notice body: no control
@@ -114,7 +107,7 @@ func (c *check) notify(ctx context.Context, rcpt, subject, body string) error {
 	if err == nil && len(res) == 1 {
 		err = res[0].Err
 	}
-	return fmt.Errorf("multidrop: account %s: notice to %s: %w", c.a.ID, rcpt, err)
+	return fmt.Errorf("notice to %s: %w", rcpt, err)
 }
 
 // noticeMessage builds an RFC 5322 notice message.

@@ -2,7 +2,6 @@ package multidrop
 
 import (
 	"bufio"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -13,7 +12,6 @@ import (
 	"github.com/multidrop/multidrop/account"
 	"github.com/multidrop/multidrop/internal/spool"
 	"github.com/multidrop/multidrop/parse"
-	"github.com/multidrop/multidrop/resolve"
 )
 
 // parsed is what the pipeline learned from one message's header.
@@ -121,20 +119,4 @@ func digests(mr *MessageReport, sp *spool.Spool, pm *parsed) error {
 		pm.copyID = pm.res.MessageID + " " + hex.EncodeToString(body.Sum(nil)[:16])
 	}
 	return nil
-}
-
-// resolveMessage resolves the candidates with the pipeline's Resolver,
-// completed by what parse decided (loops, untrusted positions).
-func (c *check) resolveMessage(ctx context.Context, pm *parsed) (resolve.Result, error) {
-	return resolve.Parsed(ctx, c.p.opt.Resolver, c.a, pm.res)
-}
-
-// hasLoop reports whether some candidate was rejected as a loop.
-func hasLoop(res resolve.Result) bool {
-	for _, r := range res.Rejected {
-		if r.Reason == resolve.ReasonLoop {
-			return true
-		}
-	}
-	return false
 }

@@ -61,9 +61,8 @@ type Options struct {
 	// overlap, and the journal records of messages that finish together
 	// share one commit. Copies of one message are still finished one after
 	// the other, and no message is deleted before it is final. Each holds
-	// its spooled message (up to SpoolMemory in memory). 1 finishes every
-	// message before the next is downloaded. It applies when the Fetcher is
-	// a pop.SettlingFetcher, as the default is.
+	// its spooled message (up to SpoolMemory in memory). 1 gives one
+	// slot (the same machinery, one message finished at a time).
 	DeliveryConcurrency int
 	// Interval is the check interval of accounts without their own
 	// (default 5 minutes).
@@ -79,10 +78,10 @@ type Options struct {
 	// GuardMin and GuardShare configure the deletion guard: when at least
 	// GuardMin messages of a check have no valid recipient and they are at
 	// least GuardShare of the messages examined, none of them is deleted
-	// (the no-recipient delete policy is suspended for that check). With
-	// the default Fetcher and DeliveryConcurrency above 1 the guard judges
-	// the whole check before any deletion; otherwise it judges as messages
-	// come, and those before it tripped are deleted. Defaults 5 and 0.5;
+	// (the no-recipient delete policy is suspended for that check). The
+	// guard judges the whole check, at Settle, before any deletion, so no
+	// message without a recipient is deleted in a check where it trips.
+	// Defaults 5 and 0.5;
 	// GuardShare > 1 turns the guard off.
 	GuardMin   int
 	GuardShare float64
@@ -91,7 +90,9 @@ type Options struct {
 	// os.Hostname()).
 	LocalHost string
 
-	// Logger receives structured records (default slog.Default()).
+	// Logger receives structured records: one Info record per check
+	// (Warn when it failed), per-message records at Debug. Nil means no
+	// logging at all (not slog.Default()).
 	Logger *slog.Logger
 	// Observer, when set, receives events (for metrics). It is called
 	// synchronously, from several goroutines at once (checks of several
@@ -139,7 +140,7 @@ func New(opt *Options) (*Pipeline, error) {
 		return nil, errors.New("multidrop: Options.Deliverer is required")
 	}
 	if o.Logger == nil {
-		o.Logger = slog.Default()
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.Fetcher == nil {
 		o.Fetcher = &pop.Downloader{Logger: o.Logger}
@@ -273,22 +274,17 @@ func (p *Pipeline) run(ctx context.Context, a account.Account, held *heldLease, 
 	log := p.opt.Logger.With("account", a.ID)
 	log.Debug("check started", "host", a.Host)
 
-	var err error
-	if sf, ok := p.opt.Fetcher.(pop.SettlingFetcher); ok && p.opt.DeliveryConcurrency > 1 {
-		c.par = newParallel(c, p.opt.DeliveryConcurrency)
-		err = sf.FetchSettling(ctx, a, c)
-	} else {
-		err = p.opt.Fetcher.Fetch(ctx, a, c)
-	}
-	r := c.finish(ctx, err)
+	r := c.finish(ctx, p.opt.Fetcher.Fetch(ctx, a, c))
 
 	lvl := slog.LevelInfo
+	attrs := []any{"listed", r.Listed, "retrieved", r.Retrieved,
+		"delivered", r.Delivered, "deleted", r.Deleted, "kept", r.Kept, "retry", r.Retry, "skipped", r.Skipped,
+		"bytes", r.Bytes, "duration", r.Duration, "committed", r.Committed}
 	if r.Err != nil {
 		lvl = slog.LevelWarn
+		attrs = append(attrs, "err", r.Err)
 	}
-	log.Log(ctx, lvl, "check finished", "listed", r.Listed, "retrieved", r.Retrieved,
-		"delivered", r.Delivered, "deleted", r.Deleted, "kept", r.Kept, "skipped", r.Skipped,
-		"bytes", r.Bytes, "duration", r.Duration, "committed", r.Committed, "err", r.Err)
+	log.Log(ctx, lvl, "check finished", attrs...)
 	p.observe(Event{Kind: EventCheckEnd, Account: a.ID, Report: r, Err: r.Err})
 	return r
 }
@@ -332,10 +328,12 @@ func (p *Pipeline) CheckAll(ctx context.Context) ([]*Report, error) {
 	return reports, errors.Join(errs...)
 }
 
-// Handler returns the per-account step as a pop.Handler (it is also a
-// pop.Planner), for embedders that run their own Fetcher. Call Report after
-// the session ended, with the Fetcher's error, to get the check's report
-// (and to forget the journal state of committed deletions).
+// Handler returns the per-account step as a pop.Handler, for embedders that
+// run their own Fetcher. It is also a pop.Planner and a pop.Settler, and
+// the Fetcher must honour both, as pop.Downloader does: Handle answers
+// Defer, and the decisions come from Settle. Call Report after the session
+// ended, with the Fetcher's error, to get the check's report (and to forget
+// the journal state of committed deletions).
 func (p *Pipeline) Handler(a account.Account) *AccountHandler {
 	return &AccountHandler{c: newCheck(p, a, nil, nil)}
 }
@@ -346,6 +344,7 @@ type AccountHandler struct{ c *check }
 var (
 	_ pop.Handler = (*AccountHandler)(nil)
 	_ pop.Planner = (*AccountHandler)(nil)
+	_ pop.Settler = (*AccountHandler)(nil)
 )
 
 // Plan implements pop.Planner.
@@ -356,6 +355,11 @@ func (h *AccountHandler) Plan(ctx context.Context, s pop.Scan) ([]pop.Step, erro
 // Handle implements pop.Handler.
 func (h *AccountHandler) Handle(ctx context.Context, m pop.MessageInfo, body io.Reader) (pop.Action, error) {
 	return h.c.Handle(ctx, m, body)
+}
+
+// Settle implements pop.Settler.
+func (h *AccountHandler) Settle(ctx context.Context) (map[int]pop.Action, error) {
+	return h.c.Settle(ctx)
 }
 
 // Report ends the check: fetchErr is what the Fetcher returned (nil when the

@@ -367,7 +367,7 @@ func TestOversizePolicies(t *testing.T) {
 func TestDeletionGuard(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
-		conc    int // DeliveryConcurrency: 1 judges message by message
+		conc    int // DeliveryConcurrency: one slot judges the same way
 		min     int
 		share   float64
 		mixed   bool // every other message has a valid recipient
@@ -382,13 +382,12 @@ func TestDeletionGuard(t *testing.T) {
 		{name: "GuardShare 0.6, mixed", share: 0.6, mixed: true, deleted: 10},
 		{name: "defaults, mixed", mixed: true, deleted: 5, tripped: true},
 		{name: "GuardMin 11", min: 11, deleted: 10},
-		// One at a time: GuardMin (5) messages go before the guard can
-		// judge.
-		{name: "in order, defaults", conc: 1, deleted: 4, tripped: true},
-		{name: "in order, GuardMin 2", conc: 1, min: 2, deleted: 1, tripped: true},
-		{name: "in order, GuardShare over 1: off", conc: 1, share: 1.5, deleted: 10},
-		{name: "in order, GuardShare 0.6, mixed", conc: 1, share: 0.6, mixed: true, deleted: 10},
-		{name: "in order, defaults, mixed", conc: 1, mixed: true, deleted: 9, tripped: true},
+		// One slot: the same whole-check judgement, before any deletion.
+		{name: "one slot, defaults", conc: 1, deleted: 0, tripped: true},
+		{name: "one slot, GuardMin 2", conc: 1, min: 2, deleted: 0, tripped: true},
+		{name: "one slot, GuardShare over 1: off", conc: 1, share: 1.5, deleted: 10},
+		{name: "one slot, GuardShare 0.6, mixed", conc: 1, share: 0.6, mixed: true, deleted: 10},
+		{name: "one slot, defaults, mixed", conc: 1, mixed: true, deleted: 5, tripped: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := &poptest.Server{}
@@ -475,10 +474,15 @@ func TestDirectoryOutageKeepsEverything(t *testing.T) {
 	})
 	e := newEnv(t, srv, nil, withDirectory(down))
 	r := e.check()
-	require.Error(t, r.Err)
-	var me *multidrop.MessageError
-	require.ErrorAs(t, r.Err, &me)
-	assert.Equal(t, "resolve", me.Step)
+	require.NoError(t, r.Err, "message failures are not the session's")
+	assert.Equal(t, 2, r.Retry)
+	require.Len(t, r.Only(multidrop.OutcomeRetry), 2)
+	for _, m := range r.Messages {
+		var me *multidrop.MessageError
+		require.ErrorAs(t, m.Err, &me)
+		assert.Equal(t, "resolve", me.Step)
+		assert.Equal(t, multidrop.OutcomeRetry, m.Outcome)
+	}
 	assert.True(t, r.Committed)
 	assert.Equal(t, 0, r.Deleted)
 	assert.Len(t, srv.Mailbox(popUser), 2)
@@ -619,7 +623,10 @@ func TestHandlerWithOwnFetcher(t *testing.T) {
 	require.Equal(t, pop.Retrieve, steps[0].Action)
 	act, err := h.Handle(t.Context(), steps[0].Message, strings.NewReader(string(m)))
 	require.NoError(t, err)
-	assert.Equal(t, pop.Delete, act)
+	assert.Equal(t, pop.Defer, act, "decided at Settle")
+	decided, err := h.Settle(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, map[int]pop.Action{1: pop.Delete}, decided)
 	r := h.Report(t.Context(), nil)
 	assert.Equal(t, 1, r.Delivered)
 	assert.Equal(t, map[string]int{"bob@example.com": 1}, e.delivered())
@@ -893,7 +900,12 @@ func TestJournalFailureDeletesNothing(t *testing.T) {
 				})
 				r, err := e.p.Check(t.Context(), e.acct.ID)
 				if r != nil {
-					err = r.Err
+					// A write failure is the message's, reported with it.
+					errs := []error{r.Err}
+					for _, m := range r.Messages {
+						errs = append(errs, m.Err)
+					}
+					err = errors.Join(errs...)
 				}
 				require.ErrorIs(t, err, errJournalDown)
 				for _, c := range srv.Transcript() {

@@ -1,6 +1,7 @@
 package multidrop
 
 import (
+	"slices"
 	"time"
 
 	"github.com/multidrop/multidrop/deliver"
@@ -18,8 +19,9 @@ type Report struct {
 	Retrieved int   // messages downloaded
 	Skipped   int   // left on the server without download (seen, oversize, caps)
 	Delivered int   // (message, recipient) deliveries made in this check
-	Dropped   int   // messages deleted without a delivery in this check (no valid recipient, policy, or a copy delivered before)
-	Kept      int   // retrieved messages left on the server
+	Dropped   int   // messages this check dropped: deleted undelivered (OutcomeDropped)
+	Kept      int   // retrieved messages left on the server (listed by Only)
+	Retry     int   // of those, kept for a temporary failure, to be retried (OutcomeRetry)
 	Deleted   int   // messages marked for deletion (committed when Committed)
 	Bytes     int64 // octets downloaded
 
@@ -30,8 +32,12 @@ type Report struct {
 	// Committed is true when the session ended with QUIT +OK, so the
 	// deletions took effect.
 	Committed bool
-	// Err is the error of the check as a whole (nil when the session
-	// committed); message errors are in Messages and joined into Err.
+	// Err is the failure of the session or the account: a connection or
+	// login failure, a journal failure before any download, a session
+	// that did not commit, the deletion guard, a RETR or DELE the server
+	// refused. It is nil for a healthy check that kept some messages:
+	// the failures of single messages are in their MessageReport (Err,
+	// Outcome), counted in Retry.
 	Err error
 
 	Messages []MessageReport
@@ -46,7 +52,11 @@ type MessageReport struct {
 	Size      int64
 	MessageID string
 	Action    pop.Action // what the server was told: Keep or Delete
+	Outcome   Outcome    // what became of the message
 	Reason    string     // why, in a few words
+	// Warnings are the defects of the header that did not stop the parse
+	// (a malformed To, a skipped line), as text.
+	Warnings []string
 	// Resolution holds the recipients and the rejected candidates, with
 	// provenance, and its Explanation.
 	Resolution resolve.Result
@@ -55,7 +65,71 @@ type MessageReport struct {
 	// Already lists recipients skipped because the journal shows them
 	// delivered before (a retry, or another copy of the message).
 	Already []string
-	Err     error
+	// Err is the failure that kept the message (a *MessageError), nil if
+	// none.
+	Err error
+
+	slot int // index in Report.Messages
+}
+
+// Outcome says what became of a message in a check.
+type Outcome string
+
+const (
+	// OutcomeDelivered: every recipient has the message, delivered in this
+	// check or before (a retry, a copy). Deleted, or left on the server
+	// when the account asks so.
+	OutcomeDelivered Outcome = "delivered"
+	// OutcomeRefused: every recipient refused the message permanently; it
+	// is final (deleted) and delivered to nobody.
+	OutcomeRefused Outcome = "refused"
+	// OutcomePostmaster: delivered to the account's postmaster instead of
+	// its recipients (no valid recipient, a quarantined loop, recipients
+	// that refused it under the failed policy).
+	OutcomePostmaster Outcome = "postmaster"
+	// OutcomeDropped: deleted without a delivery by this check (no valid
+	// recipient under the delete policy, oversize under the delete
+	// policy).
+	OutcomeDropped Outcome = "dropped"
+	// OutcomeKept: left on the server, undelivered, by a decision that a
+	// later check makes again (a keep policy, the deletion guard, a loop,
+	// the size limit, envelope-only without an envelope).
+	OutcomeKept Outcome = "kept"
+	// OutcomeRetry: left on the server after a temporary failure (a
+	// delivery, the journal, the spool, the session ending early); the
+	// next check retries it.
+	OutcomeRetry Outcome = "retry"
+	// OutcomeFailed: left on the server because the message itself could
+	// not be handled (a header over the limits, above MaxMessageSize).
+	OutcomeFailed Outcome = "failed"
+	// OutcomeSkipped: not downloaded by this check (a per-check cap); a
+	// later check takes it.
+	OutcomeSkipped Outcome = "skipped"
+)
+
+// Only returns the message reports with one of the outcomes, in report
+// order: Only(OutcomeRetry) lists the messages kept for a temporary
+// failure; Only(OutcomeKept, OutcomeRetry, OutcomeFailed) every message
+// left on the server undelivered.
+func (r *Report) Only(outcomes ...Outcome) []MessageReport {
+	var out []MessageReport
+	for _, m := range r.Messages {
+		if slices.Contains(outcomes, m.Outcome) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// outcomeOf is the outcome of a message whose decision did not name one.
+func outcomeOf(mr *MessageReport) Outcome {
+	switch {
+	case mr.Err != nil:
+		return OutcomeRetry
+	case mr.Action == pop.Delete:
+		return OutcomeDelivered
+	}
+	return OutcomeKept
 }
 
 // EventKind names an observer event.

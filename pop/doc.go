@@ -19,8 +19,8 @@
 // authenticates, scans, lets a [Planner] choose per message, streams each
 // retrieved message to the [Handler], deletes what the handler or the plan
 // deleted and commits with QUIT. Fetch returns nil only when QUIT was
-// answered +OK. [Downloader.FetchSettling] serves a [Settler], a Handler
-// that may answer [Defer] and decide later (after delivering in the
+// answered +OK. A Handler that is also a [Settler] may answer [Defer] and
+// decide later (after delivering in the
 // background while the next messages download): Settle is called after the
 // last message and before any DELE, which are all sent after the last RETR
 // anyway.

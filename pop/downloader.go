@@ -349,34 +349,23 @@ func (c *Client) Scan(ctx context.Context) (Scan, error) {
 	}, nil
 }
 
+// errNoSettle is a Defer from a Handler that is not a Settler.
+var errNoSettle = errors.New("Handle returned Defer, but the Handler does not settle; message kept")
+
 // errStopBatch stops RetrAll after a handler's ErrStop.
 var errStopBatch = errors.New("pop: stop requested")
 
 // Fetch runs one session for a: connect and log in, scan, plan (when h is a
 // [Planner]; otherwise every message is retrieved in server order), RETR
-// each planned message to h (pipelined when offered), DELE what h or the
-// plan deleted, and QUIT to commit. It returns nil only when QUIT was
+// each planned message to h (pipelined when offered), settle (when h is a
+// [Settler]: after the last RETR, before any DELE), DELE what h, the plan or
+// Settle deleted, and QUIT to commit. It returns nil only when QUIT was
 // answered +OK and every message went through; handler errors and refused
 // RETR or DELE keep their message and are joined into the result. A
 // protocol violation, a network error or ctx ending closes the session
 // without QUIT, so nothing is deleted.
 func (d *Downloader) Fetch(ctx context.Context, a account.Account, h Handler) error {
-	return d.fetch(ctx, a, h, nil)
-}
-
-// FetchSettling is Fetch for a [Settler]: its Handle may return Defer, and
-// Settle is called after the last message is handled, before the DELE of
-// every message planned or settled for deletion.
-func (d *Downloader) FetchSettling(ctx context.Context, a account.Account, h Settler) error {
-	return d.fetch(ctx, a, h, h)
-}
-
-var _ SettlingFetcher = (*Downloader)(nil)
-
-// errNoSettle is a Defer outside FetchSettling.
-var errNoSettle = errors.New("pop: Handle returned Defer, but the session does not settle; message kept")
-
-func (d *Downloader) fetch(ctx context.Context, a account.Account, h Handler, s Settler) error {
+	s, _ := h.(Settler)
 	c, err := d.Connect(ctx, a)
 	if err != nil {
 		return err

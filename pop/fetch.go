@@ -13,6 +13,13 @@ import (
 // protocol; the Handler owns every decision. Fetch returns nil only when the
 // session was committed (QUIT answered +OK), so every Delete the handler
 // returned has taken effect.
+//
+// Fetch honours the optional interfaces of its Handler: it asks a [Planner]
+// for the plan before any download, and it calls a [Settler]'s Settle after
+// the last Handle and before any DELE. A Fetcher that wraps another (for
+// metrics, a proxy, a rate limit) passes the Handler on unchanged and so
+// behaves exactly as the one it wraps. A Fetcher that cannot settle must
+// keep every message whose Handle returned [Defer].
 type Fetcher interface {
 	Fetch(ctx context.Context, a account.Account, h Handler) error
 }
@@ -45,10 +52,10 @@ func (f HandlerFunc) Handle(ctx context.Context, m MessageInfo, body io.Reader) 
 // A Settler is a Handler that may postpone its decisions: its Handle may
 // return Defer once it has read the body, to decide later — after delivering
 // in the background while the next messages download — and Settle returns
-// the decisions. A [SettlingFetcher] calls Settle once, after the last
-// Handle (also after [ErrStop]) and before it sends any DELE, and deletes
-// the deferred messages Settle maps to Delete; any other deferred message
-// is kept. When the session breaks before that, Settle is not called: the
+// the decisions. [Fetcher.Fetch] calls Settle once, after the last Handle
+// (also after [ErrStop]) and before it sends any DELE, and deletes the
+// deferred messages Settle maps to Delete; any other deferred message is
+// kept. When the session breaks before that, Settle is not called: the
 // Handler learns the outcome from what Fetch returns, and nothing deferred
 // was deleted.
 type Settler interface {
@@ -57,14 +64,6 @@ type Settler interface {
 	// number. An error is reported by Fetch; the deferred messages it does
 	// not map to Delete are kept.
 	Settle(ctx context.Context) (map[int]Action, error)
-}
-
-// A SettlingFetcher is a Fetcher that can settle a [Settler]'s deferred
-// decisions; [Downloader] is one. Its Fetch treats Defer as Keep, with an
-// error.
-type SettlingFetcher interface {
-	Fetcher
-	FetchSettling(ctx context.Context, a account.Account, h Settler) error
 }
 
 // A Planner is a Handler that also decides, from the scan listing and before
@@ -102,7 +101,8 @@ const (
 	// Retrieve downloads the message and passes it to the Handler (plans only).
 	Retrieve
 	// Defer postpones the decision to the Settler's Settle (Handle of a
-	// Settler under FetchSettling only).
+	// Settler only; a Handler that is not a Settler gets its message kept,
+	// with an error).
 	Defer
 )
 

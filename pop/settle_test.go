@@ -49,7 +49,7 @@ func (s *settler) Settle(ctx context.Context) (map[int]Action, error) {
 	return s.decide, s.err
 }
 
-func TestFetchSettling(t *testing.T) {
+func TestFetchSettles(t *testing.T) {
 	five := messages([]byte("Subject: 1\r\n\r\none\r\n"), []byte("Subject: 2\r\n\r\ntwo\r\n"),
 		[]byte("Subject: 3\r\n\r\nthree\r\n"), []byte("Subject: 4\r\n\r\nfour\r\n"), []byte("Subject: 5\r\n\r\nfive\r\n"))
 	tests := []struct {
@@ -73,7 +73,7 @@ func TestFetchSettling(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := startServer(t, &poptest.Server{}, five...)
 			a := testAccount(t, s, account.SecurityStartTLS, account.MechanismAuto)
-			err := (&Downloader{}).FetchSettling(t.Context(), a, tc.h)
+			err := (&Downloader{}).Fetch(t.Context(), a, tc.h)
 			if tc.wantErr != nil {
 				require.Error(t, err)
 				assert.Contains(t, err.Error(), tc.wantErr.Error())
@@ -107,12 +107,13 @@ func TestDeferWithoutSettling(t *testing.T) {
 	s := startServer(t, &poptest.Server{}, messages([]byte("Subject: 1\r\n\r\none\r\n"))...)
 	a := testAccount(t, s, account.SecurityStartTLS, account.MechanismAuto)
 	h := &settler{decide: map[int]Action{1: Delete}}
-	err := (&Downloader{}).Fetch(t.Context(), a, h)
+	// Only the Handle method: the Settler behind it is hidden.
+	err := (&Downloader{}).Fetch(t.Context(), a, HandlerFunc(h.Handle))
 	require.ErrorIs(t, err, errNoSettle)
 	var me *MessageError
 	require.ErrorAs(t, err, &me)
 	assert.Equal(t, 1, me.Message.Number)
-	assert.Zero(t, h.settles, "Fetch does not settle")
+	assert.Zero(t, h.settles, "a plain Handler is not settled")
 	assert.Len(t, s.Mailbox(testUser), 1, "a deferred message is kept")
 	assert.False(t, sentAny(s, "DELE"))
 	assertConnsClosed(t)

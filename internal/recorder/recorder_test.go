@@ -1,4 +1,4 @@
-package multidrop
+package recorder
 
 import (
 	"context"
@@ -43,6 +43,17 @@ func (j *gateJournal) RecordBatch(ctx context.Context, accountID string, recs []
 	return j.MemoryJournal.RecordBatch(ctx, accountID, recs)
 }
 
+// writeTo writes to j as a check does: once more after a failure.
+func writeTo(t *testing.T, j account.Journal) func([]account.Record) error {
+	return func(recs []account.Record) error {
+		err := account.RecordAll(context.Background(), j, "a", recs)
+		if err != nil {
+			err = account.RecordAll(context.Background(), j, "a", recs)
+		}
+		return err
+	}
+}
+
 // Records that arrive while a write is in progress go together into the
 // next write, and each writer gets that write's outcome; a failed write is
 // tried once more.
@@ -61,10 +72,10 @@ func TestRecorderGroupCommit(t *testing.T) {
 			fail := tc.err
 			synctest.Test(t, func(t *testing.T) {
 				j := &gateJournal{MemoryJournal: account.NewMemoryJournal(), gate: make(chan struct{}), fails: tc.fails}
-				r := newRecorder(&check{j: j, a: account.Account{ID: "a"}}, 8, 0, nil)
+				r := New(writeTo(t, j), 8, 0, nil)
 				errs := make(chan error, 6)
 				write := func(i int) {
-					errs <- r.write([]account.Record{{Key: fmt.Sprint("k", i), Rcpts: []string{"x@example.com"}}})
+					errs <- r.Write([]account.Record{{Key: fmt.Sprint("k", i), Rcpts: []string{"x@example.com"}}})
 				}
 				go write(0)
 				synctest.Wait() // the first write is in the journal, held
@@ -76,7 +87,7 @@ func TestRecorderGroupCommit(t *testing.T) {
 				for range 6 {
 					assert.Equal(t, fail, <-errs)
 				}
-				r.close()
+				r.Close()
 				assert.Equal(t, tc.batches, j.batches, "one write for the queued five")
 				if fail == nil {
 					for i := range 6 {
@@ -107,7 +118,7 @@ func (j *timedJournal) RecordBatch(ctx context.Context, accountID string, recs [
 	return j.MemoryJournal.RecordBatch(ctx, accountID, recs)
 }
 
-// A group commit waits up to commitDelay for the records of the other
+// A group commit waits up to CommitDelay for the records of the other
 // messages being finished, unless there are none or the group is full.
 func TestRecorderCommitDelay(t *testing.T) {
 	tests := map[string]struct {
@@ -117,19 +128,19 @@ func TestRecorderCommitDelay(t *testing.T) {
 		at          []time.Duration
 	}{
 		"alone":           {1, 8, 0, []int{1}, []time.Duration{0}},
-		"nobody comes":    {3, 8, 0, []int{1}, []time.Duration{commitDelay}},
-		"one more comes":  {3, 8, commitDelay / 2, []int{2}, []time.Duration{commitDelay}},
-		"the group fills": {3, 2, commitDelay / 4, []int{2}, []time.Duration{commitDelay / 4}},
-		"too late":        {3, 8, 2 * commitDelay, []int{1, 1}, []time.Duration{commitDelay, 3 * commitDelay}},
+		"nobody comes":    {3, 8, 0, []int{1}, []time.Duration{CommitDelay}},
+		"one more comes":  {3, 8, CommitDelay / 2, []int{2}, []time.Duration{CommitDelay}},
+		"the group fills": {3, 2, CommitDelay / 4, []int{2}, []time.Duration{CommitDelay / 4}},
+		"too late":        {3, 8, 2 * CommitDelay, []int{1, 1}, []time.Duration{CommitDelay, 3 * CommitDelay}},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				j := &timedJournal{MemoryJournal: account.NewMemoryJournal(), start: time.Now()}
-				r := newRecorder(&check{j: j, a: account.Account{ID: "a"}}, 8, tc.group, func() int { return tc.busy })
+				r := New(writeTo(t, j), 8, tc.group, func() int { return tc.busy })
 				var wg sync.WaitGroup
 				write := func(i int) {
-					assert.NoError(t, r.write([]account.Record{{Key: fmt.Sprint("k", i), Rcpts: []string{"x@example.com"}}}))
+					assert.NoError(t, r.Write([]account.Record{{Key: fmt.Sprint("k", i), Rcpts: []string{"x@example.com"}}}))
 				}
 				wg.Go(func() { write(0) })
 				if tc.second > 0 {
@@ -139,7 +150,7 @@ func TestRecorderCommitDelay(t *testing.T) {
 					})
 				}
 				wg.Wait()
-				r.close()
+				r.Close()
 				assert.Equal(t, tc.batches, j.batches)
 				assert.Equal(t, tc.at, j.at)
 			})

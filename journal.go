@@ -1,0 +1,121 @@
+package multidrop
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/multidrop/multidrop/account"
+)
+
+// Every journal call of a check is in this file. The journal keeps, per
+// message key, the recipients that have the message, and three markers as
+// recipient strings: finalMark, oversizeMark and foreignMark.
+
+// Journal markers, as recipient strings.
+const (
+	// finalMark marks a message key as final: every recipient was
+	// handled, so the message may be deleted without download.
+	finalMark = ""
+	// oversizeMark records under a message's UID that the postmaster was
+	// told it is above the size limit.
+	oversizeMark = "!oversize-notice"
+	// foreignMark records under a message key that its foreign recipients
+	// were reported.
+	foreignMark = "!foreign-notice"
+)
+
+// journalTimeout bounds a journal write that must outlive a cancelled check.
+const journalTimeout = 30 * time.Second
+
+// isFinal reports whether a key's journal recipients mark it final.
+func isFinal(done []string) bool { return slices.Contains(done, finalMark) }
+
+// noticeSent reports whether a key's journal recipients hold the notice
+// marker mark.
+func noticeSent(done []string, mark string) bool { return slices.Contains(done, mark) }
+
+// hasRecipient reports whether a key's journal recipients show rcpt done.
+func hasRecipient(done []string, rcpt string) bool { return slices.Contains(done, rcpt) }
+
+// syncJournal tells the journal the listed UIDs and returns when each was
+// first seen.
+func (c *check) syncJournal(ctx context.Context, uids []string) (map[string]time.Time, error) {
+	return c.j.Sync(ctx, c.a.ID, uids, c.p.opt.Now())
+}
+
+// recipientsOf returns the journal's recipients of a message key.
+func (c *check) recipientsOf(ctx context.Context, key string) ([]string, error) {
+	return c.j.Delivered(ctx, c.a.ID, key)
+}
+
+// recipientsOfCopy returns the journal's recipients of a copy ID.
+func (c *check) recipientsOfCopy(ctx context.Context, copyID string) ([]string, error) {
+	return c.j.DeliveredID(ctx, c.a.ID, copyID)
+}
+
+// deliveryRecord is the record of final recipients of a message, under its
+// key and, for copies, its copy ID; with final, it also marks the key
+// final.
+func (c *check) deliveryRecord(key, copyID string, rcpts []string, final bool) account.Record {
+	now := c.p.opt.Now()
+	rec := account.Record{Key: key, Rcpts: rcpts, At: now}
+	if copyID != "" {
+		rec.MessageID, rec.IDRcpts, rec.Expires = copyID, rcpts, now.Add(c.p.opt.MessageIDTTL)
+	}
+	if final {
+		rec.Rcpts = append(slices.Clone(rcpts), finalMark)
+	}
+	return rec
+}
+
+// finalRecord is the record that marks a message key final.
+func (c *check) finalRecord(key string) account.Record {
+	return account.Record{Key: key, Rcpts: []string{finalMark}, At: c.p.opt.Now()}
+}
+
+// recordNotice records under key that the notice mark was sent.
+func (c *check) recordNotice(ctx context.Context, key, mark string) error {
+	return c.j.Record(ctx, c.a.ID, key, []string{mark}, c.p.opt.Now())
+}
+
+// writeRecords writes recs in one journal write. The deliveries they
+// describe happened, so the write goes on even if the check is being
+// cancelled; and as records are idempotent, a failure (a busy database, a
+// dropped connection) is tried once more, unless the lease is lost.
+func (c *check) writeRecords(recs []account.Record) error {
+	ctx, cancel := context.WithTimeout(context.Background(), journalTimeout)
+	defer cancel()
+	err := account.RecordAll(ctx, c.j, c.a.ID, recs)
+	if err != nil && !errors.Is(err, account.ErrLeaseLost) && ctx.Err() == nil {
+		err = account.RecordAll(ctx, c.j, c.a.ID, recs)
+	}
+	return err
+}
+
+// forgetDeleted forgets the journal state of messages whose deletion was
+// committed.
+func (c *check) forgetDeleted(ctx context.Context, keys []string) {
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), journalTimeout)
+	defer cancel()
+	if err := c.j.Forget(fctx, c.a.ID, keys...); err != nil {
+		// Harmless: the records are pruned at the next listing.
+		c.log.Debug("journal forget failed", "err", err)
+	}
+}
+
+// listIDs lists the account's Message-ID records, up to limit, when the
+// journal can; ok is false when it cannot or holds more.
+func (c *check) listIDs(ctx context.Context, limit int) (ids []string, ok bool) {
+	l, can := c.p.opt.Journal.(account.IDLister)
+	if !can {
+		return nil, false
+	}
+	ids, all, err := l.MessageIDs(ctx, c.a.ID, limit)
+	if err != nil {
+		c.log.Debug("message-id records not listed; asking for each message", "err", err)
+		return nil, false
+	}
+	return ids, all
+}
