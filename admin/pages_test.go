@@ -260,7 +260,7 @@ func TestCheckNowReportAndEscaping(t *testing.T) {
 	srv := &poptest.Server{}
 	srv.AddUser(popUser, popPass,
 		poptest.Message{UID: "u1", Data: msg("hi", "Message-ID: <m1@x>", "From: x@remote.test",
-			`To: "`+hostile+`" <alice@example.com>, "`+hostile+`" <nobody@example.com>`, "Subject: "+hostile)},
+			`To: "`+hostile+`" <alice@example.com>, "`+hostile+`" <nobody@example.com>`, "Cc: <unterminated@example.com", "Subject: "+hostile)},
 	)
 	e := newEnv(t, srv, nil)
 	a := e.account("a", "example.com")
@@ -299,7 +299,8 @@ func TestCheckNowReportAndEscaping(t *testing.T) {
 	require.Equal(t, http.StatusOK, w.Code)
 	body = w.Body.String()
 	for _, want := range []string{"Recipients: alice@example.com", "nobody@example.com (To): unknown",
-		"alice@example.com: delivered", "<summary>Explanation</summary>", "Message-ID: <code>&lt;m1@x&gt;</code>", "Committed</th><td>yes"} {
+		"alice@example.com: delivered", "<summary>Explanation</summary>", "Message-ID: <code>&lt;m1@x&gt;</code>", "Committed</th><td>yes",
+		`<span class="outcome">delivered</span> (delete)`, "Header warnings:", "<li>Cc[1]: "} {
 		assert.Contains(t, body, want)
 	}
 	assertEscaped(t, body)

@@ -24,6 +24,7 @@ type ReportView struct {
 	Delivered  int           `json:"delivered"`
 	Dropped    int           `json:"dropped"`
 	Kept       int           `json:"kept"`
+	Retry      int           `json:"retry"` // of Kept, for a temporary failure
 	Deleted    int           `json:"deleted"`
 	Bytes      int64         `json:"bytes"`
 	Committed  bool          `json:"committed"`
@@ -38,8 +39,10 @@ type MessageView struct {
 	Key         string          `json:"key,omitempty"`
 	Size        int64           `json:"size"`
 	MessageID   string          `json:"message_id,omitempty"`
-	Action      string          `json:"action"` // "delete" or "keep"
+	Action      string          `json:"action"`  // "delete" or "keep"
+	Outcome     string          `json:"outcome"` // multidrop.Outcome: "delivered", "dropped", "kept", "retry"...
 	Reason      string          `json:"reason,omitempty"`
+	Warnings    []string        `json:"warnings,omitempty"` // the header's defects
 	Recipients  []string        `json:"recipients"`
 	Rejected    []RejectionView `json:"rejected,omitempty"`
 	Explanation string          `json:"explanation,omitempty"` // resolve.Explanation.String
@@ -104,13 +107,14 @@ func newReportView(r *multidrop.Report) *ReportView {
 	v := &ReportView{
 		Account: r.Account, Start: r.Start, DurationMS: r.Duration.Milliseconds(),
 		Listed: r.Listed, Retrieved: r.Retrieved, Skipped: r.Skipped, Delivered: r.Delivered,
-		Dropped: r.Dropped, Kept: r.Kept, Deleted: r.Deleted, Bytes: r.Bytes,
+		Dropped: r.Dropped, Kept: r.Kept, Retry: r.Retry, Deleted: r.Deleted, Bytes: r.Bytes,
 		Committed: r.Committed, Error: errText(r.Err), Messages: []MessageView{},
 	}
 	for _, m := range r.Messages {
 		mv := MessageView{
 			Number: m.Number, UID: m.UID, Key: m.Key, Size: m.Size, MessageID: m.MessageID,
-			Action: actionName(m.Action), Reason: m.Reason, Recipients: []string{},
+			Action: actionName(m.Action), Outcome: string(m.Outcome), Reason: m.Reason,
+			Warnings: m.Warnings, Recipients: []string{},
 			Already: m.Already, Error: errText(m.Err),
 		}
 		for _, rc := range m.Resolution.Recipients {
