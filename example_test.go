@@ -12,6 +12,7 @@ import (
 	"github.com/multidrop/multidrop"
 	"github.com/multidrop/multidrop/account"
 	"github.com/multidrop/multidrop/deliver"
+	"github.com/multidrop/multidrop/deliver/delivertest"
 	"github.com/multidrop/multidrop/pop/poptest"
 	"github.com/multidrop/multidrop/resolve"
 )
@@ -90,6 +91,45 @@ func Example() {
 	// listed 2, delivered 2, deleted 2, left on server 0
 	// alice: 1 message(s)
 	// bob: 1 message(s)
+}
+
+// ExampleCheckAccount checks one account value in one call, with an
+// in-memory store and journal made for the call: what a unit test of a
+// resolver or a deliverer needs.
+func ExampleCheckAccount() {
+	srv := &poptest.Server{ImplicitTLS: true}
+	srv.AddUser("example.com", "secret",
+		poptest.Message{UID: "1", Data: []byte("Message-ID: <1@x>\r\nTo: alice@example.com\r\nCc: <broken\r\n\r\nHi\r\n")},
+		poptest.Message{UID: "2", Data: []byte("Message-ID: <2@x>\r\nTo: nobody@example.com\r\n\r\nWho?\r\n")},
+	)
+	if err := srv.Listen(); err != nil {
+		panic(err)
+	}
+	defer srv.Close()
+	host, port := splitAddr(srv.Addr())
+
+	dir, err := resolve.NewStatic(resolve.Table{Users: []resolve.User{{Address: "alice@example.com"}}})
+	if err != nil {
+		panic(err)
+	}
+	dlv := &delivertest.Deliverer{}
+	r, err := multidrop.CheckAccount(context.Background(), account.Account{
+		ID: "example", Host: host, Port: port, Domain: "example.com",
+		Security: account.SecurityTLS, TLS: account.TLS{RootCAs: string(srv.CAPEM())},
+		Auth:   account.Auth{User: "example.com", Secret: "secret"},
+		Policy: account.Policy{NoRecipient: account.NoRecipientKeep},
+	}, &multidrop.Options{Resolver: resolve.New(dir, nil), Deliverer: dlv})
+	if err != nil {
+		panic(err)
+	}
+	for _, m := range r.Messages {
+		fmt.Printf("%s: %s (%s), %d warning(s)\n", m.UID, m.Outcome, m.Reason, len(m.Warnings))
+	}
+	fmt.Printf("alice got %d, kept %d\n", len(dlv.Delivered("alice@example.com")), len(r.Only(multidrop.OutcomeKept)))
+	// Output:
+	// 1: delivered (delivered), 1 warning(s)
+	// 2: kept (no valid recipient; kept by policy), 0 warning(s)
+	// alice got 1, kept 1
 }
 
 func splitAddr(addr string) (string, int) {

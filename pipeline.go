@@ -123,12 +123,13 @@ type Pipeline struct {
 	shared  *sharedRun // set while RunShared is running
 }
 
-// New returns a Pipeline, or an error naming the missing collaborator.
+// New returns a Pipeline, or an error naming the missing collaborator (nil
+// Options lack them all: the first is named).
 func New(opt *Options) (*Pipeline, error) {
-	if opt == nil {
-		return nil, errors.New("multidrop: nil Options")
+	var o Options
+	if opt != nil {
+		o = *opt
 	}
-	o := *opt
 	switch {
 	case o.Store == nil:
 		return nil, errors.New("multidrop: Options.Store is required")
@@ -366,4 +367,35 @@ func (h *AccountHandler) Settle(ctx context.Context) (map[int]pop.Action, error)
 // session committed).
 func (h *AccountHandler) Report(ctx context.Context, fetchErr error) *Report {
 	return h.c.finish(ctx, fetchErr)
+}
+
+// CheckAccount runs one check of the account a, as given, without a store:
+// for tests and simple programs. The call makes an in-memory store holding
+// only a (checked even when a.Enabled is false) and, unless opt.Journal
+// is set, an in-memory journal; opt.Store is ignored. Resolver and
+// Deliverer are required as for New.
+//
+// A memory journal made for the call forgets everything when it returns:
+// a message delivered in a check whose session did not commit is
+// delivered again by the next call. Give opt.Journal to remember.
+func CheckAccount(ctx context.Context, a account.Account, opt *Options) (*Report, error) {
+	var o Options
+	if opt != nil {
+		o = *opt
+	}
+	a.Enabled = true
+	store := account.NewMemoryStore()
+	a, err := store.Put(ctx, a)
+	if err != nil {
+		return nil, fmt.Errorf("multidrop: account %s: %w", a.ID, err)
+	}
+	o.Store = store
+	if o.Journal == nil {
+		o.Journal = account.NewMemoryJournal()
+	}
+	p, err := New(&o)
+	if err != nil {
+		return nil, err
+	}
+	return p.Check(ctx, a.ID)
 }

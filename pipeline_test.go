@@ -526,7 +526,7 @@ func TestCheckErrors(t *testing.T) {
 	require.ErrorIs(t, err, multidrop.ErrAccountDisabled)
 
 	_, err = multidrop.New(nil)
-	require.ErrorContains(t, err, "nil Options")
+	require.ErrorContains(t, err, "Options.Store is required", "nil Options name the first missing collaborator")
 	full := *e.opts
 	for _, missing := range []string{"Store", "Journal", "Resolver", "Deliverer"} {
 		o := full
