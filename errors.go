@@ -3,6 +3,7 @@ package multidrop
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // ErrAccountBusy is returned by Check when another check of the same account
@@ -32,7 +33,13 @@ func (e *MessageError) Error() string {
 	if id == "" {
 		id = fmt.Sprintf("#%d", e.Number)
 	}
-	return fmt.Sprintf("multidrop: account %s: message %s: %s: %v", e.Account, id, e.Step, e.Err)
+	msg := e.Err.Error()
+	// The step names the package that failed, which may have said so
+	// itself ("parse: ...", "spool: ..."): say it once.
+	if !strings.HasPrefix(msg, e.Step+": ") {
+		msg = e.Step + ": " + msg
+	}
+	return fmt.Sprintf("multidrop: account %s: message %s: %s", e.Account, id, msg)
 }
 
 func (e *MessageError) Unwrap() error { return e.Err }

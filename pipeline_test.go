@@ -960,6 +960,38 @@ func TestLogRecords(t *testing.T) {
 	assert.True(t, find("message", map[string]any{"account": e.acct.ID, "uid": "u2", "message_id": "<spam@x>", "action": "delete"}))
 	assert.True(t, find("check finished", map[string]any{"account": e.acct.ID, "retrieved": float64(2), "delivered": float64(1), "deleted": float64(2)}))
 	assert.NotContains(t, buf.String(), popPass)
+	// One Info record per check, the rest at Debug; no err attribute
+	// without an error.
+	var info []map[string]any
+	for _, rec := range records {
+		if rec["level"] != "DEBUG" {
+			info = append(info, rec)
+		}
+	}
+	require.Len(t, info, 1)
+	assert.Equal(t, "check finished", info[0]["msg"])
+	assert.Equal(t, "INFO", info[0]["level"])
+	assert.NotContains(t, info[0], "err")
+}
+
+// Without Options.Logger a check logs nothing, not even to slog.Default.
+func TestNoLoggerNoOutput(t *testing.T) {
+	var buf strings.Builder
+	old := slog.Default()
+	slog.SetDefault(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	t.Cleanup(func() { slog.SetDefault(old) })
+	srv := &poptest.Server{}
+	srv.AddUser(popUser, popPass,
+		poptest.Message{UID: "u1", Data: msg("hi", "Message-ID: <quiet@x>", "To: alice@example.com")},
+		poptest.Message{UID: "u2", Data: msg("x", "Message-ID: <quiet2@x>", "To: bob@example.com")},
+	)
+	e := newEnv(t, srv, nil, func(_ *env, o *multidrop.Options) {
+		o.Logger = nil
+		o.Fetcher = nil // the default Downloader, with the Pipeline's logger
+	})
+	require.NoError(t, e.check().Err)
+	assert.Equal(t, 2, e.delivered()["alice@example.com"]+e.delivered()["bob@example.com"])
+	assert.Empty(t, buf.String())
 }
 
 // A looping message stays on the server, or with the quarantine policy
