@@ -25,21 +25,51 @@
 //   - [deliver.Deliverer]: how a message reaches them ([deliver.Maildir],
 //     [deliver.LMTP], [deliver.SMTP], [deliver.Route]).
 //
-// Within a check, messages are examined (parsed and resolved) in the order
-// of the session, and finished — delivered and recorded in the journal — by
-// up to Options.DeliveryConcurrency goroutines while the next messages
-// download; the journal records of messages that finish together share one
-// commit (which waits up to a millisecond for the other messages being
-// finished), and the DELE of every final message is sent after the last one.
-// Copies of one message to one recipient are finished one after the other.
-// Deliveries into files hold the Go runtime's Ps through fsyncs: on a
-// machine with two or three cores, run with GOMAXPROCS of at least 4 (as
-// examples/multidropd does) so that the download need not wait for one.
+// A role behaves the same whoever implements it. In particular the
+// Pipeline calls Options.Fetcher's Fetch for every check with a Handler
+// that is a [pop.Planner] and a [pop.Settler]; the Fetcher honours both
+// ([pop.Fetcher] says how), so a Fetcher that wraps [pop.Downloader] (for
+// metrics, a proxy, a rate limit) behaves exactly as the Downloader.
+//
+// # A check
+//
+// Within a check, messages are planned from the listing (already final in
+// the journal, oversize, caps), examined — parsed and resolved — in the
+// order of the session, and finished — delivered and recorded in the
+// journal — by up to Options.DeliveryConcurrency goroutines while the next
+// messages download (one slot when it is 1: the same machinery). The
+// journal records of messages that finish together share one commit; the
+// decisions reach the Fetcher when it settles, after the last message, and
+// every DELE is sent after that. Copies of one message to one recipient
+// are finished one after the other.
 //
 // [Pipeline.Check] is the "Check Now" of the products this replaces,
 // [Pipeline.CheckAll] checks every enabled account, and [Pipeline.Run] checks
 // each on its interval. Embedders with their own POP client use
-// [Pipeline.Handler].
+// [Pipeline.Handler]; tests and simple programs check one account value
+// with [CheckAccount].
+//
+// # Reports and logs
+//
+// Each check returns a [Report]; each message in it has an [Outcome]
+// (delivered, refused, postmaster, dropped, kept, retry, failed, skipped),
+// a Reason, the header's parse Warnings and, when a step failed, a
+// [MessageError]. Report.Err is for the session and the account (a login
+// failure, a session that did not commit, the deletion guard); a healthy
+// check that kept some messages has none, and Report.Retry counts the
+// messages kept for a temporary failure. Nothing is logged unless
+// Options.Logger is set: then one Info record per check (Warn when it
+// failed) and per-message records at Debug. Options.Observer receives the
+// same events, for metrics.
+//
+// # The deletion guard
+//
+// When at least Options.GuardMin of the messages examined in a check have
+// no valid recipient, and they are at least Options.GuardShare of them,
+// the check looks wrong (a misconfigured domain, an empty directory): the
+// no-recipient delete policy is suspended and those messages are kept,
+// with [ErrDeletionGuard] in Report.Err. The guard judges the whole check
+// when it settles, before any deletion, whatever the DeliveryConcurrency.
 //
 // # Guarantees
 //
@@ -85,15 +115,6 @@
 // messages in hand (up to Options.DeliveryConcurrency) twice; Maildir's
 // KeyNames makes those second deliveries no-ops.
 //
-// An empty check costs about a dozen SQL statements (about 1.5 ms of database
-// time), so the database is rarely the limit: 10,000 accounts on a 5-minute
-// interval is about 33 checks a second. The limit is POP latency: one
-// instance manages about 300 s × Concurrency ÷ (time of one check)
-// accounts; with Concurrency 32 and one-second checks that is about 9,600 —
-// plan for half and add instances rather than concurrency. Watch the
-// connection pool (at least Concurrency + 2 connections per instance, and
-// PostgreSQL's max_connections at least instances × pool), the lease length
-// (LeaseTTL is also the failover delay after a crash, and must exceed the
-// longest stall an instance can have), and how far the store's next-check
-// times lag behind now: a growing lag means too few instances.
+// Capacity planning, GOMAXPROCS and the sizing of connection pools and
+// leases are in OPERATIONS.md at the repository's root.
 package multidrop
