@@ -157,7 +157,7 @@ func printTotals(w io.Writer, r *multidrop.Report) {
 	row("retrieved", r.Retrieved, "downloaded")
 	row("skipped", r.Skipped, "left on the server without download")
 	row("delivered", r.Delivered, "deliveries, one per message and user")
-	row("dropped", r.Dropped, "deleted without a new delivery (no valid recipient, or a copy already delivered)")
+	row("dropped", r.Dropped, "deleted undelivered by this check (no valid recipient, a policy)")
 	row("kept", r.Kept, "downloaded but left on the server")
 	row("deleted", r.Deleted, "removed from the server at QUIT")
 	row("bytes", r.Bytes, "octets downloaded")
