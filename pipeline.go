@@ -61,8 +61,9 @@ type Options struct {
 	// overlap, and the journal records of messages that finish together
 	// share one commit. Copies of one message are still finished one after
 	// the other, and no message is deleted before it is final. Each holds
-	// its spooled message (up to SpoolMemory in memory). 1 gives one
-	// slot (the same machinery, one message finished at a time).
+	// its spooled message (up to SpoolMemory in memory). 1 is the same
+	// machinery with one slot: each message is finished, journal included,
+	// before the next one starts, while the next one downloads.
 	DeliveryConcurrency int
 	// Interval is the check interval of accounts without their own
 	// (default 5 minutes).
