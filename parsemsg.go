@@ -61,7 +61,7 @@ func parseMessage(r io.Reader, opts *parse.Options) (*parsed, error) {
 	pm := &parsed{res: res, bodyAt: cr.n - int64(br.Buffered())}
 	for _, l := range res.Loops {
 		if l.Kind == parse.LoopStamp {
-			pm.keepReason = fmt.Sprintf("loop: the message carries this host's %s stamp", parse.LoopField)
+			pm.keepReason = fmt.Sprintf("loop: the message carries this host's %s stamp", account.LoopField)
 			pm.loop = true
 		}
 	}
@@ -126,7 +126,7 @@ func digests(mr *MessageReport, sp *spool.Spool, pm *parsed) error {
 // resolveMessage resolves the candidates with the pipeline's Resolver,
 // completed by what parse decided (loops, untrusted positions).
 func (c *check) resolveMessage(ctx context.Context, pm *parsed) (resolve.Result, error) {
-	return resolve.Parsed(ctx, c.p.opt.Resolver, c.a, pm.res)
+	return resolve.Message(ctx, c.p.opt.Resolver, c.a, pm.res)
 }
 
 // hasLoop reports whether some candidate was rejected as a loop.

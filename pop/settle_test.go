@@ -109,7 +109,7 @@ func TestDeferWithoutSettling(t *testing.T) {
 	h := &settler{decide: map[int]Action{1: Delete}}
 	err := (&Downloader{}).Fetch(t.Context(), a, h)
 	require.ErrorIs(t, err, errNoSettle)
-	var me *MessageError
+	var me *HandlerError
 	require.ErrorAs(t, err, &me)
 	assert.Equal(t, 1, me.Message.Number)
 	assert.Zero(t, h.settles, "Fetch does not settle")

@@ -25,6 +25,18 @@ type Dialect struct {
 // Name returns "sqlite" or "postgres".
 func (d *Dialect) Name() string { return d.name }
 
+// A migration is one schema version: the statements that upgrade the
+// previous one. The dialects list them in order, and both list the same
+// versions:
+//
+//   - 1 creates the accounts, the journal and the leases;
+//   - 2 adds the shared schedule to the accounts table: next_check_at (Unix
+//     nanoseconds on the store's clock; 0, the default, makes new accounts
+//     due at once), check_failures (consecutive failed checks, for
+//     backoff), paused_version (the account's updated_at when an
+//     authentication failure paused it; NULL when not paused, and a Put,
+//     which changes updated_at, lifts the pause) and check_requested (a
+//     "Check Now" that arrived while the account was leased).
 type migration struct {
 	version    int
 	statements []string
@@ -108,6 +120,12 @@ var SQLite = &Dialect{
 			expires_at INTEGER NOT NULL,
 			token INTEGER NOT NULL
 		)`,
+	}}, {2, []string{
+		`ALTER TABLE accounts ADD COLUMN next_check_at INTEGER NOT NULL DEFAULT 0`,
+		`ALTER TABLE accounts ADD COLUMN check_failures INTEGER NOT NULL DEFAULT 0`,
+		`ALTER TABLE accounts ADD COLUMN paused_version INTEGER`,
+		`ALTER TABLE accounts ADD COLUMN check_requested INTEGER NOT NULL DEFAULT 0`,
+		`CREATE INDEX accounts_due ON accounts (next_check_at, id)`,
 	}}},
 }
 
@@ -166,5 +184,11 @@ var PostgreSQL = &Dialect{
 			expires_at BIGINT NOT NULL,
 			token BIGINT NOT NULL
 		)`,
+	}}, {2, []string{
+		`ALTER TABLE accounts ADD COLUMN next_check_at BIGINT NOT NULL DEFAULT 0`,
+		`ALTER TABLE accounts ADD COLUMN check_failures INTEGER NOT NULL DEFAULT 0`,
+		`ALTER TABLE accounts ADD COLUMN paused_version BIGINT`,
+		`ALTER TABLE accounts ADD COLUMN check_requested INTEGER NOT NULL DEFAULT 0`,
+		`CREATE INDEX accounts_due ON accounts (next_check_at, id)`,
 	}}},
 }
