@@ -20,10 +20,6 @@ import (
 	"github.com/multidrop/multidrop/pop"
 )
 
-// finalMark is the journal recipient that marks a message key as final: every
-// recipient was handled, so the message may be deleted without download.
-const finalMark = ""
-
 // journalTimeout bounds a journal write that must outlive a cancelled check.
 const journalTimeout = 30 * time.Second
 
@@ -156,8 +152,8 @@ func (c *check) planOne(ctx context.Context, m pop.MessageInfo) (pop.Action, str
 		if c.planned == nil {
 			c.planned = map[string][]string{}
 		}
-		c.planned[m.UID] = done
-		if slices.Contains(done, finalMark) {
+		c.planned[m.UID] = done.Rcpts
+		if done.Final {
 			if !rt.LeaveOnServer {
 				return pop.Delete, "already delivered", nil
 			}
@@ -362,7 +358,8 @@ func (c *check) delivered(ctx context.Context, mr *MessageReport) ([]string, err
 	if done, ok := c.planned[mr.Key]; ok && mr.Key == mr.UID {
 		return done, nil
 	}
-	return c.j.Delivered(ctx, c.a.ID, mr.Key)
+	d, err := c.j.Delivered(ctx, c.a.ID, mr.Key)
+	return d.Rcpts, err
 }
 
 // deliverAll delivers to the recipients the journal does not show done,
@@ -481,7 +478,7 @@ func (c *check) deliver(ctx context.Context, mr *MessageReport, sp *spooled, pm 
 		}
 		marked = ok && markFinal
 		if marked {
-			rec.Rcpts = append(slices.Clone(final), finalMark)
+			rec.Final = true
 		}
 		if err := c.record(rec); err != nil {
 			return false, false, err
@@ -541,7 +538,7 @@ func (c *check) result(mr *MessageReport, rcpt string, results deliver.Results, 
 // when it is left on the server).
 func (c *check) final(mr *MessageReport, why string, marked bool) pop.Action {
 	if !marked {
-		if err := c.record(account.Record{Key: mr.Key, Rcpts: []string{finalMark}, At: c.p.opt.Now()}); err != nil {
+		if err := c.record(account.Record{Key: mr.Key, Final: true, At: c.p.opt.Now()}); err != nil {
 			c.fail(mr, "journal", err)
 			mr.Reason = "journal failed"
 			return pop.Keep
@@ -633,7 +630,7 @@ func (c *check) settleNoRecipients(decided map[int]pop.Action) {
 	}
 	recs := make([]account.Record, len(pend))
 	for i, u := range pend {
-		recs[i] = account.Record{Key: u.mr.Key, Rcpts: []string{finalMark}, At: c.p.opt.Now()}
+		recs[i] = account.Record{Key: u.mr.Key, Final: true, At: c.p.opt.Now()}
 	}
 	if err := c.writeRecords(recs); err != nil {
 		for _, u := range pend {

@@ -10,14 +10,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/multidrop/multidrop/account"
 	"github.com/multidrop/multidrop/deliver"
 	"github.com/multidrop/multidrop/pop"
 	"github.com/multidrop/multidrop/resolve"
 )
-
-// oversizeMark is the journal recipient that records, under a message's UID,
-// that the postmaster was told about it (once per message).
-const oversizeMark = "!oversize-notice"
 
 // notifyOversize tells the account's postmaster, once per message, that a
 // message above the size limit was left on the server.
@@ -30,7 +27,7 @@ func (c *check) notifyOversize(ctx context.Context, m pop.MessageInfo) error {
 	if err != nil {
 		return fmt.Errorf("multidrop: account %s: journal: %w", c.a.ID, err)
 	}
-	if slices.Contains(done, oversizeMark) {
+	if done.Notified(account.NoticeOversize) {
 		return nil
 	}
 	body := fmt.Sprintf("A message in the remote POP account %q (%s) is larger than the\r\n"+
@@ -41,12 +38,8 @@ func (c *check) notifyOversize(ctx context.Context, m pop.MessageInfo) error {
 	if err := c.notify(ctx, pm, fmt.Sprintf("Oversize message left on %s (account %s)", c.a.Host, c.a.ID), body); err != nil {
 		return err
 	}
-	return c.j.Record(ctx, c.a.ID, m.UID, []string{oversizeMark}, c.p.opt.Now())
+	return c.j.Record(ctx, c.a.ID, account.Record{Key: m.UID, Notices: []account.Notice{account.NoticeOversize}, At: c.p.opt.Now()})
 }
-
-// foreignMark records under a message key that its foreign recipients were
-// reported.
-const foreignMark = "!foreign-notice"
 
 // reportForeign tells the postmaster, once per message, which recipients of
 // the message were outside the account's domains (the "report" foreign
@@ -69,7 +62,7 @@ func (c *check) reportForeign(ctx context.Context, mr *MessageReport) error {
 	if err != nil {
 		return err
 	}
-	if slices.Contains(done, foreignMark) {
+	if done.Notified(account.NoticeForeign) {
 		return nil
 	}
 	var b strings.Builder
@@ -82,7 +75,7 @@ func (c *check) reportForeign(ctx context.Context, mr *MessageReport) error {
 	if err := c.notify(ctx, pm, fmt.Sprintf("Foreign recipients in a message on %s (account %s)", c.a.Host, c.a.ID), b.String()); err != nil {
 		return err
 	}
-	return c.j.Record(ctx, c.a.ID, mr.Key, []string{foreignMark}, c.p.opt.Now())
+	return c.j.Record(ctx, c.a.ID, account.Record{Key: mr.Key, Notices: []account.Notice{account.NoticeForeign}, At: c.p.opt.Now()})
 }
 
 // sanitizeLine makes header-derived text safe for a notice body: no control

@@ -29,7 +29,10 @@
 // # Journal
 //
 // journal_seen holds the listed UIDs with their first-seen time,
-// journal_deliveries one row per (account, message key, recipient) and
+// journal_deliveries one row per (account, message key, recipient),
+// journal_marks one row per (account, message key, mark), the mark being
+// "final" or "notice:" and the [account.Notice] (migration 3 moved them
+// there from the marker recipients of release 1's journal_deliveries), and
 // journal_message_ids one row per (account, Message-ID, recipient) with
 // its expiry. Each Journal write is one transaction ([Store.RecordBatch]
 // writes all its records in one, with multi-row inserts); it is durable when it
