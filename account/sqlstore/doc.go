@@ -52,7 +52,7 @@
 // has no expiry and no token to fence with.
 //
 // [Store.Fenced] returns a Journal bound to a lease. Each of its writes
-// (Sync, Record, RecordID, Forget) first reads the account's lease row in
+// (Sync, Record, RecordBatch, Forget) first reads the account's lease row in
 // the same transaction (SELECT ... FOR UPDATE on PostgreSQL; SQLite's
 // immediate transaction holds the database write lock) and refuses with
 // [account.ErrLeaseLost] unless owner and token still match and the lease
