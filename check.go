@@ -36,7 +36,7 @@ type check struct {
 	// planned holds the journal's recipients of each listed UID, read by
 	// Plan; read-only afterwards. A key is written only by the job of its
 	// own message, so it stays true for the check.
-	planned  map[string][]string
+	planned  map[string]account.Delivery
 	examined int            // messages cleanly parsed and resolved
 	noRcpt   int            // of those, with no valid recipient
 	guard    bool           // deletion guard tripped

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -66,8 +65,8 @@ type crashJournal struct {
 	crash func()
 }
 
-func (j *crashJournal) Record(ctx context.Context, id, key string, rcpts []string, at time.Time) error {
-	return j.wrote(j.Journal.Record(ctx, id, key, rcpts, at))
+func (j *crashJournal) Record(ctx context.Context, id string, r account.Record) error {
+	return j.wrote(j.Journal.Record(ctx, id, r))
 }
 
 // crashBatchJournal is a crashJournal over a BatchRecorder.

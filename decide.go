@@ -109,10 +109,10 @@ func (c *check) planOne(ctx context.Context, m pop.MessageInfo, mr *MessageRepor
 			return pop.Keep, fmt.Errorf("multidrop: account %s: journal: %w", c.a.ID, err)
 		}
 		if c.planned == nil {
-			c.planned = map[string][]string{}
+			c.planned = map[string]account.Delivery{}
 		}
 		c.planned[m.UID] = done
-		if isFinal(done) {
+		if done.Final {
 			mr.Outcome = OutcomeDelivered
 			if !rt.LeaveOnServer {
 				mr.Reason = "already delivered"
@@ -203,7 +203,7 @@ func (c *check) examine(ctx context.Context, mr *MessageReport, sp *spool.Spool)
 		return job{}, pm
 	}
 
-	res, err := resolve.Parsed(ctx, c.p.opt.Resolver, c.a, pm.res)
+	res, err := resolve.Message(ctx, c.p.opt.Resolver, c.a, pm.res)
 	if err != nil {
 		c.fail(mr, stepResolve, err)
 		return job{}, pm
@@ -244,9 +244,10 @@ func hasLoop(res resolve.Result) bool {
 // reading when the message is keyed by its UID.
 func (c *check) delivered(ctx context.Context, mr *MessageReport) ([]string, error) {
 	if done, ok := c.planned[mr.Key]; ok && mr.Key == mr.UID {
-		return done, nil
+		return done.Rcpts, nil
 	}
-	return c.recipientsOf(ctx, mr.Key)
+	d, err := c.recipientsOf(ctx, mr.Key)
+	return d.Rcpts, err
 }
 
 // deliverAll delivers to the recipients the journal does not show done,

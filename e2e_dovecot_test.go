@@ -158,7 +158,7 @@ func popCount(t *testing.T, a account.Account) int {
 }
 
 // preludeFields are the fields a deliverer may prepend.
-var preludeFields = []string{"return-path", "delivered-to", "received", strings.ToLower(deliver.LoopStampField)}
+var preludeFields = []string{"return-path", "delivered-to", "received", strings.ToLower(account.LoopField)}
 
 // stripPrelude checks that file is prelude + one of want (each used once)
 // and returns the index of the message matched, or -1. The prelude must

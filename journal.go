@@ -10,31 +10,11 @@ import (
 )
 
 // Every journal call of a check is in this file. The journal keeps, per
-// message key, the recipients that have the message, and three markers as
-// recipient strings: finalMark, oversizeMark and foreignMark.
-
-// Journal markers, as recipient strings.
-const (
-	// finalMark marks a message key as final: every recipient was
-	// handled, so the message may be deleted without download.
-	finalMark = ""
-	// oversizeMark records under a message's UID that the postmaster was
-	// told it is above the size limit.
-	oversizeMark = "!oversize-notice"
-	// foreignMark records under a message key that its foreign recipients
-	// were reported.
-	foreignMark = "!foreign-notice"
-)
+// message key, an account.Delivery: the recipients that have the message,
+// whether the key is final, and the notices sent about it.
 
 // journalTimeout bounds a journal write that must outlive a cancelled check.
 const journalTimeout = 30 * time.Second
-
-// isFinal reports whether a key's journal recipients mark it final.
-func isFinal(done []string) bool { return slices.Contains(done, finalMark) }
-
-// noticeSent reports whether a key's journal recipients hold the notice
-// marker mark.
-func noticeSent(done []string, mark string) bool { return slices.Contains(done, mark) }
 
 // hasRecipient reports whether a key's journal recipients show rcpt done.
 func hasRecipient(done []string, rcpt string) bool { return slices.Contains(done, rcpt) }
@@ -45,8 +25,8 @@ func (c *check) syncJournal(ctx context.Context, uids []string) (map[string]time
 	return c.j.Sync(ctx, c.a.ID, uids, c.p.opt.Now())
 }
 
-// recipientsOf returns the journal's recipients of a message key.
-func (c *check) recipientsOf(ctx context.Context, key string) ([]string, error) {
+// recipientsOf returns the journal's state of a message key.
+func (c *check) recipientsOf(ctx context.Context, key string) (account.Delivery, error) {
 	return c.j.Delivered(ctx, c.a.ID, key)
 }
 
@@ -60,24 +40,21 @@ func (c *check) recipientsOfCopy(ctx context.Context, copyID string) ([]string, 
 // final.
 func (c *check) deliveryRecord(key, copyID string, rcpts []string, final bool) account.Record {
 	now := c.p.opt.Now()
-	rec := account.Record{Key: key, Rcpts: rcpts, At: now}
+	rec := account.Record{Key: key, Rcpts: rcpts, Final: final, At: now}
 	if copyID != "" {
 		rec.MessageID, rec.IDRcpts, rec.Expires = copyID, rcpts, now.Add(c.p.opt.MessageIDTTL)
-	}
-	if final {
-		rec.Rcpts = append(slices.Clone(rcpts), finalMark)
 	}
 	return rec
 }
 
 // finalRecord is the record that marks a message key final.
 func (c *check) finalRecord(key string) account.Record {
-	return account.Record{Key: key, Rcpts: []string{finalMark}, At: c.p.opt.Now()}
+	return account.Record{Key: key, Final: true, At: c.p.opt.Now()}
 }
 
-// recordNotice records under key that the notice mark was sent.
-func (c *check) recordNotice(ctx context.Context, key, mark string) error {
-	return c.j.Record(ctx, c.a.ID, key, []string{mark}, c.p.opt.Now())
+// recordNotice records under key that the notice n was sent.
+func (c *check) recordNotice(ctx context.Context, key string, n account.Notice) error {
+	return c.j.Record(ctx, c.a.ID, account.Record{Key: key, Notices: []account.Notice{n}, At: c.p.opt.Now()})
 }
 
 // writeRecords writes recs in one journal write. The deliveries they

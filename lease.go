@@ -96,12 +96,8 @@ func (j fencedJournal) Sync(ctx context.Context, accountID string, uids []string
 	return m, j.h.lost(err)
 }
 
-func (j fencedJournal) Record(ctx context.Context, accountID, key string, rcpts []string, at time.Time) error {
-	return j.h.lost(j.Journal.Record(ctx, accountID, key, rcpts, at))
-}
-
-func (j fencedJournal) RecordID(ctx context.Context, accountID, messageID string, rcpts []string, expires time.Time) error {
-	return j.h.lost(j.Journal.RecordID(ctx, accountID, messageID, rcpts, expires))
+func (j fencedJournal) Record(ctx context.Context, accountID string, r account.Record) error {
+	return j.h.lost(j.Journal.Record(ctx, accountID, r))
 }
 
 func (j fencedJournal) Forget(ctx context.Context, accountID string, keys ...string) error {

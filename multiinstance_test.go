@@ -529,7 +529,7 @@ func TestSharedFailover(t *testing.T) {
 			late := open(t, clk.Now)
 			old := recA.lease(victim)
 			require.NotNil(t, old)
-			err := late.Fenced(old).Record(t.Context(), victim, victim+"-2", []string{"alice@example.com"}, clk.Now())
+			err := late.Fenced(old).Record(t.Context(), victim, account.Record{Key: victim + "-2", Rcpts: []string{"alice@example.com"}, At: clk.Now()})
 			require.ErrorIs(t, err, account.ErrLeaseLost)
 			require.ErrorIs(t, late.Done(t.Context(), old, account.Next{}), account.ErrLeaseLost)
 		})

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/multidrop/multidrop/account"
 	"github.com/multidrop/multidrop/deliver"
 	"github.com/multidrop/multidrop/pop"
 	"github.com/multidrop/multidrop/resolve"
@@ -27,7 +28,7 @@ func (c *check) notifyOversize(ctx context.Context, m pop.MessageInfo) error {
 	if err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
-	if noticeSent(done, oversizeMark) {
+	if done.Notified(account.NoticeOversize) {
 		return nil
 	}
 	body := fmt.Sprintf("A message in the remote POP account %q (%s) is larger than the\r\n"+
@@ -38,7 +39,7 @@ func (c *check) notifyOversize(ctx context.Context, m pop.MessageInfo) error {
 	if err := c.notify(ctx, pm, fmt.Sprintf("Oversize message left on %s (account %s)", c.a.Host, c.a.ID), body); err != nil {
 		return err
 	}
-	return c.recordNotice(ctx, m.UID, oversizeMark)
+	return c.recordNotice(ctx, m.UID, account.NoticeOversize)
 }
 
 // reportForeign tells the postmaster, once per message, which recipients of
@@ -62,7 +63,7 @@ func (c *check) reportForeign(ctx context.Context, mr *MessageReport) error {
 	if err != nil {
 		return err
 	}
-	if noticeSent(done, foreignMark) {
+	if done.Notified(account.NoticeForeign) {
 		return nil
 	}
 	var b strings.Builder
@@ -75,7 +76,7 @@ func (c *check) reportForeign(ctx context.Context, mr *MessageReport) error {
 	if err := c.notify(ctx, pm, fmt.Sprintf("Foreign recipients in a message on %s (account %s)", c.a.Host, c.a.ID), b.String()); err != nil {
 		return err
 	}
-	return c.recordNotice(ctx, mr.Key, foreignMark)
+	return c.recordNotice(ctx, mr.Key, account.NoticeForeign)
 }
 
 // sanitizeLine makes header-derived text safe for a notice body: no control

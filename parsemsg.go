@@ -59,7 +59,7 @@ func parseMessage(r io.Reader, opts *parse.Options) (*parsed, error) {
 	pm := &parsed{res: res, bodyAt: cr.n - int64(br.Buffered())}
 	for _, l := range res.Loops {
 		if l.Kind == parse.LoopStamp {
-			pm.keepReason = fmt.Sprintf("loop: the message carries this host's %s stamp", parse.LoopField)
+			pm.keepReason = fmt.Sprintf("loop: the message carries this host's %s stamp", account.LoopField)
 			pm.loop = true
 		}
 	}

@@ -801,8 +801,8 @@ func TestCopyLookups(t *testing.T) {
 			mj.Now = func() time.Time { return e.now }
 			require.NoError(t, e.check().Err)
 			for i := range tc.others {
-				require.NoError(t, mj.RecordID(t.Context(), e.acct.ID, fmt.Sprintf("<%d@other.test> 00", i),
-					[]string{"alice@example.com"}, e.now.Add(time.Hour)))
+				require.NoError(t, mj.Record(t.Context(), e.acct.ID, account.Record{MessageID: fmt.Sprintf("<%d@other.test> 00", i),
+					IDRcpts: []string{"alice@example.com"}, Expires: e.now.Add(time.Hour)}))
 			}
 
 			srv.AddMessages(popUser,
@@ -857,25 +857,18 @@ func (j *failingJournal) Sync(ctx context.Context, id string, uids []string, now
 	return j.Journal.Sync(ctx, id, uids, now)
 }
 
-func (j *failingJournal) Delivered(ctx context.Context, id, key string) ([]string, error) {
+func (j *failingJournal) Delivered(ctx context.Context, id, key string) (account.Delivery, error) {
 	if j.delivered {
-		return nil, errJournalDown
+		return account.Delivery{}, errJournalDown
 	}
 	return j.Journal.Delivered(ctx, id, key)
 }
 
-func (j *failingJournal) Record(ctx context.Context, id, key string, rcpts []string, at time.Time) error {
+func (j *failingJournal) Record(ctx context.Context, id string, r account.Record) error {
 	if j.record {
 		return errJournalDown
 	}
-	return j.Journal.Record(ctx, id, key, rcpts, at)
-}
-
-func (j *failingJournal) RecordID(ctx context.Context, id, mid string, rcpts []string, exp time.Time) error {
-	if j.record {
-		return errJournalDown
-	}
-	return j.Journal.RecordID(ctx, id, mid, rcpts, exp)
+	return j.Journal.Record(ctx, id, r)
 }
 
 // A journal that cannot be read or written fails the check closed: no

@@ -56,7 +56,7 @@ func leafErrors(err error) []error {
 // reports after committing the rest.
 func sessionCommitted(err error) bool {
 	for _, e := range leafErrors(err) {
-		var me *pop.MessageError
+		var me *pop.HandlerError
 		if errors.As(e, &me) {
 			continue
 		}

@@ -127,14 +127,27 @@ type Retrieval struct {
 	Interval time.Duration `json:"interval,omitempty"`
 }
 
-// Mode says how the recipient-recovery stages combine.
+// Mode says how the recipient-recovery stages of package parse combine.
 type Mode string
 
 const (
-	ModeChain        Mode = "chain"         // first stage with a local candidate decides (default)
-	ModeUnion        Mode = "union"         // every listed header, every occurrence
-	ModeEnvelopeOnly Mode = "envelope-only" // only trusted envelope headers; none means keep
+	// ModeChain runs the stages in order; the first that yields at least
+	// one candidate in a local domain decides. It is the default.
+	ModeChain Mode = "chain"
+	// ModeUnion runs every stage and keeps every candidate of every
+	// listed field, every occurrence (MDaemon's DomainPOP).
+	ModeUnion Mode = "union"
+	// ModeEnvelopeOnly runs only the envelope stage; when it finds no
+	// trusted envelope header the message is kept instead of guessed at
+	// (getmail).
+	ModeEnvelopeOnly Mode = "envelope-only"
 )
+
+// LoopField is the trace header field multidrop writes into the messages
+// it delivers (package deliver), with the local host name as its value; a
+// message that comes back with this installation's stamp is a loop
+// (package parse).
+const LoopField = "X-Multidrop-Loop"
 
 // Parsing holds the recipient-recovery settings (see package parse).
 type Parsing struct {

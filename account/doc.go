@@ -37,8 +37,9 @@
 //
 // The [Journal] is what makes a check safe to repeat: the UIDs listed by the
 // server with the time each was first seen (for leave-on-server and
-// delete-after-N-days), the recipients delivered per message key (the UID,
-// or a digest when the server has no UIDL) recorded before DELE, and the
+// delete-after-N-days), the state of each message key (the UID, or a digest
+// when the server has no UIDL) recorded before DELE — a [Delivery]: its
+// recipients, its final mark and the postmaster [Notice]s sent — and the
 // recipients delivered per Message-ID for a retention period, so that the
 // copies of one message a provider drops once per envelope recipient are
 // delivered once per recipient. Sync prunes the records of UIDs that left

@@ -166,22 +166,18 @@ func (j *MemoryJournal) sync(ctx context.Context, f *fence, accountID string, ui
 }
 
 // Delivered implements [Journal].
-func (j *MemoryJournal) Delivered(ctx context.Context, accountID, key string) ([]string, error) {
+func (j *MemoryJournal) Delivered(ctx context.Context, accountID, key string) (Delivery, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return Delivery{}, err
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	return j.state(accountID).DeliveredTo(key), nil
+	return j.state(accountID).Delivered(key), nil
 }
 
 // Record implements [Journal].
-func (j *MemoryJournal) Record(ctx context.Context, accountID, key string, rcpts []string, at time.Time) error {
-	return j.record(ctx, nil, accountID, key, rcpts, at)
-}
-
-func (j *MemoryJournal) record(ctx context.Context, f *fence, accountID, key string, rcpts []string, at time.Time) error {
-	return j.write(ctx, f, accountID, func(st *JournalState) { st.Record(key, rcpts, at) })
+func (j *MemoryJournal) Record(ctx context.Context, accountID string, r Record) error {
+	return j.write(ctx, nil, accountID, func(st *JournalState) { st.Record(r) })
 }
 
 // DeliveredID implements [Journal].
@@ -203,15 +199,6 @@ func (j *MemoryJournal) MessageIDs(ctx context.Context, accountID string, limit 
 	defer j.mu.Unlock()
 	ids, all := j.state(accountID).MessageIDList(limit)
 	return ids, all, nil
-}
-
-// RecordID implements [Journal].
-func (j *MemoryJournal) RecordID(ctx context.Context, accountID, messageID string, rcpts []string, expires time.Time) error {
-	return j.recordID(ctx, nil, accountID, messageID, rcpts, expires)
-}
-
-func (j *MemoryJournal) recordID(ctx context.Context, f *fence, accountID, messageID string, rcpts []string, expires time.Time) error {
-	return j.write(ctx, f, accountID, func(st *JournalState) { st.RecordID(messageID, rcpts, expires) })
 }
 
 // RecordBatch implements [BatchRecorder].
@@ -276,12 +263,12 @@ func (fj *fencedMemoryJournal) Sync(ctx context.Context, accountID string, uids 
 	return fj.j.sync(ctx, fj.f, accountID, uids, now)
 }
 
-func (fj *fencedMemoryJournal) Delivered(ctx context.Context, accountID, key string) ([]string, error) {
+func (fj *fencedMemoryJournal) Delivered(ctx context.Context, accountID, key string) (Delivery, error) {
 	return fj.j.Delivered(ctx, accountID, key)
 }
 
-func (fj *fencedMemoryJournal) Record(ctx context.Context, accountID, key string, rcpts []string, at time.Time) error {
-	return fj.j.record(ctx, fj.f, accountID, key, rcpts, at)
+func (fj *fencedMemoryJournal) Record(ctx context.Context, accountID string, r Record) error {
+	return fj.j.write(ctx, fj.f, accountID, func(st *JournalState) { st.Record(r) })
 }
 
 func (fj *fencedMemoryJournal) DeliveredID(ctx context.Context, accountID, messageID string) ([]string, error) {
@@ -290,10 +277,6 @@ func (fj *fencedMemoryJournal) DeliveredID(ctx context.Context, accountID, messa
 
 func (fj *fencedMemoryJournal) MessageIDs(ctx context.Context, accountID string, limit int) ([]string, bool, error) {
 	return fj.j.MessageIDs(ctx, accountID, limit)
-}
-
-func (fj *fencedMemoryJournal) RecordID(ctx context.Context, accountID, messageID string, rcpts []string, expires time.Time) error {
-	return fj.j.recordID(ctx, fj.f, accountID, messageID, rcpts, expires)
 }
 
 func (fj *fencedMemoryJournal) RecordBatch(ctx context.Context, accountID string, recs []Record) error {
@@ -311,8 +294,13 @@ func (fj *fencedMemoryJournal) Forget(ctx context.Context, accountID string, key
 type JournalState struct {
 	// Seen maps each listed UID to the time it was first seen.
 	Seen map[string]time.Time `json:"seen,omitempty"`
-	// Deliveries maps a message key to the recipients delivered for it.
+	// Deliveries maps a message key to the recipients delivered for it,
+	// sorted.
 	Deliveries map[string][]string `json:"deliveries,omitempty"`
+	// Final holds the message keys marked final (value true).
+	Final map[string]bool `json:"final,omitempty"`
+	// Notices maps a message key to the notices sent about it, sorted.
+	Notices map[string][]Notice `json:"notices,omitempty"`
 	// MessageIDs maps a Message-ID to its recipients and the expiry of each
 	// record.
 	MessageIDs map[string]map[string]time.Time `json:"message_ids,omitempty"`
@@ -330,7 +318,7 @@ func (st *JournalState) Sync(uids []string, now, clock time.Time) map[string]tim
 	for u := range st.Seen {
 		if _, ok := listed[u]; !ok {
 			delete(st.Seen, u)
-			delete(st.Deliveries, u)
+			st.forget(u)
 		}
 	}
 	if st.Seen == nil && len(uids) > 0 {
@@ -362,34 +350,45 @@ func (st *JournalState) pruneIDs(now time.Time) {
 	}
 }
 
-// DeliveredTo returns the recipients recorded for key, sorted.
-func (st *JournalState) DeliveredTo(key string) []string {
-	return slices.Clone(st.Deliveries[key])
+// Delivered returns the state of key.
+func (st *JournalState) Delivered(key string) Delivery {
+	return Delivery{Rcpts: slices.Clone(st.Deliveries[key]), Final: st.Final[key], Notices: slices.Clone(st.Notices[key])}
 }
 
-// Record adds rcpts to the delivery records of key. The delivery time is
-// not kept in this form.
-func (st *JournalState) Record(key string, rcpts []string, _ time.Time) {
-	if len(rcpts) == 0 {
+// Record applies r: its part for the key, then its Message-ID record. The
+// delivery time is not kept in this form.
+func (st *JournalState) Record(r Record) {
+	if r.identified() {
+		st.recordID(r.MessageID, r.IDRcpts, r.Expires)
+	}
+	if !r.keyed() {
 		return
 	}
-	if st.Deliveries == nil {
-		st.Deliveries = map[string][]string{}
+	d := st.Delivered(r.Key).merge(r)
+	if len(d.Rcpts) > 0 {
+		if st.Deliveries == nil {
+			st.Deliveries = map[string][]string{}
+		}
+		st.Deliveries[r.Key] = d.Rcpts
 	}
-	merged := append(slices.Clone(st.Deliveries[key]), rcpts...)
-	slices.Sort(merged)
-	st.Deliveries[key] = slices.Compact(merged)
+	if d.Final {
+		if st.Final == nil {
+			st.Final = map[string]bool{}
+		}
+		st.Final[r.Key] = true
+	}
+	if len(d.Notices) > 0 {
+		if st.Notices == nil {
+			st.Notices = map[string][]Notice{}
+		}
+		st.Notices[r.Key] = d.Notices
+	}
 }
 
-// RecordBatch applies each record's RecordID and Record.
+// RecordBatch applies each record in order.
 func (st *JournalState) RecordBatch(recs []Record) {
 	for _, r := range recs {
-		if r.MessageID != "" && len(r.IDRcpts) > 0 {
-			st.RecordID(r.MessageID, r.IDRcpts, r.Expires)
-		}
-		if len(r.Rcpts) > 0 {
-			st.Record(r.Key, r.Rcpts, r.At)
-		}
+		st.Record(r)
 	}
 }
 
@@ -415,12 +414,9 @@ func (st *JournalState) MessageIDList(limit int) ([]string, bool) {
 	return slices.Collect(maps.Keys(st.MessageIDs)), true
 }
 
-// RecordID records rcpts for messageID until expires (a later expiry
+// recordID records rcpts for messageID until expires (a later expiry
 // already recorded is kept).
-func (st *JournalState) RecordID(messageID string, rcpts []string, expires time.Time) {
-	if len(rcpts) == 0 {
-		return
-	}
+func (st *JournalState) recordID(messageID string, rcpts []string, expires time.Time) {
 	if st.MessageIDs == nil {
 		st.MessageIDs = map[string]map[string]time.Time{}
 	}
@@ -439,18 +435,36 @@ func (st *JournalState) RecordID(messageID string, rcpts []string, expires time.
 // Forget removes the delivery records and the seen entry of each key.
 func (st *JournalState) Forget(keys []string) {
 	for _, k := range keys {
-		delete(st.Deliveries, k)
+		st.forget(k)
 		delete(st.Seen, k)
 	}
 }
 
+// forget removes the state of one key.
+func (st *JournalState) forget(key string) {
+	delete(st.Deliveries, key)
+	delete(st.Final, key)
+	delete(st.Notices, key)
+}
+
+// Empty reports whether st holds nothing.
+func (st *JournalState) Empty() bool {
+	return len(st.Seen) == 0 && len(st.Deliveries) == 0 && len(st.Final) == 0 && len(st.Notices) == 0 && len(st.MessageIDs) == 0
+}
+
 // Clone returns a deep copy of st.
 func (st *JournalState) Clone() *JournalState {
-	c := &JournalState{Seen: maps.Clone(st.Seen)}
+	c := &JournalState{Seen: maps.Clone(st.Seen), Final: maps.Clone(st.Final)}
 	if st.Deliveries != nil {
 		c.Deliveries = make(map[string][]string, len(st.Deliveries))
 		for k, v := range st.Deliveries {
 			c.Deliveries[k] = slices.Clone(v)
+		}
+	}
+	if st.Notices != nil {
+		c.Notices = make(map[string][]Notice, len(st.Notices))
+		for k, v := range st.Notices {
+			c.Notices[k] = slices.Clone(v)
 		}
 	}
 	if st.MessageIDs != nil {

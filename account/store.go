@@ -3,6 +3,7 @@ package account
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 )
 
@@ -32,37 +33,109 @@ type MutableStore interface {
 // Journal is the per-account state the pipeline keeps between checks. Every
 // write is durable when it returns. An error from any method means the state
 // is unknown: the caller must not delete anything on the server.
+//
+// # States
+//
+// A message key (a UID, or a digest for a message without one) has a
+// [Delivery], all of whose parts only grow until the key is forgotten:
+//
+//   - Rcpts, the recipients the message was delivered to. A retry of the
+//     key delivers only to the others.
+//   - Final: the message needs nothing more (every recipient has it, or a
+//     policy disposed of it), so a later check may delete it on the server
+//     without downloading it.
+//   - Notices, the postmaster notices sent about the message
+//     ([NoticeOversize], [NoticeForeign]), each sent once per message.
+//
+// A Message-ID record (the recipients a copy of one message was delivered
+// to, until it expires) is separate from the key's state. A Journal stores
+// each part as given: recipients are opaque strings, never interpreted.
 type Journal interface {
 	// Sync records the UIDs present in the current listing with now as their
 	// first-seen time if new, forgets every UID (and its delivery records)
 	// that is no longer listed, and returns the first-seen time of each
 	// listed UID.
 	Sync(ctx context.Context, accountID string, uids []string, now time.Time) (map[string]time.Time, error)
-	// Delivered returns the recipients already delivered for a message key.
-	Delivered(ctx context.Context, accountID, key string) ([]string, error)
-	// Record durably records that key was delivered to rcpts.
-	Record(ctx context.Context, accountID, key string, rcpts []string, at time.Time) error
+	// Delivered returns the state of a message key; the zero Delivery
+	// when nothing is recorded.
+	Delivered(ctx context.Context, accountID, key string) (Delivery, error)
+	// Record durably adds r to the state of r.Key and, when r.MessageID is
+	// not empty, to that Message-ID's record, in one write.
+	Record(ctx context.Context, accountID string, r Record) error
 	// DeliveredID returns the recipients a message with this Message-ID was
 	// delivered to within the retention period (copies of one message).
 	DeliveredID(ctx context.Context, accountID, messageID string) ([]string, error)
-	// RecordID records deliveries by Message-ID, kept until expires.
-	RecordID(ctx context.Context, accountID, messageID string, rcpts []string, expires time.Time) error
 	// Forget removes the records of keys (after their messages were deleted
 	// on the server and the session committed).
 	Forget(ctx context.Context, accountID string, keys ...string) error
 }
 
-// Record is one entry of a batch of journal writes: Key was delivered to
-// Rcpts at At and, when MessageID is not empty, the message with that
-// Message-ID was delivered to IDRcpts, remembered until Expires. It is what
-// Record and RecordID write, in one entry.
+// A Notice is a postmaster notice about one message, recorded in the
+// journal so that it is sent once.
+type Notice string
+
+const (
+	// NoticeOversize: the message is above the account's size limit and
+	// was left on the server.
+	NoticeOversize Notice = "oversize"
+	// NoticeForeign: the message named recipients outside the account's
+	// domains (the "report" foreign policy).
+	NoticeForeign Notice = "foreign"
+)
+
+// Delivery is the journal's state of one message key (see [Journal]).
+// Rcpts and Notices are sorted, without repeats.
+type Delivery struct {
+	Rcpts   []string
+	Final   bool
+	Notices []Notice
+}
+
+// Notified reports whether the notice n was sent.
+func (d Delivery) Notified(n Notice) bool { return slices.Contains(d.Notices, n) }
+
+// Record is one journal write: Key was delivered to Rcpts at At, is final
+// when Final is set, and had Notices sent; when MessageID is not empty,
+// the message with that Message-ID was delivered to IDRcpts, remembered
+// until Expires. Parts left empty change nothing.
 type Record struct {
 	Key       string
 	Rcpts     []string
+	Final     bool
+	Notices   []Notice
 	At        time.Time
 	MessageID string
 	IDRcpts   []string
 	Expires   time.Time
+}
+
+// Changes reports whether r changes anything: a Journal may skip the
+// records that do not.
+func (r Record) Changes() bool { return r.keyed() || r.identified() }
+
+// keyed reports whether r changes the state of r.Key.
+func (r Record) keyed() bool { return len(r.Rcpts) > 0 || r.Final || len(r.Notices) > 0 }
+
+// identified reports whether r changes a Message-ID record.
+func (r Record) identified() bool { return r.MessageID != "" && len(r.IDRcpts) > 0 }
+
+// merge returns d with r's part for the key added: the state a Journal
+// holds after recording r over d.
+func (d Delivery) merge(r Record) Delivery {
+	out := Delivery{Final: d.Final || r.Final}
+	out.Rcpts = append(slices.Clone(d.Rcpts), r.Rcpts...)
+	slices.Sort(out.Rcpts)
+	out.Rcpts = slices.Compact(out.Rcpts)
+	out.Notices = append(slices.Clone(d.Notices), r.Notices...)
+	slices.Sort(out.Notices)
+	out.Notices = slices.Compact(out.Notices)
+	if len(out.Rcpts) == 0 {
+		out.Rcpts = nil
+	}
+	if len(out.Notices) == 0 {
+		out.Notices = nil
+	}
+	return out
 }
 
 // An IDLister is a Journal that lists the Message-IDs it holds records
@@ -88,23 +161,14 @@ type BatchRecorder interface {
 }
 
 // RecordAll writes recs through j: in one write when j is a BatchRecorder,
-// otherwise with RecordID and then Record for each record, in order (so a
-// record's key is written last, as a failure part-way leaves at worst
-// Message-ID records whose key is not written).
+// otherwise with Record for each, in order.
 func RecordAll(ctx context.Context, j Journal, accountID string, recs []Record) error {
 	if b, ok := j.(BatchRecorder); ok {
 		return b.RecordBatch(ctx, accountID, recs)
 	}
 	for _, r := range recs {
-		if r.MessageID != "" && len(r.IDRcpts) > 0 {
-			if err := j.RecordID(ctx, accountID, r.MessageID, r.IDRcpts, r.Expires); err != nil {
-				return err
-			}
-		}
-		if len(r.Rcpts) > 0 {
-			if err := j.Record(ctx, accountID, r.Key, r.Rcpts, r.At); err != nil {
-				return err
-			}
+		if err := j.Record(ctx, accountID, r); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -137,7 +201,7 @@ type Lease interface {
 }
 
 // A Fencer is a Journal that can be bound to a lease. The Journal it returns
-// checks, atomically with each write (Sync, Record, RecordID, Forget), that
+// checks, atomically with each write (Sync, Record, Forget), that
 // lease is still the current, unexpired lease of the account, and refuses the
 // write with [ErrLeaseLost] otherwise; it also refuses any account ID other
 // than the lease's. An instance that paused past its lease's expiry can then

@@ -114,5 +114,5 @@
 // nothing is stuffed twice. The rest of the bytes (8-bit, NUL, long lines)
 // are passed as they are.
 //
-// The loop stamp field is [LoopStampField] ("X-Multidrop-Loop: <local host>").
+// The loop stamp field is [account.LoopField] ("X-Multidrop-Loop: <local host>").
 package deliver

@@ -9,23 +9,23 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/multidrop/multidrop/account"
 )
 
-// LoopStampField is the name of the header field multidrop adds when
-// [TraceOptions.LoopStamp] is set. Its value is the local host name; a message
-// that comes back carrying a stamp of our own host has looped.
-const LoopStampField = "X-Multidrop-Loop"
-
-// DefaultEnvelopeFields are the provider's envelope header fields that
+// DefaultEnvelopeFields returns the provider's envelope header fields that
 // [Hygiene] renames or removes by default: the ones that name an envelope
 // recipient (a Postfix that finds its own recipient in a Delivered-To field
 // bounces the message as a loop; the others may show one recipient the
 // envelope addresses of another), and Return-Path, which the final delivery
-// agent writes afresh (RFC 5321 section 4.4).
-var DefaultEnvelopeFields = []string{"Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To", "Return-Path"}
+// agent writes afresh (RFC 5321 section 4.4). The slice is new on each call.
+func DefaultEnvelopeFields() []string { return slices.Clone(defaultEnvelopeFields) }
+
+var defaultEnvelopeFields = []string{"Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To", "Return-Path"}
 
 // DefaultRenamePrefix is what [RenameEnvelopeFields] puts before a field
 // name: Delivered-To becomes X-Original-Delivered-To.
@@ -51,7 +51,7 @@ const (
 type Hygiene struct {
 	Action HeaderAction
 	// Fields are the field names acted on, compared without regard to case;
-	// nil means DefaultEnvelopeFields.
+	// nil means DefaultEnvelopeFields().
 	Fields []string
 	// RenamePrefix is put before each renamed field's name; "" means
 	// DefaultRenamePrefix. It must consist of printable ASCII other than
@@ -84,7 +84,8 @@ type TraceOptions struct {
 	// delivered to exactly one recipient; with several (one file hard-linked
 	// to each) it is left out, so no recipient sees another's address.
 	DeliveredTo bool
-	// LoopStamp prepends LoopStampField with the local host name.
+	// LoopStamp prepends [account.LoopField] with the local host name; a
+	// message that comes back carrying a stamp of our own host has looped.
 	LoopStamp bool
 	// Hygiene is applied to the message's own top-level header.
 	Hygiene Hygiene
@@ -144,7 +145,7 @@ func (o *TraceOptions) Prelude(env Envelope, rcpts []string) ([]byte, error) {
 		writeFolded(&b, "Delivered-To:", rcpts[0])
 	}
 	if opts.LoopStamp {
-		writeFolded(&b, LoopStampField+":", local)
+		writeFolded(&b, account.LoopField+":", local)
 	}
 	tok := []string{"Received:"}
 	if from != "" {
@@ -420,7 +421,7 @@ func (h *Hygiene) Reader(msg io.Reader) io.Reader {
 	}
 	fields := hy.Fields
 	if fields == nil {
-		fields = DefaultEnvelopeFields
+		fields = defaultEnvelopeFields
 	}
 	f := &headerFilter{
 		r:      bufio.NewReaderSize(msg, 4096),

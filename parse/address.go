@@ -38,7 +38,7 @@ func (e *SyntaxError) Error() string {
 	return fmt.Sprintf("parse: malformed address at offset %d: %s", e.Offset, e.Reason)
 }
 
-// ParseAddressList parses an RFC 5322 address-list (§3.4), as in To or Cc,
+// AddressList parses an RFC 5322 address-list (§3.4), as in To or Cc,
 // with the obsolete syntax of §4.4 and UTF-8 (RFC 6532). Groups contribute
 // their members; an empty group (undisclosed-recipients:;) contributes
 // nothing. RFC 2047 encoded-words are decoded in display names only; an
@@ -48,7 +48,7 @@ func (e *SyntaxError) Error() string {
 // A malformed list returns no addresses and a [*SyntaxError]. It runs in
 // time linear in len(s) and stops with a [*LimitError] after
 // [DefaultMaxAddressesPerField] addresses, returning those.
-func ParseAddressList(s string) ([]Address, error) {
+func AddressList(s string) ([]Address, error) {
 	p := addrParser{s: s, max: DefaultMaxAddressesPerField}
 	err := p.list()
 	if err != nil && !isLimit(err) {
@@ -57,8 +57,8 @@ func ParseAddressList(s string) ([]Address, error) {
 	return p.out, err
 }
 
-// ParseAddress parses exactly one mailbox (name-addr or addr-spec).
-func ParseAddress(s string) (Address, error) {
+// Mailbox parses exactly one mailbox (name-addr or addr-spec).
+func Mailbox(s string) (Address, error) {
 	p := addrParser{s: s, max: 1}
 	if err := p.mailboxOrGroup(false); err != nil {
 		return Address{}, err

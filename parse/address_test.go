@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func TestParseAddressList(t *testing.T) {
+func TestAddressList(t *testing.T) {
 	type A = Address
 	tests := []struct {
 		in   string
@@ -116,7 +116,7 @@ func TestParseAddressList(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
-			got, err := ParseAddressList(tt.in)
+			got, err := AddressList(tt.in)
 			if tt.err != "" {
 				require.Error(t, err)
 				assert.Contains(t, err.Error(), tt.err)
@@ -134,23 +134,23 @@ func TestParseAddressList(t *testing.T) {
 	}
 }
 
-func TestParseAddress(t *testing.T) {
-	a, err := ParseAddress(" Alice <alice@example.com> ")
+func TestMailbox(t *testing.T) {
+	a, err := Mailbox(" Alice <alice@example.com> ")
 	require.NoError(t, err)
 	assert.Equal(t, "alice@example.com", a.Address)
 	assert.Equal(t, "Alice", a.Name)
 
 	for _, bad := range []string{"a@example.com, b@example.com", "g: a@example.com;", "", "<>"} {
-		_, err := ParseAddress(bad)
+		_, err := Mailbox(bad)
 		assert.Error(t, err, bad)
 	}
 }
 
-// TestParseAddressListLinear feeds 1 MiB inputs that make naive parsers
+// TestAddressListLinear feeds 1 MiB inputs that make naive parsers
 // quadratic or recursive. There is no wall-clock assertion: a quadratic
 // parser would need about 10^12 steps and hit the test timeout, a
 // recursive one would overflow its stack; a linear one takes milliseconds.
-func TestParseAddressListLinear(t *testing.T) {
+func TestAddressListLinear(t *testing.T) {
 	const n = 1 << 20
 	inputs := map[string]struct {
 		in string
@@ -172,7 +172,7 @@ func TestParseAddressListLinear(t *testing.T) {
 	}
 	for name, tt := range inputs {
 		t.Run(name, func(t *testing.T) {
-			as, err := ParseAddressList(tt.in)
+			as, err := AddressList(tt.in)
 			if tt.n < 0 {
 				var se *SyntaxError
 				assert.True(t, errors.As(err, &se), "%v", err)
@@ -184,9 +184,9 @@ func TestParseAddressListLinear(t *testing.T) {
 	}
 }
 
-func TestParseAddressListLimit(t *testing.T) {
+func TestAddressListLimit(t *testing.T) {
 	in := strings.Repeat("a@b.c,", 100000)
-	got, err := ParseAddressList(in)
+	got, err := AddressList(in)
 	var le *LimitError
 	require.True(t, errors.As(err, &le), "%v", err)
 	assert.Equal(t, LimitAddressesPerField, le.What)

@@ -6,6 +6,8 @@ import (
 	"net/mail"
 	"strings"
 	"testing"
+
+	"github.com/multidrop/multidrop/account"
 )
 
 // benchHeaders are realistic headers of messages as they sit in a domain
@@ -120,7 +122,7 @@ func benchInputs() (names []string, msgs [][]byte) {
 }
 
 // BenchmarkCandidates measures ReadHeader + Candidates per message, next
-// to the baseline net/mail.ReadMessage + ParseAddressList(To) and (Cc) on
+// to the baseline net/mail.ReadMessage + AddressList(To) and (Cc) on
 // the same input.
 func BenchmarkCandidates(b *testing.B) {
 	names, msgs := benchInputs()
@@ -159,7 +161,7 @@ func BenchmarkCandidates(b *testing.B) {
 	b.Run("union-all/parse", func(b *testing.B) {
 		b.ReportAllocs()
 		br := bufio.NewReader(nil)
-		uopts := &Options{Mode: ModeUnion, Domains: []string{"example.com"}}
+		uopts := &Options{Mode: account.ModeUnion, Domains: []string{"example.com"}}
 		for b.Loop() {
 			for _, msg := range msgs {
 				br.Reset(bytes.NewReader(msg))

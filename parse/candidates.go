@@ -13,27 +13,6 @@ import (
 	"github.com/multidrop/multidrop/account"
 )
 
-// Mode says how the stages combine.
-type Mode string
-
-const (
-	// ModeChain runs the stages in order; the first that yields at least
-	// one candidate in a local domain decides. It is the default.
-	ModeChain Mode = "chain"
-	// ModeUnion runs every stage and keeps every candidate of every
-	// listed field, every occurrence (MDaemon's DomainPOP).
-	ModeUnion Mode = "union"
-	// ModeEnvelopeOnly runs only the envelope stage; when it finds no
-	// trusted envelope header, [Result.MissingEnvelope] is set so the
-	// caller keeps the message instead of guessing (getmail).
-	ModeEnvelopeOnly Mode = "envelope-only"
-)
-
-// LoopField is the trace field multidrop writes into the messages it
-// delivers, with the value of [Options.LoopID]. A message that comes back
-// with it is reported in [Result.Loops].
-const LoopField = "X-Multidrop-Loop"
-
 // An EnvelopeHeader names a trusted envelope header and which occurrence
 // of it, counted from the top, the provider writes.
 type EnvelopeHeader struct {
@@ -49,9 +28,9 @@ func (e EnvelopeHeader) String() string {
 	return e.Name + ":" + strconv.Itoa(e.Occurrence)
 }
 
-// ParseEnvelopeHeader parses "Name" or "Name:N" (N ≥ 1), as getmail's
+// EnvelopeEntry parses "Name" or "Name:N" (N ≥ 1), as getmail's
 // "delivered-to:1".
-func ParseEnvelopeHeader(s string) (EnvelopeHeader, error) {
+func EnvelopeEntry(s string) (EnvelopeHeader, error) {
 	name, n, hasN := strings.Cut(strings.TrimSpace(s), ":")
 	name = strings.TrimSpace(name)
 	if name == "" || !validFieldName(name) {
@@ -94,13 +73,13 @@ func DefaultStages() []Stage { return []Stage{StageEnvelope, StageReceived, Stag
 // Options configure [Candidates]. A nil *Options means the defaults; the
 // zero value of each field is documented with it.
 type Options struct {
-	// Mode combines the stages; "" means ModeChain.
-	Mode Mode
+	// Mode combines the stages; "" means [account.ModeChain].
+	Mode account.Mode
 	// Stages lists the stages to run, in order; nil means
-	// DefaultStages(). ModeEnvelopeOnly runs StageEnvelope only.
+	// DefaultStages(). [account.ModeEnvelopeOnly] runs StageEnvelope only.
 	Stages []Stage
 	// Envelope lists the trusted envelope headers; nil means
-	// DefaultEnvelopeHeaders(). In ModeUnion every trusted occurrence is
+	// DefaultEnvelopeHeaders(). In [account.ModeUnion] every trusted occurrence is
 	// read, not only the listed one.
 	Envelope []EnvelopeHeader
 	// SkipReceived is the number of topmost Received fields the provider
@@ -122,7 +101,7 @@ type Options struct {
 	// Domains are the local domains, compared ASCII case-insensitively
 	// after IDNA conversion; Local, when set, replaces them. With neither,
 	// every candidate without a source route counts as local. They decide
-	// only which stage decides in ModeChain; package resolve decides who
+	// only which stage decides in [account.ModeChain]; package resolve decides who
 	// receives the message.
 	Domains []string
 	Local   func(domain string) bool
@@ -131,8 +110,8 @@ type Options struct {
 	// leaves the sender empty instead.
 	SenderFields     []string
 	NoSenderFallback bool
-	// LoopID is the value of the LoopField this installation writes; a
-	// message carrying it is a loop. "" means any LoopField is one.
+	// LoopID is the value of the [account.LoopField] this installation writes; a
+	// message carrying it is a loop. "" means any [account.LoopField] is one.
 	LoopID string
 	// Limits bound the addresses parsed; ReadHeader takes the header
 	// limits separately.
@@ -143,7 +122,7 @@ type Options struct {
 // (account.Domain and account.ExtraDomains) to Options.
 func OptionsFrom(p account.Parsing, domains ...string) (*Options, error) {
 	o := &Options{
-		Mode:           Mode(p.Mode),
+		Mode:           p.Mode,
 		SkipReceived:   p.SkipReceived,
 		ReceivedBy:     append([]string(nil), p.ReceivedBy...),
 		ExtraHeaders:   append([]string(nil), p.ExtraHeaders...),
@@ -155,7 +134,7 @@ func OptionsFrom(p account.Parsing, domains ...string) (*Options, error) {
 		}
 	}
 	switch o.Mode {
-	case "", ModeChain, ModeUnion, ModeEnvelopeOnly:
+	case "", account.ModeChain, account.ModeUnion, account.ModeEnvelopeOnly:
 	default:
 		return nil, fmt.Errorf("parse: unknown mode %q", p.Mode)
 	}
@@ -170,7 +149,7 @@ func OptionsFrom(p account.Parsing, domains ...string) (*Options, error) {
 	if len(p.EnvelopeHeaders) > 0 {
 		o.Envelope = make([]EnvelopeHeader, 0, len(p.EnvelopeHeaders))
 		for _, s := range p.EnvelopeHeaders {
-			e, err := ParseEnvelopeHeader(s)
+			e, err := EnvelopeEntry(s)
 			if err != nil {
 				return nil, err
 			}
@@ -187,7 +166,7 @@ func OptionsFrom(p account.Parsing, domains ...string) (*Options, error) {
 	if !p.NoGuess {
 		o.Stages = append(o.Stages, StageGuess)
 	}
-	if o.Mode == ModeEnvelopeOnly && p.NoEnvelope {
+	if o.Mode == account.ModeEnvelopeOnly && p.NoEnvelope {
 		return nil, errors.New("parse: envelope-only mode with the envelope stage turned off")
 	}
 	return o, nil
@@ -213,7 +192,7 @@ func (w Warning) String() string {
 type LoopKind string
 
 const (
-	// LoopStamp: the header carries our LoopField.
+	// LoopStamp: the header carries our [account.LoopField].
 	LoopStamp LoopKind = "stamp"
 	// LoopDelivered: a Delivered-To below the provider's trace block
 	// (where an envelope header is untrusted) names one of the
@@ -224,7 +203,7 @@ const (
 // A Loop is one loop marker found in the header.
 type Loop struct {
 	Kind       LoopKind
-	Field      string // LoopField or "Delivered-To"
+	Field      string // account.LoopField or "Delivered-To"
 	Occurrence int
 	Address    string // LoopDelivered: the candidate address it names
 	Value      string // LoopStamp: the field value
@@ -232,9 +211,9 @@ type Loop struct {
 
 // Result is what Candidates found in one header.
 type Result struct {
-	Mode Mode
-	// Decided is the stage whose candidates are in Candidates (ModeChain,
-	// ModeEnvelopeOnly); "" in ModeUnion, or when no stage found a local
+	Mode account.Mode
+	// Decided is the stage whose candidates are in Candidates ([account.ModeChain],
+	// [account.ModeEnvelopeOnly]); "" in [account.ModeUnion], or when no stage found a local
 	// candidate, in which case Candidates holds every candidate found.
 	Decided Stage
 	// Candidates are the possible recipients to resolve, top to bottom
@@ -246,7 +225,7 @@ type Result struct {
 	// Untrusted are addresses of envelope headers found below the
 	// provider's trace block: written by an outsider, never used.
 	Untrusted []Candidate
-	// MissingEnvelope is set in ModeEnvelopeOnly when no trusted envelope
+	// MissingEnvelope is set in [account.ModeEnvelopeOnly] when no trusted envelope
 	// header gave an address: the message should be kept, not guessed at.
 	MissingEnvelope bool
 
@@ -286,10 +265,10 @@ func Candidates(h *Header, opts *Options) (*Result, error) {
 	c := collector{h: h, o: opts, budget: opts.Limits.addresses(), perField: opts.Limits.addressesPerField()}
 	c.res.Mode = opts.Mode
 	if c.res.Mode == "" {
-		c.res.Mode = ModeChain
+		c.res.Mode = account.ModeChain
 	}
 	switch c.res.Mode {
-	case ModeChain, ModeUnion, ModeEnvelopeOnly:
+	case account.ModeChain, account.ModeUnion, account.ModeEnvelopeOnly:
 	default:
 		return nil, fmt.Errorf("parse: unknown mode %q", opts.Mode)
 	}
@@ -307,11 +286,11 @@ func Candidates(h *Header, opts *Options) (*Result, error) {
 			return nil, fmt.Errorf("parse: stage %q listed twice", st)
 		}
 	}
-	if c.res.Mode == ModeEnvelopeOnly {
+	if c.res.Mode == account.ModeEnvelopeOnly {
 		stages = []Stage{StageEnvelope}
 	}
 	c.scan()
-	union := c.res.Mode == ModeUnion
+	union := c.res.Mode == account.ModeUnion
 	for _, st := range stages {
 		var got []Candidate
 		switch st {
@@ -326,7 +305,7 @@ func Candidates(h *Header, opts *Options) (*Result, error) {
 			c.res.Candidates = append(c.res.Candidates, got...)
 			continue
 		}
-		if c.res.Mode == ModeEnvelopeOnly {
+		if c.res.Mode == account.ModeEnvelopeOnly {
 			c.res.Candidates = got
 			c.res.Decided = StageEnvelope
 			c.res.MissingEnvelope = len(got) == 0
@@ -342,7 +321,7 @@ func Candidates(h *Header, opts *Options) (*Result, error) {
 		}
 		c.res.Unused = append(c.res.Unused, got...)
 	}
-	if c.res.Mode == ModeChain && c.res.Decided == "" {
+	if c.res.Mode == account.ModeChain && c.res.Decided == "" {
 		// No stage decided: hand every candidate to the resolver, which
 		// reports each as foreign.
 		c.res.Candidates, c.res.Unused = c.res.Unused, nil
@@ -413,10 +392,10 @@ func (c *collector) scan() {
 			if prec < 0 {
 				prec = i
 			}
-		case eq(f.Name, LoopField):
+		case eq(f.Name, account.LoopField):
 			loopOcc++
 			if c.o.LoopID == "" || strings.EqualFold(f.Value, c.o.LoopID) {
-				c.res.Loops = append(c.res.Loops, Loop{Kind: LoopStamp, Field: LoopField, Occurrence: loopOcc, Value: f.Value})
+				c.res.Loops = append(c.res.Loops, Loop{Kind: LoopStamp, Field: account.LoopField, Occurrence: loopOcc, Value: f.Value})
 			}
 		}
 		if c.trusted > i && isMessageField(f.Name) {
@@ -469,7 +448,7 @@ func (c *collector) sender(rp int) {
 			c.res.SenderField = "Return-Path"
 			return
 		}
-		a, err := ParseAddress(v)
+		a, err := Mailbox(v)
 		if err == nil {
 			c.res.Sender, c.res.SenderField = a.Address, "Return-Path"
 			return
@@ -640,7 +619,7 @@ func (c *collector) received(union bool) []Candidate {
 		case c.budget <= 0:
 			c.limit(&LimitError{What: LimitAddresses, Limit: c.o.Limits.addresses()}, f.Name, occ)
 		default:
-			a, err := ParseAddress(r.forArgs[0])
+			a, err := Mailbox(r.forArgs[0])
 			if err != nil {
 				c.warn(f.Name, occ, err)
 				break
@@ -664,7 +643,7 @@ var guessFields = [...]string{"To", "Cc", "Bcc", "Apparently-To"}
 // guess is the header-guessing stage.
 func (c *collector) guess(union bool) []Candidate {
 	var out []Candidate
-	// In ModeChain, Resent-To/Cc/Bcc replace To/Cc/Bcc/Apparently-To when
+	// In [account.ModeChain], Resent-To/Cc/Bcc replace To/Cc/Bcc/Apparently-To when
 	// present; only those of the topmost resent block count: the run of
 	// Resent-* fields around the topmost Resent-To/Cc/Bcc.
 	first, end := -1, -1

@@ -284,7 +284,7 @@ func TestOptionsFrom(t *testing.T) {
 	}, "example.com", "", "example.org")
 	require.NoError(t, err)
 	assert.Equal(t, &Options{
-		Mode:           ModeUnion,
+		Mode:           account.ModeUnion,
 		Stages:         []Stage{StageEnvelope, StageGuess},
 		Envelope:       []EnvelopeHeader{{"Delivered-To", 2}, {"X-Envelope-To", 1}},
 		SkipReceived:   1,

@@ -43,7 +43,7 @@
 //   - [StageEnvelope]: envelope headers at trusted positions. By default
 //     the topmost occurrence of each of X-Original-To, Delivered-To,
 //     X-Envelope-To, Envelope-To, X-RCPT-TO and X-Forwarded-To; a list of
-//     "Name:N" entries ([ParseEnvelopeHeader]) chooses others, as getmail's
+//     "Name:N" entries ([EnvelopeEntry]) chooses others, as getmail's
 //     "delivered-to:1". The provider writes these above its own trace, so
 //     an occurrence is trusted only while at most [Options.SkipReceived]
 //     Received fields, and no message field such as From, To or Subject,
@@ -59,11 +59,11 @@
 //     [Options.ExtraHeaders] and, with [Options.SubjectAddress], the first
 //     "(local@domain)" of the Subject.
 //
-// In [ModeChain] (the default) the first stage that yields a candidate in
+// In [account.ModeChain] (the default) the first stage that yields a candidate in
 // a local domain ([Options.Domains] or [Options.Local]) decides; in
-// [ModeUnion] every stage counts, every occurrence of every listed field
+// [account.ModeUnion] every stage counts, every occurrence of every listed field
 // and every qualifying Received (untrusted envelope positions are still
-// never used); in [ModeEnvelopeOnly] only the envelope stage runs, and a message without
+// never used); in [account.ModeEnvelopeOnly] only the envelope stage runs, and a message without
 // a trusted envelope header is flagged ([Result.MissingEnvelope]) so that
 // the caller keeps it instead of guessing. [OptionsFrom] maps an account's
 // settings to Options.
@@ -71,7 +71,7 @@
 // # Addresses
 //
 // Each address field is parsed once, by one strict RFC 5322 parser
-// ([ParseAddressList]) with the obsolete syntax and UTF-8. Comments never
+// ([AddressList]) with the obsolete syntax and UTF-8. Comments never
 // contribute: a(@example.com)@evil.com is a@evil.com. A quoted local part
 // stays quoted: "a@example.com"@evil.com has the domain evil.com. An
 // encoded-word is decoded only in a display name; an addr-spec containing
@@ -85,7 +85,7 @@
 //
 // The [Result] also carries the Message-ID, the envelope sender
 // (Return-Path, else [Options.SenderFields]), the number of Received
-// fields, List-Id and Precedence, and loop markers: our own [LoopField]
+// fields, List-Id and Precedence, and loop markers: our own [account.LoopField]
 // stamp, and a Delivered-To below the provider's trace block that names a
 // chosen candidate (that recipient has already had the message).
 package parse

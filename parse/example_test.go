@@ -61,7 +61,7 @@ func ExampleCandidates() {
 	// sender news@shop.example message-id <123@shop.example>
 }
 
-func ExampleParseAddressList() {
+func ExampleAddressList() {
 	for _, in := range []string{
 		`"a@example.com"@evil.com`,
 		`a(@example.com)@evil.com`,
@@ -70,7 +70,7 @@ func ExampleParseAddressList() {
 		`=?utf-8?q?x?=@example.com`,
 		`team: Jörg <j@example.com>, k@example.com;`,
 	} {
-		as, err := parse.ParseAddressList(in)
+		as, err := parse.AddressList(in)
 		if err != nil {
 			fmt.Printf("%s: %v\n", in, err)
 			continue

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/multidrop/multidrop/account"
 )
 
 // checkAddress asserts the properties every parsed address has: it comes
@@ -36,7 +38,7 @@ func checkAddress(t *testing.T, in string, addr, local, domain string) {
 			t.Fatalf("domain label %q of %q not in the input", label, addr)
 		}
 	}
-	a, err := ParseAddress(addr)
+	a, err := Mailbox(addr)
 	if err != nil {
 		t.Fatalf("canonical %q does not parse: %v", addr, err)
 	}
@@ -54,7 +56,7 @@ func FuzzAddressList(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
-		as, err := ParseAddressList(in)
+		as, err := AddressList(in)
 		if err != nil {
 			var se *SyntaxError
 			var le *LimitError
@@ -108,7 +110,7 @@ func FuzzCandidates(f *testing.F) {
 			}
 		}
 		in := string(data)
-		for _, mode := range []Mode{ModeChain, ModeUnion, ModeEnvelopeOnly} {
+		for _, mode := range []account.Mode{account.ModeChain, account.ModeUnion, account.ModeEnvelopeOnly} {
 			r, err := Candidates(h, &Options{
 				Mode: mode, Domains: []string{"example.com"}, SubjectAddress: true,
 				ExtraHeaders: []string{"X-To"}, Limits: lim,

@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/multidrop/multidrop/account"
 )
 
 const copyHeader = `Return-Path: <bounce@sender.org>
@@ -24,15 +26,15 @@ Cc: carol@example.com, alice@example.com
 func TestModes(t *testing.T) {
 	h := hdr(t, copyHeader)
 	tests := []struct {
-		mode      Mode
+		mode      account.Mode
 		decided   Stage
 		want      []string
 		untrusted []string
 		missing   bool
 	}{
-		{ModeChain, StageEnvelope, []string{"envelope/Delivered-To[1]=alice@example.com"}, []string{}, false},
-		{ModeEnvelopeOnly, StageEnvelope, []string{"envelope/Delivered-To[1]=alice@example.com"}, []string{}, false},
-		{ModeUnion, "", []string{
+		{account.ModeChain, StageEnvelope, []string{"envelope/Delivered-To[1]=alice@example.com"}, []string{}, false},
+		{account.ModeEnvelopeOnly, StageEnvelope, []string{"envelope/Delivered-To[1]=alice@example.com"}, []string{}, false},
+		{account.ModeUnion, "", []string{
 			"envelope/Delivered-To[1]=alice@example.com",
 			"received/Received[1]=alice@example.com",
 			"guess/To[1]=alice@example.com", "guess/To[1]=bob@example.com",
@@ -52,14 +54,14 @@ func TestModes(t *testing.T) {
 	}
 
 	// Envelope-only with no envelope header: reported, nothing guessed.
-	r, err := Candidates(hdr(t, "Received: from a by mx.provider.net for <x@example.com>; Mon\nTo: x@example.com\n"), &Options{Mode: ModeEnvelopeOnly, Domains: local})
+	r, err := Candidates(hdr(t, "Received: from a by mx.provider.net for <x@example.com>; Mon\nTo: x@example.com\n"), &Options{Mode: account.ModeEnvelopeOnly, Domains: local})
 	require.NoError(t, err)
 	assert.True(t, r.MissingEnvelope)
 	assert.Empty(t, r.Candidates)
 	assert.Equal(t, Stage(""), r.Decided)
 
 	// Envelope-only with a forged one only: still missing.
-	r, err = Candidates(hdr(t, "Received: from a by mx.provider.net; Mon\nDelivered-To: x@example.com\n"), &Options{Mode: ModeEnvelopeOnly, Domains: local})
+	r, err = Candidates(hdr(t, "Received: from a by mx.provider.net; Mon\nDelivered-To: x@example.com\n"), &Options{Mode: account.ModeEnvelopeOnly, Domains: local})
 	require.NoError(t, err)
 	assert.True(t, r.MissingEnvelope)
 	assert.Equal(t, []string{"envelope/Delivered-To[1]=x@example.com"}, got(r.Untrusted))
@@ -96,7 +98,7 @@ func TestChainLocalFunc(t *testing.T) {
 	r, err = Candidates(h, nil)
 	require.NoError(t, err)
 	assert.Equal(t, StageEnvelope, r.Decided)
-	assert.Equal(t, ModeChain, r.Mode)
+	assert.Equal(t, account.ModeChain, r.Mode)
 }
 
 func TestResultFacts(t *testing.T) {
@@ -193,7 +195,7 @@ To: alice@example.com, bob@example.com
 	require.NoError(t, err)
 	assert.Equal(t, StageGuess, r.Decided)
 	assert.Equal(t, []Loop{
-		{Kind: LoopStamp, Field: LoopField, Occurrence: 1, Value: "gw1.example.com"},
+		{Kind: LoopStamp, Field: account.LoopField, Occurrence: 1, Value: "gw1.example.com"},
 		{Kind: LoopDelivered, Field: "Delivered-To", Occurrence: 2, Address: "alice@example.com"},
 	}, r.Loops)
 
@@ -257,14 +259,14 @@ func TestAddressLimits(t *testing.T) {
 
 // TestCandidatesPathological runs every mode over headers built to make a
 // careless implementation quadratic (in fields, occurrences or comment
-// depth). As in TestParseAddressListLinear, the test timeout is the bound.
+// depth). As in TestAddressListLinear, the test timeout is the bound.
 func TestCandidatesPathological(t *testing.T) {
 	n := DefaultMaxFields - 1
 	headers := map[string]string{
 		"received": strings.Repeat("Received: from a (c (d (e))) by b for <x@example.com>; now\n", n),
 		"delivered-to": "Received: x\n" + strings.Repeat("Delivered-To: x@example.com\n", n/2) +
 			"To: " + strings.Repeat("x@example.com,", 1000) + "\n",
-		"loop stamps": strings.Repeat(LoopField+": gw\n", n),
+		"loop stamps": strings.Repeat(account.LoopField+": gw\n", n),
 		"resent":      strings.Repeat("Resent-To: r@example.com\nX: y\n", n/2),
 		"comments":    "To: " + strings.Repeat("(", 500000) + strings.Repeat(")", 500000) + "a@example.com\n",
 	}
@@ -272,7 +274,7 @@ func TestCandidatesPathological(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			h, err := ReadHeader(bufio.NewReader(strings.NewReader(s)), &Limits{MaxLineLength: -1})
 			require.NoError(t, err)
-			for _, m := range []Mode{ModeChain, ModeUnion, ModeEnvelopeOnly} {
+			for _, m := range []account.Mode{account.ModeChain, account.ModeUnion, account.ModeEnvelopeOnly} {
 				_, err := Candidates(h, &Options{Mode: m, Domains: local, Envelope: []EnvelopeHeader{{"Delivered-To", 1}, {"X-Original-To", 1}}})
 				if err != nil {
 					var le *LimitError

@@ -413,7 +413,7 @@ func (d *Downloader) Fetch(ctx context.Context, a account.Account, h Handler) er
 		retrieved++
 		octets += m.Size
 		if herr != nil && !errors.Is(herr, ErrStop) {
-			errs = append(errs, &MessageError{Message: m, Err: herr})
+			errs = append(errs, &HandlerError{Message: m, Err: herr})
 			return nil
 		}
 		switch {
@@ -422,7 +422,7 @@ func (d *Downloader) Fetch(ctx context.Context, a account.Account, h Handler) er
 		case act == Defer && s != nil:
 			deferred = append(deferred, n)
 		case act == Defer:
-			errs = append(errs, &MessageError{Message: m, Err: errNoSettle})
+			errs = append(errs, &HandlerError{Message: m, Err: errNoSettle})
 		}
 		if herr != nil {
 			stopped = true
@@ -482,13 +482,13 @@ func (d *Downloader) Fetch(ctx context.Context, a account.Account, h Handler) er
 	return errors.Join(errs...)
 }
 
-// MessageError is a Handler's error for one message, which was kept.
-type MessageError struct {
+// HandlerError is a Handler's error for one message, which was kept.
+type HandlerError struct {
 	Message MessageInfo
 	Err     error
 }
 
-func (e *MessageError) Error() string {
+func (e *HandlerError) Error() string {
 	s := "pop: message " + strconv.Itoa(e.Message.Number)
 	if e.Message.UID != "" {
 		s += " (uid " + strconv.Quote(e.Message.UID) + ")"
@@ -496,7 +496,7 @@ func (e *MessageError) Error() string {
 	return s + ": " + e.Err.Error()
 }
 
-func (e *MessageError) Unwrap() error { return e.Err }
+func (e *HandlerError) Unwrap() error { return e.Err }
 
 func flatten(err error) []error {
 	if err == nil {

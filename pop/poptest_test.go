@@ -444,7 +444,7 @@ func TestPoptestFaults(t *testing.T) {
 				return Delete, nil
 			}),
 			check: func(t *testing.T, err error, s *poptest.Server) {
-				var me *MessageError
+				var me *HandlerError
 				require.ErrorAs(t, err, &me)
 				assert.Equal(t, 2, me.Message.Number)
 				left := s.Mailbox(testUser)

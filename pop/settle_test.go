@@ -110,7 +110,7 @@ func TestDeferWithoutSettling(t *testing.T) {
 	// Only the Handle method: the Settler behind it is hidden.
 	err := (&Downloader{}).Fetch(t.Context(), a, HandlerFunc(h.Handle))
 	require.ErrorIs(t, err, errNoSettle)
-	var me *MessageError
+	var me *HandlerError
 	require.ErrorAs(t, err, &me)
 	assert.Equal(t, 1, me.Message.Number)
 	assert.Zero(t, h.settles, "a plain Handler is not settled")

@@ -56,7 +56,7 @@ func BenchmarkCorpus(b *testing.B) {
 				continue
 			}
 			pr, _ := parse.Candidates(h, opts[i])
-			if _, err := Parsed(ctx, m, accts[i], pr); err != nil {
+			if _, err := Message(ctx, m, accts[i], pr); err != nil {
 				b.Fatal(err)
 			}
 		}

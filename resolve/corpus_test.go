@@ -92,7 +92,7 @@ func runCase(t testing.TB, m *Mapper, a account.Account, header []byte) (*parse.
 	if pr == nil {
 		return nil, Result{}, perr
 	}
-	res, err := Parsed(t.Context(), m, a, pr)
+	res, err := Message(t.Context(), m, a, pr)
 	if err != nil {
 		return pr, res, err
 	}

@@ -82,13 +82,13 @@
 // the same rule first; [Mapper.Local] gives parse the resolver's notion of
 // a local domain so the two agree. In Union mode every candidate counts; in
 // EnvelopeOnly mode only envelope-stage candidates do, the others are
-// [ReasonUntrusted]. [Parsed] is the pipeline's entry point: it adds what
+// [ReasonUntrusted]. [Message] is the pipeline's entry point: it adds what
 // parse decided (loop markers as [ReasonLoop], envelope headers at
 // untrusted positions as [ReasonUntrusted]) to the result of any Resolver.
 //
 // # Explanations
 //
-// Result.Explanation holds one [Step] per candidate: its provenance (field,
+// Result.Explanation holds one [Decision] per candidate: its provenance (field,
 // occurrence, stage), what it became and by which route ([Via]), or why it
 // was rejected, with details such as the stripped text or the rule that
 // matched. [Explanation.String] formats it for the admin page and logs;

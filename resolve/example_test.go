@@ -53,7 +53,7 @@ func ExampleMapper() {
 
 // The pipeline's call: read the header, find the candidates, resolve
 // them, and explain the decision.
-func ExampleParsed() {
+func ExampleMessage() {
 	const msg = "Delivered-To: carol@example.com\r\n" +
 		"Received: from mail.sender.org by mx.provider.net; Mon, 23 Nov 2026 10:00:00 +0000\r\n" +
 		"From: sender@sender.org\r\n" +
@@ -77,7 +77,7 @@ func ExampleParsed() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	res, err := resolve.Parsed(context.Background(), m, a, pr)
+	res, err := resolve.Message(context.Background(), m, a, pr)
 	if err != nil {
 		log.Fatal(err)
 	}

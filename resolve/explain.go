@@ -11,17 +11,17 @@ import (
 )
 
 // Explanation records how one message's candidates were resolved: the
-// mode, the stage that decided (Chain mode), and one [Step] per candidate
+// mode, the stage that decided (Chain mode), and one [Decision] per candidate
 // in the order the candidates were given. It is plain data: the pipeline
 // logs it, the admin page shows it.
 type Explanation struct {
 	Mode    account.Mode
 	Decided parse.Stage // Chain mode: the stage whose candidates counted; "" if none did
-	Steps   []Step
+	Steps   []Decision
 }
 
-// Step is the fate of one candidate.
-type Step struct {
+// Decision is the fate of one candidate.
+type Decision struct {
 	Candidate  parse.Candidate
 	Recipients []string // the recipients this candidate added; empty when rejected
 	Via        Via      // how it led to them
@@ -30,7 +30,7 @@ type Step struct {
 }
 
 // Kept reports whether the step added at least one recipient.
-func (s Step) Kept() bool { return s.Reason == "" && len(s.Recipients) > 0 }
+func (s Decision) Kept() bool { return s.Reason == "" && len(s.Recipients) > 0 }
 
 // maxStringSteps bounds the steps String shows.
 const maxStringSteps = 200
@@ -116,13 +116,13 @@ func (e Explanation) LogValue() slog.Value {
 // String formats one step on one line, e.g.
 //
 //	Delivered-To#1 (envelope) <alice@example.com>: kept -> alice@example.com via directory
-func (s Step) String() string {
+func (s Decision) String() string {
 	var b strings.Builder
 	s.write(&b)
 	return b.String()
 }
 
-func (s Step) write(b interface{ WriteString(string) (int, error) }) {
+func (s Decision) write(b interface{ WriteString(string) (int, error) }) {
 	c := s.Candidate
 	b.WriteString(c.Field)
 	b.WriteString("#")

@@ -57,7 +57,7 @@ func TestHugeToLine(t *testing.T) {
 		lookups.Add(1)
 		return []string{local + "@" + domain}, nil
 	})
-	res, err := Parsed(t.Context(), New(dir, nil), testAccount(), pr)
+	res, err := Message(t.Context(), New(dir, nil), testAccount(), pr)
 	require.NoError(t, err)
 	assert.Len(t, res.Recipients, DefaultMaxRecipients)
 	assert.Len(t, res.Rejected, 100_000-DefaultMaxRecipients)
@@ -85,7 +85,7 @@ func TestTwoMiBHeader(t *testing.T) {
 	require.NoError(t, err)
 	pr, err := parse.Candidates(h, &parse.Options{Domains: []string{"example.com"}})
 	require.NoError(t, err)
-	res, err := Parsed(t.Context(), New(testDirectory(t), nil), testAccount(), pr)
+	res, err := Message(t.Context(), New(testDirectory(t), nil), testAccount(), pr)
 	require.NoError(t, err)
 	require.Len(t, res.Recipients, 1)
 	assert.Equal(t, "alice@example.com", res.Recipients[0].Address)

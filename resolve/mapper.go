@@ -82,7 +82,7 @@ func (m *Mapper) Resolve(ctx context.Context, a account.Account, cands []parse.C
 		ctx, cancel = context.WithTimeout(ctx, m.opts.Timeout)
 		defer cancel()
 	}
-	r := &run{ctx: ctx, dir: m.dir, c: c, steps: make([]Step, len(cands))}
+	r := &run{ctx: ctx, dir: m.dir, c: c, steps: make([]Decision, len(cands))}
 	max := c.max
 	if max <= 0 {
 		max = m.opts.MaxRecipients

@@ -382,7 +382,7 @@ func TestExplanationLogValue(t *testing.T) {
 	assert.Equal(t, map[string]string{"mode": "chain", "decided": "guess", "candidates": "4", "kept": "1", "rejected": "3",
 		"foreign_domain": "2", "unknown_user": "1"}, got)
 
-	many := Explanation{Mode: account.ModeUnion, Steps: make([]Step, 250)}
+	many := Explanation{Mode: account.ModeUnion, Steps: make([]Decision, 250)}
 	assert.Contains(t, many.String(), "  ... 50 more\n")
 	var b countingBuffer
 	n, err := many.WriteTo(&b)

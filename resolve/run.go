@@ -15,7 +15,7 @@ type run struct {
 	dir        Directory
 	c          *compiled
 	max        int
-	steps      []Step
+	steps      []Decision
 	recipients []Recipient
 	seen       map[string]int // recipient key -> index in recipients
 	decided    parse.Stage
@@ -39,7 +39,7 @@ func (r *run) resolve(cands []parse.Candidate) error {
 	case account.ModeEnvelopeOnly:
 		for i := range cands {
 			if cands[i].Stage != parse.StageEnvelope {
-				r.steps[i] = Step{Candidate: cands[i], Reason: ReasonUntrusted, Detail: "mode envelope-only trusts envelope headers only"}
+				r.steps[i] = Decision{Candidate: cands[i], Reason: ReasonUntrusted, Detail: "mode envelope-only trusts envelope headers only"}
 				continue
 			}
 			if _, err := r.one(i, &cands[i]); err != nil {
@@ -71,7 +71,7 @@ func (r *run) resolve(cands []parse.Candidate) error {
 			r.decided = st
 			for i := range cands {
 				if containsStage(stages[si+1:], cands[i].Stage) {
-					r.steps[i] = Step{Candidate: cands[i], Reason: ReasonSuperseded,
+					r.steps[i] = Decision{Candidate: cands[i], Reason: ReasonSuperseded,
 						Detail: "stage " + string(st) + " decided"}
 				}
 			}
@@ -336,7 +336,7 @@ func (r *run) byName(name string) (outcome, error) {
 
 // add records the users a candidate led to: only addresses in a local
 // domain, each once, up to the cap.
-func (r *run) add(st *Step, cand *parse.Candidate, users []string) {
+func (r *run) add(st *Decision, cand *parse.Candidate, users []string) {
 	var dup, foreign, over []string
 	for _, u := range users {
 		key, ok := r.accept(u)

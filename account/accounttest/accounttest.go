@@ -299,29 +299,29 @@ func TestJournal(t *testing.T, newJournal func(t *testing.T, now func() time.Tim
 		require.NoError(t, err)
 		assert.Equal(t, map[string]time.Time{"u1": t0, "u2": t0}, norm(seen))
 
-		require.NoError(t, j.Record(ctx, "a", "u1", []string{"x@example.com"}, t0))
-		require.NoError(t, j.Record(ctx, "a", "u2", []string{"y@example.com"}, t0))
-		require.NoError(t, j.Record(ctx, "a", "digest:abc", []string{"z@example.com"}, t0))
+		require.NoError(t, j.Record(ctx, "a", account.Record{Key: "u1", Rcpts: []string{"x@example.com"}, At: t0}))
+		require.NoError(t, j.Record(ctx, "a", account.Record{Key: "u2", Rcpts: []string{"y@example.com"}, At: t0}))
+		require.NoError(t, j.Record(ctx, "a", account.Record{Key: "digest:abc", Rcpts: []string{"z@example.com"}, At: t0}))
 
 		t1 := t0.Add(time.Hour)
 		seen, err = j.Sync(ctx, "a", []string{"u2", "u3"}, t1)
 		require.NoError(t, err)
 		assert.Equal(t, map[string]time.Time{"u2": t0, "u3": t1}, norm(seen), "first-seen times are kept")
 
-		got, err := j.Delivered(ctx, "a", "u1")
+		got, err := rcptsOf(j.Delivered(ctx, "a", "u1"))
 		require.NoError(t, err)
 		assert.Empty(t, got, "records of a vanished UID are pruned")
-		got, err = j.Delivered(ctx, "a", "u2")
+		got, err = rcptsOf(j.Delivered(ctx, "a", "u2"))
 		require.NoError(t, err)
 		assert.Equal(t, []string{"y@example.com"}, got)
-		got, err = j.Delivered(ctx, "a", "digest:abc")
+		got, err = rcptsOf(j.Delivered(ctx, "a", "digest:abc"))
 		require.NoError(t, err)
 		assert.Equal(t, []string{"z@example.com"}, got, "keys that were never UIDs stay until Forget")
 
 		seen, err = j.Sync(ctx, "a", nil, t1)
 		require.NoError(t, err)
 		assert.Empty(t, seen)
-		got, err = j.Delivered(ctx, "a", "u2")
+		got, err = rcptsOf(j.Delivered(ctx, "a", "u2"))
 		require.NoError(t, err)
 		assert.Empty(t, got)
 	})
@@ -332,14 +332,14 @@ func TestJournal(t *testing.T, newJournal func(t *testing.T, now func() time.Tim
 		ctx := t.Context()
 		_, err := j.Sync(ctx, "a", []string{"u1"}, clk.Now())
 		require.NoError(t, err)
-		require.NoError(t, j.Record(ctx, "a", "u1", []string{"x@example.com"}, clk.Now()))
+		require.NoError(t, j.Record(ctx, "a", account.Record{Key: "u1", Rcpts: []string{"x@example.com"}, At: clk.Now()}))
 		seen, err := j.Sync(ctx, "b", []string{"u9"}, clk.Now())
 		require.NoError(t, err)
 		assert.Len(t, seen, 1)
-		got, err := j.Delivered(ctx, "a", "u1")
+		got, err := rcptsOf(j.Delivered(ctx, "a", "u1"))
 		require.NoError(t, err)
 		assert.Equal(t, []string{"x@example.com"}, got, "syncing another account prunes nothing here")
-		got, err = j.Delivered(ctx, "b", "u1")
+		got, err = rcptsOf(j.Delivered(ctx, "b", "u1"))
 		require.NoError(t, err)
 		assert.Empty(t, got)
 	})
@@ -348,12 +348,79 @@ func TestJournal(t *testing.T, newJournal func(t *testing.T, now func() time.Tim
 		clk := NewClock()
 		j := newJournal(t, clk.Now)
 		ctx := t.Context()
-		require.NoError(t, j.Record(ctx, "a", "k", []string{"b@example.com", "a@example.com"}, clk.Now()))
-		require.NoError(t, j.Record(ctx, "a", "k", []string{"c@example.com", "a@example.com"}, clk.Now()))
-		require.NoError(t, j.Record(ctx, "a", "k", nil, clk.Now()))
-		got, err := j.Delivered(ctx, "a", "k")
+		require.NoError(t, j.Record(ctx, "a", account.Record{Key: "k", Rcpts: []string{"b@example.com", "a@example.com"}, At: clk.Now()}))
+		require.NoError(t, j.Record(ctx, "a", account.Record{Key: "k", Rcpts: []string{"c@example.com", "a@example.com"}, At: clk.Now()}))
+		require.NoError(t, j.Record(ctx, "a", account.Record{Key: "k", Rcpts: nil, At: clk.Now()}))
+		got, err := rcptsOf(j.Delivered(ctx, "a", "k"))
 		require.NoError(t, err)
 		assert.Equal(t, []string{"a@example.com", "b@example.com", "c@example.com"}, got)
+	})
+
+	t.Run("States", func(t *testing.T) {
+		// Each state of a key (see account.Journal) is recorded, read back
+		// and merged apart from the recipients, through Record and through
+		// RecordAll (a batch for a BatchRecorder).
+		clk := NewClock()
+		j := newJournal(t, clk.Now)
+		ctx := t.Context()
+		now := clk.Now()
+		_, err := j.Sync(ctx, "a", []string{"u1", "u2", "u3"}, now)
+		require.NoError(t, err)
+		require.NoError(t, j.Record(ctx, "a", account.Record{Key: "u1", Rcpts: []string{"x@example.com"}, At: now}))
+		got, err := j.Delivered(ctx, "a", "u1")
+		require.NoError(t, err)
+		assert.Equal(t, account.Delivery{Rcpts: []string{"x@example.com"}}, got, "recipients alone are not final")
+
+		require.NoError(t, j.Record(ctx, "a", account.Record{Key: "u1", Final: true, At: now}))
+		require.NoError(t, j.Record(ctx, "a", account.Record{Key: "u2", Notices: []account.Notice{account.NoticeOversize}, At: now}))
+		require.NoError(t, account.RecordAll(ctx, j, "a", []account.Record{
+			{Key: "u3", Rcpts: []string{"y@example.com"}, At: now},
+			{Key: "u3", Notices: []account.Notice{account.NoticeForeign}, At: now},
+			{Key: "u3", Rcpts: []string{"x@example.com"}, Final: true, Notices: []account.Notice{account.NoticeForeign, account.NoticeOversize}, At: now},
+			{Key: "u1", Final: true, At: now},
+		}))
+		want := map[string]account.Delivery{
+			"u1": {Rcpts: []string{"x@example.com"}, Final: true},
+			"u2": {Notices: []account.Notice{account.NoticeOversize}},
+			"u3": {Rcpts: []string{"x@example.com", "y@example.com"}, Final: true,
+				Notices: []account.Notice{account.NoticeForeign, account.NoticeOversize}},
+			"u4": {},
+		}
+		for key, w := range want {
+			got, err := j.Delivered(ctx, "a", key)
+			require.NoError(t, err)
+			assert.Equal(t, w, got, key)
+			assert.Equal(t, slices.Contains(w.Notices, account.NoticeOversize), got.Notified(account.NoticeOversize), key)
+		}
+		got, err = j.Delivered(ctx, "b", "u1")
+		require.NoError(t, err)
+		assert.Equal(t, account.Delivery{}, got, "states are per account")
+
+		// A final mark or a notice is never taken for a recipient.
+		require.NoError(t, j.Record(ctx, "a", account.Record{Key: "u2", Rcpts: []string{"", "!oversize-notice"}, At: now}))
+		got, err = j.Delivered(ctx, "a", "u2")
+		require.NoError(t, err)
+		assert.Equal(t, account.Delivery{Rcpts: []string{"", "!oversize-notice"}, Notices: []account.Notice{account.NoticeOversize}}, got,
+			"recipients are opaque strings")
+
+		// Sync prunes the states of a vanished UID, Forget those of a key.
+		_, err = j.Sync(ctx, "a", []string{"u2", "u3"}, now)
+		require.NoError(t, err)
+		require.NoError(t, j.Forget(ctx, "a", "u2"))
+		for _, key := range []string{"u1", "u2"} {
+			got, err := j.Delivered(ctx, "a", key)
+			require.NoError(t, err)
+			assert.Equal(t, account.Delivery{}, got, key)
+		}
+		got, err = j.Delivered(ctx, "a", "u3")
+		require.NoError(t, err)
+		assert.Equal(t, want["u3"], got)
+		// A reused UID starts without marks.
+		_, err = j.Sync(ctx, "a", []string{"u1", "u2", "u3"}, now)
+		require.NoError(t, err)
+		got, err = j.Delivered(ctx, "a", "u1")
+		require.NoError(t, err)
+		assert.False(t, got.Final)
 	})
 
 	t.Run("MessageIDTTL", func(t *testing.T) {
@@ -361,8 +428,8 @@ func TestJournal(t *testing.T, newJournal func(t *testing.T, now func() time.Tim
 		j := newJournal(t, clk.Now)
 		ctx := t.Context()
 		const mid = "<abc@example.net>"
-		require.NoError(t, j.RecordID(ctx, "a", mid, []string{"x@example.com"}, clk.Now().Add(time.Hour)))
-		require.NoError(t, j.RecordID(ctx, "a", mid, []string{"y@example.com"}, clk.Now().Add(3*time.Hour)))
+		require.NoError(t, j.Record(ctx, "a", account.Record{MessageID: mid, IDRcpts: []string{"x@example.com"}, Expires: clk.Now().Add(time.Hour)}))
+		require.NoError(t, j.Record(ctx, "a", account.Record{MessageID: mid, IDRcpts: []string{"y@example.com"}, Expires: clk.Now().Add(3 * time.Hour)}))
 		got, err := j.DeliveredID(ctx, "a", mid)
 		require.NoError(t, err)
 		assert.Equal(t, []string{"x@example.com", "y@example.com"}, got)
@@ -376,8 +443,8 @@ func TestJournal(t *testing.T, newJournal func(t *testing.T, now func() time.Tim
 		assert.Equal(t, []string{"y@example.com"}, got, "x expired")
 
 		// A later record extends, an earlier one does not shorten.
-		require.NoError(t, j.RecordID(ctx, "a", mid, []string{"y@example.com"}, clk.Now().Add(-time.Minute)))
-		require.NoError(t, j.RecordID(ctx, "a", mid, []string{"x@example.com"}, clk.Now().Add(time.Hour)))
+		require.NoError(t, j.Record(ctx, "a", account.Record{MessageID: mid, IDRcpts: []string{"y@example.com"}, Expires: clk.Now().Add(-time.Minute)}))
+		require.NoError(t, j.Record(ctx, "a", account.Record{MessageID: mid, IDRcpts: []string{"x@example.com"}, Expires: clk.Now().Add(time.Hour)}))
 		got, err = j.DeliveredID(ctx, "a", mid)
 		require.NoError(t, err)
 		assert.Equal(t, []string{"x@example.com", "y@example.com"}, got)
@@ -399,9 +466,9 @@ func TestJournal(t *testing.T, newJournal func(t *testing.T, now func() time.Tim
 		}
 		ctx := t.Context()
 		exp := clk.Now().Add(time.Hour)
-		require.NoError(t, j.RecordID(ctx, "a", "<1@x> d1", []string{"x@example.com", "y@example.com"}, exp))
-		require.NoError(t, j.RecordID(ctx, "a", "<2@x> d2", []string{"x@example.com"}, exp))
-		require.NoError(t, j.RecordID(ctx, "b", "<3@x> d3", []string{"x@example.com"}, exp))
+		require.NoError(t, j.Record(ctx, "a", account.Record{MessageID: "<1@x> d1", IDRcpts: []string{"x@example.com", "y@example.com"}, Expires: exp}))
+		require.NoError(t, j.Record(ctx, "a", account.Record{MessageID: "<2@x> d2", IDRcpts: []string{"x@example.com"}, Expires: exp}))
+		require.NoError(t, j.Record(ctx, "b", account.Record{MessageID: "<3@x> d3", IDRcpts: []string{"x@example.com"}, Expires: exp}))
 		set := func(ids []string) []string {
 			slices.Sort(ids)
 			return slices.Compact(ids)
@@ -446,7 +513,7 @@ func TestJournal(t *testing.T, newJournal func(t *testing.T, now func() time.Tim
 			"u2": {"a@example.com", "b@example.com"},
 			"u3": nil,
 		} {
-			got, err := j.Delivered(ctx, "a", key)
+			got, err := rcptsOf(j.Delivered(ctx, "a", key))
 			require.NoError(t, err)
 			assert.Equal(t, want, got, key)
 		}
@@ -467,11 +534,11 @@ func TestJournal(t *testing.T, newJournal func(t *testing.T, now func() time.Tim
 		_, err := j.Sync(ctx, "a", []string{"u1", "u2"}, t0)
 		require.NoError(t, err)
 		for _, k := range []string{"u1", "u2", "d1"} {
-			require.NoError(t, j.Record(ctx, "a", k, []string{"x@example.com"}, t0))
+			require.NoError(t, j.Record(ctx, "a", account.Record{Key: k, Rcpts: []string{"x@example.com"}, At: t0}))
 		}
 		require.NoError(t, j.Forget(ctx, "a", "u1", "d1", "unknown"))
 		for k, want := range map[string]int{"u1": 0, "d1": 0, "u2": 1} {
-			got, err := j.Delivered(ctx, "a", k)
+			got, err := rcptsOf(j.Delivered(ctx, "a", k))
 			require.NoError(t, err)
 			assert.Len(t, got, want, k)
 		}
@@ -495,11 +562,11 @@ func TestJournal(t *testing.T, newJournal func(t *testing.T, now func() time.Tim
 				for i := range per {
 					key := fmt.Sprintf("k%d", i)
 					rcpt := fmt.Sprintf("w%d@example.com", w)
-					if err := j.Record(ctx, acct, key, []string{rcpt}, clk.Now()); err != nil {
+					if err := j.Record(ctx, acct, account.Record{Key: key, Rcpts: []string{rcpt}, At: clk.Now()}); err != nil {
 						t.Error(err)
 						failures.Add(1)
 					}
-					if _, err := j.Delivered(ctx, acct, key); err != nil {
+					if _, err := rcptsOf(j.Delivered(ctx, acct, key)); err != nil {
 						t.Error(err)
 						failures.Add(1)
 					}
@@ -510,7 +577,7 @@ func TestJournal(t *testing.T, newJournal func(t *testing.T, now func() time.Tim
 		require.Zero(t, failures.Load())
 		for a := range 2 {
 			for i := range per {
-				got, err := j.Delivered(ctx, fmt.Sprintf("acct%d", a), fmt.Sprintf("k%d", i))
+				got, err := rcptsOf(j.Delivered(ctx, fmt.Sprintf("acct%d", a), fmt.Sprintf("k%d", i)))
 				require.NoError(t, err)
 				assert.Len(t, got, workers/2, "no record lost")
 			}
@@ -522,8 +589,8 @@ func TestJournal(t *testing.T, newJournal func(t *testing.T, now func() time.Tim
 		j := newJournal(t, clk.Now)
 		ctx, cancel := context.WithCancel(t.Context())
 		cancel()
-		assert.Error(t, j.Record(ctx, "a", "k", []string{"x@example.com"}, clk.Now()))
-		got, err := j.Delivered(t.Context(), "a", "k")
+		assert.Error(t, j.Record(ctx, "a", account.Record{Key: "k", Rcpts: []string{"x@example.com"}, At: clk.Now()}))
+		got, err := rcptsOf(j.Delivered(t.Context(), "a", "k"))
 		require.NoError(t, err)
 		assert.Empty(t, got)
 	})
@@ -666,12 +733,12 @@ func TestFencing(t *testing.T, newPair func(t *testing.T, now func() time.Time) 
 		oj := f.Fenced(old)
 		_, err = oj.Sync(ctx, "acct", []string{"u1"}, clk.Now())
 		require.NoError(t, err)
-		require.NoError(t, oj.Record(ctx, "acct", "u1", []string{"x@example.com"}, clk.Now()))
-		err = oj.Record(ctx, "other", "u1", []string{"x@example.com"}, clk.Now())
+		require.NoError(t, oj.Record(ctx, "acct", account.Record{Key: "u1", Rcpts: []string{"x@example.com"}, At: clk.Now()}))
+		err = oj.Record(ctx, "other", account.Record{Key: "u1", Rcpts: []string{"x@example.com"}, At: clk.Now()})
 		assert.ErrorIs(t, err, account.ErrLeaseLost, "a lease covers its own account only")
 
 		clk.Advance(2 * time.Minute) // the holder pauses past expiry
-		err = oj.Record(ctx, "acct", "u1", []string{"late@example.com"}, clk.Now())
+		err = oj.Record(ctx, "acct", account.Record{Key: "u1", Rcpts: []string{"late@example.com"}, At: clk.Now()})
 		assert.ErrorIs(t, err, account.ErrLeaseLost, "expired, even before a takeover")
 
 		nl, err := l.Acquire(ctx, "acct", "two", time.Minute)
@@ -679,9 +746,11 @@ func TestFencing(t *testing.T, newPair func(t *testing.T, now func() time.Time) 
 		nj := f.Fenced(nl)
 
 		for name, write := range map[string]func() error{
-			"Record": func() error { return oj.Record(ctx, "acct", "u1", []string{"late@example.com"}, clk.Now()) },
-			"RecordID": func() error {
-				return oj.RecordID(ctx, "acct", "<m@x>", []string{"late@example.com"}, clk.Now().Add(time.Hour))
+			"Record": func() error {
+				return oj.Record(ctx, "acct", account.Record{Key: "u1", Rcpts: []string{"late@example.com"}, At: clk.Now()})
+			},
+			"Record by Message-ID": func() error {
+				return oj.Record(ctx, "acct", account.Record{MessageID: "<m@x>", IDRcpts: []string{"late@example.com"}, Expires: clk.Now().Add(time.Hour)})
 			},
 			"RecordAll": func() error {
 				return account.RecordAll(ctx, oj, "acct", []account.Record{{Key: "u1", Rcpts: []string{"late@example.com"}, At: clk.Now(),
@@ -695,18 +764,21 @@ func TestFencing(t *testing.T, newPair func(t *testing.T, now func() time.Time) 
 		} {
 			assert.ErrorIs(t, write(), account.ErrLeaseLost, name)
 		}
-		got, err := nj.Delivered(ctx, "acct", "u1")
+		got, err := rcptsOf(nj.Delivered(ctx, "acct", "u1"))
 		require.NoError(t, err)
 		assert.Equal(t, []string{"x@example.com"}, got, "stale writes left no trace")
 		ids, err := nj.DeliveredID(ctx, "acct", "<m@x>")
 		require.NoError(t, err)
 		assert.Empty(t, ids)
-		require.NoError(t, nj.Record(ctx, "acct", "u1", []string{"y@example.com"}, clk.Now()))
+		require.NoError(t, nj.Record(ctx, "acct", account.Record{Key: "u1", Rcpts: []string{"y@example.com"}, At: clk.Now()}))
 		require.NoError(t, nl.Release(ctx))
-		assert.ErrorIs(t, nj.Record(ctx, "acct", "u1", []string{"z@example.com"}, clk.Now()), account.ErrLeaseLost,
+		assert.ErrorIs(t, nj.Record(ctx, "acct", account.Record{Key: "u1", Rcpts: []string{"z@example.com"}, At: clk.Now()}), account.ErrLeaseLost,
 			"a released lease fences too")
 	})
 }
+
+// rcptsOf returns the recipients of a Delivered result.
+func rcptsOf(d account.Delivery, err error) ([]string, error) { return d.Rcpts, err }
 
 // ReadConcurrently runs rounds of n concurrent journal reads (Delivered and
 // DeliveredID, as a check delivering n messages at once does), for tests of
@@ -718,7 +790,7 @@ func ReadConcurrently(t *testing.T, j account.Journal, n, rounds int) {
 		errs := make(chan error, 2*n)
 		for i := range n {
 			wg.Go(func() {
-				_, err := j.Delivered(t.Context(), "pool", fmt.Sprint("uid-", i))
+				_, err := rcptsOf(j.Delivered(t.Context(), "pool", fmt.Sprint("uid-", i)))
 				errs <- err
 				_, err = j.DeliveredID(t.Context(), "pool", fmt.Sprint("<id-", i, "@example.org> 0"))
 				errs <- err
@@ -730,4 +802,49 @@ func ReadConcurrently(t *testing.T, j account.Journal, n, rounds int) {
 			require.NoError(t, err)
 		}
 	}
+}
+
+// Release1Markers are the rows a journal of release 1 held for the states
+// that are now typed: under each key, the recipients as written then, with
+// "" for the final mark and "!oversize-notice" and "!foreign-notice" for
+// the notices. The fixtures of the stores' upgrade tests hold them, for
+// account "acct", with the Message-ID record "<m@example.org> 1" for
+// alice@example.com expiring in 2099.
+var Release1Markers = map[string][]string{
+	"u-final":    {"alice@example.com", "bob@example.com", ""},
+	"u-partial":  {"alice@example.com"},
+	"u-oversize": {"!oversize-notice"},
+	"u-foreign":  {"carol@example.com", "!foreign-notice", ""},
+	"digest:abc": {""},
+}
+
+// TestRelease1Upgrade checks that j, opened over the data of
+// [Release1Markers], holds them as typed states and no marker recipient,
+// and that the upgraded journal works on: a new final mark and a Forget.
+func TestRelease1Upgrade(t *testing.T, j account.Journal) {
+	ctx := t.Context()
+	want := map[string]account.Delivery{
+		"u-final":    {Rcpts: []string{"alice@example.com", "bob@example.com"}, Final: true},
+		"u-partial":  {Rcpts: []string{"alice@example.com"}},
+		"u-oversize": {Notices: []account.Notice{account.NoticeOversize}},
+		"u-foreign":  {Rcpts: []string{"carol@example.com"}, Final: true, Notices: []account.Notice{account.NoticeForeign}},
+		"digest:abc": {Final: true},
+	}
+	for key, w := range want {
+		got, err := j.Delivered(ctx, "acct", key)
+		require.NoError(t, err)
+		assert.Equal(t, w, got, key)
+	}
+	ids, err := j.DeliveredID(ctx, "acct", "<m@example.org> 1")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"alice@example.com"}, ids)
+
+	require.NoError(t, j.Record(ctx, "acct", account.Record{Key: "u-partial", Rcpts: []string{"bob@example.com"}, Final: true, At: time.Now()}))
+	require.NoError(t, j.Forget(ctx, "acct", "u-foreign"))
+	got, err := j.Delivered(ctx, "acct", "u-partial")
+	require.NoError(t, err)
+	assert.Equal(t, account.Delivery{Rcpts: []string{"alice@example.com", "bob@example.com"}, Final: true}, got)
+	got, err = j.Delivered(ctx, "acct", "u-foreign")
+	require.NoError(t, err)
+	assert.Equal(t, account.Delivery{}, got)
 }

@@ -38,7 +38,7 @@ func BenchmarkJournal(b *testing.B, j account.Journal) {
 	b.Run("Record", func(b *testing.B) {
 		n := 0
 		for b.Loop() {
-			if err := j.Record(ctx, "bench-record", fmt.Sprint(n), []string{"a@example.com", "b@example.com"}, time.Now()); err != nil {
+			if err := j.Record(ctx, "bench-record", account.Record{Key: fmt.Sprint(n), Rcpts: []string{"a@example.com", "b@example.com"}, At: time.Now()}); err != nil {
 				b.Fatal(err)
 			}
 			n++

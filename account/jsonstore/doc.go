@@ -27,6 +27,12 @@
 // repaired or removed, so a damaged journal never leads to deletions on a
 // server.
 //
+// The journal file is at format version 2: final marks and notices in
+// fields of their own ("final", "notices"). A version 1 file, whose
+// recipients carried them as markers ("" and "!oversize-notice",
+// "!foreign-notice"), is read as version 2 and rewritten so at its next
+// write.
+//
 // # Scale
 //
 // The journal file is rewritten and fsynced on every write; this suits a

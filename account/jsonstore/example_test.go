@@ -41,10 +41,10 @@ func Example() {
 	if _, err := journal.Sync(ctx, a.ID, []string{"uid-1"}, now); err != nil {
 		panic(err)
 	}
-	if err := journal.Record(ctx, a.ID, "uid-1", []string{"alice@example.com"}, now); err != nil {
+	if err := journal.Record(ctx, a.ID, account.Record{Key: "uid-1", Rcpts: []string{"alice@example.com"}, At: now}); err != nil {
 		panic(err)
 	}
 	done, _ := journal.Delivered(ctx, a.ID, "uid-1")
-	fmt.Println(a.ID, done)
+	fmt.Println(a.ID, done.Rcpts)
 	// Output: example [alice@example.com]
 }

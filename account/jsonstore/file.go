@@ -28,7 +28,10 @@ func (e *CorruptError) Unwrap() error { return e.Err }
 
 // versioned is implemented by the file formats.
 type versioned interface {
-	version() int
+	// upgrade converts a value decoded in an older format to the current
+	// one, or fails for a version it does not know.
+	upgrade() error
+	// setVersion sets the current version before a write.
 	setVersion()
 }
 
@@ -152,14 +155,23 @@ func (f *file[T, PT]) refresh() error {
 	if dec.More() {
 		return &CorruptError{Path: f.path, Err: errors.New("data after the JSON document")}
 	}
-	if v.version() != formatVersion {
-		return &CorruptError{Path: f.path, Err: fmt.Errorf("unsupported format version %d (want %d)", v.version(), formatVersion)}
+	if err := v.upgrade(); err != nil {
+		return &CorruptError{Path: f.path, Err: err}
 	}
 	f.cached, f.fi = v, fi
 	return nil
 }
 
+// formatVersion is the version of the accounts and leases files.
 const formatVersion = 1
+
+// checkVersion is the upgrade of a format that has had one version.
+func checkVersion(v int) error {
+	if v != formatVersion {
+		return fmt.Errorf("unsupported format version %d (want %d)", v, formatVersion)
+	}
+	return nil
+}
 
 // errUnchanged tells update that there is nothing to write.
 var errUnchanged = errors.New("unchanged")

@@ -3,6 +3,7 @@ package jsonstore
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/multidrop/multidrop/account"
@@ -13,8 +14,54 @@ type journalFile struct {
 	Accounts map[string]*account.JournalState `json:"accounts"`
 }
 
-func (f *journalFile) version() int { return f.Version }
-func (f *journalFile) setVersion()  { f.Version = formatVersion }
+// journalVersion is the version of the journal format: 2 records final
+// marks and notices in fields of their own; 1 recorded them as marker
+// recipients, which upgrade converts.
+const journalVersion = 2
+
+// Markers of version 1 journals, recorded as recipients.
+const (
+	v1Final    = ""
+	v1Oversize = "!oversize-notice"
+	v1Foreign  = "!foreign-notice"
+)
+
+func (f *journalFile) setVersion() { f.Version = journalVersion }
+
+func (f *journalFile) upgrade() error {
+	switch f.Version {
+	case journalVersion:
+		return nil
+	case 1:
+	default:
+		return fmt.Errorf("unsupported format version %d (want %d)", f.Version, journalVersion)
+	}
+	for _, st := range f.Accounts {
+		if st == nil {
+			continue
+		}
+		old := st.Deliveries
+		st.Deliveries = nil
+		for key, rcpts := range old {
+			r := account.Record{Key: key}
+			for _, rc := range rcpts {
+				switch rc {
+				case v1Final:
+					r.Final = true
+				case v1Oversize:
+					r.Notices = append(r.Notices, account.NoticeOversize)
+				case v1Foreign:
+					r.Notices = append(r.Notices, account.NoticeForeign)
+				default:
+					r.Rcpts = append(r.Rcpts, rc)
+				}
+			}
+			st.Record(r)
+		}
+	}
+	f.Version = journalVersion
+	return nil
+}
 
 func (f *journalFile) state(id string) *account.JournalState {
 	if f.Accounts == nil {
@@ -103,7 +150,7 @@ func (j *Journal) Sync(ctx context.Context, accountID string, uids []string, now
 	var out map[string]time.Time
 	err := j.update(ctx, accountID, func(v *journalFile) error {
 		out = v.state(accountID).Sync(uids, now, j.now())
-		if st := v.Accounts[accountID]; len(st.Seen) == 0 && len(st.Deliveries) == 0 && len(st.MessageIDs) == 0 {
+		if v.Accounts[accountID].Empty() {
 			delete(v.Accounts, accountID)
 		}
 		return nil
@@ -115,11 +162,11 @@ func (j *Journal) Sync(ctx context.Context, accountID string, uids []string, now
 }
 
 // Delivered implements [account.Journal].
-func (j *Journal) Delivered(ctx context.Context, accountID, key string) ([]string, error) {
-	var out []string
+func (j *Journal) Delivered(ctx context.Context, accountID, key string) (account.Delivery, error) {
+	var out account.Delivery
 	err := j.f.read(ctx, func(v *journalFile) error {
 		if st := v.Accounts[accountID]; st != nil {
-			out = st.DeliveredTo(key)
+			out = st.Delivered(key)
 		}
 		return nil
 	})
@@ -127,17 +174,8 @@ func (j *Journal) Delivered(ctx context.Context, accountID, key string) ([]strin
 }
 
 // Record implements [account.Journal].
-func (j *Journal) Record(ctx context.Context, accountID, key string, rcpts []string, at time.Time) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if len(rcpts) == 0 {
-		return nil
-	}
-	return j.update(ctx, accountID, func(v *journalFile) error {
-		v.state(accountID).Record(key, rcpts, at)
-		return nil
-	})
+func (j *Journal) Record(ctx context.Context, accountID string, r account.Record) error {
+	return j.RecordBatch(ctx, accountID, []account.Record{r})
 }
 
 // DeliveredID implements [account.Journal].
@@ -168,27 +206,13 @@ func (j *Journal) MessageIDs(ctx context.Context, accountID string, limit int) (
 	return ids, all, nil
 }
 
-// RecordID implements [account.Journal].
-func (j *Journal) RecordID(ctx context.Context, accountID, messageID string, rcpts []string, expires time.Time) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if len(rcpts) == 0 {
-		return nil
-	}
-	return j.update(ctx, accountID, func(v *journalFile) error {
-		v.state(accountID).RecordID(messageID, rcpts, expires)
-		return nil
-	})
-}
-
 // RecordBatch implements [account.BatchRecorder]: one rewrite of the file
 // for every record.
 func (j *Journal) RecordBatch(ctx context.Context, accountID string, recs []account.Record) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if len(recs) == 0 {
+	if !slices.ContainsFunc(recs, account.Record.Changes) {
 		return nil
 	}
 	return j.update(ctx, accountID, func(v *journalFile) error {

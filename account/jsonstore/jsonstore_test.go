@@ -104,7 +104,7 @@ func TestCorruptionAfterOpenFailsClosed(t *testing.T) {
 	require.NoError(t, err)
 	defer j.Close()
 	ctx := t.Context()
-	require.NoError(t, j.Record(ctx, "a", "u1", []string{"x@example.com"}, time.Now()))
+	require.NoError(t, j.Record(ctx, "a", account.Record{Key: "u1", Rcpts: []string{"x@example.com"}, At: time.Now()}))
 	require.NoError(t, os.WriteFile(path, []byte("garbage"), 0o600))
 
 	var ce *jsonstore.CorruptError
@@ -112,7 +112,7 @@ func TestCorruptionAfterOpenFailsClosed(t *testing.T) {
 	assert.ErrorAs(t, err, &ce, "a corrupt journal is an error, not an empty journal")
 	_, err = j.Sync(ctx, "a", []string{"u1"}, time.Now())
 	assert.ErrorAs(t, err, &ce)
-	assert.ErrorAs(t, j.Record(ctx, "a", "u2", []string{"y@example.com"}, time.Now()), &ce)
+	assert.ErrorAs(t, j.Record(ctx, "a", account.Record{Key: "u2", Rcpts: []string{"y@example.com"}, At: time.Now()}), &ce)
 	data, err := os.ReadFile(path)
 	require.NoError(t, err)
 	assert.Equal(t, "garbage", string(data))
@@ -239,4 +239,34 @@ func TestLockerAcrossHandles(t *testing.T) {
 	l2, err := b.Acquire(ctx, "acct", "two", time.Hour)
 	require.NoError(t, err)
 	assert.Equal(t, l.Token()+1, l2.Token())
+}
+
+// A journal written by release 1 (format version 1, final marks and
+// notices as marker recipients) opens with typed states, and its next
+// write stores format version 2 without markers.
+func TestOpensRelease1Journal(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("testdata", "release1-journal.json"))
+	require.NoError(t, err)
+	path := filepath.Join(t.TempDir(), "journal.json")
+	require.NoError(t, os.WriteFile(path, data, 0o600))
+	j, err := jsonstore.OpenJournal(path, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, j.Close()) })
+	accounttest.TestRelease1Upgrade(t, j)
+
+	out, err := os.ReadFile(path)
+	require.NoError(t, err)
+	var doc struct {
+		Version  int `json:"version"`
+		Accounts map[string]struct {
+			Deliveries map[string][]string `json:"deliveries"`
+		} `json:"accounts"`
+	}
+	require.NoError(t, json.Unmarshal(out, &doc))
+	assert.Equal(t, 2, doc.Version)
+	for key, rcpts := range doc.Accounts["acct"].Deliveries {
+		for _, r := range rcpts {
+			assert.NotContains(t, []string{"", "!oversize-notice", "!foreign-notice"}, r, key)
+		}
+	}
 }

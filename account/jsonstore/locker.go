@@ -20,8 +20,8 @@ type leasesFile struct {
 	Leases  map[string]*leaseRecord `json:"leases"`
 }
 
-func (f *leasesFile) version() int { return f.Version }
-func (f *leasesFile) setVersion()  { f.Version = formatVersion }
+func (f *leasesFile) upgrade() error { return checkVersion(f.Version) }
+func (f *leasesFile) setVersion()    { f.Version = formatVersion }
 
 // Locker is an [account.Locker] kept in a JSON file, for processes on one
 // host (a daemon and an admin tool that runs "check now", say). Every

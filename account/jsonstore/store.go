@@ -22,8 +22,8 @@ type accountsFile struct {
 	Accounts []account.Account `json:"accounts"`
 }
 
-func (f *accountsFile) version() int { return f.Version }
-func (f *accountsFile) setVersion()  { f.Version = formatVersion }
+func (f *accountsFile) upgrade() error { return checkVersion(f.Version) }
+func (f *accountsFile) setVersion()    { f.Version = formatVersion }
 
 // Store is an [account.MutableStore] kept in one JSON file. It is safe for
 // concurrent use by goroutines and by processes: see the package

@@ -25,6 +25,41 @@ type Dialect struct {
 // Name returns "sqlite" or "postgres".
 func (d *Dialect) Name() string { return d.name }
 
+// journalMarks is migration 3: a message key's final mark and notices move
+// from marker rows of journal_deliveries (recipient "" for the final mark,
+// "!oversize-notice" and "!foreign-notice") to journal_marks, where mark is
+// "final" or "notice:" followed by the notice.
+func journalMarks(integer string) []string {
+	markers := `('', '!oversize-notice', '!foreign-notice')`
+	return []string{
+		`CREATE TABLE journal_marks (
+			account_id TEXT NOT NULL,
+			msg_key TEXT NOT NULL,
+			mark TEXT NOT NULL,
+			marked_at ` + integer + ` NOT NULL,
+			PRIMARY KEY (account_id, msg_key, mark)
+		)`,
+		`INSERT INTO journal_marks (account_id, msg_key, mark, marked_at)
+			SELECT account_id, msg_key, CASE rcpt WHEN '' THEN 'final'
+				WHEN '!oversize-notice' THEN 'notice:oversize' ELSE 'notice:foreign' END, delivered_at
+			FROM journal_deliveries WHERE rcpt IN ` + markers,
+		`DELETE FROM journal_deliveries WHERE rcpt IN ` + markers,
+	}
+}
+
+// A migration is one schema version: the statements that upgrade the
+// previous one. The dialects list them in order, and both list the same
+// versions:
+//
+//   - 1 creates the accounts, the journal and the leases;
+//   - 2 adds the shared schedule to the accounts table: next_check_at (Unix
+//     nanoseconds on the store's clock; 0, the default, makes new accounts
+//     due at once), check_failures (consecutive failed checks, for
+//     backoff), paused_version (the account's updated_at when an
+//     authentication failure paused it; NULL when not paused, and a Put,
+//     which changes updated_at, lifts the pause) and check_requested (a
+//     "Check Now" that arrived while the account was leased);
+//   - 3 moves final marks and notices to journal_marks ([journalMarks]).
 type migration struct {
 	version    int
 	statements []string
@@ -108,7 +143,13 @@ var SQLite = &Dialect{
 			expires_at INTEGER NOT NULL,
 			token INTEGER NOT NULL
 		)`,
-	}}},
+	}}, {2, []string{
+		`ALTER TABLE accounts ADD COLUMN next_check_at INTEGER NOT NULL DEFAULT 0`,
+		`ALTER TABLE accounts ADD COLUMN check_failures INTEGER NOT NULL DEFAULT 0`,
+		`ALTER TABLE accounts ADD COLUMN paused_version INTEGER`,
+		`ALTER TABLE accounts ADD COLUMN check_requested INTEGER NOT NULL DEFAULT 0`,
+		`CREATE INDEX accounts_due ON accounts (next_check_at, id)`,
+	}}, {3, journalMarks("INTEGER")}},
 }
 
 // PostgreSQL is the dialect of PostgreSQL 12 or later, as served by
@@ -166,5 +207,11 @@ var PostgreSQL = &Dialect{
 			expires_at BIGINT NOT NULL,
 			token BIGINT NOT NULL
 		)`,
-	}}},
+	}}, {2, []string{
+		`ALTER TABLE accounts ADD COLUMN next_check_at BIGINT NOT NULL DEFAULT 0`,
+		`ALTER TABLE accounts ADD COLUMN check_failures INTEGER NOT NULL DEFAULT 0`,
+		`ALTER TABLE accounts ADD COLUMN paused_version BIGINT`,
+		`ALTER TABLE accounts ADD COLUMN check_requested INTEGER NOT NULL DEFAULT 0`,
+		`CREATE INDEX accounts_due ON accounts (next_check_at, id)`,
+	}}, {3, journalMarks("BIGINT")}},
 }

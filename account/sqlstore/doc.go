@@ -29,7 +29,10 @@
 // # Journal
 //
 // journal_seen holds the listed UIDs with their first-seen time,
-// journal_deliveries one row per (account, message key, recipient) and
+// journal_deliveries one row per (account, message key, recipient),
+// journal_marks one row per (account, message key, mark), the mark being
+// "final" or "notice:" and the [account.Notice] (migration 3 moved them
+// there from the marker recipients of release 1's journal_deliveries), and
 // journal_message_ids one row per (account, Message-ID, recipient) with
 // its expiry. Each Journal write is one transaction ([Store.RecordBatch]
 // writes all its records in one, with multi-row inserts); it is durable when it
@@ -49,7 +52,7 @@
 // has no expiry and no token to fence with.
 //
 // [Store.Fenced] returns a Journal bound to a lease. Each of its writes
-// (Sync, Record, RecordID, Forget) first reads the account's lease row in
+// (Sync, Record, RecordBatch, Forget) first reads the account's lease row in
 // the same transaction (SELECT ... FOR UPDATE on PostgreSQL; SQLite's
 // immediate transaction holds the database write lock) and refuses with
 // [account.ErrLeaseLost] unless owner and token still match and the lease

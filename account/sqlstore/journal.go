@@ -80,13 +80,13 @@ func (s *Store) Sync(ctx context.Context, accountID string, uids []string, now t
 }
 
 // Delivered implements [account.Journal].
-func (s *Store) Delivered(ctx context.Context, accountID, key string) ([]string, error) {
+func (s *Store) Delivered(ctx context.Context, accountID, key string) (account.Delivery, error) {
 	return (&journal{s: s}).Delivered(ctx, accountID, key)
 }
 
 // Record implements [account.Journal].
-func (s *Store) Record(ctx context.Context, accountID, key string, rcpts []string, at time.Time) error {
-	return (&journal{s: s}).Record(ctx, accountID, key, rcpts, at)
+func (s *Store) Record(ctx context.Context, accountID string, r account.Record) error {
+	return (&journal{s: s}).Record(ctx, accountID, r)
 }
 
 // DeliveredID implements [account.Journal].
@@ -97,11 +97,6 @@ func (s *Store) DeliveredID(ctx context.Context, accountID, messageID string) ([
 // MessageIDs implements [account.IDLister].
 func (s *Store) MessageIDs(ctx context.Context, accountID string, limit int) ([]string, bool, error) {
 	return (&journal{s: s}).MessageIDs(ctx, accountID, limit)
-}
-
-// RecordID implements [account.Journal].
-func (s *Store) RecordID(ctx context.Context, accountID, messageID string, rcpts []string, expires time.Time) error {
-	return (&journal{s: s}).RecordID(ctx, accountID, messageID, rcpts, expires)
 }
 
 // RecordBatch implements [account.BatchRecorder].
@@ -149,7 +144,7 @@ func (j *journal) Sync(ctx context.Context, accountID string, uids []string, now
 				vanished = append(vanished, uid)
 			}
 		}
-		for _, table := range [][2]string{{"journal_seen", "uid"}, {"journal_deliveries", "msg_key"}} {
+		for _, table := range [][2]string{{"journal_seen", "uid"}, {"journal_deliveries", "msg_key"}, {"journal_marks", "msg_key"}} {
 			err := batches(vanished, 1, func(args []any, n int) error {
 				_, err := tx.ExecContext(ctx, s.q(`DELETE FROM `+table[0]+` WHERE account_id = ? AND `+table[1]+
 					` IN (`+tuples(n, 1)+`)`), append([]any{accountID}, args...)...)
@@ -191,41 +186,52 @@ func (j *journal) Sync(ctx context.Context, accountID string, uids []string, now
 	return out, nil
 }
 
-func (j *journal) strings(ctx context.Context, query string, args ...any) ([]string, error) {
-	st, err := j.s.prepared(ctx, query)
+// Marks in journal_marks.
+const (
+	markFinal  = "final"
+	markNotice = "notice:"
+)
+
+// delivered reads a key's recipients and marks in one query.
+const delivered = `SELECT rcpt, 0 FROM journal_deliveries WHERE account_id = ? AND msg_key = ?
+	UNION ALL SELECT mark, 1 FROM journal_marks WHERE account_id = ? AND msg_key = ?`
+
+func (j *journal) Delivered(ctx context.Context, accountID, key string) (account.Delivery, error) {
+	var d account.Delivery
+	st, err := j.s.prepared(ctx, delivered)
 	if err != nil {
-		return nil, err
+		return d, fmt.Errorf("sqlstore: delivered: %w", err)
 	}
-	rows, err := st.QueryContext(ctx, args...)
+	rows, err := st.QueryContext(ctx, accountID, key, accountID, key)
 	if err != nil {
-		return nil, err
+		return d, fmt.Errorf("sqlstore: delivered: %w", err)
 	}
 	defer rows.Close()
-	var out []string
 	for rows.Next() {
-		var r string
-		if err := rows.Scan(&r); err != nil {
-			return nil, err
+		var v string
+		var mark int
+		if err := rows.Scan(&v, &mark); err != nil {
+			return account.Delivery{}, fmt.Errorf("sqlstore: delivered: %w", err)
 		}
-		out = append(out, r)
+		switch {
+		case mark == 0:
+			d.Rcpts = append(d.Rcpts, v)
+		case v == markFinal:
+			d.Final = true
+		case strings.HasPrefix(v, markNotice):
+			d.Notices = append(d.Notices, account.Notice(strings.TrimPrefix(v, markNotice)))
+		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, err
+		return account.Delivery{}, fmt.Errorf("sqlstore: delivered: %w", err)
 	}
-	slices.Sort(out)
-	return out, nil
+	slices.Sort(d.Rcpts)
+	slices.Sort(d.Notices)
+	return d, nil
 }
 
-func (j *journal) Delivered(ctx context.Context, accountID, key string) ([]string, error) {
-	out, err := j.strings(ctx, `SELECT rcpt FROM journal_deliveries WHERE account_id = ? AND msg_key = ?`, accountID, key)
-	if err != nil {
-		return nil, fmt.Errorf("sqlstore: delivered: %w", err)
-	}
-	return out, nil
-}
-
-func (j *journal) Record(ctx context.Context, accountID, key string, rcpts []string, at time.Time) error {
-	return j.RecordBatch(ctx, accountID, []account.Record{{Key: key, Rcpts: rcpts, At: at}})
+func (j *journal) Record(ctx context.Context, accountID string, r account.Record) error {
+	return j.RecordBatch(ctx, accountID, []account.Record{r})
 }
 
 func (j *journal) DeliveredID(ctx context.Context, accountID, messageID string) ([]string, error) {
@@ -290,10 +296,6 @@ func (j *journal) MessageIDs(ctx context.Context, accountID string, limit int) (
 	return ids, true, nil
 }
 
-func (j *journal) RecordID(ctx context.Context, accountID, messageID string, rcpts []string, expires time.Time) error {
-	return j.RecordBatch(ctx, accountID, []account.Record{{MessageID: messageID, IDRcpts: rcpts, Expires: expires}})
-}
-
 // RecordBatch implements [account.BatchRecorder]: one transaction, with
 // one lease check, and multi-row inserts.
 func (j *journal) RecordBatch(ctx context.Context, accountID string, recs []account.Record) error {
@@ -306,7 +308,14 @@ func (j *journal) RecordBatch(ctx context.Context, accountID string, recs []acco
 	expiry := map[idRow]int64{}
 	var idOrder []idRow
 	seenKey := map[keyRow]bool{}
-	var keys []any
+	var keys, marks []any
+	seenMark := map[keyRow]bool{}
+	mark := func(r account.Record, m string) {
+		if k := (keyRow{r.Key, m}); !seenMark[k] {
+			seenMark[k] = true
+			marks = append(marks, accountID, r.Key, m, r.At.UnixNano())
+		}
+	}
 	for _, r := range recs {
 		if r.MessageID != "" {
 			for _, rc := range r.IDRcpts {
@@ -325,12 +334,18 @@ func (j *journal) RecordBatch(ctx context.Context, accountID string, recs []acco
 				keys = append(keys, accountID, r.Key, rc, r.At.UnixNano())
 			}
 		}
+		if r.Final {
+			mark(r, markFinal)
+		}
+		for _, n := range r.Notices {
+			mark(r, markNotice+string(n))
+		}
 	}
 	ids := make([]any, 0, 4*len(idOrder))
 	for _, k := range idOrder {
 		ids = append(ids, accountID, k.id, k.rcpt, expiry[k])
 	}
-	if len(ids) == 0 && len(keys) == 0 {
+	if len(ids) == 0 && len(keys) == 0 && len(marks) == 0 {
 		return nil
 	}
 	// Prepare the statements of a small batch before the transaction
@@ -344,6 +359,9 @@ func (j *journal) RecordBatch(ctx context.Context, accountID string, recs []acco
 	}
 	if n := len(keys) / 4; n > 0 && n <= preparedRows {
 		warm = append(warm, insertKeys(n))
+	}
+	if n := len(marks) / 4; n > 0 && n <= preparedRows {
+		warm = append(warm, insertMarks(n))
 	}
 	for _, q := range warm {
 		_, _ = j.s.prepared(ctx, q)
@@ -365,6 +383,12 @@ func (j *journal) RecordBatch(ctx context.Context, accountID string, recs []acco
 		if err != nil {
 			return fmt.Errorf("sqlstore: record: %w", err)
 		}
+		err = batches(marks, 4, func(args []any, n int) error {
+			return j.exec(ctx, tx, insertMarks(n), args)
+		})
+		if err != nil {
+			return fmt.Errorf("sqlstore: record: %w", err)
+		}
 		return nil
 	})
 }
@@ -380,6 +404,7 @@ func (j *journal) Forget(ctx context.Context, accountID string, keys ...string) 
 		for _, k := range keys {
 			for _, q := range []string{
 				`DELETE FROM journal_deliveries WHERE account_id = ? AND msg_key = ?`,
+				`DELETE FROM journal_marks WHERE account_id = ? AND msg_key = ?`,
 				`DELETE FROM journal_seen WHERE account_id = ? AND uid = ?`,
 			} {
 				if _, err := tx.ExecContext(ctx, j.s.q(q), accountID, k); err != nil {
@@ -404,6 +429,12 @@ func insertIDs(rows int) string {
 func insertKeys(rows int) string {
 	return `INSERT INTO journal_deliveries (account_id, msg_key, rcpt, delivered_at) VALUES ` + tuples(rows, 4) +
 		` ON CONFLICT (account_id, msg_key, rcpt) DO NOTHING`
+}
+
+// insertMarks inserts rows final marks and notices.
+func insertMarks(rows int) string {
+	return `INSERT INTO journal_marks (account_id, msg_key, mark, marked_at) VALUES ` + tuples(rows, 4) +
+		` ON CONFLICT (account_id, msg_key, mark) DO NOTHING`
 }
 
 // preparedRows is the most rows of a multi-row statement kept prepared:

@@ -12,30 +12,6 @@ import (
 
 var _ account.Scheduler = (*Store)(nil)
 
-// Migration 2 adds the shared schedule to the accounts table:
-// next_check_at (Unix nanoseconds on the store's clock; 0, the default,
-// makes new accounts due at once), check_failures (consecutive failed
-// checks, for backoff), paused_version (the account's updated_at when an
-// authentication failure paused it; NULL when not paused, and a Put, which
-// changes updated_at, lifts the pause) and check_requested (a "Check Now"
-// that arrived while the account was leased).
-func init() {
-	SQLite.migrations = append(SQLite.migrations, migration{2, []string{
-		`ALTER TABLE accounts ADD COLUMN next_check_at INTEGER NOT NULL DEFAULT 0`,
-		`ALTER TABLE accounts ADD COLUMN check_failures INTEGER NOT NULL DEFAULT 0`,
-		`ALTER TABLE accounts ADD COLUMN paused_version INTEGER`,
-		`ALTER TABLE accounts ADD COLUMN check_requested INTEGER NOT NULL DEFAULT 0`,
-		`CREATE INDEX accounts_due ON accounts (next_check_at, id)`,
-	}})
-	PostgreSQL.migrations = append(PostgreSQL.migrations, migration{2, []string{
-		`ALTER TABLE accounts ADD COLUMN next_check_at BIGINT NOT NULL DEFAULT 0`,
-		`ALTER TABLE accounts ADD COLUMN check_failures INTEGER NOT NULL DEFAULT 0`,
-		`ALTER TABLE accounts ADD COLUMN paused_version BIGINT`,
-		`ALTER TABLE accounts ADD COLUMN check_requested INTEGER NOT NULL DEFAULT 0`,
-		`CREATE INDEX accounts_due ON accounts (next_check_at, id)`,
-	}})
-}
-
 // skipLocked is appended to the SELECT of due accounts in Claim: on
 // PostgreSQL concurrent Claims skip each other's candidate rows instead of
 // waiting for them; SQLite's immediate transaction serialises Claims.

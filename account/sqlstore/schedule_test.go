@@ -145,7 +145,7 @@ func TestSchedule(t *testing.T) {
 			require.Equal(t, []string{"two"}, ids)
 			assert.Greater(t, newer["two"].Lease.Token(), got["two"].Lease.Token())
 			require.ErrorIs(t, b.Done(ctx, got["two"].Lease, account.Next{After: time.Hour}), account.ErrLeaseLost)
-			require.ErrorIs(t, b.Fenced(got["two"].Lease).Record(ctx, "two", "k", []string{"x"}, clk.Now()), account.ErrLeaseLost)
+			require.ErrorIs(t, b.Fenced(got["two"].Lease).Record(ctx, "two", account.Record{Key: "k", Rcpts: []string{"x"}, At: clk.Now()}), account.ErrLeaseLost)
 			require.NoError(t, a.Done(ctx, newer["two"].Lease, account.Next{}))
 			ids, _ = claimIDs(t, b, "B", 10)
 			assert.Equal(t, []string{"two"}, ids, "Next{} is due at once")

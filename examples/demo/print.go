@@ -94,7 +94,7 @@ func printMessages(w io.Writer, r *multidrop.Report, notes map[string]string, ve
 
 // decision says what became of one candidate: the users it led to and
 // their delivery, or why it was not used.
-func decision(s resolve.Step, m multidrop.MessageReport) string {
+func decision(s resolve.Decision, m multidrop.MessageReport) string {
 	switch s.Reason {
 	case "":
 	case resolve.ReasonDuplicate, resolve.ReasonSuperseded:

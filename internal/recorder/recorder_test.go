@@ -93,7 +93,7 @@ func TestRecorderGroupCommit(t *testing.T) {
 					for i := range 6 {
 						got, err := j.Delivered(t.Context(), "a", fmt.Sprint("k", i))
 						require.NoError(t, err)
-						assert.Equal(t, []string{"x@example.com"}, got)
+						assert.Equal(t, []string{"x@example.com"}, got.Rcpts)
 					}
 				}
 			})

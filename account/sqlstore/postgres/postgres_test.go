@@ -122,7 +122,7 @@ func TestInstancesShareLeases(t *testing.T) {
 				mu.Lock()
 				holders[id] = append(holders[id], owner)
 				mu.Unlock()
-				assert.NoError(t, s.Fenced(l).Record(ctx, id, "k", []string{owner}, clk.Now()))
+				assert.NoError(t, s.Fenced(l).Record(ctx, id, account.Record{Key: "k", Rcpts: []string{owner}, At: clk.Now()}))
 			}
 		})
 	}
@@ -132,7 +132,7 @@ func TestInstancesShareLeases(t *testing.T) {
 		assert.Len(t, h, 1, "account %s leased by %v at once", id, h)
 		got, err := stores[0].Delivered(ctx, id, "k")
 		require.NoError(t, err)
-		assert.Equal(t, h, got)
+		assert.Equal(t, h, got.Rcpts)
 	}
 
 	// Failover: instance 0's lease expires, instance 1 takes over, instance
@@ -143,7 +143,7 @@ func TestInstancesShareLeases(t *testing.T) {
 	nl, err := stores[1].Acquire(ctx, "failover", "instance-1", time.Minute)
 	require.NoError(t, err)
 	assert.Greater(t, nl.Token(), old.Token())
-	assert.ErrorIs(t, stores[0].Fenced(old).Record(ctx, "failover", "k", []string{"late"}, clk.Now()), account.ErrLeaseLost)
+	assert.ErrorIs(t, stores[0].Fenced(old).Record(ctx, "failover", account.Record{Key: "k", Rcpts: []string{"late"}, At: clk.Now()}), account.ErrLeaseLost)
 	assert.ErrorIs(t, old.Renew(ctx, time.Minute), account.ErrLeaseLost)
 }
 
@@ -185,7 +185,7 @@ func TestTwoProcessLeases(t *testing.T) {
 	assert.Contains(t, child(), "lease held by another owner")
 	require.NoError(t, l.Release(ctx))
 	assert.Contains(t, child(), fmt.Sprintf("token %d", l.Token()+1))
-	assert.ErrorIs(t, s.Fenced(l).Record(ctx, "acct", "k", []string{"x"}, time.Now()), account.ErrLeaseLost)
+	assert.ErrorIs(t, s.Fenced(l).Record(ctx, "acct", account.Record{Key: "k", Rcpts: []string{"x"}, At: time.Now()}), account.ErrLeaseLost)
 }
 
 // TestDatabaseClock runs leases on the database's clock (Options.Now nil),
@@ -206,10 +206,42 @@ func TestDatabaseClock(t *testing.T) {
 	}, 10*time.Second, 20*time.Millisecond, "the lease expires by the database clock")
 	assert.Greater(t, nl.Token(), old.Token())
 	assert.ErrorIs(t, old.Renew(ctx, time.Minute), account.ErrLeaseLost)
-	assert.ErrorIs(t, a.Fenced(old).Record(ctx, "acct", "k", []string{"x"}, time.Now()), account.ErrLeaseLost)
-	require.NoError(t, b.Fenced(nl).Record(ctx, "acct", "k", []string{"x"}, time.Now()))
+	assert.ErrorIs(t, a.Fenced(old).Record(ctx, "acct", account.Record{Key: "k", Rcpts: []string{"x"}, At: time.Now()}), account.ErrLeaseLost)
+	require.NoError(t, b.Fenced(nl).Record(ctx, "acct", account.Record{Key: "k", Rcpts: []string{"x"}, At: time.Now()}))
 	var left int64
 	require.NoError(t, b.DB().QueryRowContext(ctx,
 		`SELECT expires_at - CAST(EXTRACT(EPOCH FROM now()) * 1000000000 AS BIGINT) FROM leases WHERE account_id = 'acct'`).Scan(&left))
 	assert.InDelta(t, float64(time.Minute), float64(left), float64(5*time.Second), "expires_at is on the database clock")
+}
+
+// A database in release 1's layout (schema version 2, final marks and
+// notices as marker recipients), written here with SQL, migrates on Open
+// and holds typed states.
+func TestOpensRelease1Database(t *testing.T) {
+	dsn := schemaDSN(t)
+	s := open(t, dsn, nil)
+	ctx := t.Context()
+	db := s.DB()
+	for _, q := range []string{`DROP TABLE journal_marks`, `DELETE FROM schema_migrations WHERE version > 2`} {
+		_, err := db.ExecContext(ctx, q)
+		require.NoError(t, err)
+	}
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC).UnixNano()
+	for key, rcpts := range accounttest.Release1Markers {
+		for _, r := range rcpts {
+			_, err := db.ExecContext(ctx, `INSERT INTO journal_deliveries (account_id, msg_key, rcpt, delivered_at) VALUES ($1, $2, $3, $4)`,
+				"acct", key, r, at)
+			require.NoError(t, err)
+		}
+	}
+	_, err := db.ExecContext(ctx, `INSERT INTO journal_message_ids (account_id, message_id, rcpt, expires_at) VALUES ($1, $2, $3, $4)`,
+		"acct", "<m@example.org> 1", "alice@example.com", time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	require.NoError(t, err)
+
+	s2 := open(t, dsn, nil)
+	var markers int
+	require.NoError(t, s2.DB().QueryRowContext(ctx,
+		`SELECT COUNT(*) FROM journal_deliveries WHERE rcpt IN ('', '!oversize-notice', '!foreign-notice')`).Scan(&markers))
+	assert.Zero(t, markers, "marker rows moved out")
+	accounttest.TestRelease1Upgrade(t, s2)
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/multidrop/multidrop/account"
 	"github.com/multidrop/multidrop/account/accounttest"
 	"github.com/multidrop/multidrop/account/sqlstore"
 	"github.com/multidrop/multidrop/account/sqlstore/sqlite"
@@ -31,7 +32,7 @@ func BenchmarkFencedJournal(b *testing.B) {
 	b.Run("Record", func(b *testing.B) {
 		n := 0
 		for b.Loop() {
-			if err := j.Record(b.Context(), "bench-record", string(rune('a'+n%26)), []string{"a@example.com"}, time.Now()); err != nil {
+			if err := j.Record(b.Context(), "bench-record", account.Record{Key: string(rune('a' + n%26)), Rcpts: []string{"a@example.com"}, At: time.Now()}); err != nil {
 				b.Fatal(err)
 			}
 			n++

@@ -39,7 +39,7 @@ func Example() {
 		panic(err)
 	}
 	j := s.Fenced(lease)
-	if err := j.Record(ctx, a.ID, "uid-1", []string{"alice@example.com"}, time.Now()); err != nil {
+	if err := j.Record(ctx, a.ID, account.Record{Key: "uid-1", Rcpts: []string{"alice@example.com"}, At: time.Now()}); err != nil {
 		panic(err)
 	}
 	_, err = s.Acquire(ctx, a.ID, "instance-2", time.Minute)
@@ -48,7 +48,7 @@ func Example() {
 		panic(err)
 	}
 	// After the release, writes through the old lease are refused.
-	err = j.Record(ctx, a.ID, "uid-2", []string{"bob@example.com"}, time.Now())
+	err = j.Record(ctx, a.ID, account.Record{Key: "uid-2", Rcpts: []string{"bob@example.com"}, At: time.Now()})
 	fmt.Println(errors.Is(err, account.ErrLeaseLost))
 	// Output:
 	// true 1

@@ -111,17 +111,14 @@ func (p *perAccountFence) get(id string) account.Journal {
 func (p *perAccountFence) Sync(ctx context.Context, id string, uids []string, now time.Time) (map[string]time.Time, error) {
 	return p.get(id).Sync(ctx, id, uids, now)
 }
-func (p *perAccountFence) Delivered(ctx context.Context, id, key string) ([]string, error) {
+func (p *perAccountFence) Delivered(ctx context.Context, id, key string) (account.Delivery, error) {
 	return p.get(id).Delivered(ctx, id, key)
 }
-func (p *perAccountFence) Record(ctx context.Context, id, key string, r []string, at time.Time) error {
-	return p.get(id).Record(ctx, id, key, r, at)
+func (p *perAccountFence) Record(ctx context.Context, id string, r account.Record) error {
+	return p.get(id).Record(ctx, id, r)
 }
 func (p *perAccountFence) DeliveredID(ctx context.Context, id, mid string) ([]string, error) {
 	return p.get(id).DeliveredID(ctx, id, mid)
-}
-func (p *perAccountFence) RecordID(ctx context.Context, id, mid string, r []string, exp time.Time) error {
-	return p.get(id).RecordID(ctx, id, mid, r, exp)
 }
 func (p *perAccountFence) Forget(ctx context.Context, id string, keys ...string) error {
 	return p.get(id).Forget(ctx, id, keys...)
@@ -184,7 +181,7 @@ func TestReopenKeepsDataAndMigratesOnce(t *testing.T) {
 	require.NoError(t, err)
 	a, err := s.Put(ctx, accounttest.Sample("example.com"))
 	require.NoError(t, err)
-	require.NoError(t, s.Record(ctx, a.ID, "u1", []string{"x@example.com"}, time.Now()))
+	require.NoError(t, s.Record(ctx, a.ID, account.Record{Key: "u1", Rcpts: []string{"x@example.com"}, At: time.Now()}))
 	require.NoError(t, s.Close())
 
 	s2 := open(t, path, nil)
@@ -193,7 +190,7 @@ func TestReopenKeepsDataAndMigratesOnce(t *testing.T) {
 	assert.Equal(t, a, back)
 	got, err := s2.Delivered(ctx, a.ID, "u1")
 	require.NoError(t, err)
-	assert.Equal(t, []string{"x@example.com"}, got)
+	assert.Equal(t, []string{"x@example.com"}, got.Rcpts)
 	var n int
 	require.NoError(t, s2.DB().QueryRowContext(ctx, "SELECT COUNT(*) FROM schema_migrations").Scan(&n))
 	assert.Equal(t, sqlstore.SQLite.SchemaVersion(), n, "each migration applied once")
@@ -250,7 +247,7 @@ func TestDeleteRemovesJournalKeepsTokens(t *testing.T) {
 	l1, err := s.Acquire(ctx, a.ID, "one", time.Minute)
 	require.NoError(t, err)
 	require.NoError(t, l1.Release(ctx))
-	require.NoError(t, s.Record(ctx, a.ID, "u1", []string{"x@example.com"}, time.Now()))
+	require.NoError(t, s.Record(ctx, a.ID, account.Record{Key: "u1", Rcpts: []string{"x@example.com"}, At: time.Now()}))
 	require.NoError(t, s.Delete(ctx, a.ID))
 	_, err = s.Put(ctx, a)
 	require.NoError(t, err)
@@ -288,7 +285,7 @@ func TestChildProcess(t *testing.T) {
 		fmt.Println("token", l.Token())
 	case "record":
 		for i := range 40 {
-			if err := s.Record(t.Context(), "acct", fmt.Sprintf("k%d", i), []string{"child@example.com"}, time.Now()); err != nil {
+			if err := s.Record(t.Context(), "acct", account.Record{Key: fmt.Sprintf("k%d", i), Rcpts: []string{"child@example.com"}, At: time.Now()}); err != nil {
 				fmt.Println("error", err)
 				os.Exit(4)
 			}
@@ -328,14 +325,14 @@ func TestTwoProcesses(t *testing.T) {
 	child.Stdout = &childOut
 	require.NoError(t, child.Start())
 	for i := range 40 {
-		require.NoError(t, s.Record(ctx, "acct", fmt.Sprintf("k%d", i), []string{"parent@example.com"}, time.Now()))
+		require.NoError(t, s.Record(ctx, "acct", account.Record{Key: fmt.Sprintf("k%d", i), Rcpts: []string{"parent@example.com"}, At: time.Now()}))
 	}
 	require.NoError(t, child.Wait(), childOut.String())
 	assert.Contains(t, childOut.String(), "ok")
 	for i := range 40 {
 		got, err := s.Delivered(ctx, "acct", fmt.Sprintf("k%d", i))
 		require.NoError(t, err)
-		assert.Equal(t, []string{"child@example.com", "parent@example.com"}, got)
+		assert.Equal(t, []string{"child@example.com", "parent@example.com"}, got.Rcpts)
 	}
 }
 
@@ -353,7 +350,7 @@ func checkDatabaseClock(t *testing.T, s *sqlstore.Store) {
 	require.NoError(t, err)
 	_, err = s.Acquire(ctx, "acct", "two", time.Minute)
 	require.ErrorIs(t, err, account.ErrLeaseHeld)
-	require.NoError(t, s.Fenced(old).RecordID(ctx, "acct", "<m@x>", []string{"a@example.com"}, time.Now().Add(time.Hour)))
+	require.NoError(t, s.Fenced(old).Record(ctx, "acct", account.Record{MessageID: "<m@x>", IDRcpts: []string{"a@example.com"}, Expires: time.Now().Add(time.Hour)}))
 	got, err := s.DeliveredID(ctx, "acct", "<m@x>")
 	require.NoError(t, err)
 	assert.Equal(t, []string{"a@example.com"}, got, "the database clock agrees with the local one")
@@ -365,9 +362,9 @@ func checkDatabaseClock(t *testing.T, s *sqlstore.Store) {
 	}, 10*time.Second, 20*time.Millisecond, "the lease expires by the database clock")
 	assert.Greater(t, nl.Token(), old.Token())
 	assert.ErrorIs(t, old.Renew(ctx, time.Minute), account.ErrLeaseLost)
-	assert.ErrorIs(t, s.Fenced(old).Record(ctx, "acct", "k", []string{"x"}, time.Now()), account.ErrLeaseLost)
+	assert.ErrorIs(t, s.Fenced(old).Record(ctx, "acct", account.Record{Key: "k", Rcpts: []string{"x"}, At: time.Now()}), account.ErrLeaseLost)
 	require.NoError(t, nl.Renew(ctx, time.Minute))
-	require.NoError(t, s.Fenced(nl).Record(ctx, "acct", "k", []string{"x"}, time.Now()))
+	require.NoError(t, s.Fenced(nl).Record(ctx, "acct", account.Record{Key: "k", Rcpts: []string{"x"}, At: time.Now()}))
 }
 
 // TestLargeSync crosses the batch size of the multi-row statements.
@@ -382,8 +379,8 @@ func TestLargeSync(t *testing.T) {
 	seen, err := s.Sync(ctx, "acct", uids, t0)
 	require.NoError(t, err)
 	require.Len(t, seen, len(uids))
-	require.NoError(t, s.Record(ctx, "acct", "u00007", []string{"x@example.com"}, t0))
-	require.NoError(t, s.Record(ctx, "acct", "u01200", []string{"x@example.com"}, t0))
+	require.NoError(t, s.Record(ctx, "acct", account.Record{Key: "u00007", Rcpts: []string{"x@example.com"}, At: t0}))
+	require.NoError(t, s.Record(ctx, "acct", account.Record{Key: "u01200", Rcpts: []string{"x@example.com"}, At: t0}))
 	seen, err = s.Sync(ctx, "acct", uids[1100:], t0.Add(time.Hour))
 	require.NoError(t, err)
 	require.Len(t, seen, 134)
@@ -391,9 +388,24 @@ func TestLargeSync(t *testing.T) {
 	for key, want := range map[string]int{"u00007": 0, "u01200": 1} {
 		got, err := s.Delivered(ctx, "acct", key)
 		require.NoError(t, err)
-		assert.Len(t, got, want, key)
+		assert.Len(t, got.Rcpts, want, key)
 	}
 	var n int
 	require.NoError(t, s.DB().QueryRowContext(ctx, "SELECT COUNT(*) FROM journal_seen").Scan(&n))
 	assert.Equal(t, 134, n)
+}
+
+// A database written by release 1 (schema version 2, final marks and
+// notices as marker recipients) opens, migrates, and holds typed states.
+func TestOpensRelease1Database(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("testdata", "release1.db"))
+	require.NoError(t, err)
+	path := filepath.Join(t.TempDir(), "release1.db")
+	require.NoError(t, os.WriteFile(path, data, 0o600))
+	s := open(t, path, nil)
+	var markers int
+	require.NoError(t, s.DB().QueryRowContext(t.Context(),
+		`SELECT COUNT(*) FROM journal_deliveries WHERE rcpt IN ('', '!oversize-notice', '!foreign-notice')`).Scan(&markers))
+	assert.Zero(t, markers, "marker rows moved out")
+	accounttest.TestRelease1Upgrade(t, s)
 }

@@ -8,7 +8,7 @@ import (
 	"github.com/multidrop/multidrop/parse"
 )
 
-// Parsed resolves what [parse.Candidates] found in one message with r and
+// Message resolves what [parse.Candidates] found in one message with r and
 // completes the result with what parse already decided:
 //
 //   - a message carrying our own loop stamp ([parse.LoopStamp]) is
@@ -23,8 +23,8 @@ import (
 //
 // The explanation lists r's steps first, then these. It is the call the
 // pipeline makes for each message.
-func Parsed(ctx context.Context, r Resolver, a account.Account, p *parse.Result) (Result, error) {
-	var extra []Step
+func Message(ctx context.Context, r Resolver, a account.Account, p *parse.Result) (Result, error) {
+	var extra []Decision
 	cands := p.Candidates
 	stamped := false
 	for _, l := range p.Loops {
@@ -35,14 +35,14 @@ func Parsed(ctx context.Context, r Resolver, a account.Account, p *parse.Result)
 	switch {
 	case stamped:
 		for _, c := range cands {
-			extra = append(extra, Step{Candidate: c, Reason: ReasonLoop, Detail: "the message carries this installation's " + parse.LoopField + " stamp"})
+			extra = append(extra, Decision{Candidate: c, Reason: ReasonLoop, Detail: "the message carries this installation's " + account.LoopField + " stamp"})
 		}
 		cands = nil
 	case len(p.Loops) > 0:
 		kept := make([]parse.Candidate, 0, len(cands))
 		for _, c := range cands {
 			if l, ok := deliveredLoop(p.Loops, c.Address); ok {
-				extra = append(extra, Step{Candidate: c, Reason: ReasonLoop, Detail: where(parse.Candidate{Field: l.Field, Occurrence: l.Occurrence}) + " shows it was delivered to this address before"})
+				extra = append(extra, Decision{Candidate: c, Reason: ReasonLoop, Detail: where(parse.Candidate{Field: l.Field, Occurrence: l.Occurrence}) + " shows it was delivered to this address before"})
 				continue
 			}
 			kept = append(kept, c)
@@ -58,12 +58,12 @@ func Parsed(ctx context.Context, r Resolver, a account.Account, p *parse.Result)
 		}
 	}
 	for _, c := range p.Untrusted {
-		extra = append(extra, Step{Candidate: c, Reason: ReasonUntrusted, Detail: "below the provider's trace fields: written by an outsider"})
+		extra = append(extra, Decision{Candidate: c, Reason: ReasonUntrusted, Detail: "below the provider's trace fields: written by an outsider"})
 	}
 	for _, c := range p.Unused {
 		// parse moves a stage's candidates here when none of them was in a
 		// local domain and a later stage decided.
-		extra = append(extra, Step{Candidate: c, Reason: ReasonForeign, Detail: "stage " + string(c.Stage) + " found no local address; stage " + string(p.Decided) + " decided"})
+		extra = append(extra, Decision{Candidate: c, Reason: ReasonForeign, Detail: "stage " + string(c.Stage) + " found no local address; stage " + string(p.Decided) + " decided"})
 	}
 	e := &res.Explanation
 	if e.Mode == "" {

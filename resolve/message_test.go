@@ -11,7 +11,7 @@ import (
 	"github.com/multidrop/multidrop/parse"
 )
 
-func TestParsedWithAnyResolver(t *testing.T) {
+func TestMessageWithAnyResolver(t *testing.T) {
 	alice := cand("To", 1, parse.StageGuess, "alice@example.com")
 	bob := cand("To", 1, parse.StageGuess, "bob@example.com")
 	forged := cand("Delivered-To", 2, parse.StageEnvelope, "carol@example.com")
@@ -28,12 +28,12 @@ func TestParsedWithAnyResolver(t *testing.T) {
 	t.Run("delivered-to loop", func(t *testing.T) {
 		got = nil
 		pr := &parse.Result{
-			Mode: parse.ModeChain, Decided: parse.StageGuess,
+			Mode: account.ModeChain, Decided: parse.StageGuess,
 			Candidates: []parse.Candidate{alice, bob},
 			Untrusted:  []parse.Candidate{forged},
 			Loops:      []parse.Loop{{Kind: parse.LoopDelivered, Field: "Delivered-To", Occurrence: 3, Address: "ALICE@example.com"}},
 		}
-		res, err := Parsed(t.Context(), r, testAccount(), pr)
+		res, err := Message(t.Context(), r, testAccount(), pr)
 		require.NoError(t, err)
 		assert.Equal(t, []parse.Candidate{bob}, got, "the looping candidate never reaches the resolver")
 		require.Len(t, res.Rejected, 2)
@@ -46,8 +46,8 @@ func TestParsedWithAnyResolver(t *testing.T) {
 
 	t.Run("stamp", func(t *testing.T) {
 		got = nil
-		pr := &parse.Result{Candidates: []parse.Candidate{alice, bob}, Loops: []parse.Loop{{Kind: parse.LoopStamp, Field: parse.LoopField, Occurrence: 1}}}
-		res, err := Parsed(t.Context(), Func(func(context.Context, account.Account, []parse.Candidate) (Result, error) {
+		pr := &parse.Result{Candidates: []parse.Candidate{alice, bob}, Loops: []parse.Loop{{Kind: parse.LoopStamp, Field: account.LoopField, Occurrence: 1}}}
+		res, err := Message(t.Context(), Func(func(context.Context, account.Account, []parse.Candidate) (Result, error) {
 			t.Fatal("resolver called for a stamped message")
 			return Result{}, nil
 		}), testAccount(), pr)
@@ -61,7 +61,7 @@ func TestParsedWithAnyResolver(t *testing.T) {
 
 	t.Run("error", func(t *testing.T) {
 		boom := &LookupError{Domain: "example.com", Key: "x", Err: context.DeadlineExceeded}
-		_, err := Parsed(t.Context(), Func(func(context.Context, account.Account, []parse.Candidate) (Result, error) {
+		_, err := Message(t.Context(), Func(func(context.Context, account.Account, []parse.Candidate) (Result, error) {
 			return Result{}, boom
 		}), testAccount(), &parse.Result{Candidates: []parse.Candidate{alice}})
 		require.ErrorIs(t, err, context.DeadlineExceeded)
