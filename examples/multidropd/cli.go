@@ -17,13 +17,24 @@ import (
 
 	"github.com/multidrop/multidrop"
 	"github.com/multidrop/multidrop/account"
+	"github.com/multidrop/multidrop/deliver"
+	"github.com/multidrop/multidrop/pop"
 )
 
-// Exit statuses.
+// Exit statuses. When several apply, the lowest non-zero one wins:
+// a failure hides kept messages, kept messages hide busy accounts.
 const (
 	ExitOK     = 0 // everything succeeded
 	ExitFailed = 1 // -once or -check: at least one account's check failed
 	ExitConfig = 2 // bad flags, configuration, store or account ID
+	// ExitKept: -once or -check: every check ran, but at least one message
+	// stayed on the server after a temporary delivery failure (a full
+	// disk, a local server saying 4xx); the next run retries it.
+	ExitKept = 3
+	// ExitBusy: -once or -check: at least one account was not checked
+	// because it was being checked already (another instance holds its
+	// lease); nothing failed.
+	ExitBusy = 4
 )
 
 // DefaultConfig is the configuration file used without -config.
@@ -210,17 +221,98 @@ func (d *Daemon) Once(ctx context.Context, id string, env *Env) int {
 		pr.finish()
 		writeSummary(env.Stdout, reports)
 	}
-	failed := 0
+	s := summarize(reports)
 	for _, r := range reports {
-		if r.Err != nil {
-			failed++
+		if errors.Is(r.Err, multidrop.ErrAccountBusy) {
+			d.log.Warn("account not checked: another check holds it", "account", r.Account, "reason", r.Err.Error())
 		}
 	}
-	d.log.Info("round finished", "accounts", len(reports), "failed", failed)
-	if failed > 0 {
+	attrs := []any{"accounts", s.Accounts, "failed", s.Failed, "busy", s.Busy, "kept_temporary", s.KeptTemporary}
+	if s.KeptTemporary > 0 {
+		attrs = append(attrs, "kept_reason", s.KeptReason)
+	}
+	d.log.Info("round finished", attrs...)
+	if pr != nil {
+		fmt.Fprintln(env.Stdout, s.String())
+	}
+	return s.ExitStatus()
+}
+
+// Summary counts the outcome of a round of checks.
+type Summary struct {
+	Accounts int // accounts in the round
+	Failed   int // checks that failed (not counting Busy)
+	Busy     int // accounts not checked: another check or instance held them
+	// KeptTemporary counts the messages left on the server after a
+	// temporary delivery failure for at least one recipient, over all
+	// accounts; KeptReason is the first such failure's error.
+	KeptTemporary int
+	KeptReason    string
+}
+
+// summarize counts reports: a report whose Err is ErrAccountBusy is busy,
+// any other Err a failure; kept messages are those a Report says were kept
+// with a temporary delivery result.
+func summarize(reports []*multidrop.Report) Summary {
+	s := Summary{Accounts: len(reports)}
+	for _, r := range reports {
+		switch {
+		case errors.Is(r.Err, multidrop.ErrAccountBusy):
+			s.Busy++
+		case r.Err != nil:
+			s.Failed++
+		}
+		for i := range r.Messages {
+			m := &r.Messages[i]
+			if m.Action != pop.Keep {
+				continue
+			}
+			for _, res := range m.Results {
+				if res.Status == deliver.Temporary {
+					s.KeptTemporary++
+					if s.KeptReason == "" && res.Err != nil {
+						s.KeptReason = oneLine(res.Err.Error())
+					}
+					break
+				}
+			}
+		}
+	}
+	return s
+}
+
+// ExitStatus returns the exit status of -once or -check for s.
+func (s Summary) ExitStatus() int {
+	switch {
+	case s.Failed > 0:
 		return ExitFailed
+	case s.KeptTemporary > 0:
+		return ExitKept
+	case s.Busy > 0:
+		return ExitBusy
 	}
 	return ExitOK
+}
+
+// String is the one-line summary -once and -check end with.
+func (s Summary) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d %s checked: %d ok, %d failed, %d busy", s.Accounts, plural(s.Accounts, "account", "accounts"),
+		s.Accounts-s.Failed-s.Busy, s.Failed, s.Busy)
+	if s.KeptTemporary > 0 {
+		fmt.Fprintf(&b, "; %d %s kept after a temporary delivery failure", s.KeptTemporary, plural(s.KeptTemporary, "message", "messages"))
+		if s.KeptReason != "" {
+			fmt.Fprintf(&b, " (%s)", s.KeptReason)
+		}
+	}
+	return b.String()
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // round checks the accounts ids, conc at once, and returns their reports

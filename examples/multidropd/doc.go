@@ -15,8 +15,10 @@
 // pipeline.schedule "shared" (the default on PostgreSQL) several instances
 // share the accounts through the store. -once checks every enabled account once and -check one
 // account; both exit with status 0 when every check succeeded, 1 when one
-// failed and 2 on a usage or configuration error (also the status of a
-// daemon that cannot start). On a terminal they show progress and a
+// failed, 2 on a usage or configuration error (also the status of a
+// daemon that cannot start), 3 when a message was kept after a temporary
+// delivery failure and 4 when an account was busy (its lease held
+// elsewhere); they end with a one-line summary. On a terminal they show progress and a
 // summary table; otherwise they log structured lines to standard error.
 //
 // multidropd runs with GOMAXPROCS of at least 4 unless the environment sets

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -66,7 +67,10 @@ func writeSummary(w io.Writer, reports []*multidrop.Report) {
 	var errs []string
 	for _, r := range reports {
 		status := "ok"
-		if r.Err != nil {
+		if errors.Is(r.Err, multidrop.ErrAccountBusy) {
+			status = "busy"
+			errs = append(errs, fmt.Sprintf("%s: not checked: %v", r.Account, oneLine(r.Err.Error())))
+		} else if r.Err != nil {
 			status = "FAILED"
 			errs = append(errs, fmt.Sprintf("%s: %v", r.Account, oneLine(r.Err.Error())))
 		} else if !r.Committed && r.Deleted > 0 {
