@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
+	"syscall"
 
 	"golang.org/x/sync/errgroup"
 
@@ -55,6 +56,10 @@ type Env struct {
 	// first): -once and -check then cut their sessions, and the daemon
 	// exits without waiting for its checks. Nil means Main's ctx.
 	Cut context.Context
+	// Signals, when set, receives SIGINT and SIGTERM: Main logs each on
+	// arrival, stops at the first (as if ctx were done) and cuts at the
+	// second (as if Cut were done).
+	Signals <-chan os.Signal
 }
 
 // Version returns the program's version line.
@@ -111,7 +116,28 @@ func Main(ctx context.Context, args []string, env *Env) int {
 		return ExitConfig
 	}
 	level := new(slog.LevelVar)
-	log := NewLogger(c, env.Stderr, level)
+	logW := env.Stderr
+	var con *console
+	if env.Terminal {
+		con = &console{out: env.Stdout, log: env.Stderr}
+		logW = con
+	}
+	log := NewLogger(c, logW, level)
+	if env.Signals != nil {
+		var stop, cutNow context.CancelFunc
+		ctx, stop = context.WithCancel(ctx)
+		defer stop()
+		cut := env.Cut
+		if cut == nil {
+			cut = context.Background()
+		}
+		cut, cutNow = context.WithCancel(cut)
+		defer cutNow()
+		env2 := *env
+		env2.Cut = cut
+		env = &env2
+		go signals(env.Signals, log, stop, cutNow)
+	}
 	if fi, err := os.Stat(c.File); err == nil && fi.Mode().Perm()&0o077 != 0 && hasSecrets(c) {
 		log.Warn("the configuration file holds passwords and is readable by others; chmod 600 it", "file", c.File, "mode", fi.Mode().Perm().String())
 	}
@@ -120,6 +146,7 @@ func Main(ctx context.Context, args []string, env *Env) int {
 		fmt.Fprintf(env.Stderr, "multidropd: %v\n", err)
 		return ExitConfig
 	}
+	d.console = con
 	defer func() {
 		if err := d.Close(); err != nil {
 			log.Error("closing the store", "err", err)
@@ -142,7 +169,8 @@ func Main(ctx context.Context, args []string, env *Env) int {
 		case <-cut:
 			log.Warn("second signal: exiting without waiting for the running checks (the journal keeps what they delivered)")
 			return ExitFailed
-		case <-env.Reload:
+		case s := <-env.Reload:
+			log.Info("signal received; reloading the configuration", "signal", signalName(s))
 			if err := d.Reload(ctx); err != nil {
 				log.Error("reload failed; the running configuration stays in force", "err", err)
 			}
@@ -157,6 +185,38 @@ func Main(ctx context.Context, args []string, env *Env) int {
 			return ExitOK
 		}
 	}
+}
+
+// signals logs each SIGINT or SIGTERM from ch as it arrives; the first
+// calls stop, the second cut.
+func signals(ch <-chan os.Signal, log *slog.Logger, stop, cut context.CancelFunc) {
+	n := 0
+	for s := range ch {
+		n++
+		if n == 1 {
+			log.Info("signal received; stopping after the running checks (a second signal cuts them)", "signal", signalName(s))
+			stop()
+			continue
+		}
+		log.Warn("signal received again; cutting the running checks", "signal", signalName(s))
+		cut()
+	}
+}
+
+// signalName is the conventional name of s ("SIGTERM").
+func signalName(s os.Signal) string {
+	if s == nil {
+		return ""
+	}
+	switch s {
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	case syscall.SIGINT:
+		return "SIGINT"
+	case syscall.SIGHUP:
+		return "SIGHUP"
+	}
+	return s.String()
 }
 
 // ErrNotChecked is the error of an account that -once did not check
@@ -208,7 +268,11 @@ func (d *Daemon) Once(ctx context.Context, id string, env *Env) int {
 			d.level.Set(slog.LevelWarn)
 			defer d.level.Set(old)
 		}
-		pr = &progress{w: env.Stdout, total: len(ids)}
+		con := d.console
+		if con == nil {
+			con = &console{out: env.Stdout, log: io.Discard}
+		}
+		pr = &progress{c: con, total: len(ids)}
 		d.SetObserver(pr.event)
 		defer d.SetObserver(nil)
 	}
