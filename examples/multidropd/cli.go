@@ -49,6 +49,9 @@ var version string
 // standard output is a terminal, and the SIGHUP channel.
 type Env struct {
 	Stdout, Stderr io.Writer
+	// Stdin is where secrets and JSON input are read from (os.Stdin when
+	// nil).
+	Stdin io.Reader
 	Terminal       bool
 	// Reload receives a value for each SIGHUP; nil means none.
 	Reload <-chan os.Signal
@@ -77,6 +80,14 @@ func Version() string {
 // Main runs the program with args (without the program name) until ctx is
 // done, and returns the exit status.
 func Main(ctx context.Context, args []string, env *Env) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "hash-password":
+			return hashPassword(args[1:], env)
+		case "accounts":
+			return accountsMain(ctx, args[1:], env)
+		}
+	}
 	fs := flag.NewFlagSet("multidropd", flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
 	configPath := fs.String("config", DefaultConfig, "configuration `file` (JSON; see CONFIG.md)")
@@ -84,7 +95,9 @@ func Main(ctx context.Context, args []string, env *Env) int {
 	checkID := fs.String("check", "", "check the account with this `ID` once, then exit (status 1 if the check failed)")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	fs.Usage = func() {
-		fmt.Fprintf(env.Stderr, "Usage: multidropd [-config file] [-once | -check ID | -version]\n\n"+
+		fmt.Fprintf(env.Stderr, "Usage: multidropd [-config file] [-once | -check ID | -version]\n"+
+			"       multidropd accounts [-config file] COMMAND ...   (multidropd accounts -h)\n"+
+			"       multidropd hash-password < password\n\n"+
 			"multidropd collects mail from remote POP3 multidrop mailboxes and delivers\n"+
 			"it to the users of their domains. Without -once or -check it runs until\n"+
 			"SIGTERM or SIGINT; SIGHUP reloads the configuration and the user directory.\n\n")

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"golang.org/x/crypto/bcrypt"
 )
 
 // maxConfigSize bounds the configuration file.
@@ -626,6 +628,13 @@ func (p *configParser) complete(c *Config, dir string) error {
 		}
 		if a.User != "" && a.Password == "" {
 			p.errKey("admin.password", "required with admin.user")
+		}
+		if strings.HasPrefix(a.Password, "$2") && !isBcryptHash(a.Password) {
+			p.errKey("admin.password", "starts like a bcrypt hash but is not one (want the 60 characters \"multidropd hash-password\" prints)")
+		} else if isBcryptHash(a.Password) {
+			if _, err := bcrypt.Cost([]byte(a.Password)); err != nil {
+				p.errKey("admin.password", "not a valid bcrypt hash: %v", err)
+			}
 		}
 		if a.Token != "" && len(a.Token) < 16 {
 			p.errKey("admin.token", "too short: use at least 16 characters")

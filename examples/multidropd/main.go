@@ -19,7 +19,7 @@ func main() {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	os.Exit(Main(context.Background(), os.Args[1:], &Env{
-		Stdout: os.Stdout, Stderr: os.Stderr, Terminal: isTerminal(os.Stdout),
+		Stdout: os.Stdout, Stderr: os.Stderr, Stdin: os.Stdin, Terminal: isTerminal(os.Stdout),
 		Reload: hup, Signals: sig,
 	}))
 }
