@@ -51,8 +51,8 @@ type Env struct {
 	Stdout, Stderr io.Writer
 	// Stdin is where secrets and JSON input are read from (os.Stdin when
 	// nil).
-	Stdin io.Reader
-	Terminal       bool
+	Stdin    io.Reader
+	Terminal bool
 	// Reload receives a value for each SIGHUP; nil means none.
 	Reload <-chan os.Signal
 	// Cut is done at the second SIGINT or SIGTERM (Main's ctx at the
