@@ -130,3 +130,24 @@ func TestAccountsCommands(t *testing.T) {
 	_, err := os.Stat(cfg)
 	require.NoError(t, err)
 }
+
+// The accounts file example in CONFIG.md is one import takes.
+func TestConfigAccountsFileExample(t *testing.T) {
+	doc, err := os.ReadFile("CONFIG.md")
+	require.NoError(t, err)
+	_, after, ok := strings.Cut(string(doc), "### The accounts file")
+	require.True(t, ok)
+	_, after, ok = strings.Cut(after, "```json\n")
+	require.True(t, ok)
+	example, _, ok := strings.Cut(after, "```")
+	require.True(t, ok)
+
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, nil)
+	code, out, errOut := run(t, example, "accounts", "-config", cfg, "import")
+	require.Equal(t, ExitOK, code, errOut)
+	assert.Equal(t, "imported 1 account\n", out)
+	code, out, _ = run(t, "", "accounts", "-config", cfg, "show", "shop")
+	require.Equal(t, ExitOK, code)
+	assert.Contains(t, out, `"postmaster": "postmaster@example.com"`)
+}
