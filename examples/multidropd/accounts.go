@@ -381,12 +381,13 @@ func (ac *accountsCmd) importFile(args []string) int {
 	fs := flag.NewFlagSet(ac.name, flag.ContinueOnError)
 	fs.SetOutput(ac.env.Stderr)
 	rc := fs.String("fetchmailrc", "", "import the multidrop poll entries of a fetchmail configuration `file`")
-	users := fs.String("users", "", "with -fetchmailrc: write the users and aliases its mappings name to this `file` (default: standard output)")
+	users := fs.String("users", "", "with -fetchmailrc: write the users and aliases its mappings name to this new `file` (default: standard output)")
+	domain := fs.String("domain", "", "with -fetchmailrc: the local `domain` of entries without localdomains")
 	if err := fs.Parse(args); err != nil {
 		return ExitConfig
 	}
 	if *rc != "" {
-		return ac.importFetchmailrc(*rc, *users, fs.Args())
+		return ac.importFetchmailrc(*rc, *users, *domain, fs.Args())
 	}
 	var r io.Reader = ac.stdin()
 	name := "standard input"
