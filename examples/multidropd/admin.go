@@ -55,11 +55,13 @@ func (d *Daemon) lastReport(id string) *multidrop.Report {
 }
 
 // requireAuth serves h only to requests with the configured credentials:
-// HTTP basic authentication with admin.user and admin.password, or
+// HTTP basic authentication with admin.user and admin.password (plain
+// text or a bcrypt hash), or
 // "Authorization: Bearer" with admin.token. Comparisons take constant time.
 func requireAuth(c AdminConfig, h http.Handler) http.Handler {
 	digest := func(s string) [32]byte { return sha256.Sum256([]byte(s)) }
-	user, pass, token := digest(c.User), digest(c.Password), digest(c.Token)
+	user, token := digest(c.User), digest(c.Token)
+	pass := newPasswordChecker(c.Password)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if c.Token != "" {
 			if t, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
@@ -72,10 +74,12 @@ func requireAuth(c AdminConfig, h http.Handler) http.Handler {
 		}
 		if c.Password != "" {
 			if u, p, ok := r.BasicAuth(); ok {
-				gu, gp := digest(u), digest(p)
-				okUser := subtle.ConstantTimeCompare(gu[:], user[:])
-				okPass := subtle.ConstantTimeCompare(gp[:], pass[:])
-				if okUser&okPass == 1 {
+				gu := digest(u)
+				okUser := subtle.ConstantTimeCompare(gu[:], user[:]) == 1
+				// The password is checked even for a wrong user, so the
+				// time does not tell which was wrong.
+				okPass := pass.Match(p)
+				if okUser && okPass {
 					h.ServeHTTP(w, r)
 					return
 				}

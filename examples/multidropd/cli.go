@@ -12,18 +12,30 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
+	"syscall"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/multidrop/multidrop"
 	"github.com/multidrop/multidrop/account"
+	"github.com/multidrop/multidrop/deliver"
+	"github.com/multidrop/multidrop/pop"
 )
 
-// Exit statuses.
+// Exit statuses. When several apply, the lowest non-zero one wins:
+// a failure hides kept messages, kept messages hide busy accounts.
 const (
 	ExitOK     = 0 // everything succeeded
 	ExitFailed = 1 // -once or -check: at least one account's check failed
 	ExitConfig = 2 // bad flags, configuration, store or account ID
+	// ExitKept: -once or -check: every check ran, but at least one message
+	// stayed on the server after a temporary delivery failure (a full
+	// disk, a local server saying 4xx); the next run retries it.
+	ExitKept = 3
+	// ExitBusy: -once or -check: at least one account was not checked
+	// because it was being checked already (another instance holds its
+	// lease); nothing failed.
+	ExitBusy = 4
 )
 
 // DefaultConfig is the configuration file used without -config.
@@ -37,13 +49,20 @@ var version string
 // standard output is a terminal, and the SIGHUP channel.
 type Env struct {
 	Stdout, Stderr io.Writer
-	Terminal       bool
+	// Stdin is where secrets and JSON input are read from (os.Stdin when
+	// nil).
+	Stdin    io.Reader
+	Terminal bool
 	// Reload receives a value for each SIGHUP; nil means none.
 	Reload <-chan os.Signal
 	// Cut is done at the second SIGINT or SIGTERM (Main's ctx at the
 	// first): -once and -check then cut their sessions, and the daemon
 	// exits without waiting for its checks. Nil means Main's ctx.
 	Cut context.Context
+	// Signals, when set, receives SIGINT and SIGTERM: Main logs each on
+	// arrival, stops at the first (as if ctx were done) and cuts at the
+	// second (as if Cut were done).
+	Signals <-chan os.Signal
 }
 
 // Version returns the program's version line.
@@ -61,6 +80,14 @@ func Version() string {
 // Main runs the program with args (without the program name) until ctx is
 // done, and returns the exit status.
 func Main(ctx context.Context, args []string, env *Env) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "hash-password":
+			return hashPassword(args[1:], env)
+		case "accounts":
+			return accountsMain(ctx, args[1:], env)
+		}
+	}
 	fs := flag.NewFlagSet("multidropd", flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
 	configPath := fs.String("config", DefaultConfig, "configuration `file` (JSON; see CONFIG.md)")
@@ -68,7 +95,9 @@ func Main(ctx context.Context, args []string, env *Env) int {
 	checkID := fs.String("check", "", "check the account with this `ID` once, then exit (status 1 if the check failed)")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	fs.Usage = func() {
-		fmt.Fprintf(env.Stderr, "Usage: multidropd [-config file] [-once | -check ID | -version]\n\n"+
+		fmt.Fprintf(env.Stderr, "Usage: multidropd [-config file] [-once | -check ID | -version]\n"+
+			"       multidropd accounts [-config file] COMMAND ...   (multidropd accounts -h)\n"+
+			"       multidropd hash-password < password\n\n"+
 			"multidropd collects mail from remote POP3 multidrop mailboxes and delivers\n"+
 			"it to the users of their domains. Without -once or -check it runs until\n"+
 			"SIGTERM or SIGINT; SIGHUP reloads the configuration and the user directory.\n\n")
@@ -100,7 +129,28 @@ func Main(ctx context.Context, args []string, env *Env) int {
 		return ExitConfig
 	}
 	level := new(slog.LevelVar)
-	log := NewLogger(c, env.Stderr, level)
+	logW := env.Stderr
+	var con *console
+	if env.Terminal {
+		con = &console{out: env.Stdout, log: env.Stderr}
+		logW = con
+	}
+	log := NewLogger(c, logW, level)
+	if env.Signals != nil {
+		var stop, cutNow context.CancelFunc
+		ctx, stop = context.WithCancel(ctx)
+		defer stop()
+		cut := env.Cut
+		if cut == nil {
+			cut = context.Background()
+		}
+		cut, cutNow = context.WithCancel(cut)
+		defer cutNow()
+		env2 := *env
+		env2.Cut = cut
+		env = &env2
+		go signals(env.Signals, log, stop, cutNow)
+	}
 	if fi, err := os.Stat(c.File); err == nil && fi.Mode().Perm()&0o077 != 0 && hasSecrets(c) {
 		log.Warn("the configuration file holds passwords and is readable by others; chmod 600 it", "file", c.File, "mode", fi.Mode().Perm().String())
 	}
@@ -109,6 +159,7 @@ func Main(ctx context.Context, args []string, env *Env) int {
 		fmt.Fprintf(env.Stderr, "multidropd: %v\n", err)
 		return ExitConfig
 	}
+	d.console = con
 	defer func() {
 		if err := d.Close(); err != nil {
 			log.Error("closing the store", "err", err)
@@ -131,7 +182,8 @@ func Main(ctx context.Context, args []string, env *Env) int {
 		case <-cut:
 			log.Warn("second signal: exiting without waiting for the running checks (the journal keeps what they delivered)")
 			return ExitFailed
-		case <-env.Reload:
+		case s := <-env.Reload:
+			log.Info("signal received; reloading the configuration", "signal", signalName(s))
 			if err := d.Reload(ctx); err != nil {
 				log.Error("reload failed; the running configuration stays in force", "err", err)
 			}
@@ -146,6 +198,38 @@ func Main(ctx context.Context, args []string, env *Env) int {
 			return ExitOK
 		}
 	}
+}
+
+// signals logs each SIGINT or SIGTERM from ch as it arrives; the first
+// calls stop, the second cut.
+func signals(ch <-chan os.Signal, log *slog.Logger, stop, cut context.CancelFunc) {
+	n := 0
+	for s := range ch {
+		n++
+		if n == 1 {
+			log.Info("signal received; stopping after the running checks (a second signal cuts them)", "signal", signalName(s))
+			stop()
+			continue
+		}
+		log.Warn("signal received again; cutting the running checks", "signal", signalName(s))
+		cut()
+	}
+}
+
+// signalName is the conventional name of s ("SIGTERM").
+func signalName(s os.Signal) string {
+	if s == nil {
+		return ""
+	}
+	switch s {
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	case syscall.SIGINT:
+		return "SIGINT"
+	case syscall.SIGHUP:
+		return "SIGHUP"
+	}
+	return s.String()
 }
 
 // ErrNotChecked is the error of an account that -once did not check
@@ -197,7 +281,11 @@ func (d *Daemon) Once(ctx context.Context, id string, env *Env) int {
 			d.level.Set(slog.LevelWarn)
 			defer d.level.Set(old)
 		}
-		pr = &progress{w: env.Stdout, total: len(ids)}
+		con := d.console
+		if con == nil {
+			con = &console{out: env.Stdout, log: io.Discard}
+		}
+		pr = &progress{c: con, total: len(ids)}
 		d.SetObserver(pr.event)
 		defer d.SetObserver(nil)
 	}
@@ -210,17 +298,98 @@ func (d *Daemon) Once(ctx context.Context, id string, env *Env) int {
 		pr.finish()
 		writeSummary(env.Stdout, reports)
 	}
-	failed := 0
+	s := summarize(reports)
 	for _, r := range reports {
-		if r.Err != nil {
-			failed++
+		if errors.Is(r.Err, multidrop.ErrAccountBusy) {
+			d.log.Warn("account not checked: another check holds it", "account", r.Account, "reason", r.Err.Error())
 		}
 	}
-	d.log.Info("round finished", "accounts", len(reports), "failed", failed)
-	if failed > 0 {
+	attrs := []any{"accounts", s.Accounts, "failed", s.Failed, "busy", s.Busy, "kept_temporary", s.KeptTemporary}
+	if s.KeptTemporary > 0 {
+		attrs = append(attrs, "kept_reason", s.KeptReason)
+	}
+	d.log.Info("round finished", attrs...)
+	if pr != nil {
+		fmt.Fprintln(env.Stdout, s.String())
+	}
+	return s.ExitStatus()
+}
+
+// Summary counts the outcome of a round of checks.
+type Summary struct {
+	Accounts int // accounts in the round
+	Failed   int // checks that failed (not counting Busy)
+	Busy     int // accounts not checked: another check or instance held them
+	// KeptTemporary counts the messages left on the server after a
+	// temporary delivery failure for at least one recipient, over all
+	// accounts; KeptReason is the first such failure's error.
+	KeptTemporary int
+	KeptReason    string
+}
+
+// summarize counts reports: a report whose Err is ErrAccountBusy is busy,
+// any other Err a failure; kept messages are those a Report says were kept
+// with a temporary delivery result.
+func summarize(reports []*multidrop.Report) Summary {
+	s := Summary{Accounts: len(reports)}
+	for _, r := range reports {
+		switch {
+		case errors.Is(r.Err, multidrop.ErrAccountBusy):
+			s.Busy++
+		case r.Err != nil:
+			s.Failed++
+		}
+		for i := range r.Messages {
+			m := &r.Messages[i]
+			if m.Action != pop.Keep {
+				continue
+			}
+			for _, res := range m.Results {
+				if res.Status == deliver.Temporary {
+					s.KeptTemporary++
+					if s.KeptReason == "" && res.Err != nil {
+						s.KeptReason = oneLine(res.Err.Error())
+					}
+					break
+				}
+			}
+		}
+	}
+	return s
+}
+
+// ExitStatus returns the exit status of -once or -check for s.
+func (s Summary) ExitStatus() int {
+	switch {
+	case s.Failed > 0:
 		return ExitFailed
+	case s.KeptTemporary > 0:
+		return ExitKept
+	case s.Busy > 0:
+		return ExitBusy
 	}
 	return ExitOK
+}
+
+// String is the one-line summary -once and -check end with.
+func (s Summary) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d %s checked: %d ok, %d failed, %d busy", s.Accounts, plural(s.Accounts, "account", "accounts"),
+		s.Accounts-s.Failed-s.Busy, s.Failed, s.Busy)
+	if s.KeptTemporary > 0 {
+		fmt.Fprintf(&b, "; %d %s kept after a temporary delivery failure", s.KeptTemporary, plural(s.KeptTemporary, "message", "messages"))
+		if s.KeptReason != "" {
+			fmt.Fprintf(&b, " (%s)", s.KeptReason)
+		}
+	}
+	return b.String()
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // round checks the accounts ids, conc at once, and returns their reports

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"golang.org/x/crypto/bcrypt"
 )
 
 // maxConfigSize bounds the configuration file.
@@ -202,6 +204,29 @@ func LoadConfig(path string) (*Config, error) {
 	return ParseConfig(path, abs, data)
 }
 
+// invalidUTF8 returns the offset of the first byte of data that is not
+// valid UTF-8, or -1. encoding/json would replace such bytes with U+FFFD
+// silently, so that a path or a password would not be the one written.
+func invalidUTF8(data []byte) int {
+	for off := 0; off < len(data); {
+		r, n := utf8.DecodeRune(data[off:])
+		if r == utf8.RuneError && n <= 1 {
+			return off
+		}
+		off += n
+	}
+	return -1
+}
+
+// Upper bounds of numbers in the file: beyond them a value is a typo
+// ("1e9", a duration in the wrong unit), not a setting.
+const (
+	maxConcurrency    = 1024
+	maxMessageSizeCap = 1 << 40 // 1 TiB
+	maxInterval       = 7 * 24 * time.Hour
+	maxShortDuration  = time.Hour // lease_ttl, poll, check_interval
+)
+
 // errText is err's text without the path os errors repeat.
 func errText(err error) string {
 	if pe, ok := errors.AsType[*os.PathError](err); ok {
@@ -215,6 +240,9 @@ func errText(err error) string {
 // directory.
 func ParseConfig(name, abs string, data []byte) (*Config, error) {
 	p := &configParser{file: name, data: data, pos: map[string]int{}}
+	if off := invalidUTF8(data); off >= 0 {
+		return nil, p.errAt("", off, "invalid UTF-8 (the file must be UTF-8 text)")
+	}
 	if err := p.scan(); err != nil {
 		return nil, err
 	}
@@ -601,6 +629,13 @@ func (p *configParser) complete(c *Config, dir string) error {
 		if a.User != "" && a.Password == "" {
 			p.errKey("admin.password", "required with admin.user")
 		}
+		if strings.HasPrefix(a.Password, "$2") && !isBcryptHash(a.Password) {
+			p.errKey("admin.password", "starts like a bcrypt hash but is not one (want the 60 characters \"multidropd hash-password\" prints)")
+		} else if isBcryptHash(a.Password) {
+			if _, err := bcrypt.Cost([]byte(a.Password)); err != nil {
+				p.errKey("admin.password", "not a valid bcrypt hash: %v", err)
+			}
+		}
 		if a.Token != "" && len(a.Token) < 16 {
 			p.errKey("admin.token", "too short: use at least 16 characters")
 		}
@@ -622,9 +657,24 @@ func (p *configParser) complete(c *Config, dir string) error {
 	pc := &c.Pipeline
 	if pc.Concurrency < 0 {
 		p.errKey("pipeline.concurrency", "must not be negative")
+	} else if pc.Concurrency > maxConcurrency {
+		p.errKey("pipeline.concurrency", "%d is too large (at most %d)", pc.Concurrency, maxConcurrency)
 	}
 	if pc.MaxMessageSize < 0 {
 		p.errKey("pipeline.max_message_size", "must not be negative")
+	} else if pc.MaxMessageSize > maxMessageSizeCap {
+		p.errKey("pipeline.max_message_size", "%d is too large (at most %d, 1 TiB)", pc.MaxMessageSize, int64(maxMessageSizeCap))
+	}
+	if time.Duration(pc.Interval) > maxInterval {
+		p.errKey("pipeline.interval", "%v is too long (at most %v)", time.Duration(pc.Interval), maxInterval)
+	}
+	for _, k := range []struct {
+		key string
+		d   Duration
+	}{{"pipeline.lease_ttl", pc.LeaseTTL}, {"pipeline.poll", pc.Poll}, {"directory.check_interval", c.Directory.CheckInterval}} {
+		if time.Duration(k.d) > maxShortDuration {
+			p.errKey(k.key, "%v is too long (at most %v)", time.Duration(k.d), maxShortDuration)
+		}
 	}
 	if pc.Interval != 0 && time.Duration(pc.Interval) < 10*time.Second {
 		p.errKey("pipeline.interval", "%v is too short (at least 10s; POP providers lock out clients that poll faster)", time.Duration(pc.Interval))

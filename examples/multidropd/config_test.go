@@ -136,6 +136,12 @@ func TestConfigErrors(t *testing.T) {
 		{"poll without shared", `{"pipeline": {"poll": "2s"}, ` + base + `}`, "pipeline.poll", 0, 0, `applies only to schedule "shared"`},
 		{"log format", `{"log": {"format": "xml"}, ` + base + `}`, "log.format", 0, 0, `unknown format "xml" (want text or json)`},
 		{"log level", `{"log": {"level": "verbose"}, ` + base + `}`, "log.level", 1, 10, `unknown level "verbose" (want debug, info, warn or error)`},
+		{"invalid utf-8", "{\"log\": {\"format\": \"t\xffext\"}, " + base + "}", "", 1, 22, "invalid UTF-8"},
+		{"exponent concurrency", `{"pipeline": {"concurrency": 1e9}, ` + base + `}`, "pipeline.concurrency", 1, 30, "want a whole number"},
+		{"huge concurrency", `{"pipeline": {"concurrency": 1000000000}, ` + base + `}`, "pipeline.concurrency", 1, 15, "too large (at most 1024)"},
+		{"huge size", `{"pipeline": {"max_message_size": 9223372036854775807}, ` + base + `}`, "pipeline.max_message_size", 0, 0, "too large"},
+		{"long interval", `{"pipeline": {"interval": "10000h"}, ` + base + `}`, "pipeline.interval", 0, 0, "too long (at most 168h0m0s)"},
+		{"long lease", `{"pipeline": {"lease_ttl": "2h"}, ` + base + `}`, "pipeline.lease_ttl", 0, 0, "too long"},
 		{"utf-8 column", "{\"log\": {\"format\": \"é\", \"levl\": 1}, " + base + "}", "log.levl", 1, 25, "unknown key"},
 	}
 	for _, tc := range tests {

@@ -7,6 +7,16 @@
 // Usage:
 //
 //	multidropd [-config file] [-once | -check ID | -version]
+//	multidropd accounts [-config file] COMMAND [arguments]
+//	multidropd hash-password < password
+//
+// "multidropd accounts" manages the accounts of the configured store (list,
+// show, add, edit, enable, disable, delete, export, import, import
+// -fetchmailrc), tests one (connection, TLS certificate, login, STAT:
+// nothing retrieved or deleted) and previews what a check would do with
+// its messages, through package probe. Passwords are read at a prompt or
+// from standard input, never from the command line. "hash-password" prints
+// a bcrypt hash for admin.password.
 //
 // Without -once or -check, multidropd checks each enabled account on its
 // interval until SIGTERM or SIGINT, which let the running checks finish the
@@ -15,9 +25,16 @@
 // pipeline.schedule "shared" (the default on PostgreSQL) several instances
 // share the accounts through the store. -once checks every enabled account once and -check one
 // account; both exit with status 0 when every check succeeded, 1 when one
-// failed and 2 on a usage or configuration error (also the status of a
-// daemon that cannot start). On a terminal they show progress and a
-// summary table; otherwise they log structured lines to standard error.
+// failed, 2 on a usage or configuration error (also the status of a
+// daemon that cannot start), 3 when a message was kept after a temporary
+// delivery failure and 4 when an account was busy (its lease held
+// elsewhere); they end with a one-line summary. On a terminal they show progress and a
+// summary table, with log lines scrolling above the progress line;
+// otherwise they log structured lines to standard error. Signals are
+// logged when they arrive.
+//
+// multidropd.service is a sandboxed systemd unit and Dockerfile a
+// container image; CONFIG.md says how to use them.
 //
 // multidropd runs with GOMAXPROCS of at least 4 unless the environment sets
 // it or a container's CPU quota lowered it: deliveries hold the runtime's

@@ -12,22 +12,15 @@ func main() {
 	if n := procs(os.Getenv("GOMAXPROCS"), runtime.GOMAXPROCS(0), runtime.NumCPU()); n != runtime.GOMAXPROCS(0) {
 		runtime.GOMAXPROCS(n)
 	}
-	// The first SIGINT or SIGTERM stops gracefully, the second cuts.
-	ctx, stop := context.WithCancel(context.Background())
-	cut, cutNow := context.WithCancel(context.Background())
+	// The first SIGINT or SIGTERM stops gracefully, the second cuts; Main
+	// logs each as it arrives.
 	sig := make(chan os.Signal, 2)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-	go func() {
-		<-sig
-		stop()
-		<-sig
-		cutNow()
-	}()
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
-	os.Exit(Main(ctx, os.Args[1:], &Env{
-		Stdout: os.Stdout, Stderr: os.Stderr, Terminal: isTerminal(os.Stdout),
-		Reload: hup, Cut: cut,
+	os.Exit(Main(context.Background(), os.Args[1:], &Env{
+		Stdout: os.Stdout, Stderr: os.Stderr, Stdin: os.Stdin, Terminal: isTerminal(os.Stdout),
+		Reload: hup, Signals: sig,
 	}))
 }
 

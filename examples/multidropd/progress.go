@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -12,10 +13,54 @@ import (
 	"github.com/multidrop/multidrop"
 )
 
+// console shares a terminal between log lines and a status line: each log
+// line clears the status line, is written, and the status line is drawn
+// again below it, so that log lines scroll above the status line instead
+// of being written over it.
+type console struct {
+	mu     sync.Mutex
+	out    io.Writer // the terminal the status line is drawn on
+	log    io.Writer // where log lines go (the same terminal, usually)
+	status string
+}
+
+// Write writes a log line (slog handlers write one record per call).
+func (c *console) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.status != "" {
+		fmt.Fprint(c.out, "\r\x1b[K")
+	}
+	n, err := c.log.Write(p)
+	if c.status != "" {
+		fmt.Fprint(c.out, c.status)
+	}
+	return n, err
+}
+
+// SetStatus redraws the status line as s; "" clears it.
+func (c *console) SetStatus(s string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.status = s
+	fmt.Fprintf(c.out, "\r\x1b[K%s", s)
+}
+
+// End leaves the status line as it is, ends it with a newline and stops
+// redrawing it.
+func (c *console) End() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.status != "" {
+		fmt.Fprint(c.out, "\n")
+	}
+	c.status = ""
+}
+
 // progress draws one status line on a terminal from the Pipeline's events:
 // accounts done of total, messages and bytes handled.
 type progress struct {
-	w     io.Writer
+	c     *console
 	total int
 
 	mu       sync.Mutex
@@ -44,7 +89,7 @@ func (p *progress) event(e multidrop.Event) {
 	now := time.Now()
 	if e.Kind == multidrop.EventCheckEnd || now.Sub(p.drawn) >= 100*time.Millisecond {
 		p.drawn = now
-		fmt.Fprintf(p.w, "\r\x1b[K%s", p.line())
+		p.c.SetStatus(p.line())
 	}
 }
 
@@ -56,7 +101,9 @@ func (p *progress) line() string {
 func (p *progress) finish() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	fmt.Fprintf(p.w, "\r\x1b[K%s\n\n", p.line())
+	p.c.SetStatus(p.line())
+	p.c.End()
+	fmt.Fprintln(p.c.out)
 }
 
 // writeSummary writes a table with one row per account (names and
@@ -66,7 +113,10 @@ func writeSummary(w io.Writer, reports []*multidrop.Report) {
 	var errs []string
 	for _, r := range reports {
 		status := "ok"
-		if r.Err != nil {
+		if errors.Is(r.Err, multidrop.ErrAccountBusy) {
+			status = "busy"
+			errs = append(errs, fmt.Sprintf("%s: not checked: %v", r.Account, oneLine(r.Err.Error())))
+		} else if r.Err != nil {
 			status = "FAILED"
 			errs = append(errs, fmt.Sprintf("%s: %v", r.Account, oneLine(r.Err.Error())))
 		} else if !r.Committed && r.Deleted > 0 {

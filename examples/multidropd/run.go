@@ -67,10 +67,60 @@ func NewLogger(c *Config, w io.Writer, level *slog.LevelVar) *slog.Logger {
 	level.Set(l)
 	o := &slog.HandlerOptions{Level: level}
 	if c.Log.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, o))
+		return slog.New(noNilErr{slog.NewJSONHandler(w, o)})
 	}
-	return slog.New(slog.NewTextHandler(w, o))
+	return slog.New(noNilErr{slog.NewTextHandler(w, o)})
 }
+
+// noNilErr is a slog.Handler that leaves out attributes whose value is a
+// nil error (a check that succeeded logs no "err=<nil>").
+type noNilErr struct{ slog.Handler }
+
+func isNilErr(a slog.Attr) bool {
+	if a.Value.Kind() != slog.KindAny {
+		return false
+	}
+	v := a.Value.Any()
+	if v == nil {
+		return a.Key == "err" || a.Key == "error"
+	}
+	if e, ok := v.(error); ok {
+		rv := reflect.ValueOf(e)
+		return rv.Kind() == reflect.Pointer && rv.IsNil()
+	}
+	return false
+}
+
+func (h noNilErr) Handle(ctx context.Context, r slog.Record) error {
+	drop := false
+	r.Attrs(func(a slog.Attr) bool {
+		drop = drop || isNilErr(a)
+		return !drop
+	})
+	if !drop {
+		return h.Handler.Handle(ctx, r)
+	}
+	nr := slog.NewRecord(r.Time, r.Level, r.Message, r.PC)
+	r.Attrs(func(a slog.Attr) bool {
+		if !isNilErr(a) {
+			nr.AddAttrs(a)
+		}
+		return true
+	})
+	return h.Handler.Handle(ctx, nr)
+}
+
+func (h noNilErr) WithAttrs(as []slog.Attr) slog.Handler {
+	kept := make([]slog.Attr, 0, len(as))
+	for _, a := range as {
+		if !isNilErr(a) {
+			kept = append(kept, a)
+		}
+	}
+	return noNilErr{h.Handler.WithAttrs(kept)}
+}
+
+func (h noNilErr) WithGroup(name string) slog.Handler { return noNilErr{h.Handler.WithGroup(name)} }
 
 // Daemon is the wired daemon: the store, the user directory, the
 // deliverer and the Pipeline built from a Config. Reload replaces what can
@@ -84,6 +134,10 @@ type Daemon struct {
 	journal account.Journal
 	locker  account.Locker
 	closers []io.Closer
+
+	// console, when set, is the terminal the logger writes to through
+	// it: -once draws its progress line there, below the log lines.
+	console *console
 
 	observer atomic.Pointer[func(multidrop.Event)]
 	reload   sync.Mutex // serialises Reload
