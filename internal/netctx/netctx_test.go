@@ -107,3 +107,103 @@ func TestAlreadyDoneContext(t *testing.T) {
 		require.ErrorIs(t, err, context.Canceled)
 	})
 }
+
+func TestLimitBoundsADribble(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, peer := pipe(t)
+		c.SetTimeouts(10*time.Second, 10*time.Second)
+		c.SetLimit(time.Now().Add(25 * time.Second))
+		go func() {
+			for {
+				time.Sleep(time.Second)
+				if _, err := peer.Write([]byte("x")); err != nil {
+					return
+				}
+			}
+		}()
+		var err error
+		n := 0
+		for err == nil {
+			var k int
+			k, err = c.Read(make([]byte, 1))
+			n += k
+		}
+		require.ErrorIs(t, err, ErrLimit)
+		require.ErrorIs(t, err, os.ErrDeadlineExceeded, "a limit is a timeout")
+		assert.Less(t, n, 26)
+		// Writes are bounded by the same limit.
+		_, err = c.Write([]byte("y"))
+		require.ErrorIs(t, err, ErrLimit)
+		c.SetLimit(time.Time{})
+		peer.Close()
+	})
+}
+
+func TestLimitBoundsAWrite(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, _ := pipe(t)
+		c.SetTimeouts(0, time.Minute)
+		c.SetLimit(time.Now().Add(5 * time.Second))
+		_, err := c.Write([]byte("x")) // nobody reads the pipe
+		require.ErrorIs(t, err, ErrLimit)
+	})
+}
+
+func TestMinRate(t *testing.T) {
+	tests := []struct {
+		name    string
+		every   time.Duration // one write of size per every
+		size    int
+		tooSlow bool
+	}{
+		{"one byte a second", time.Second, 1, true},
+		{"just under the floor", time.Second, 99, true},
+		{"above the floor", time.Second, 120, false},
+		{"bursts above the floor", 5 * time.Second, 1000, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				c, peer := pipe(t)
+				c.SetTimeouts(time.Minute, 0)
+				c.SetMinRate(100, 10*time.Second)
+				stop := make(chan struct{})
+				go func() {
+					buf := make([]byte, tc.size)
+					for {
+						select {
+						case <-stop:
+							return
+						case <-time.After(tc.every):
+						}
+						if _, err := peer.Write(buf); err != nil {
+							return
+						}
+					}
+				}()
+				var err error
+				for end := time.Now().Add(2 * time.Minute); err == nil && time.Now().Before(end); {
+					_, err = c.Read(make([]byte, 4096))
+				}
+				close(stop)
+				if tc.tooSlow {
+					require.ErrorIs(t, err, ErrTooSlow)
+				} else {
+					require.NoError(t, err)
+				}
+				c.SetMinRate(0, 0)
+				peer.Close()
+			})
+		})
+	}
+}
+
+func TestMinRateSilencePastTheWindow(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, _ := pipe(t)
+		c.SetTimeouts(time.Hour, 0) // idle alone would wait an hour
+		c.SetMinRate(1, 30*time.Second)
+		_, err := c.Read(make([]byte, 1))
+		require.ErrorIs(t, err, ErrTooSlow)
+	})
+}
