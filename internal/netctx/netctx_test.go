@@ -113,7 +113,9 @@ func TestLimitBoundsADribble(t *testing.T) {
 		c, peer := pipe(t)
 		c.SetTimeouts(10*time.Second, 10*time.Second)
 		c.SetLimit(time.Now().Add(25 * time.Second))
+		done := make(chan struct{})
 		go func() {
+			defer close(done)
 			for {
 				time.Sleep(time.Second)
 				if _, err := peer.Write([]byte("x")); err != nil {
@@ -136,6 +138,7 @@ func TestLimitBoundsADribble(t *testing.T) {
 		require.ErrorIs(t, err, ErrLimit)
 		c.SetLimit(time.Time{})
 		peer.Close()
+		<-done
 	})
 }
 
@@ -167,8 +170,9 @@ func TestMinRate(t *testing.T) {
 				c, peer := pipe(t)
 				c.SetTimeouts(time.Minute, 0)
 				c.SetMinRate(100, 10*time.Second)
-				stop := make(chan struct{})
+				stop, done := make(chan struct{}), make(chan struct{})
 				go func() {
+					defer close(done)
 					buf := make([]byte, tc.size)
 					for {
 						select {
@@ -193,6 +197,7 @@ func TestMinRate(t *testing.T) {
 				}
 				c.SetMinRate(0, 0)
 				peer.Close()
+				<-done
 			})
 		})
 	}
