@@ -344,6 +344,9 @@ func TestPoptestFaults(t *testing.T) {
 			server: &poptest.Server{Faults: []poptest.Fault{{Kind: poptest.Stall, Command: "LIST"}}},
 			check: func(t *testing.T, err error, s *poptest.Server) {
 				assert.ErrorIs(t, err, os.ErrDeadlineExceeded)
+				var te *TimeoutError
+				require.ErrorAs(t, err, &te)
+				assert.Equal(t, TimeoutError{Command: "LIST", Bound: BoundCommand, Limit: 300 * time.Millisecond}, *te)
 				noCommit(t, s, 3)
 			}},
 		{name: "stall at greeting is a dial timeout", opts: Downloader{Options: Options{Timeouts: account.Timeouts{Dial: 300 * time.Millisecond}}},
@@ -357,6 +360,9 @@ func TestPoptestFaults(t *testing.T) {
 			server: &poptest.Server{},
 			check: func(t *testing.T, err error, s *poptest.Server) {
 				assert.ErrorIs(t, err, os.ErrDeadlineExceeded)
+				var te *TimeoutError
+				require.ErrorAs(t, err, &te)
+				assert.Equal(t, BoundData, te.Bound)
 				noCommit(t, s, 1)
 			}},
 		{name: "IN-USE", server: &poptest.Server{Faults: []poptest.Fault{poptest.ErrReply("AUTH", "IN-USE", "locked")}}, check: isCode("IN-USE", true)},

@@ -316,3 +316,42 @@ func TestFaultPerUser(t *testing.T) {
 	b.cmd("USER alice")
 	assert.Equal(t, "-ERR [IN-USE] Mailbox is locked by another session.", b.cmd("PASS pw"))
 }
+
+func TestFaultDribble(t *testing.T) {
+	checkNoLeak(t)
+	s := faultServer(t,
+		Fault{Kind: Dribble, Command: "STAT", Duration: 2 * time.Millisecond},
+		Fault{Kind: Dribble, Command: "RETR", Arg: "1", Bytes: 5, Duration: time.Millisecond})
+	c := dial(t, s)
+	c.line()
+	c.login("alice", "pw")
+	c.send("STAT")
+	// Read the raw bytes: the reply arrives one byte per read.
+	var got []byte
+	reads := 0
+	buf := make([]byte, 64)
+	for !bytes.HasSuffix(got, []byte("\r\n")) {
+		n, err := c.r.Read(buf)
+		require.NoError(t, err)
+		got = append(got, buf[:n]...)
+		reads++
+		assert.LessOrEqual(t, n, 1, "one byte at a time")
+	}
+	assert.Regexp(t, `^\+OK 3 \d+\r\n$`, string(got))
+	assert.Equal(t, len(got), reads)
+	// A dribbled body is still the whole message; the next reply is normal.
+	require.Regexp(t, `^\+OK \d+ octets$`, c.cmd("RETR 1"))
+	assert.Equal(t, corpus[0].Data, c.body())
+	require.Regexp(t, `^\+OK`, c.cmd("NOOP"))
+}
+
+func TestFaultDribbleEndsWithTheServer(t *testing.T) {
+	checkNoLeak(t)
+	s := faultServer(t, Fault{Kind: Dribble, Command: "LIST", Duration: time.Hour})
+	c := dial(t, s)
+	c.line()
+	c.login("alice", "pw")
+	c.send("LIST")
+	require.NoError(t, s.Close(), "Close does not wait out the dribble")
+	assert.True(t, c.closed())
+}

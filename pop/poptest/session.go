@@ -127,6 +127,22 @@ func (ss *session) respond(c Command, handle func() error) error {
 	}
 	ss.afterDone = false
 	ss.faults = faults
+	for _, f := range faults {
+		if f.Kind == Dribble {
+			every := f.Duration
+			if every <= 0 {
+				every = time.Second
+			}
+			ss.lw.mu.Lock()
+			ss.lw.dribble = &dribble{fast: max(f.Bytes, 0), every: every, done: ss.s.done}
+			ss.lw.mu.Unlock()
+			defer func() {
+				ss.lw.mu.Lock()
+				ss.lw.dribble = nil
+				ss.lw.mu.Unlock()
+			}()
+		}
+	}
 	replaced := false
 	for _, f := range faults {
 		if f.Kind == Reply {
