@@ -1,10 +1,15 @@
 package pop
 
 import (
+	"bufio"
 	"bytes"
+	"fmt"
+	"io"
+	"net"
 	"os"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -93,5 +98,129 @@ func TestTimeoutErrorText(t *testing.T) {
 	for _, tc := range tests {
 		assert.Equal(t, tc.want, tc.err.Error())
 		assert.True(t, strings.HasPrefix(tc.err.Error(), "pop: "))
+	}
+}
+
+// pipeSession runs serve as the server of a Client over net.Pipe, in a
+// synctest bubble, and waits for it to end.
+func pipeSession(t *testing.T, opts *Options, serve func(r *bufio.Reader, w net.Conn), client func(t *testing.T, c *Client)) {
+	synctest.Test(t, func(t *testing.T) {
+		a, b := net.Pipe()
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			defer b.Close()
+			if _, err := io.WriteString(b, "+OK ready\r\n"); err != nil {
+				return
+			}
+			serve(bufio.NewReader(b), b)
+		}()
+		c, err := NewClient(t.Context(), a, opts)
+		require.NoError(t, err)
+		client(t, c)
+		c.Close()
+		<-done
+	})
+}
+
+// dribbleLine writes s one byte a second, stopping when the client hangs up.
+func dribbleLine(w net.Conn, s string) {
+	for i := range len(s) {
+		time.Sleep(time.Second)
+		if _, err := io.WriteString(w, s[i:i+1]); err != nil {
+			return
+		}
+	}
+}
+
+// TestStatusLineBoundInTotal is issue 14's case: a STAT reply at one byte a
+// second used to succeed after 10 s with a 3 s CommandTimeout.
+func TestStatusLineBoundInTotal(t *testing.T) {
+	pipeSession(t, &Options{Timeouts: account.Timeouts{Command: 3 * time.Second}},
+		func(r *bufio.Reader, w net.Conn) {
+			if _, err := r.ReadString('\n'); err == nil {
+				dribbleLine(w, "+OK 3 300\r\n")
+			}
+		},
+		func(t *testing.T, c *Client) {
+			start := time.Now()
+			_, _, err := c.Stat(t.Context())
+			var te *TimeoutError
+			require.ErrorAs(t, err, &te)
+			assert.Equal(t, TimeoutError{Command: "STAT", Bound: BoundCommand, Limit: 3 * time.Second}, *te)
+			assert.Equal(t, 3*time.Second, time.Since(start), "fake time: exactly the bound")
+			assert.ErrorIs(t, c.Err(), os.ErrDeadlineExceeded, "the session is over")
+			_, _, err = c.Stat(t.Context())
+			require.ErrorAs(t, err, &te)
+		})
+}
+
+func TestListingBoundInTotal(t *testing.T) {
+	pipeSession(t, &Options{Timeouts: account.Timeouts{Command: 10 * time.Second}},
+		func(r *bufio.Reader, w net.Conn) {
+			if _, err := r.ReadString('\n'); err != nil {
+				return
+			}
+			io.WriteString(w, "+OK\r\n")
+			for i := 1; ; i++ { // one line every 5 s: never idle for 10 s
+				time.Sleep(5 * time.Second)
+				if _, err := fmt.Fprintf(w, "%d uid%d\r\n", i, i); err != nil {
+					return
+				}
+			}
+		},
+		func(t *testing.T, c *Client) {
+			_, err := c.UIDL(t.Context())
+			var te *TimeoutError
+			require.ErrorAs(t, err, &te)
+			assert.Equal(t, BoundCommand, te.Bound)
+			assert.Equal(t, "UIDL", te.Command)
+		})
+}
+
+func TestBodyBounds(t *testing.T) {
+	tests := []struct {
+		name  string
+		t     account.Timeouts
+		every time.Duration // one 10-octet line per every
+		bound Bound
+	}{
+		{"rate", account.Timeouts{MinRate: 1024, RateWindow: time.Minute}, time.Second, BoundRate},
+		{"message", account.Timeouts{MinRate: -1, Message: 10 * time.Minute}, time.Second, BoundMessage},
+		{"session", account.Timeouts{MinRate: -1, Session: 5 * time.Minute}, time.Second, BoundSession},
+		{"idle", account.Timeouts{MinRate: -1, Data: 30 * time.Second}, time.Minute, BoundData},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			pipeSession(t, &Options{Timeouts: tc.t},
+				func(r *bufio.Reader, w net.Conn) {
+					if l, err := r.ReadString('\n'); err != nil || l != "CAPA\r\n" {
+						return
+					}
+					io.WriteString(w, "+OK\r\nUIDL\r\n.\r\n")
+					if l, err := r.ReadString('\n'); err != nil || l != "RETR 1\r\n" {
+						return
+					}
+					io.WriteString(w, "+OK message follows\r\n")
+					for {
+						time.Sleep(tc.every)
+						if _, err := io.WriteString(w, "012345678\n"); err != nil {
+							return
+						}
+					}
+				},
+				func(t *testing.T, c *Client) {
+					err := c.RetrAll(t.Context(), []int{1}, func(n int, body io.Reader) error {
+						_, err := io.Copy(io.Discard, body)
+						var te *TimeoutError
+						require.ErrorAs(t, err, &te, "the handler sees the typed error")
+						return err
+					})
+					var te *TimeoutError
+					require.ErrorAs(t, err, &te)
+					assert.Equal(t, tc.bound, te.Bound, "%v", err)
+					assert.Equal(t, "RETR", te.Command)
+				})
+		})
 	}
 }

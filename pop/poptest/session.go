@@ -552,7 +552,13 @@ func (ss *session) capa(c Command) error {
 	if s.Expire != "" {
 		caps = append(caps, "EXPIRE "+s.Expire)
 	}
-	if s.LoginDelay > 0 {
+	switch {
+	case ss.user != "" && s.LoginDelayAfter > 0:
+		caps = append(caps, "LOGIN-DELAY "+strconv.Itoa(s.LoginDelayAfter))
+	case ss.user != "" && s.LoginDelayAfter < 0:
+	case s.LoginDelay > 0 && s.LoginDelayAfter != 0:
+		caps = append(caps, "LOGIN-DELAY "+strconv.Itoa(s.LoginDelay)+" USER")
+	case s.LoginDelay > 0:
 		caps = append(caps, "LOGIN-DELAY "+strconv.Itoa(s.LoginDelay))
 	}
 	if s.Implementation != "" {
