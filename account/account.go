@@ -114,12 +114,13 @@ type Timeouts struct {
 	// Data is the longest silence inside a message body
 	// (pop.DefaultDataTimeout, 2m).
 	Data time.Duration `json:"data,omitempty"`
-	// Message bounds the download of one message in total
-	// (pop.DefaultMessageTimeout, 1h).
+	// Message bounds the download of one message in total, the time the
+	// receiver takes to consume it included (pop.DefaultMessageTimeout, 1h).
 	Message time.Duration `json:"message,omitempty"`
 	// MinRate is the slowest accepted body download, in octets per second
-	// over each RateWindow (pop.DefaultMinRate, 1024); negative turns the
-	// floor off.
+	// over each RateWindow of time spent waiting for the server (a slow
+	// receiver does not count against the server) (pop.DefaultMinRate,
+	// 1024); negative turns the floor off.
 	MinRate int64 `json:"min_rate,omitempty"`
 	// RateWindow is the window over which MinRate is measured
 	// (pop.DefaultRateWindow, 1m).

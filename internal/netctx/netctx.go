@@ -48,10 +48,10 @@ type Conn struct {
 	writeTimeout time.Duration
 	limit        time.Time // absolute bound of reads and writes; zero: none
 
-	minRate  int64         // bytes per second; 0: no floor
-	window   time.Duration // rate measurement window
-	winStart time.Time
-	winBytes int64
+	minRate   int64         // bytes per second; 0: no floor
+	window    time.Duration // rate measurement window, of time spent in Read
+	winWaited time.Duration // time spent in Read in this window
+	winBytes  int64
 
 	mu   sync.Mutex // guards ctx, stop and gen against the AfterFunc callback
 	ctx  context.Context
@@ -80,17 +80,18 @@ func (c *Conn) SetLimit(t time.Time) { c.limit = t }
 
 // SetMinRate makes the following reads fail with [ErrTooSlow] once a window
 // of length window ends with fewer than rate*window bytes read in it
-// (rate in bytes per second). Each call starts a new window, now; a rate or
-// window <= 0 removes the floor. Bytes already buffered above the Conn do
-// not count, and a window is judged only while someone reads: a reader
-// that stops reading is never too slow.
+// (rate in bytes per second). The window counts only the time spent
+// waiting inside Read, so it measures the peer: a reader that consumes
+// slowly, or stops reading for a while, is never too slow. Each call
+// starts a new window; a rate or window <= 0 removes the floor. Bytes
+// already buffered above the Conn do not count.
 func (c *Conn) SetMinRate(rate int64, window time.Duration) {
 	if rate <= 0 || window <= 0 {
 		c.minRate, c.window = 0, 0
 		return
 	}
 	c.minRate, c.window = rate, window
-	c.winStart, c.winBytes = time.Now(), 0
+	c.winWaited, c.winBytes = 0, 0
 }
 
 // rateDue is the number of bytes a full window must carry.
@@ -176,7 +177,7 @@ func (c *Conn) readDeadline(now time.Time) (time.Time, int) {
 		dl, kind = c.limit, byLimit
 	}
 	if c.minRate > 0 {
-		if end := c.winStart.Add(c.window); dl.IsZero() || end.Before(dl) {
+		if end := now.Add(c.window - c.winWaited); dl.IsZero() || end.Before(dl) {
 			dl, kind = end, byWindow
 		}
 	}
@@ -192,13 +193,13 @@ func (c *Conn) Read(p []byte) (int, error) {
 		if c.done.Load() {
 			return 0, c.ctxErr()
 		}
-		now := time.Now()
-		if c.minRate > 0 && !now.Before(c.winStart.Add(c.window)) {
+		if c.minRate > 0 && c.winWaited >= c.window {
 			if c.winBytes < c.rateDue() {
 				return 0, ErrTooSlow
 			}
-			c.winStart, c.winBytes = now, 0
+			c.winWaited, c.winBytes = 0, 0
 		}
+		now := time.Now()
 		if !c.limit.IsZero() && !now.Before(c.limit) {
 			return 0, ErrLimit
 		}
@@ -211,6 +212,9 @@ func (c *Conn) Read(p []byte) (int, error) {
 		}
 		n, err := c.Conn.Read(p)
 		c.winBytes += int64(n)
+		if c.minRate > 0 {
+			c.winWaited += time.Since(now)
+		}
 		if err == nil {
 			return n, nil
 		}

@@ -212,3 +212,32 @@ func TestMinRateSilencePastTheWindow(t *testing.T) {
 		require.ErrorIs(t, err, ErrTooSlow)
 	})
 }
+
+// TestMinRateMeasuresThePeer: a reader that consumes slowly while the peer
+// has data ready is not too slow; only time waiting in Read counts.
+func TestMinRateMeasuresThePeer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, peer := pipe(t)
+		c.SetTimeouts(time.Minute, 0)
+		c.SetMinRate(1000, 10*time.Second)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			peer.Write(make([]byte, 60)) // ready at once, read a byte at a time
+			peer.Close()
+		}()
+		n := 0
+		for {
+			k, err := c.Read(make([]byte, 1))
+			n += k
+			if err != nil {
+				// net.Pipe refuses a deadline once the peer closed.
+				require.NotErrorIs(t, err, ErrTooSlow)
+				break
+			}
+			time.Sleep(time.Second) // a slow consumer: 1 byte/s
+		}
+		assert.Equal(t, 60, n)
+		<-done
+	})
+}
