@@ -156,11 +156,14 @@ func (w *limitWriter) Write(p []byte) (int, error) {
 	if w.dribble != nil {
 		return w.dribble.write(func(b []byte) (int, error) {
 			w.raw.SetWriteDeadline(time.Now().Add(w.idle))
-			n, err := w.conn.Write(b)
-			w.written += int64(n)
-			return n, err
+			return w.writeLimited(b)
 		}, p)
 	}
+	return w.writeLimited(p)
+}
+
+// writeLimited writes p, cut at the DropAfterBytes budget.
+func (w *limitWriter) writeLimited(p []byte) (int, error) {
 	if w.limit >= 0 && w.written+int64(len(p)) > w.limit {
 		n, _ := w.conn.Write(p[:w.limit-w.written])
 		w.written += int64(n)
