@@ -37,20 +37,20 @@ func TestBoundedWaits(t *testing.T) {
 		cmd    string
 		bound  Bound
 	}{
-		{name: "status line", server: dribble("STAT", "", 0, 300*time.Millisecond),
-			opts: account.Timeouts{Command: time.Second}, cmd: "STAT", bound: BoundCommand},
-		{name: "status line, the account's bound", server: dribble("STAT", "", 0, 300*time.Millisecond),
-			opts: account.Timeouts{Command: time.Hour}, acct: account.Timeouts{Command: time.Second}, cmd: "STAT", bound: BoundCommand},
-		{name: "listing", server: dribble("UIDL", "", 5, 300*time.Millisecond), // "+OK\r\n" at once, then the lines
-			acct: account.Timeouts{Command: time.Second}, cmd: "UIDL", bound: BoundCommand},
-		{name: "CAPA", server: dribble("CAPA", "", 0, 300*time.Millisecond),
-			acct: account.Timeouts{Command: time.Second}, cmd: "CAPA", bound: BoundCommand},
+		{name: "status line", server: dribble("STAT", "", 0, 500*time.Millisecond),
+			opts: account.Timeouts{Command: 2 * time.Second}, cmd: "STAT", bound: BoundCommand},
+		{name: "status line, the account's bound", server: dribble("STAT", "", 0, 500*time.Millisecond),
+			opts: account.Timeouts{Command: time.Hour}, acct: account.Timeouts{Command: 2 * time.Second}, cmd: "STAT", bound: BoundCommand},
+		{name: "listing", server: dribble("UIDL", "", 5, 500*time.Millisecond), // "+OK\r\n" at once, then the lines
+			acct: account.Timeouts{Command: 2 * time.Second}, cmd: "UIDL", bound: BoundCommand},
+		{name: "CAPA", server: dribble("CAPA", "", 0, 500*time.Millisecond),
+			acct: account.Timeouts{Command: 2 * time.Second}, cmd: "CAPA", bound: BoundCommand},
 		{name: "body below the minimum rate", server: dribble("RETR", "1", 40, 50*time.Millisecond),
 			acct: account.Timeouts{MinRate: 1000, RateWindow: 500 * time.Millisecond}, cmd: "RETR", bound: BoundRate},
 		{name: "body past the message bound", server: dribble("RETR", "1", 40, 50*time.Millisecond),
 			acct: account.Timeouts{MinRate: -1, Message: 700 * time.Millisecond}, cmd: "RETR", bound: BoundMessage},
 		{name: "session", server: dribble("RETR", "1", 40, 50*time.Millisecond),
-			opts: account.Timeouts{MinRate: -1}, acct: account.Timeouts{Session: 1500 * time.Millisecond}, cmd: "RETR", bound: BoundSession},
+			opts: account.Timeouts{MinRate: -1}, acct: account.Timeouts{Session: 3 * time.Second}, cmd: "RETR", bound: BoundSession},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
