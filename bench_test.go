@@ -145,7 +145,7 @@ func benchCheckAllEmpty(b *testing.B, store string, n int) {
 	o := &multidrop.Options{
 		Resolver:    resolve.New(dir, nil),
 		Deliverer:   &delivertest.Deliverer{},
-		Fetcher:     &pop.Downloader{CommandTimeout: time.Minute, DataTimeout: time.Minute},
+		Fetcher:     &pop.Downloader{Options: pop.Options{Timeouts: account.Timeouts{Command: time.Minute, Data: time.Minute}}},
 		SpoolDir:    b.TempDir(),
 		Concurrency: 16,
 		Logger:      slog.New(slog.DiscardHandler),

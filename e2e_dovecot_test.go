@@ -137,7 +137,7 @@ func e2ePipeline(t *testing.T, a account.Account, users []string, d deliver.Deli
 		Store: db, Journal: db, Locker: db,
 		Resolver:  resolve.New(dir, nil),
 		Deliverer: d,
-		Fetcher:   &pop.Downloader{CommandTimeout: 10 * time.Second, DataTimeout: 10 * time.Second},
+		Fetcher:   &pop.Downloader{Options: pop.Options{Timeouts: account.Timeouts{Command: 10 * time.Second, Data: 10 * time.Second}}},
 		SpoolDir:  t.TempDir(),
 		LocalHost: "mx.local.test",
 		Logger:    slog.New(slog.DiscardHandler),

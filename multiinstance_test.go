@@ -265,7 +265,7 @@ func newInstance(t *testing.T, st *sqlstore.Store, f *farm, name string, log *ch
 		Store: st, Journal: st, Locker: st,
 		Owner:     name,
 		LeaseTTL:  time.Minute,
-		Fetcher:   &pop.Downloader{CommandTimeout: 10 * time.Second, DataTimeout: 10 * time.Second},
+		Fetcher:   &pop.Downloader{Options: pop.Options{Timeouts: account.Timeouts{Command: 10 * time.Second, Data: 10 * time.Second}}},
 		Resolver:  resolve.New(f.dir, nil),
 		Deliverer: f.dlv,
 		SpoolDir:  t.TempDir(),
@@ -653,7 +653,7 @@ func TestSharedInstanceProcess(t *testing.T) {
 	require.NoError(t, err)
 	p, err := multidrop.New(&multidrop.Options{
 		Store: st, Journal: st, Locker: st, Owner: c.Owner,
-		Fetcher:  &pop.Downloader{CommandTimeout: 10 * time.Second, DataTimeout: 10 * time.Second},
+		Fetcher:  &pop.Downloader{Options: pop.Options{Timeouts: account.Timeouts{Command: 10 * time.Second, Data: 10 * time.Second}}},
 		Resolver: resolve.New(dir, nil), Deliverer: md,
 		SpoolDir: t.TempDir(), LocalHost: c.Owner, Logger: slog.New(slog.DiscardHandler),
 		Interval: 300 * time.Millisecond,

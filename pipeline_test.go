@@ -102,7 +102,7 @@ func newEnv(t *testing.T, srv *poptest.Server, edit func(*account.Account), opts
 		Journal:   e.journal,
 		Resolver:  resolve.New(dir, nil),
 		Deliverer: e.dlv,
-		Fetcher:   &pop.Downloader{CommandTimeout: 5 * time.Second, DataTimeout: 5 * time.Second},
+		Fetcher:   &pop.Downloader{Options: pop.Options{Timeouts: account.Timeouts{Command: 5 * time.Second, Data: 5 * time.Second}}},
 		SpoolDir:  t.TempDir(),
 		LocalHost: "mx.local.test",
 		Logger:    slog.New(slog.DiscardHandler),

@@ -1,6 +1,10 @@
 package account
 
-import "time"
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
 
 // Security says how the connection to the POP server is protected.
 // The zero value means [SecurityTLS].
@@ -92,12 +96,135 @@ type Auth struct {
 	AllowInsecure bool `json:"allow_insecure,omitempty"`
 }
 
-// Timeouts bound each phase of a session. Zero values mean the defaults of
-// the fetcher (see pop.Downloader).
+// Timeouts bound each wait of a session and its pipelining, so that a
+// server that dribbles bytes cannot hold a check. Zero values mean the
+// fetcher's defaults (pop.Downloader's own Timeouts, then the pop.Default*
+// constants named below). In JSON the durations are Go duration strings
+// ("10s", "1m30s"); plain numbers are read as nanoseconds, as older account
+// files wrote them. Unknown keys are refused.
 type Timeouts struct {
-	Dial    time.Duration `json:"dial,omitempty"`
-	Command time.Duration `json:"command,omitempty"` // one command and its status line
-	Data    time.Duration `json:"data,omitempty"`    // idle time while a multi-line reply streams
+	// Dial bounds connecting, the TLS handshake and the greeting
+	// (pop.DefaultDialTimeout, 30s).
+	Dial time.Duration `json:"dial,omitempty"`
+	// Command bounds one command in total: sending it and reading its whole
+	// reply, the status line or the whole multi-line response (CAPA, LIST,
+	// UIDL, ...), however the server spreads its bytes
+	// (pop.DefaultCommandTimeout, 1m).
+	Command time.Duration `json:"command,omitempty"`
+	// Data is the longest silence inside a message body
+	// (pop.DefaultDataTimeout, 2m).
+	Data time.Duration `json:"data,omitempty"`
+	// Message bounds the download of one message in total, the time the
+	// receiver takes to consume it included (pop.DefaultMessageTimeout, 1h).
+	Message time.Duration `json:"message,omitempty"`
+	// MinRate is the slowest accepted body download, in octets per second
+	// over each RateWindow of time spent waiting for the server (a slow
+	// receiver does not count against the server) (pop.DefaultMinRate,
+	// 1024); negative turns the floor off.
+	MinRate int64 `json:"min_rate,omitempty"`
+	// RateWindow is the window over which MinRate is measured
+	// (pop.DefaultRateWindow, 1m).
+	RateWindow time.Duration `json:"rate_window,omitempty"`
+	// Session bounds a whole session, login to QUIT
+	// (pop.DefaultSessionTimeout, 4h). Past it no command starts and a
+	// wait in progress ends; the session is closed without QUIT, so
+	// nothing is deleted: keep Retrieval.MaxBytes low enough for a
+	// check to finish within it.
+	Session time.Duration `json:"session,omitempty"`
+	// Window is the most commands in flight when the server offers
+	// PIPELINING (pop.DefaultWindow, 16); 1 means lock-step.
+	Window int `json:"window,omitempty"`
+	// MaxListing caps the lines of a CAPA, LIST or UIDL reply
+	// (pop.DefaultMaxListing, 250000).
+	MaxListing int `json:"max_listing,omitempty"`
+}
+
+// timeoutsJSON is Timeouts on the wire.
+type timeoutsJSON struct {
+	Dial       jsonDuration `json:"dial,omitempty"`
+	Command    jsonDuration `json:"command,omitempty"`
+	Data       jsonDuration `json:"data,omitempty"`
+	Message    jsonDuration `json:"message,omitempty"`
+	MinRate    int64        `json:"min_rate,omitempty"`
+	RateWindow jsonDuration `json:"rate_window,omitempty"`
+	Session    jsonDuration `json:"session,omitempty"`
+	Window     int          `json:"window,omitempty"`
+	MaxListing int          `json:"max_listing,omitempty"`
+}
+
+// MarshalJSON writes the durations as Go duration strings.
+func (t Timeouts) MarshalJSON() ([]byte, error) {
+	return json.Marshal(timeoutsJSON{
+		Dial: jsonDuration(t.Dial), Command: jsonDuration(t.Command), Data: jsonDuration(t.Data),
+		Message: jsonDuration(t.Message), MinRate: t.MinRate, RateWindow: jsonDuration(t.RateWindow),
+		Session: jsonDuration(t.Session), Window: t.Window, MaxListing: t.MaxListing,
+	})
+}
+
+// UnmarshalJSON reads durations as Go duration strings or, as older files
+// wrote them, integers of nanoseconds. An unknown key is an error; errors
+// name the key.
+func (t *Timeouts) UnmarshalJSON(b []byte) error {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return fmt.Errorf("timeouts: %w", err)
+	}
+	var r Timeouts
+	durations := map[string]*time.Duration{
+		"dial": &r.Dial, "command": &r.Command, "data": &r.Data, "message": &r.Message,
+		"rate_window": &r.RateWindow, "session": &r.Session,
+	}
+	for k, v := range m {
+		var err error
+		switch k {
+		case "min_rate":
+			err = json.Unmarshal(v, &r.MinRate)
+		case "window":
+			err = json.Unmarshal(v, &r.Window)
+		case "max_listing":
+			err = json.Unmarshal(v, &r.MaxListing)
+		default:
+			d, ok := durations[k]
+			if !ok {
+				return fmt.Errorf("timeouts: unknown key %q", k)
+			}
+			err = (*jsonDuration)(d).UnmarshalJSON(v)
+		}
+		if err != nil {
+			return fmt.Errorf("timeouts.%s: %w", k, err)
+		}
+	}
+	*t = r
+	return nil
+}
+
+// jsonDuration is a time.Duration written as "1m30s" and read from that or
+// from an integer of nanoseconds.
+type jsonDuration time.Duration
+
+func (d jsonDuration) MarshalJSON() ([]byte, error) {
+	return json.Marshal(time.Duration(d).String())
+}
+
+func (d *jsonDuration) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		v, err := time.ParseDuration(s)
+		if err != nil {
+			return fmt.Errorf("want a duration such as \"30s\": %w", err)
+		}
+		*d = jsonDuration(v)
+		return nil
+	}
+	var n int64
+	if err := json.Unmarshal(b, &n); err != nil {
+		return fmt.Errorf("want a duration such as \"30s\" or an integer of nanoseconds: %s", b)
+	}
+	*d = jsonDuration(n)
+	return nil
 }
 
 // OversizePolicy says what happens to a message above Retrieval.MaxMessageSize.

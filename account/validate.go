@@ -369,6 +369,21 @@ func (v *validator) timeouts(t Timeouts) {
 	if t.Data < 0 {
 		v.add("Timeouts.Data", "is negative")
 	}
+	if t.Message < 0 {
+		v.add("Timeouts.Message", "is negative")
+	}
+	if t.RateWindow < 0 {
+		v.add("Timeouts.RateWindow", "is negative")
+	}
+	if t.Session < 0 {
+		v.add("Timeouts.Session", "is negative")
+	}
+	if t.Window < 0 {
+		v.add("Timeouts.Window", "is negative")
+	}
+	if t.MaxListing < 0 {
+		v.add("Timeouts.MaxListing", "is negative")
+	}
 }
 
 func (v *validator) retrieval(a *Account) {

@@ -105,8 +105,11 @@ func TestValidate(t *testing.T) {
 			[]string{"TLS.ClientCert"}},
 		{"proxy http", func(a *account.Account) { a.Proxy = "http://127.0.0.1:8080" }, []string{"Proxy"}},
 		{"proxy no port", func(a *account.Account) { a.Proxy = "socks5://127.0.0.1" }, []string{"Proxy"}},
-		{"negative timeouts", func(a *account.Account) { a.Timeouts.Dial = -1; a.Timeouts.Data = -1 },
-			[]string{"Timeouts.Dial", "Timeouts.Data"}},
+		{"negative timeouts", func(a *account.Account) {
+			a.Timeouts.Dial, a.Timeouts.Data, a.Timeouts.Message, a.Timeouts.RateWindow, a.Timeouts.Session = -1, -1, -1, -1, -1
+			a.Timeouts.Window, a.Timeouts.MaxListing, a.Timeouts.MinRate = -1, -1, -1 // a negative MinRate turns the floor off
+		},
+			[]string{"Timeouts.Dial", "Timeouts.Data", "Timeouts.Message", "Timeouts.RateWindow", "Timeouts.Session", "Timeouts.Window", "Timeouts.MaxListing"}},
 		{"delete after without leave", func(a *account.Account) { a.Retrieval.LeaveOnServer = false },
 			[]string{"Retrieval.DeleteAfterDays"}},
 		{"negative sizes", func(a *account.Account) {

@@ -90,7 +90,7 @@ func newEnv(t *testing.T, srv *poptest.Server, edit func(*Options)) *env {
 		Journal:   account.NewMemoryJournal(),
 		Resolver:  resolve.New(dir, nil),
 		Deliverer: e.dlv,
-		Fetcher:   &pop.Downloader{CommandTimeout: 5 * time.Second, DataTimeout: 5 * time.Second},
+		Fetcher:   &pop.Downloader{Options: pop.Options{Timeouts: account.Timeouts{Command: 5 * time.Second, Data: 5 * time.Second}}},
 		SpoolDir:  t.TempDir(),
 		LocalHost: "mx.local.test",
 		Logger:    logger,

@@ -60,7 +60,7 @@ func BenchmarkRetrPoptest(b *testing.B) {
 			}
 			s.AddUser(testUser, testPass, msgs...)
 			s.Start(b)
-			benchFetch(b, testAccount(b, s, account.SecurityTLS, account.MechanismPlain), &Downloader{Window: tc.window}, total)
+			benchFetch(b, testAccount(b, s, account.SecurityTLS, account.MechanismPlain), &Downloader{Options: Options{Timeouts: account.Timeouts{Window: tc.window}}}, total)
 		})
 	}
 }
@@ -79,7 +79,7 @@ func BenchmarkRetrDovecot(b *testing.B) {
 		window int
 	}{{"pipelined", 0}, {"lock-step", 1}} {
 		b.Run(tc.name, func(b *testing.B) {
-			benchFetch(b, dovecotAccount(b, srv, user, account.SecurityTLS, account.MechanismPlain), &Downloader{Window: tc.window}, total)
+			benchFetch(b, dovecotAccount(b, srv, user, account.SecurityTLS, account.MechanismPlain), &Downloader{Options: Options{Timeouts: account.Timeouts{Window: tc.window}}}, total)
 		})
 	}
 }

@@ -12,19 +12,27 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/emersion/go-sasl"
 
+	"github.com/multidrop/multidrop/account"
 	"github.com/multidrop/multidrop/internal/netctx"
 )
 
-// Defaults used when the corresponding Options field is zero.
+// Defaults used when the corresponding field of Options.Timeouts
+// ([account.Timeouts]) is zero.
 const (
+	DefaultDialTimeout    = 30 * time.Second
 	DefaultCommandTimeout = time.Minute
 	DefaultDataTimeout    = 2 * time.Minute
+	DefaultMessageTimeout = time.Hour
+	DefaultMinRate        = 1024 // octets per second
+	DefaultRateWindow     = time.Minute
+	DefaultSessionTimeout = 4 * time.Hour
 	DefaultMaxListing     = 250_000
 	DefaultWindow         = 16
 )
@@ -40,19 +48,16 @@ type Dialer interface {
 // Options configures a Client. A nil *Options means all defaults; the zero
 // value of each field means its default.
 type Options struct {
-	// CommandTimeout bounds writing one command and reading its status
-	// line (DefaultCommandTimeout).
-	CommandTimeout time.Duration
-	// DataTimeout bounds each read while a multi-line reply streams: the
-	// longest the server may stay silent inside a message or a listing
-	// (DefaultDataTimeout).
-	DataTimeout time.Duration
-	// MaxListing caps the lines of a CAPA, LIST or UIDL reply
-	// (DefaultMaxListing); a longer one is ErrListingTooLong.
-	MaxListing int
-	// Window is the most commands in flight when the server offers
-	// PIPELINING (DefaultWindow); 1 means lock-step.
-	Window int
+	// Timeouts bound every wait and the pipelining window; see
+	// [account.Timeouts] for each field and the Default* constants for
+	// their defaults. Command bounds a command and its whole reply (status
+	// line, or every line of a listing); a message body must arrive within
+	// Message, never stay silent longer than Data and keep at least
+	// MinRate octets a second over each RateWindow; no wait goes past
+	// Session after the connection was made. An expired bound is a
+	// [*TimeoutError] and ends the session without QUIT. Dial is used by
+	// [Dial]; a longer listing than MaxListing lines is ErrListingTooLong.
+	account.Timeouts
 	// DebugWriter, when set, receives the raw protocol: commands prefixed
 	// "C: ", status and listing lines prefixed "S: ". Credentials (PASS,
 	// the APOP digest, AUTH initial responses and continuations) are
@@ -68,11 +73,29 @@ func (o *Options) withDefaults() Options {
 	if o != nil {
 		r = *o
 	}
-	if r.CommandTimeout <= 0 {
-		r.CommandTimeout = DefaultCommandTimeout
+	if r.Dial <= 0 {
+		r.Dial = DefaultDialTimeout
 	}
-	if r.DataTimeout <= 0 {
-		r.DataTimeout = DefaultDataTimeout
+	if r.Command <= 0 {
+		r.Command = DefaultCommandTimeout
+	}
+	if r.Data <= 0 {
+		r.Data = DefaultDataTimeout
+	}
+	if r.Message <= 0 {
+		r.Message = DefaultMessageTimeout
+	}
+	switch {
+	case r.MinRate == 0:
+		r.MinRate = DefaultMinRate
+	case r.MinRate < 0:
+		r.MinRate = 0 // off
+	}
+	if r.RateWindow <= 0 {
+		r.RateWindow = DefaultRateWindow
+	}
+	if r.Session <= 0 {
+		r.Session = DefaultSessionTimeout
 	}
 	if r.MaxListing <= 0 {
 		r.MaxListing = DefaultMaxListing
@@ -104,15 +127,26 @@ type Client struct {
 	body     *dotReader
 	err      error // sticky: the session is over
 	closed   bool
+
+	start   time.Time // connection attempt; Session counts from here
+	cmd     string    // command of the current wait, for a TimeoutError
+	bound   Bound     // the bound SetLimit enforces now
+	inBody  bool      // reading a message body: idle means Data
+	preCaps Capabilities
+	login   time.Time // successful login, zero before
 }
 
 // NewClient starts a session on conn, which may already be a *tls.Conn, and
 // reads the greeting. On error conn is closed.
 func NewClient(ctx context.Context, conn net.Conn, opts *Options) (*Client, error) {
-	o := opts.withDefaults()
+	return newClient(ctx, conn, opts.withDefaults(), time.Now())
+}
+
+func newClient(ctx context.Context, conn net.Conn, o Options, start time.Time) (*Client, error) {
 	nc := netctx.New(conn)
-	nc.SetTimeouts(o.CommandTimeout, o.CommandTimeout)
-	c := &Client{raw: conn, nc: nc, conn: nc, opts: o}
+	nc.SetTimeouts(o.Command, o.Command)
+	c := &Client{raw: conn, nc: nc, conn: nc, opts: o, start: start}
+	c.arm("", BoundCommand, o.Command)
 	c.br = bufio.NewReaderSize(nc, bufferSize)
 	c.bw = bufio.NewWriterSize(nc, 4096)
 	if tc, ok := conn.(*tls.Conn); ok {
@@ -146,21 +180,25 @@ func NewClient(ctx context.Context, conn net.Conn, opts *Options) (*Client, erro
 
 // Dial connects to address with d (a *net.Dialer when nil) and starts a
 // session. With a non-nil tlsConfig the connection uses implicit TLS from
-// the first byte (RFC 8314); the handshake honours ctx and CommandTimeout.
+// the first byte (RFC 8314). Connecting, the handshake and the greeting
+// together are bounded by ctx and Options.Timeouts.Dial.
 func Dial(ctx context.Context, d Dialer, address string, tlsConfig *tls.Config, opts *Options) (*Client, error) {
 	if d == nil {
 		d = &net.Dialer{}
 	}
+	o := opts.withDefaults()
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, o.Dial)
+	defer cancel()
 	raw, err := d.DialContext(ctx, "tcp", address)
 	if err != nil {
 		return nil, fmt.Errorf("pop: dial %s: %w", address, err)
 	}
 	if tlsConfig == nil {
-		return NewClient(ctx, raw, opts)
+		return newClient(ctx, raw, o, start)
 	}
-	o := opts.withDefaults()
 	nc := netctx.New(raw)
-	nc.SetTimeouts(o.CommandTimeout, o.CommandTimeout)
+	nc.SetTimeouts(o.Command, o.Command)
 	nc.Bind(ctx)
 	tc := tls.Client(nc, tlsConfig)
 	if err := tc.HandshakeContext(ctx); err != nil {
@@ -169,7 +207,7 @@ func Dial(ctx context.Context, d Dialer, address string, tlsConfig *tls.Config, 
 	}
 	nc.Release()
 	nc.SetTimeouts(0, 0)
-	c, err := NewClient(ctx, tc, opts)
+	c, err := newClient(ctx, tc, o, start)
 	if err != nil {
 		return nil, err
 	}
@@ -218,6 +256,7 @@ func (c *Client) Err() error {
 
 // broke ends the session after a protocol violation or a network error.
 func (c *Client) broke(err error) error {
+	err = c.timeoutError(err)
 	if c.err == nil {
 		c.err = err
 	}
@@ -241,8 +280,9 @@ func wrapIO(cmd string, err error) error {
 	return fmt.Errorf("pop: %s: %w", cmd, err)
 }
 
-// begin prepares a command: it drains a pending body and binds ctx.
-func (c *Client) begin(ctx context.Context) error {
+// begin prepares command cmd: it drains a pending body, binds ctx and
+// arms the command's bound.
+func (c *Client) begin(ctx context.Context, cmd string) error {
 	if c.err != nil {
 		return c.err
 	}
@@ -253,16 +293,84 @@ func (c *Client) begin(ctx context.Context) error {
 	if c.body != nil {
 		b := c.body
 		c.body = nil
-		c.nc.SetReadTimeout(c.opts.DataTimeout)
 		if err := b.drain(); err != nil {
 			return c.broke(err)
 		}
+		c.endBody()
 		if err := c.checkIdle(b.command); err != nil {
 			return err
 		}
 	}
-	c.nc.SetTimeouts(c.opts.CommandTimeout, c.opts.CommandTimeout)
+	if !time.Now().Before(c.sessionEnd()) {
+		return c.broke(&TimeoutError{Command: cmd, Bound: BoundSession, Limit: c.opts.Session})
+	}
+	c.arm(cmd, BoundCommand, c.opts.Command)
 	return nil
+}
+
+// sessionEnd is when the session's overall bound expires.
+func (c *Client) sessionEnd() time.Time { return c.start.Add(c.opts.Session) }
+
+// arm bounds the following reads and writes, on behalf of cmd, to d from
+// now (bound b) or the end of the session, whichever comes first. The idle
+// timeout is d too: only the total bound can trip.
+func (c *Client) arm(cmd string, b Bound, d time.Duration) {
+	end := time.Now().Add(d)
+	c.cmd, c.bound = cmd, b
+	if se := c.sessionEnd(); se.Before(end) {
+		end, c.bound = se, BoundSession
+	}
+	c.nc.SetLimit(end)
+	c.nc.SetTimeouts(d, d)
+}
+
+// startBody arms the bounds of a message body: Message in total, Data of
+// silence, MinRate over each RateWindow.
+func (c *Client) startBody(cmd string) {
+	c.arm(cmd, BoundMessage, c.opts.Message)
+	c.nc.SetReadTimeout(c.opts.Data)
+	c.nc.SetMinRate(c.opts.MinRate, c.opts.RateWindow)
+	c.inBody = true
+}
+
+func (c *Client) endBody() {
+	c.nc.SetMinRate(0, 0)
+	c.inBody = false
+}
+
+// timeoutError turns a deadline error of the connection into the
+// [*TimeoutError] of the bound that tripped.
+func (c *Client) timeoutError(err error) error {
+	var te *TimeoutError
+	if err == nil || errors.As(err, &te) {
+		return err
+	}
+	e := &TimeoutError{Command: c.cmd}
+	switch {
+	case errors.Is(err, netctx.ErrTooSlow):
+		e.Bound, e.Limit, e.MinRate = BoundRate, c.opts.RateWindow, c.opts.MinRate
+	case errors.Is(err, netctx.ErrLimit):
+		e.Bound = c.bound
+	case errors.Is(err, os.ErrDeadlineExceeded) && c.inBody:
+		e.Bound = BoundData
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		e.Bound = BoundCommand
+	default:
+		return err
+	}
+	if e.Limit == 0 {
+		switch e.Bound {
+		case BoundCommand:
+			e.Limit = c.opts.Command
+		case BoundData:
+			e.Limit = c.opts.Data
+		case BoundMessage:
+			e.Limit = c.opts.Message
+		case BoundSession:
+			e.Limit = c.opts.Session
+		}
+	}
+	return e
 }
 
 // checkArg rejects what cannot be sent safely as a command argument.
@@ -348,7 +456,6 @@ func (c *Client) readLine(cmd string) ([]byte, error) {
 // readStatus reads a status line. A -ERR is returned as *Error with the
 // status; a malformed line ends the session.
 func (c *Client) readStatus(cmd string, allowCont bool) (status, error) {
-	c.nc.SetReadTimeout(c.opts.CommandTimeout)
 	line, err := c.readLine(cmd)
 	if err != nil {
 		return status{}, err
@@ -358,7 +465,7 @@ func (c *Client) readStatus(cmd string, allowCont bool) (status, error) {
 		return st, c.broke(&ProtocolError{Command: cmd, Err: ErrBadStatus, Detail: escape(line)})
 	}
 	if !st.ok && !st.cont {
-		return st, &Error{Command: cmd, Code: st.code, Text: escape(st.text)}
+		return st, c.refusal(cmd, st)
 	}
 	return st, nil
 }
@@ -374,7 +481,7 @@ func (c *Client) checkIdle(cmd string) error {
 
 // simple runs a lock-step command with a one-line reply.
 func (c *Client) simple(ctx context.Context, secret int, verb string, args ...string) (status, error) {
-	if err := c.begin(ctx); err != nil {
+	if err := c.begin(ctx, verb); err != nil {
 		return status{}, err
 	}
 	if err := c.send(secret, verb, args...); err != nil {
@@ -396,7 +503,6 @@ func (c *Client) simple(ctx context.Context, secret int, verb string, args ...st
 // readListing reads the lines of a multi-line reply up to the "." line,
 // removing one leading dot, and passes each to fn.
 func (c *Client) readListing(cmd string, fn func(line []byte) error) error {
-	c.nc.SetReadTimeout(c.opts.DataTimeout)
 	for n := 0; ; n++ {
 		line, err := c.readLine(cmd)
 		if err != nil {
@@ -457,7 +563,7 @@ func (c *Client) Capabilities(ctx context.Context) (Capabilities, error) {
 // simpleMulti sends a lock-step command whose +OK is followed by a
 // multi-line reply; it leaves the reply unread.
 func (c *Client) simpleMulti(ctx context.Context, verb string, args ...string) (status, error) {
-	if err := c.begin(ctx); err != nil {
+	if err := c.begin(ctx, verb); err != nil {
 		return status{}, err
 	}
 	if err := c.send(0, verb, args...); err != nil {
@@ -494,6 +600,7 @@ func (c *Client) StartTLS(ctx context.Context, config *tls.Config) error {
 	if _, err := c.simple(ctx, 0, "STLS"); err != nil {
 		return err
 	}
+	c.arm("STLS", BoundCommand, c.opts.Command)
 	tc := tls.Client(c.nc, config)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		return c.broke(fmt.Errorf("pop: STLS: TLS handshake: %w", err))
@@ -516,7 +623,8 @@ func (c *Client) insecure() error {
 }
 
 func (c *Client) loggedIn(ctx context.Context) error {
-	c.caps = nil
+	c.login = time.Now()
+	c.preCaps, c.caps = c.caps, nil
 	_, err := c.Capabilities(ctx)
 	return err
 }
@@ -588,7 +696,7 @@ func (c *Client) Auth(ctx context.Context, m sasl.Client) error {
 	if err := checkArg("mechanism", mech); err != nil {
 		return err
 	}
-	if err := c.begin(ctx); err != nil {
+	if err := c.begin(ctx, "AUTH"); err != nil {
 		return err
 	}
 	args := []string{mech}
@@ -638,6 +746,7 @@ func (c *Client) Auth(ctx context.Context, m sasl.Client) error {
 				return c.cancelAuth(fmt.Errorf("pop: AUTH %s: %w", mech, nerr))
 			}
 		}
+		c.arm("AUTH", BoundCommand, c.opts.Command)
 		c.bw.WriteString(base64.StdEncoding.EncodeToString(resp))
 		c.bw.WriteString("\r\n")
 		c.debugf("C: ***\n")
@@ -799,7 +908,7 @@ func (c *Client) Top(ctx context.Context, n, lines int) (io.Reader, error) {
 }
 
 func (c *Client) multi(ctx context.Context, verb string, args ...string) (io.Reader, error) {
-	if err := c.begin(ctx); err != nil {
+	if err := c.begin(ctx, verb); err != nil {
 		return nil, err
 	}
 	if err := c.send(0, verb, args...); err != nil {
@@ -814,7 +923,7 @@ func (c *Client) multi(ctx context.Context, verb string, args ...string) (io.Rea
 		}
 		return nil, c.checkIdleOr(verb, err)
 	}
-	c.nc.SetReadTimeout(c.opts.DataTimeout)
+	c.startBody(verb)
 	c.body = newDotReader(c.br, verb)
 	return &body{c: c, d: c.body}, nil
 }
@@ -835,7 +944,7 @@ func (b *body) Read(p []byte) (int, error) {
 	}
 	n, err := b.d.Read(p)
 	if err != nil && err != io.EOF {
-		b.c.broke(err)
+		err = b.c.broke(err)
 	}
 	return n, err
 }
@@ -846,7 +955,7 @@ func (b *body) WriteTo(w io.Writer) (int64, error) {
 	}
 	n, err := b.d.WriteTo(w)
 	if err != nil && b.d.err != nil {
-		b.c.broke(b.d.err)
+		err = b.c.broke(b.d.err)
 	}
 	return n, err
 }
@@ -908,12 +1017,13 @@ func (c *Client) RetrAll(ctx context.Context, nums []int, fn func(n int, body io
 		}
 	}
 	w := c.window(ctx)
-	if err := c.begin(ctx); err != nil {
+	if err := c.begin(ctx, "RETR"); err != nil {
 		return err
 	}
 	var errs []error
 	sent, stop := 0, false
 	for i := 0; i < len(nums); i++ {
+		c.arm("RETR", BoundCommand, c.opts.Command)
 		if !stop && sent-i < (w+1)/2 || sent == i {
 			for sent < len(nums) && sent-i < w && !stop {
 				c.send(0, "RETR", strconv.Itoa(nums[sent]))
@@ -934,7 +1044,7 @@ func (c *Client) RetrAll(ctx context.Context, nums []int, fn func(n int, body io
 			errs = append(errs, fmt.Errorf("message %d: %w", nums[i], err))
 			continue
 		}
-		c.nc.SetReadTimeout(c.opts.DataTimeout)
+		c.startBody("RETR")
 		d := newDotReader(c.br, "RETR")
 		c.body = d
 		var ferr error
@@ -948,6 +1058,7 @@ func (c *Client) RetrAll(ctx context.Context, nums []int, fn func(n int, body io
 		if err := d.drain(); err != nil {
 			return c.broke(err)
 		}
+		c.endBody()
 		c.debugf("S: [message %d, %d octets]\n", nums[i], d.n)
 		if ferr != nil {
 			errs = append(errs, ferr)
@@ -969,12 +1080,13 @@ func (c *Client) DeleAll(ctx context.Context, nums []int) error {
 		}
 	}
 	w := c.window(ctx)
-	if err := c.begin(ctx); err != nil {
+	if err := c.begin(ctx, "DELE"); err != nil {
 		return err
 	}
 	var errs []error
 	sent := 0
 	for i := 0; i < len(nums); i++ {
+		c.arm("DELE", BoundCommand, c.opts.Command)
 		if sent == i {
 			for sent < len(nums) && sent-i < w {
 				c.send(0, "DELE", strconv.Itoa(nums[sent]))
@@ -996,4 +1108,19 @@ func (c *Client) DeleAll(ctx context.Context, nums []int) error {
 		return err
 	}
 	return errors.Join(errs...)
+}
+
+// LoginDelay returns the server's LOGIN-DELAY (RFC 2449 section 6.8): the
+// minimum time between two logins to this maildrop. After login it is the
+// value announced then, else the one announced before login (which RFC
+// 2449 lets the server refine per user afterwards); zero when none.
+func (c *Client) LoginDelay() time.Duration {
+	if !c.login.IsZero() && c.caps.Has("LOGIN-DELAY") {
+		return time.Duration(c.caps.LoginDelay()) * time.Second
+	}
+	caps := c.caps
+	if !c.login.IsZero() {
+		caps = c.preCaps
+	}
+	return time.Duration(caps.LoginDelay()) * time.Second
 }

@@ -49,12 +49,33 @@
 //
 // # Time and bounds
 //
-// Every read and write carries a deadline: Options.CommandTimeout for a
-// command and its status line, Options.DataTimeout for each read inside a
-// multi-line reply. The context of each call is bridged to the connection,
-// so cancelling it ends a blocked read at once. Status and listing lines
-// are capped at [MaxStatusLine] octets and listings at Options.MaxListing
-// lines.
+// Every wait has a total bound, not only an idle timeout per read, so a
+// server that dribbles one byte a second cannot hold a session. The bounds
+// are Options.Timeouts ([account.Timeouts], defaults in the Default*
+// constants): Dial for connecting, TLS and the greeting; Command for one
+// command and its whole reply, a status line or every line of a listing
+// (CAPA, LIST, UIDL); for a message body, Message in total, Data of silence
+// and at least MinRate octets a second over each RateWindow; and Session
+// for everything after the connection was made. An expired bound is a
+// [*TimeoutError] naming it ([BoundCommand], [BoundData], [BoundMessage],
+// [BoundRate], [BoundSession]); the session is then closed without QUIT,
+// so nothing is deleted. The context of each call is bridged to the
+// connection, so cancelling it ends a blocked read at once. Status and
+// listing lines are capped at [MaxStatusLine] octets and listings at
+// Timeouts.MaxListing lines. A [Downloader] takes each bound from the
+// account, else from its own Options, else the default.
+//
+// # LOGIN-DELAY and IN-USE
+//
+// RFC 2449's LOGIN-DELAY capability, read before and after login, is
+// [Client.LoginDelay] and [Scan].LoginDelay; [Scan.NextLogin] is the
+// earliest time the server accepts the next login. A login refused with
+// [LOGIN-DELAY] is an [*Error] matching [ErrLoginDelay] whose LoginDelay
+// and NextLogin carry the value the server announced before the login
+// ([NextLogin] reads it from any error); a maildrop locked by another
+// session is refused with [IN-USE] (RFC 3206), matching [ErrInUse]. A
+// scheduler should persist the next login per account and wait exactly
+// that long after a LOGIN-DELAY, and back off briefly after IN-USE.
 //
 // # Security
 //
@@ -80,6 +101,6 @@
 // wrapping one of the Err* sentinels ([ErrBadStatus], [ErrUnsolicited],
 // [ErrNoTerminator], [ErrInconsistent], [ErrDuplicate], ...): the session
 // is then closed without QUIT, so nothing marked for deletion is deleted.
-// Network errors and timeouts (errors.Is(err, os.ErrDeadlineExceeded)) and
-// context ends do the same.
+// Network errors, expired bounds ([*TimeoutError], also
+// errors.Is(err, os.ErrDeadlineExceeded)) and context ends do the same.
 package pop

@@ -139,7 +139,7 @@ func TestDovecotRoundTrip(t *testing.T) {
 			srv.Load(t, user, msgs...)
 			a := dovecotAccount(t, srv, user, tc.sec, tc.mech)
 			var debug bytes.Buffer
-			d := &Downloader{Window: tc.window, DebugWriter: &debug}
+			d := &Downloader{Options: Options{Timeouts: account.Timeouts{Window: tc.window}, DebugWriter: &debug}}
 			h := &collector{action: Delete}
 			require.NoError(t, d.Fetch(t.Context(), a, h))
 			require.Len(t, h.bodies, len(msgs))

@@ -19,34 +19,23 @@ import (
 	"github.com/multidrop/multidrop/internal/saslmech"
 )
 
-// DefaultDialTimeout bounds connecting, the TLS handshake and the greeting
-// when neither the account nor the Downloader sets one.
-const DefaultDialTimeout = 30 * time.Second
-
 // Downloader is the default [Fetcher]: one POP3 session per Fetch, with the
 // account's connection settings. The zero value is ready to use; its fields
 // must not change while Fetch runs.
 type Downloader struct {
+	// Options are the defaults of every session: each field of
+	// Options.Timeouts applies where the account's Timeouts leave it zero
+	// (the Default* constants where both are zero); DebugWriter receives
+	// the raw protocol with credentials redacted; AllowInsecureAuth
+	// permits a plaintext password for every account, in addition to the
+	// account's Auth.AllowInsecure.
+	Options
 	// Dialer makes the TCP connection (a *net.Dialer when nil). With an
 	// account Proxy it dials the proxy.
 	Dialer Dialer
 	// Logger receives session events at Debug level (slog.Default() when
 	// nil). Credentials are never logged.
 	Logger *slog.Logger
-	// DebugWriter receives the raw protocol with credentials redacted; see
-	// Options.DebugWriter.
-	DebugWriter io.Writer
-	// DialTimeout, CommandTimeout and DataTimeout apply when the account's
-	// Timeouts leave them zero (DefaultDialTimeout, DefaultCommandTimeout,
-	// DefaultDataTimeout when these are zero too).
-	DialTimeout    time.Duration
-	CommandTimeout time.Duration
-	DataTimeout    time.Duration
-	// Window is the most RETR or DELE commands in flight when the server
-	// offers PIPELINING (DefaultWindow when 0; 1 means lock-step).
-	Window int
-	// MaxListing caps the lines of a listing (DefaultMaxListing when 0).
-	MaxListing int
 	// Token returns the OAuth access token for XOAUTH2 and OAUTHBEARER
 	// (the account's Auth.Secret when nil). The token is never logged.
 	Token func(ctx context.Context, a account.Account) (string, error)
@@ -61,13 +50,30 @@ func (d *Downloader) logger() *slog.Logger {
 	return slog.Default()
 }
 
-func pick(v ...time.Duration) time.Duration {
-	for _, x := range v {
-		if x > 0 {
+// mergeTimeouts returns a with each zero field taken from d.
+func mergeTimeouts(a, d account.Timeouts) account.Timeouts {
+	or := func(x, y time.Duration) time.Duration {
+		if x != 0 {
 			return x
 		}
+		return y
 	}
-	return 0
+	a.Dial = or(a.Dial, d.Dial)
+	a.Command = or(a.Command, d.Command)
+	a.Data = or(a.Data, d.Data)
+	a.Message = or(a.Message, d.Message)
+	a.RateWindow = or(a.RateWindow, d.RateWindow)
+	a.Session = or(a.Session, d.Session)
+	if a.MinRate == 0 {
+		a.MinRate = d.MinRate
+	}
+	if a.Window == 0 {
+		a.Window = d.Window
+	}
+	if a.MaxListing == 0 {
+		a.MaxListing = d.MaxListing
+	}
+	return a
 }
 
 // dialerAdapter lets a Dialer forward x/net/proxy connections.
@@ -119,12 +125,9 @@ func (d *Downloader) Connect(ctx context.Context, a account.Account) (*Client, e
 		return nil, fmt.Errorf("pop: account %s: no host", a.ID)
 	}
 	opts := &Options{
-		CommandTimeout:    pick(a.Timeouts.Command, d.CommandTimeout),
-		DataTimeout:       pick(a.Timeouts.Data, d.DataTimeout),
-		MaxListing:        d.MaxListing,
-		Window:            d.Window,
+		Timeouts:          mergeTimeouts(a.Timeouts, d.Timeouts),
 		DebugWriter:       d.DebugWriter,
-		AllowInsecureAuth: a.Auth.AllowInsecure,
+		AllowInsecureAuth: a.Auth.AllowInsecure || d.AllowInsecureAuth,
 	}
 	dl, err := d.dialer(a)
 	if err != nil {
@@ -149,14 +152,12 @@ func (d *Downloader) Connect(ctx context.Context, a account.Account) (*Client, e
 	if err != nil {
 		return nil, err
 	}
-	dctx, cancel := context.WithTimeout(ctx, pick(a.Timeouts.Dial, d.DialTimeout, DefaultDialTimeout))
-	defer cancel()
 	addr := a.Address()
 	var c *Client
 	if dialTLS {
-		c, err = Dial(dctx, dl, addr, cfg, opts)
+		c, err = Dial(ctx, dl, addr, cfg, opts)
 	} else {
-		c, err = Dial(dctx, dl, addr, nil, opts)
+		c, err = Dial(ctx, dl, addr, nil, opts)
 	}
 	if err != nil {
 		return nil, err
@@ -286,8 +287,9 @@ func (d *Downloader) authenticate(ctx context.Context, c *Client, a account.Acco
 // Scan reads the scan listing of an authenticated session: STAT, LIST and,
 // when offered, UIDL, checked against each other (a mismatch is an
 // ErrInconsistent protocol error). Unusable unique ids are flagged in
-// MessageInfo.UIDProblem; LOGIN-DELAY and EXPIRE come from the capabilities
-// read after login.
+// MessageInfo.UIDProblem; EXPIRE comes from the capabilities read after
+// login, LOGIN-DELAY from those after login or else before it (see
+// [Client.LoginDelay]).
 func (c *Client) Scan(ctx context.Context) (Scan, error) {
 	caps, err := c.Capabilities(ctx)
 	if err != nil {
@@ -344,7 +346,8 @@ func (c *Client) Scan(ctx context.Context) (Scan, error) {
 	}
 	return Scan{
 		Messages:   msgs,
-		LoginDelay: time.Duration(caps.LoginDelay()) * time.Second,
+		LoginDelay: c.LoginDelay(),
+		LoggedIn:   c.login,
 		Expire:     caps.Expire(),
 	}, nil
 }

@@ -2,8 +2,11 @@ package pop
 
 import (
 	"errors"
+	"fmt"
+	"os"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -17,7 +20,111 @@ type Error struct {
 	Code string
 	// Text is the rest of the server's line, escaped and truncated.
 	Text string
+	// LoginDelay is set on a [LOGIN-DELAY] refusal (RFC 2449 section 8.1.2)
+	// to the minimum time between logins the server announced in CAPA
+	// before the login (RFC 2449 section 6.8); zero when it announced none.
+	LoginDelay time.Duration
+	// NextLogin is, on such a refusal with a known LoginDelay, the time of
+	// the refusal plus LoginDelay: the earliest next login the server will
+	// accept. Zero otherwise; the caller then picks its own backoff.
+	NextLogin time.Time
 }
+
+// ErrInUse matches (with [errors.Is]) an [*Error] with the [IN-USE]
+// response code (RFC 2449 section 8.1.1): another session holds the
+// maildrop. Try again soon, after a short backoff of the caller's.
+var ErrInUse = errors.New("pop: maildrop in use")
+
+// ErrLoginDelay matches (with [errors.Is]) an [*Error] with the
+// [LOGIN-DELAY] response code: the login came sooner after the previous
+// one than the server allows. [Error.NextLogin] says when to try again.
+var ErrLoginDelay = errors.New("pop: login too soon")
+
+// Is makes an *Error match [ErrInUse] or [ErrLoginDelay] by its code.
+func (e *Error) Is(target error) bool {
+	switch target {
+	case ErrInUse:
+		return strings.EqualFold(e.Code, "IN-USE")
+	case ErrLoginDelay:
+		return strings.EqualFold(e.Code, "LOGIN-DELAY")
+	}
+	return false
+}
+
+// NextLogin returns the earliest time the server accepts a next login, as
+// a [LOGIN-DELAY] refusal in err tells it (see [Error.NextLogin]); ok is
+// false when err is no such refusal or the server announced no delay.
+// After a successful session use [Scan.NextLogin].
+func NextLogin(err error) (t time.Time, ok bool) {
+	var e *Error
+	if errors.As(err, &e) && errors.Is(e, ErrLoginDelay) && !e.NextLogin.IsZero() {
+		return e.NextLogin, true
+	}
+	return time.Time{}, false
+}
+
+// refusal builds the *Error of a -ERR status to cmd.
+func (c *Client) refusal(cmd string, st status) *Error {
+	e := &Error{Command: cmd, Code: st.code, Text: escape(st.text)}
+	if e.Code == "LOGIN-DELAY" {
+		e.LoginDelay = c.LoginDelay()
+		if e.LoginDelay > 0 {
+			e.NextLogin = time.Now().Add(e.LoginDelay)
+		}
+	}
+	return e
+}
+
+// Bound names the limit of [account.Timeouts] that a [*TimeoutError]
+// exceeded.
+type Bound string
+
+const (
+	BoundCommand Bound = "command"  // Timeouts.Command: a command and its whole reply
+	BoundData    Bound = "data"     // Timeouts.Data: silence inside a message body
+	BoundMessage Bound = "message"  // Timeouts.Message: one message's download
+	BoundRate    Bound = "min_rate" // Timeouts.MinRate over Timeouts.RateWindow
+	BoundSession Bound = "session"  // Timeouts.Session: the whole session
+)
+
+// TimeoutError is a bound of Options.Timeouts that expired. The session is
+// over and was closed without QUIT, so nothing marked for deletion was
+// deleted. It matches os.ErrDeadlineExceeded with [errors.Is].
+type TimeoutError struct {
+	Command string        // the command being answered, "" for the greeting
+	Bound   Bound         // which bound tripped
+	Limit   time.Duration // its value (the window for BoundRate)
+	MinRate int64         // octets per second, for BoundRate
+}
+
+func (e *TimeoutError) Error() string {
+	var b strings.Builder
+	b.WriteString("pop: ")
+	if e.Command != "" {
+		b.WriteString(e.Command)
+		b.WriteString(": ")
+	}
+	switch e.Bound {
+	case BoundRate:
+		fmt.Fprintf(&b, "transfer slower than %d octets/s over %v (timeouts.min_rate)", e.MinRate, e.Limit)
+	case BoundData:
+		fmt.Fprintf(&b, "server silent for %v inside a message (timeouts.data)", e.Limit)
+	case BoundMessage:
+		fmt.Fprintf(&b, "message download longer than %v (timeouts.message)", e.Limit)
+	case BoundSession:
+		fmt.Fprintf(&b, "session longer than %v (timeouts.session)", e.Limit)
+	default:
+		fmt.Fprintf(&b, "reply not complete within %v (timeouts.command)", e.Limit)
+	}
+	b.WriteString("; session closed without QUIT")
+	return b.String()
+}
+
+// Timeout reports true, as net.Error does.
+func (e *TimeoutError) Timeout() bool { return true }
+
+// Is makes a TimeoutError match os.ErrDeadlineExceeded.
+func (e *TimeoutError) Is(target error) bool { return target == os.ErrDeadlineExceeded }
 
 func (e *Error) Error() string {
 	var b strings.Builder

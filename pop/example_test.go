@@ -8,6 +8,7 @@ import (
 	"log"
 	"net"
 	"strconv"
+	"time"
 
 	"github.com/multidrop/multidrop/account"
 	"github.com/multidrop/multidrop/pop"
@@ -92,4 +93,31 @@ func ExampleError() {
 	}
 	// Output:
 	// IN-USE true
+}
+
+// A scheduler learns from a [LOGIN-DELAY] refusal how long the server wants
+// it to wait, and tells a locked maildrop ([IN-USE]) apart.
+func ExampleNextLogin() {
+	srv := &poptest.Server{ImplicitTLS: true, LoginDelay: 900,
+		Faults: []poptest.Fault{poptest.ErrReply("AUTH", "LOGIN-DELAY", "wait a little")}}
+	srv.AddUser("domain-box", "secret")
+	if err := srv.Listen(); err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+	host, port, _ := net.SplitHostPort(srv.Addr())
+	p, _ := strconv.Atoi(port)
+	a := account.Account{
+		ID: "example", Host: host, Port: p,
+		TLS:  account.TLS{ServerName: "localhost", RootCAs: string(srv.CAPEM())},
+		Auth: account.Auth{User: "domain-box", Secret: "secret"},
+	}
+	err := (&pop.Downloader{}).Fetch(context.Background(), a, pop.HandlerFunc(nil))
+	fmt.Println("login delayed:", errors.Is(err, pop.ErrLoginDelay), "in use:", errors.Is(err, pop.ErrInUse))
+	if next, ok := pop.NextLogin(err); ok {
+		fmt.Println("next login in about", time.Until(next).Round(time.Minute)) // persist next per account
+	}
+	// Output:
+	// login delayed: true in use: false
+	// next login in about 15m0s
 }

@@ -76,11 +76,26 @@ type Planner interface {
 // Scan is what a session learned before the first download.
 type Scan struct {
 	Messages []MessageInfo // in server order
-	// LoginDelay is the server's LOGIN-DELAY (RFC 2449), 0 if none.
+	// LoginDelay is the server's LOGIN-DELAY (RFC 2449), 0 if none: the
+	// value announced after login, else the one announced before it.
 	LoginDelay time.Duration
+	// LoggedIn is when the login succeeded.
+	LoggedIn time.Time
 	// Expire is the server's EXPIRE in days (RFC 2449): -1 when NEVER or not
 	// advertised, 0 when the server deletes retrieved messages itself.
 	Expire int
+}
+
+// NextLogin returns the earliest time the server accepts the next login
+// to this maildrop: LoggedIn plus LoginDelay, or the zero time when the
+// server announced no delay. A scheduler should persist it per account and
+// not log in again before it, across restarts too. After a [LOGIN-DELAY]
+// refusal, the package function [NextLogin] gives the same from the error.
+func (s Scan) NextLogin() time.Time {
+	if s.LoginDelay <= 0 || s.LoggedIn.IsZero() {
+		return time.Time{}
+	}
+	return s.LoggedIn.Add(s.LoginDelay)
 }
 
 // Step is one planned operation. Steps run in order; a message without a

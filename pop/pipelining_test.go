@@ -71,7 +71,7 @@ func TestPipeliningBounded(t *testing.T) {
 				got++
 				return Delete, err
 			})
-			require.NoError(t, (&Downloader{Window: tc.window}).Fetch(t.Context(), a, h))
+			require.NoError(t, (&Downloader{Options: Options{Timeouts: account.Timeouts{Window: tc.window}}}).Fetch(t.Context(), a, h))
 			assert.Equal(t, n, got)
 			assert.Empty(t, s.Mailbox(testUser), "all deleted")
 

@@ -117,7 +117,7 @@ func TestPoptestRoundTrip(t *testing.T) {
 			s := startServer(t, &poptest.Server{ImplicitTLS: tc.sec == account.SecurityTLS, NoPipelining: tc.noPipeline}, messages(data...)...)
 			a := testAccount(t, s, tc.sec, account.MechanismAuto)
 			h := &collector{action: Delete}
-			require.NoError(t, (&Downloader{Window: tc.window}).Fetch(t.Context(), a, h))
+			require.NoError(t, (&Downloader{Options: Options{Timeouts: account.Timeouts{Window: tc.window}}}).Fetch(t.Context(), a, h))
 			require.Len(t, h.bodies, len(data))
 			for i, m := range data {
 				assert.True(t, bytes.Equal(poptest.Served(m), h.bodies[i+1]), "%s: %q", names[i], trunc(h.bodies[i+1]))
@@ -179,7 +179,7 @@ func TestPoptestMechanisms(t *testing.T) {
 			a := testAccount(t, s, account.SecurityStartTLS, tc.mech)
 			var debug bytes.Buffer
 			h := &collector{}
-			require.NoError(t, (&Downloader{DebugWriter: &debug}).Fetch(t.Context(), a, h))
+			require.NoError(t, (&Downloader{Options: Options{DebugWriter: &debug}}).Fetch(t.Context(), a, h))
 			assert.Len(t, h.bodies, 1)
 			assert.True(t, sentAny(s, tc.verb))
 			for _, c := range s.Transcript() {
@@ -340,23 +340,29 @@ func TestPoptestFaults(t *testing.T) {
 				assert.ErrorIs(t, err, ErrNoTerminator)
 				noCommit(t, s, 1)
 			}},
-		{name: "stall is a timeout", opts: Downloader{CommandTimeout: 300 * time.Millisecond},
+		{name: "stall is a timeout", opts: Downloader{Options: Options{Timeouts: account.Timeouts{Command: 300 * time.Millisecond}}},
 			server: &poptest.Server{Faults: []poptest.Fault{{Kind: poptest.Stall, Command: "LIST"}}},
 			check: func(t *testing.T, err error, s *poptest.Server) {
 				assert.ErrorIs(t, err, os.ErrDeadlineExceeded)
+				var te *TimeoutError
+				require.ErrorAs(t, err, &te)
+				assert.Equal(t, TimeoutError{Command: "LIST", Bound: BoundCommand, Limit: 300 * time.Millisecond}, *te)
 				noCommit(t, s, 3)
 			}},
-		{name: "stall at greeting is a dial timeout", opts: Downloader{DialTimeout: 300 * time.Millisecond},
+		{name: "stall at greeting is a dial timeout", opts: Downloader{Options: Options{Timeouts: account.Timeouts{Dial: 300 * time.Millisecond}}},
 			server: &poptest.Server{Faults: []poptest.Fault{{Kind: poptest.Stall, Command: "GREETING"}}},
 			check: func(t *testing.T, err error, s *poptest.Server) {
 				assert.ErrorIs(t, err, context.DeadlineExceeded)
 				assert.Empty(t, s.Transcript())
 			}},
-		{name: "stall in body is a timeout", opts: Downloader{DataTimeout: 300 * time.Millisecond},
+		{name: "stall in body is a timeout", opts: Downloader{Options: Options{Timeouts: account.Timeouts{Data: 300 * time.Millisecond}}},
 			msgs:   []poptest.Message{{UID: "a", Raw: true, Data: []byte("Subject: half\r\n")}},
 			server: &poptest.Server{},
 			check: func(t *testing.T, err error, s *poptest.Server) {
 				assert.ErrorIs(t, err, os.ErrDeadlineExceeded)
+				var te *TimeoutError
+				require.ErrorAs(t, err, &te)
+				assert.Equal(t, BoundData, te.Bound)
 				noCommit(t, s, 1)
 			}},
 		{name: "IN-USE", server: &poptest.Server{Faults: []poptest.Fault{poptest.ErrReply("AUTH", "IN-USE", "locked")}}, check: isCode("IN-USE", true)},
@@ -407,7 +413,7 @@ func TestPoptestFaults(t *testing.T) {
 		{name: "LIST shorter than STAT", server: &poptest.Server{Rewrite: rewrite("LIST", "+OK\r\n1 10\r\n2 10\r\n.\r\n")}, check: isProto(ErrInconsistent)},
 		{name: "UIDL of unlisted number", server: &poptest.Server{Rewrite: rewrite("UIDL", "+OK\r\n1 a\r\n2 b\r\n9 c\r\n.\r\n")}, check: isProto(ErrInconsistent)},
 		{name: "malformed LIST line", server: &poptest.Server{Rewrite: rewrite("LIST", "+OK\r\n1 10\r\ntwo 10\r\n3 10\r\n.\r\n")}, check: isProto(ErrBadListing)},
-		{name: "listing too long", opts: Downloader{MaxListing: 2}, check: isProto(ErrListingTooLong)},
+		{name: "listing too long", opts: Downloader{Options: Options{Timeouts: account.Timeouts{MaxListing: 2}}}, check: isProto(ErrListingTooLong)},
 		{name: "status line too long", server: &poptest.Server{Rewrite: rewrite("STAT", "+OK "+strings.Repeat("9", 5000)+"\r\n")}, check: isProto(ErrLineTooLong)},
 		{name: "bad status line", server: &poptest.Server{Rewrite: rewrite("STAT", "OK 3 30\r\n")}, check: isProto(ErrBadStatus)},
 		{name: "plan with unlisted number",

@@ -149,7 +149,7 @@ func pipeline(ctx context.Context, srv *poptest.Server, root string) (*multidrop
 		Journal:   account.NewMemoryJournal(),
 		Resolver:  resolve.New(dir, nil),
 		Deliverer: md,
-		Fetcher:   &pop.Downloader{CommandTimeout: 10 * time.Second, DataTimeout: 10 * time.Second},
+		Fetcher:   &pop.Downloader{Options: pop.Options{Timeouts: account.Timeouts{Command: 10 * time.Second, Data: 10 * time.Second}}},
 		LocalHost: "mail.example.com",
 		Logger:    slog.New(slog.DiscardHandler), // the report says it all
 	})

@@ -107,3 +107,137 @@ func TestAlreadyDoneContext(t *testing.T) {
 		require.ErrorIs(t, err, context.Canceled)
 	})
 }
+
+func TestLimitBoundsADribble(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, peer := pipe(t)
+		c.SetTimeouts(10*time.Second, 10*time.Second)
+		c.SetLimit(time.Now().Add(25 * time.Second))
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for {
+				time.Sleep(time.Second)
+				if _, err := peer.Write([]byte("x")); err != nil {
+					return
+				}
+			}
+		}()
+		var err error
+		n := 0
+		for err == nil {
+			var k int
+			k, err = c.Read(make([]byte, 1))
+			n += k
+		}
+		require.ErrorIs(t, err, ErrLimit)
+		require.ErrorIs(t, err, os.ErrDeadlineExceeded, "a limit is a timeout")
+		assert.Less(t, n, 26)
+		// Writes are bounded by the same limit.
+		_, err = c.Write([]byte("y"))
+		require.ErrorIs(t, err, ErrLimit)
+		c.SetLimit(time.Time{})
+		peer.Close()
+		<-done
+	})
+}
+
+func TestLimitBoundsAWrite(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, _ := pipe(t)
+		c.SetTimeouts(0, time.Minute)
+		c.SetLimit(time.Now().Add(5 * time.Second))
+		_, err := c.Write([]byte("x")) // nobody reads the pipe
+		require.ErrorIs(t, err, ErrLimit)
+	})
+}
+
+func TestMinRate(t *testing.T) {
+	tests := []struct {
+		name    string
+		every   time.Duration // one write of size per every
+		size    int
+		tooSlow bool
+	}{
+		{"one byte a second", time.Second, 1, true},
+		{"just under the floor", time.Second, 99, true},
+		{"above the floor", time.Second, 120, false},
+		{"bursts above the floor", 5 * time.Second, 1000, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				c, peer := pipe(t)
+				c.SetTimeouts(time.Minute, 0)
+				c.SetMinRate(100, 10*time.Second)
+				stop, done := make(chan struct{}), make(chan struct{})
+				go func() {
+					defer close(done)
+					buf := make([]byte, tc.size)
+					for {
+						select {
+						case <-stop:
+							return
+						case <-time.After(tc.every):
+						}
+						if _, err := peer.Write(buf); err != nil {
+							return
+						}
+					}
+				}()
+				var err error
+				for end := time.Now().Add(2 * time.Minute); err == nil && time.Now().Before(end); {
+					_, err = c.Read(make([]byte, 4096))
+				}
+				close(stop)
+				if tc.tooSlow {
+					require.ErrorIs(t, err, ErrTooSlow)
+				} else {
+					require.NoError(t, err)
+				}
+				c.SetMinRate(0, 0)
+				peer.Close()
+				<-done
+			})
+		})
+	}
+}
+
+func TestMinRateSilencePastTheWindow(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, _ := pipe(t)
+		c.SetTimeouts(time.Hour, 0) // idle alone would wait an hour
+		c.SetMinRate(1, 30*time.Second)
+		_, err := c.Read(make([]byte, 1))
+		require.ErrorIs(t, err, ErrTooSlow)
+	})
+}
+
+// TestMinRateMeasuresThePeer: a reader that consumes slowly while the peer
+// has data ready is not too slow; only time waiting in Read counts.
+func TestMinRateMeasuresThePeer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, peer := pipe(t)
+		c.SetTimeouts(time.Minute, 0)
+		c.SetMinRate(1000, 10*time.Second)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			peer.Write(make([]byte, 60)) // ready at once, read a byte at a time
+			peer.Close()
+		}()
+		n := 0
+		for {
+			k, err := c.Read(make([]byte, 1))
+			n += k
+			if err != nil {
+				// net.Pipe refuses a deadline once the peer closed.
+				require.NotErrorIs(t, err, ErrTooSlow)
+				break
+			}
+			time.Sleep(time.Second) // a slow consumer: 1 byte/s
+		}
+		assert.Equal(t, 60, n)
+		<-done
+	})
+}

@@ -56,7 +56,9 @@
 // command (or the greeting) and its arguments, and acting on it: [Drop], [DropAfter],
 // [Stall], [Reply] (any status line or malformed listing, see
 // [ErrReply]), [Inject] (unsolicited bytes after a reply, e.g. after the
-// greeting or the STLS "+OK") and [DropAfterBytes]. [Message].Raw serves
+// greeting or the STLS "+OK"), [DropAfterBytes] and [Dribble] (a reply
+// sent one byte at a time, to test total bounds that an idle timeout per
+// read would miss). [Message].Raw serves
 // wire bytes without stuffing or terminator (bare-LF dot lines, premature
 // terminators, missing terminators), and UIDs are sent as given (too long,
 // duplicated, with bad characters). [Server].Rewrite can replace any reply.

@@ -29,6 +29,13 @@ const (
 	// Bytes bytes (TLS payload, not records) in the session; the last
 	// write is cut at that count. Command and Arg are ignored.
 	DropAfterBytes
+	// Dribble writes the whole reply to Command (status line, listing or
+	// message) one byte every Duration (zero: every second), after its
+	// first Bytes bytes, which go out at once: a server that keeps a
+	// client waiting without ever being idle. Bytes beyond the status line
+	// dribble a listing or a body. It ends when the client hangs up or
+	// the server is closed.
+	Dribble
 )
 
 // A Fault changes the server's behaviour at one point of a session. Faults
@@ -56,7 +63,8 @@ type Fault struct {
 	// Duration is how long Stall lasts; zero stalls until Close. A stalled
 	// session keeps its mailbox locked, even if the client hangs up.
 	Duration time.Duration
-	// Bytes is the write budget of DropAfterBytes.
+	// Bytes is the write budget of DropAfterBytes, and the bytes Dribble
+	// sends at once before it slows down.
 	Bytes int64
 }
 
@@ -92,6 +100,45 @@ type limitWriter struct {
 	written int64
 	limit   int64 // < 0: none
 	idle    time.Duration
+
+	// dribble, when set, slows the writes of the current reply down.
+	dribble *dribble
+}
+
+// dribble is the state of a Dribble fault for one reply.
+type dribble struct {
+	fast  int64 // bytes still to write at once
+	every time.Duration
+	done  <-chan struct{}
+}
+
+// write writes p one byte every d.every once d.fast is spent.
+func (d *dribble) write(w func([]byte) (int, error), p []byte) (int, error) {
+	n := 0
+	if d.fast > 0 {
+		k := int(min(d.fast, int64(len(p))))
+		m, err := w(p[:k])
+		n += m
+		d.fast -= int64(m)
+		if err != nil {
+			return n, err
+		}
+	}
+	for n < len(p) {
+		t := time.NewTimer(d.every)
+		select {
+		case <-d.done:
+			t.Stop()
+			return n, errEnd
+		case <-t.C:
+		}
+		m, err := w(p[n : n+1])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 var errBudget = &net.OpError{Op: "write", Err: errString("poptest: connection dropped by DropAfterBytes fault")}
@@ -106,6 +153,17 @@ func (w *limitWriter) Write(p []byte) (int, error) {
 	// Every write gets a fresh deadline, so a long body is bounded per
 	// write rather than by the time of the last command.
 	w.raw.SetWriteDeadline(time.Now().Add(w.idle))
+	if w.dribble != nil {
+		return w.dribble.write(func(b []byte) (int, error) {
+			w.raw.SetWriteDeadline(time.Now().Add(w.idle))
+			return w.writeLimited(b)
+		}, p)
+	}
+	return w.writeLimited(p)
+}
+
+// writeLimited writes p, cut at the DropAfterBytes budget.
+func (w *limitWriter) writeLimited(p []byte) (int, error) {
 	if w.limit >= 0 && w.written+int64(len(p)) > w.limit {
 		n, _ := w.conn.Write(p[:w.limit-w.written])
 		w.written += int64(n)

@@ -316,3 +316,44 @@ func TestFaultPerUser(t *testing.T) {
 	b.cmd("USER alice")
 	assert.Equal(t, "-ERR [IN-USE] Mailbox is locked by another session.", b.cmd("PASS pw"))
 }
+
+func TestFaultDribble(t *testing.T) {
+	checkNoLeak(t)
+	s := faultServer(t,
+		Fault{Kind: Dribble, Command: "STAT", Bytes: 4, Duration: time.Hour},
+		Fault{Kind: Dribble, Command: "RETR", Arg: "1", Bytes: 5, Duration: time.Millisecond})
+	c := dial(t, s)
+	c.line()
+	c.login("alice", "pw")
+	// A dribbled body is still the whole message; the next reply is normal.
+	require.Regexp(t, `^\+OK \d+ octets$`, c.cmd("RETR 1"))
+	assert.Equal(t, corpus[0].Data, c.body())
+	require.Regexp(t, `^\+OK`, c.cmd("NOOP"))
+	// The first Bytes go out at once, the next one only after Duration.
+	c.send("STAT")
+	got := make([]byte, 0, 64)
+	for len(got) < 4 {
+		buf := make([]byte, 64)
+		n, err := c.r.Read(buf)
+		require.NoError(t, err)
+		got = append(got, buf[:n]...)
+	}
+	assert.Equal(t, "+OK ", string(got))
+	c.conn.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	_, err := c.r.Read(make([]byte, 64))
+	var ne net.Error
+	require.ErrorAs(t, err, &ne, "no fifth byte within the hour")
+	assert.True(t, ne.Timeout())
+	require.NoError(t, s.Close(), "Close ends the dribble")
+}
+
+func TestFaultDribbleEndsWithTheServer(t *testing.T) {
+	checkNoLeak(t)
+	s := faultServer(t, Fault{Kind: Dribble, Command: "LIST", Duration: time.Hour})
+	c := dial(t, s)
+	c.line()
+	c.login("alice", "pw")
+	c.send("LIST")
+	require.NoError(t, s.Close(), "Close does not wait out the dribble")
+	assert.True(t, c.closed())
+}

@@ -84,6 +84,12 @@ type Server struct {
 	Expire string
 	// LoginDelay is the LOGIN-DELAY capability in seconds; 0 advertises none.
 	LoginDelay int
+	// LoginDelayAfter, when not zero, is the LOGIN-DELAY announced after
+	// login instead of LoginDelay (RFC 2449 lets a server announce
+	// "LOGIN-DELAY n USER" before login and each user's value after);
+	// negative announces none after login. Before login a LoginDelay
+	// then carries the USER argument.
+	LoginDelayAfter int
 	// Implementation is the IMPLEMENTATION capability; "" advertises none.
 	Implementation string
 

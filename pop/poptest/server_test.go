@@ -504,3 +504,38 @@ func TestLongLineAndLargeMessage(t *testing.T) {
 	assert.True(t, bytes.Equal(big, c.body()))
 	c.cmd("QUIT")
 }
+
+func TestLoginDelayBeforeAndAfterLogin(t *testing.T) {
+	tests := []struct {
+		name          string
+		delay, after  int
+		before, later string // the LOGIN-DELAY line, "" for none
+	}{
+		{"same", 900, 0, "LOGIN-DELAY 900", "LOGIN-DELAY 900"},
+		{"per user", 300, 600, "LOGIN-DELAY 300 USER", "LOGIN-DELAY 600"},
+		{"before login only", 300, -1, "LOGIN-DELAY 300 USER", ""},
+		{"after login only", 0, 600, "", "LOGIN-DELAY 600"},
+	}
+	find := func(caps []string) string {
+		for _, c := range caps {
+			if strings.HasPrefix(c, "LOGIN-DELAY") {
+				return c
+			}
+		}
+		return ""
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &Server{LoginDelay: tc.delay, LoginDelayAfter: tc.after}
+			s.AddUser("alice", "pw", corpus[0])
+			start(t, s)
+			c := dial(t, s)
+			c.line()
+			require.Equal(t, "+OK Capability list follows", c.cmd("CAPA"))
+			assert.Equal(t, tc.before, find(c.multi()))
+			c.login("alice", "pw")
+			require.Equal(t, "+OK Capability list follows", c.cmd("CAPA"))
+			assert.Equal(t, tc.later, find(c.multi()))
+		})
+	}
+}

@@ -127,6 +127,22 @@ func (ss *session) respond(c Command, handle func() error) error {
 	}
 	ss.afterDone = false
 	ss.faults = faults
+	for _, f := range faults {
+		if f.Kind == Dribble {
+			every := f.Duration
+			if every <= 0 {
+				every = time.Second
+			}
+			ss.lw.mu.Lock()
+			ss.lw.dribble = &dribble{fast: max(f.Bytes, 0), every: every, done: ss.s.done}
+			ss.lw.mu.Unlock()
+			defer func() {
+				ss.lw.mu.Lock()
+				ss.lw.dribble = nil
+				ss.lw.mu.Unlock()
+			}()
+		}
+	}
 	replaced := false
 	for _, f := range faults {
 		if f.Kind == Reply {
@@ -536,7 +552,13 @@ func (ss *session) capa(c Command) error {
 	if s.Expire != "" {
 		caps = append(caps, "EXPIRE "+s.Expire)
 	}
-	if s.LoginDelay > 0 {
+	switch {
+	case ss.user != "" && s.LoginDelayAfter > 0:
+		caps = append(caps, "LOGIN-DELAY "+strconv.Itoa(s.LoginDelayAfter))
+	case ss.user != "" && s.LoginDelayAfter < 0:
+	case s.LoginDelay > 0 && s.LoginDelayAfter != 0:
+		caps = append(caps, "LOGIN-DELAY "+strconv.Itoa(s.LoginDelay)+" USER")
+	case s.LoginDelay > 0:
 		caps = append(caps, "LOGIN-DELAY "+strconv.Itoa(s.LoginDelay))
 	}
 	if s.Implementation != "" {

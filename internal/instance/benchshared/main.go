@@ -138,7 +138,7 @@ func run(n, k, conc, pool int, poll time.Duration) error {
 		p, err := multidrop.New(&multidrop.Options{
 			Store: st, Journal: st, Locker: st,
 			Owner:       fmt.Sprintf("instance-%d", i),
-			Fetcher:     &pop.Downloader{CommandTimeout: 30 * time.Second, DataTimeout: 30 * time.Second},
+			Fetcher:     &pop.Downloader{Options: pop.Options{Timeouts: account.Timeouts{Command: 30 * time.Second, Data: 30 * time.Second}}},
 			Resolver:    resolve.New(dir, nil),
 			Deliverer:   &delivertest.Deliverer{},
 			SpoolDir:    spool,
