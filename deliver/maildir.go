@@ -19,8 +19,14 @@ import (
 	"time"
 )
 
-// MaildirOptions configures a Maildir deliverer. Path or Template is
-// required.
+// DefaultMaildirTemplate is the Template a Maildir deliverer uses when
+// MaildirOptions has neither Path nor Template: one Maildir per user under
+// Root, grouped by domain.
+const DefaultMaildirTemplate = "{root}/{domain}/{user}/Maildir"
+
+// MaildirOptions configures a Maildir deliverer. The zero value (with Root
+// set) delivers into DefaultMaildirTemplate with key-derived file names and
+// Delivered-To.
 type MaildirOptions struct {
 	// Path returns the Maildir of a recipient: the directory that holds
 	// tmp, new and cur. It takes precedence over Template. An error it
@@ -38,9 +44,10 @@ type MaildirOptions struct {
 	// given (recipients are canonical); one that contains a path separator
 	// or NUL, is empty, or starts with a dot makes the recipient fail
 	// permanently, so no address can reach outside its directory. The
-	// separator is "/" on every system.
+	// separator is "/" on every system. "" means DefaultMaildirTemplate.
 	Template string
-	// Root is the value of {root}.
+	// Root is the value of {root}; it is required when the Template names
+	// {root}.
 	Root string
 	// Folder is a Maildir++ subfolder to deliver into instead of the
 	// inbox, e.g. "Spam" or "Lists.Go" (the directory ".Spam" or
@@ -60,12 +67,13 @@ type MaildirOptions struct {
 	// every other byte, a lone CR included, stays as it is. Dovecot reads
 	// either form.
 	LF bool
-	// KeyNames names each file after the message's identity
-	// (Envelope.Trace: Account, Key and Digest) and the recipient instead of a unique name, so that a second
-	// delivery of the same message to the same recipient finds the first
-	// (in new/ or, moved there by a mail reader, in cur/) and reports
-	// Delivered without a second copy. Messages with an empty key get a
-	// unique name. Finding a file in cur/ reads that directory; the
+	// NoKeyNames gives every file a unique name. By default (false) each
+	// file is named after the message's identity (Envelope.Trace: Account,
+	// Key and Digest) and the recipient instead, so that a second delivery
+	// of the same message to the same recipient — after a crash between
+	// the delivery and its record in the journal — finds the first (in new/
+	// or, moved there by a mail reader, in cur/) and reports Delivered
+	// without a second copy. Messages with an empty key get a unique name. Finding a file in cur/ reads that directory; the
 	// deliverer keeps what it found and reads it again only once it
 	// changed (its modification or change time, or its inode), so a cur/
 	// settled for 100 ms (1.1 s with times in whole seconds) with up to
@@ -75,6 +83,10 @@ type MaildirOptions struct {
 	// elsewhere, cur/ is read for each delivery. A clock stepped back to the
 	// very tick of a change in cur/ could hide a file moved there: a second
 	// copy, never a loss.
+	NoKeyNames bool
+	// KeyNames is ignored: key-derived names are the default.
+	//
+	// Deprecated: set NoKeyNames to turn key-derived names off.
 	KeyNames bool
 	// Separate writes one file per recipient, each with its own
 	// Delivered-To and Received "for" clause. When false (the default) a
@@ -84,10 +96,13 @@ type MaildirOptions struct {
 	// address.
 	Separate bool
 	// TraceOptions are the trace fields prepended to each message and
-	// the header hygiene applied to it. DeliveredTo adds Delivered-To to
-	// files written for a single recipient: with Separate, every file; else
-	// only when the message has one recipient in this Maildir deliverer.
+	// the header hygiene applied to it. Delivered-To is added to files
+	// written for a single recipient (with Separate, every file; else only
+	// when the message has one recipient in this Maildir deliverer) whatever
+	// TraceOptions.DeliveredTo says, unless NoDeliveredTo is set.
 	TraceOptions
+	// NoDeliveredTo leaves Delivered-To out of every file.
+	NoDeliveredTo bool
 	// Host is the host part of unique file names; "" means the machine's
 	// host name. "/" and ":" are written as \057 and \072 (maildir(5)).
 	Host string
@@ -213,14 +228,19 @@ func NewMaildir(opts *MaildirOptions) (*Maildir, error) {
 	o := &m.opts
 	if o.Path == nil {
 		if o.Template == "" {
-			return nil, errors.New("deliver: maildir: Path or Template is required")
+			o.Template = DefaultMaildirTemplate
 		}
 		t, err := parseTemplate(o.Template)
 		if err != nil {
 			return nil, err
 		}
+		if o.Root == "" && slices.Contains(t, tmplPart{ph: "root"}) {
+			return nil, fmt.Errorf("deliver: maildir: Root is required by the template %q", o.Template)
+		}
 		m.template = t
 	}
+	o.KeyNames = !o.NoKeyNames
+	o.TraceOptions.DeliveredTo = !o.NoDeliveredTo
 	if o.Folder != "" {
 		f := strings.TrimPrefix(o.Folder, ".")
 		if f == "" || strings.ContainsAny(f, "/\\\x00") || strings.Contains(f, "..") || strings.HasSuffix(f, ".") {

@@ -266,17 +266,19 @@ func newDeliverer(c *Config, log *slog.Logger) (deliver.Deliverer, error) {
 		if err := checkDir(m.Root); err != nil {
 			return nil, keyError(c, "deliver.maildir.root", err)
 		}
+		to := traceOptions(c, methodMaildir)
 		md, err := deliver.NewMaildir(&deliver.MaildirOptions{
-			Template:     m.Template,
-			Root:         m.Root,
-			Folder:       m.Folder,
-			Create:       m.Create == nil || *m.Create,
-			LF:           m.LF,
-			KeyNames:     m.KeyNames == nil || *m.KeyNames,
-			Separate:     m.Separate,
-			TraceOptions: traceOptions(c, methodMaildir),
-			Host:         c.Pipeline.LocalHost,
-			SpoolDir:     c.Pipeline.SpoolDir,
+			Template:      m.Template,
+			Root:          m.Root,
+			Folder:        m.Folder,
+			Create:        m.Create == nil || *m.Create,
+			LF:            m.LF,
+			NoKeyNames:    m.KeyNames != nil && !*m.KeyNames,
+			Separate:      m.Separate,
+			TraceOptions:  to,
+			NoDeliveredTo: !to.DeliveredTo,
+			Host:          c.Pipeline.LocalHost,
+			SpoolDir:      c.Pipeline.SpoolDir,
 		})
 		if err != nil {
 			return nil, keyError(c, "deliver.maildir", err)
