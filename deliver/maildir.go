@@ -3,6 +3,7 @@ package deliver
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -119,6 +121,15 @@ type MaildirOptions struct {
 // failure of the file system (ENOSPC, EDQUOT, EIO, a short write, a failed
 // fsync or close) removes what was written and is a temporary failure.
 //
+// Files under tmp/ are named after the host, the process and a random tag
+// of the process. The first delivery into a Maildir in a process sweeps its
+// tmp/: it removes what this host's dead processes left there (a copy
+// half-written, or the tmp/ name of a file already linked into new/, when a
+// process was killed) and any file older than 36 hours (maildir(5)); a file
+// of a live process of this host, or of another host, is left until it is
+// that old. Processes sharing Maildirs must therefore have distinct Host
+// names (as maildir(5) unique names require anyway).
+//
 // A Maildir checked (or made, with Create) once is not checked again for
 // each delivery; one removed while the deliverer runs costs a temporary
 // failure, and the next delivery checks (or makes) it again.
@@ -134,6 +145,7 @@ type Maildir struct {
 	fs       maildirFS
 
 	ready  sync.Map     // directory → struct{}: checked (or made) by prepare
+	swept  sync.Map     // directory → struct{}: tmp/ swept (see sweepTmp)
 	curs   sync.Map     // cur/ directory → *curScan, with KeyNames
 	cached atomic.Int64 // names in curs
 
@@ -367,6 +379,9 @@ func (m *Maildir) prepareOnce(dir, root string) error {
 	if err := m.prepare(dir, root); err != nil {
 		return err
 	}
+	if _, swept := m.swept.LoadOrStore(dir, struct{}{}); !swept {
+		m.sweepTmp(dir, time.Now())
+	}
 	m.ready.Store(dir, struct{}{})
 	return nil
 }
@@ -449,6 +464,68 @@ func (m *Maildir) uniqueName() string {
 	now := time.Now()
 	return strconv.FormatInt(now.Unix(), 10) + ".M" + strconv.Itoa(now.Nanosecond()/1000) +
 		"P" + strconv.Itoa(os.Getpid()) + "Q" + strconv.FormatUint(maildirSeq.Add(1), 10) + "." + m.host
+}
+
+// tmpName is a unique name for a file under tmp/: uniqueName with the
+// process's random instance tag after the sequence number
+// ("...P<pid>Q<seq>R<tag>.<host>"), so that sweepTmp tells the leftovers of
+// an earlier process that had the same pid (a restarted container's
+// daemon, typically) from this process's own files.
+func (m *Maildir) tmpName() string {
+	now := time.Now()
+	return strconv.FormatInt(now.Unix(), 10) + ".M" + strconv.Itoa(now.Nanosecond()/1000) +
+		"P" + strconv.Itoa(os.Getpid()) + "Q" + strconv.FormatUint(maildirSeq.Add(1), 10) +
+		"R" + processTag + "." + m.host
+}
+
+// processTag tells this process from an earlier one with the same pid.
+var processTag = func() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}()
+
+// tmpMaxAge is the age past which any file in tmp/ is removed (maildir(5)).
+const tmpMaxAge = 36 * time.Hour
+
+// tmpNameRE matches the names of files written under tmp/ by tmpName (and,
+// without the R part, by earlier releases): the pid, the instance tag and
+// the host.
+var tmpNameRE = regexp.MustCompile(`^[0-9]+\.M[0-9]+P([0-9]+)Q[0-9]+(?:R([0-9a-f]+))?\.(.+)$`)
+
+// sweepTmp removes from dir/tmp the files that no live process is writing:
+// those this deliverer's host wrote from a process that is gone (the pid in
+// the name no longer runs, or it is this process's pid with another
+// instance tag) and any file older than tmpMaxAge (maildir(5)), except this
+// process's own. Files of this host's live processes and of other hosts
+// are left until they are that old. These are leftovers of a crash: partial
+// copies and second links of files delivered into new/. The sweep is best
+// effort: a failure leaves the files for the next process.
+func (m *Maildir) sweepTmp(dir string, now time.Time) {
+	tmp := filepath.Join(dir, "tmp")
+	var names []string
+	_ = m.fs.ReadDirNames(tmp, func(name string) bool {
+		names = append(names, name)
+		return true
+	})
+	self := strconv.Itoa(os.Getpid())
+	for _, name := range names {
+		path := filepath.Join(tmp, name)
+		if sm := tmpNameRE.FindStringSubmatch(name); sm != nil && sm[3] == m.host {
+			pid, tag := sm[1], sm[2]
+			if pid == self && tag == processTag {
+				continue // this process's: its writer removes it
+			}
+			if pid == self || !processAlive(pid) {
+				_ = m.fs.Remove(path)
+				continue
+			}
+		}
+		fi, err := m.fs.Stat(path)
+		if err == nil && fi.Mode().IsRegular() && now.Sub(fi.ModTime()) > tmpMaxAge {
+			_ = m.fs.Remove(path)
+		}
+	}
 }
 
 // keyName is the file name derived from a message key and a recipient.
@@ -766,10 +843,11 @@ func (m *Maildir) linkNew(w written, t *maildirTarget) error {
 	return errors.New("no free unique name in new/")
 }
 
-// createTmp creates a new file under dir/tmp with a unique name.
+// createTmp creates a new file under dir/tmp with a unique name that also
+// names this process (see tmpName).
 func (m *Maildir) createTmp(dir string) (maildirFile, string, error) {
 	for range maxNameTries {
-		name := filepath.Join(dir, "tmp", m.uniqueName())
+		name := filepath.Join(dir, "tmp", m.tmpName())
 		f, err := m.fs.Create(name, m.opts.FileMode)
 		if err == nil {
 			return f, name, nil

@@ -358,8 +358,8 @@ func TestMaildirOrderOfOperations(t *testing.T) {
 	require.NoError(t, err)
 	// The file is complete and fsynced before it is linked; new/ is
 	// fsynced (once per Maildir) before the recipients count as delivered;
-	// the tmp/ name goes last.
-	assert.Equal(t, []string{"create tmp", "sync tmp", "close tmp", "link new", "link new", "syncdir new", "syncdir new", "remove tmp"}, fs.ops)
+	// the tmp/ name goes last. Each Maildir's tmp/ is swept first (once).
+	assert.Equal(t, []string{"readdir tmp", "readdir tmp", "create tmp", "sync tmp", "close tmp", "link new", "link new", "syncdir new", "syncdir new", "remove tmp"}, fs.ops)
 	assert.Len(t, files(t, filepath.Join(root, "example.com", "a", "Maildir"), "new"), 1)
 }
 
