@@ -12,8 +12,12 @@ import (
 
 // Acquire implements [account.Locker] with one statement: it inserts the
 // account's lease row, or takes it over when it has expired or belongs to
-// owner already, incrementing the fencing token; otherwise it fails with
-// [account.ErrLeaseHeld]. Tokens never go back: Release only expires the
+// owner already, incrementing the fencing token. A live lease of another
+// owner that [account.OwnerGone] reports gone (a crashed process of this
+// host) is taken over at once by a second statement that changes the row
+// only if it still holds that owner and token, so that of two instances
+// racing for it one wins. Otherwise Acquire fails with an
+// [*account.LeaseHeldError]. Tokens never go back: Release only expires the
 // row.
 func (s *Store) Acquire(ctx context.Context, accountID, owner string, ttl time.Duration) (account.Lease, error) {
 	if ttl <= 0 {
@@ -22,22 +26,46 @@ func (s *Store) Acquire(ctx context.Context, accountID, owner string, ttl time.D
 	if owner == "" {
 		return nil, errors.New("sqlstore: lease owner is empty")
 	}
-	var token int64
-	err := s.db.QueryRowContext(ctx, s.q(`INSERT INTO leases (account_id, owner, expires_at, token)
-		VALUES (?, ?, `+s.d.now()+` + ?, 1)
-		ON CONFLICT (account_id) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at,
-			token = leases.token + 1
-		WHERE leases.expires_at <= `+s.d.now()+` OR leases.owner = excluded.owner
-		RETURNING token`), accountID, owner, s.nowArg(), int64(ttl), s.nowArg()).Scan(&token)
-	if errors.Is(err, sql.ErrNoRows) {
+	now := s.d.now()
+	for range 3 {
+		var token int64
+		err := s.db.QueryRowContext(ctx, s.q(`INSERT INTO leases (account_id, owner, expires_at, token)
+			VALUES (?, ?, `+now+` + ?, 1)
+			ON CONFLICT (account_id) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at,
+				token = leases.token + 1
+			WHERE leases.expires_at <= `+now+` OR leases.owner = excluded.owner
+			RETURNING token`), accountID, owner, s.nowArg(), int64(ttl), s.nowArg()).Scan(&token)
+		if err == nil {
+			return &lease{s: s, accountID: accountID, owner: owner, token: token}, nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("sqlstore: acquire lease: %w", err)
+		}
 		var holder string
-		_ = s.db.QueryRowContext(ctx, s.q(`SELECT owner FROM leases WHERE account_id = ?`), accountID).Scan(&holder)
-		return nil, fmt.Errorf("%w: account %q, owner %q", account.ErrLeaseHeld, accountID, holder)
+		var expires, held int64
+		err = s.db.QueryRowContext(ctx, s.q(`SELECT owner, expires_at, token FROM leases WHERE account_id = ?`),
+			accountID).Scan(&holder, &expires, &held)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue // removed meanwhile
+		}
+		if err != nil {
+			return nil, fmt.Errorf("sqlstore: acquire lease: %w", err)
+		}
+		if !account.OwnerGone(holder) {
+			return nil, &account.LeaseHeldError{AccountID: accountID, Owner: holder, Expires: time.Unix(0, expires)}
+		}
+		err = s.db.QueryRowContext(ctx, s.q(`UPDATE leases SET owner = ?, expires_at = `+now+` + ?, token = token + 1
+			WHERE account_id = ? AND owner = ? AND token = ?
+			RETURNING token`), owner, s.nowArg(), int64(ttl), accountID, holder, held).Scan(&token)
+		if err == nil {
+			return &lease{s: s, accountID: accountID, owner: owner, token: token}, nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("sqlstore: take over lease of %q: %w", holder, err)
+		}
+		// Another instance changed the row first: try again.
 	}
-	if err != nil {
-		return nil, fmt.Errorf("sqlstore: acquire lease: %w", err)
-	}
-	return &lease{s: s, accountID: accountID, owner: owner, token: token}, nil
+	return nil, fmt.Errorf("%w: account %q: contended", account.ErrLeaseHeld, accountID)
 }
 
 type lease struct {

@@ -109,10 +109,11 @@ func Open(ctx context.Context, c *Config, log *slog.Logger, level *slog.LevelVar
 	if level == nil {
 		level = new(slog.LevelVar)
 	}
-	host, _ := os.Hostname()
 	owner := c.Pipeline.Owner
 	if owner == "" {
-		owner = fmt.Sprintf("multidropd@%s:%d", host, os.Getpid())
+		// Names host and process: a restart after a crash takes over
+		// the dead process's leases at once.
+		owner = account.ProcessOwner()
 	}
 	d := &Daemon{log: log, level: level, owner: owner, cfg: c, changed: make(chan struct{})}
 
