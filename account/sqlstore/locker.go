@@ -108,3 +108,49 @@ func (l *lease) Release(ctx context.Context) error {
 	}
 	return nil
 }
+
+// ReleaseGone releases every live lease whose owner [account.OwnerGone]
+// reports gone — held by a process of this host that crashed — and returns
+// how many it released. Acquire takes such a lease over by itself; a
+// starting instance that claims its accounts through the shared schedule
+// ([Store.Claim], which takes over only free leases) calls ReleaseGone once
+// so that it resumes its dead predecessor's accounts at once instead of
+// after the lease TTL. A lease is released only if it still has the owner
+// and token read, so a lease taken over meanwhile is left alone.
+func (s *Store) ReleaseGone(ctx context.Context) (int, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT account_id, owner, token FROM leases WHERE expires_at > `+s.d.now()), s.nowArg())
+	if err != nil {
+		return 0, fmt.Errorf("sqlstore: release leases of gone owners: %w", err)
+	}
+	type held struct {
+		id, owner string
+		token     int64
+	}
+	var gone []held
+	for rows.Next() {
+		var h held
+		if err := rows.Scan(&h.id, &h.owner, &h.token); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("sqlstore: release leases of gone owners: %w", err)
+		}
+		if account.OwnerGone(h.owner) {
+			gone = append(gone, h)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("sqlstore: release leases of gone owners: %w", err)
+	}
+	n := 0
+	for _, h := range gone {
+		res, err := s.db.ExecContext(ctx, s.q(`UPDATE leases SET expires_at = 0 WHERE account_id = ? AND owner = ? AND token = ?`),
+			h.id, h.owner, h.token)
+		if err != nil {
+			return n, fmt.Errorf("sqlstore: release lease of %q: %w", h.owner, err)
+		}
+		if k, err := res.RowsAffected(); err == nil {
+			n += int(k)
+		}
+	}
+	return n, nil
+}

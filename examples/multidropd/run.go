@@ -22,6 +22,7 @@ import (
 	"github.com/multidrop/multidrop"
 	"github.com/multidrop/multidrop/account"
 	"github.com/multidrop/multidrop/account/jsonstore"
+	"github.com/multidrop/multidrop/account/sqlstore"
 	"github.com/multidrop/multidrop/account/sqlstore/postgres"
 	"github.com/multidrop/multidrop/account/sqlstore/sqlite"
 	"github.com/multidrop/multidrop/deliver"
@@ -172,6 +173,18 @@ func openDirectory(c *Config, log *slog.Logger) (*resolve.File, error) {
 	return f, nil
 }
 
+// releaseGone releases the leases that crashed processes of this host
+// held, so that the shared schedule resumes their accounts at once (a
+// direct check takes such a lease over by itself).
+func (d *Daemon) releaseGone(ctx context.Context, st *sqlstore.Store) {
+	n, err := st.ReleaseGone(ctx)
+	if err != nil {
+		d.log.Warn("releasing the leases of crashed processes", "err", err)
+	} else if n > 0 {
+		d.log.Info("released the leases of crashed processes of this host", "leases", n)
+	}
+}
+
 func (d *Daemon) openStore(ctx context.Context, c *Config) error {
 	ctx, cancel := context.WithTimeout(ctx, storeOpenTimeout)
 	defer cancel()
@@ -186,12 +199,14 @@ func (d *Daemon) openStore(ctx context.Context, c *Config) error {
 			return keyError(c, "store.path", err)
 		}
 		d.store, d.journal, d.locker, d.closers = st, st, st, []io.Closer{st}
+		d.releaseGone(ctx, st)
 	case "postgres":
 		st, err := postgres.Open(ctx, s.DSN, nil)
 		if err != nil {
 			return keyError(c, "store.dsn", err)
 		}
 		d.store, d.journal, d.locker, d.closers = st, st, st, []io.Closer{st}
+		d.releaseGone(ctx, st)
 	case "json":
 		for _, k := range []struct{ key, path string }{{"store.path", s.Path}, {"store.journal", s.Journal}, {"store.leases", s.Leases}} {
 			if err := checkDir(dirOf(k.path)); err != nil {
