@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -146,6 +147,15 @@ func (d *lmtpCrashDeliverer) Deliver(ctx context.Context, env deliver.Envelope, 
 // before.
 func TestLMTPCrashWindow(t *testing.T) {
 	const messages = 100
+	before := runtime.NumGoroutine()
+	defer func() {
+		// Nothing of either process outlives its check: no goroutine, no
+		// connection (each connection has its goroutines).
+		for deadline := time.Now().Add(5 * time.Second); runtime.NumGoroutine() > before && time.Now().Before(deadline); {
+			time.Sleep(10 * time.Millisecond)
+		}
+		assert.LessOrEqual(t, runtime.NumGoroutine(), before, "goroutines leaked")
+	}()
 	for _, conc := range []int{1, 2, 4} {
 		for _, k := range []int{3, 70} {
 			t.Run(fmt.Sprintf("concurrency %d/dies after %d", conc, k), func(t *testing.T) {
