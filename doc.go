@@ -88,7 +88,12 @@
 //     the message. A check cut short after delivery deletes the message next
 //     time without delivering it again; a temporary failure for one
 //     recipient retries only that one; copies of one message (same
-//     Message-ID and body) deliver once per recipient.
+//     Message-ID and body) deliver once per recipient. A process that dies
+//     may deliver again over LMTP or SMTP the messages it was finishing:
+//     with DeliveryConcurrency 1 at most one, else at most 8 ×
+//     DeliveryConcurrency (being delivered, or delivered and waiting for the
+//     journal's group commit); Maildir's key-derived file names (the
+//     default) absorb those second deliveries (see package deliver).
 //   - One session per mailbox: two checks of one account never run at once
 //     ([ErrAccountBusy]); with a shared [account.Locker] this holds across
 //     processes.

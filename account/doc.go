@@ -64,4 +64,13 @@
 // resumes after a long pause cannot record or prune anything on behalf of
 // the newer holder. [MemoryLocker] works within one process; the sqlstore
 // locker works across processes and machines.
+//
+// Acquire refused because another owner holds a live lease returns a
+// [*LeaseHeldError] naming the holder and the expiry. An owner made by
+// [ProcessOwner] names its host and process: when such a lease's holder is
+// a process of this host that is gone ([OwnerGone]), the lockers of this
+// module take it over at once instead of waiting for it to expire, so a
+// daemon restarted after a crash resumes its accounts immediately. A live
+// process is never reported gone, so two live processes never hold one
+// lease; leases of other hosts are taken over only once they expire.
 package account

@@ -511,7 +511,8 @@ func (l *MemoryLocker) now() time.Time {
 var ErrBadTTL = errors.New("account: lease TTL must be positive")
 
 // Acquire returns a new lease on accountID for owner, valid for ttl. It
-// fails with [ErrLeaseHeld] while another owner holds an unexpired lease. An
+// fails with a [*LeaseHeldError] while another owner holds an unexpired
+// lease, unless [OwnerGone] says that owner is a dead process of this host. An
 // owner that acquires again gets a new lease with a higher token, and its
 // previous lease is lost.
 func (l *MemoryLocker) Acquire(ctx context.Context, accountID, owner string, ttl time.Duration) (Lease, error) {
@@ -529,8 +530,8 @@ func (l *MemoryLocker) Acquire(ctx context.Context, accountID, owner string, ttl
 		row = &leaseRow{}
 		l.leases[accountID] = row
 	}
-	if row.owner != "" && row.owner != owner && row.expires.After(now) {
-		return nil, fmt.Errorf("%w: account %q, owner %q", ErrLeaseHeld, accountID, row.owner)
+	if row.owner != "" && row.owner != owner && row.expires.After(now) && !OwnerGone(row.owner) {
+		return nil, &LeaseHeldError{AccountID: accountID, Owner: row.owner, Expires: row.expires}
 	}
 	row.owner = owner
 	row.expires = now.Add(ttl)

@@ -174,8 +174,9 @@ func RecordAll(ctx context.Context, j Journal, accountID string, recs []Record) 
 	return nil
 }
 
-// ErrLeaseHeld is returned by Locker.Acquire when another owner holds a
-// live lease on the account.
+// ErrLeaseHeld is returned by Locker.Acquire, wrapped in a [*LeaseHeldError]
+// that names the holder and the expiry, when another owner holds a live
+// lease on the account.
 var ErrLeaseHeld = errors.New("account: lease held by another owner")
 
 // ErrLeaseLost is returned by fenced operations once the lease has expired
@@ -184,7 +185,10 @@ var ErrLeaseLost = errors.New("account: lease lost")
 
 // A Locker hands out exclusive, expiring leases on accounts, so that one
 // mailbox is checked by one session at a time, across processes when the
-// implementation is shared storage.
+// implementation is shared storage. Acquire fails with a [*LeaseHeldError]
+// while another owner holds a live lease; a lease whose owner [OwnerGone]
+// reports gone (a crashed process of this host, see [ProcessOwner]) is
+// taken over at once.
 type Locker interface {
 	Acquire(ctx context.Context, accountID, owner string, ttl time.Duration) (Lease, error)
 }

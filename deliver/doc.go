@@ -35,12 +35,17 @@
 //
 // [Maildir] follows maildir(5) and the Maildir++ folder convention
 // (Courier, Dovecot). A message is written to a uniquely named file in
-// tmp/ (time, microseconds, process id, counter and host), fsynced and
-// closed; then hard-linked into new/ under its final name with ",S=size"
-// (link(2) never replaces an existing file, unlike rename(2)); new/ is
-// fsynced; only then is the recipient [Delivered], and the tmp/ name is
-// removed. A crash at any point leaves either nothing in new/ or the whole
-// message: at worst an orphan in tmp/, which Maildir readers clean up.
+// tmp/ (time, microseconds, process id, counter, a random tag of the
+// process, and host), fsynced and closed; then hard-linked into new/ under
+// its final name (link(2) never replaces an existing file, unlike
+// rename(2)); new/ is fsynced; only then is the recipient [Delivered], and
+// the tmp/ name is removed. A crash at any point leaves either nothing in
+// new/ or the whole message: at worst an orphan in tmp/ (a partial copy, or
+// the second name of a file linked into new/). The first delivery into a
+// Maildir in a process removes such orphans of this host's dead processes,
+// recognised by host and process id in their names, and any file in tmp/
+// older than 36 hours (maildir(5)); a file that a live process may still be
+// writing is never removed before that age.
 //
 // Several recipients of one message share one file: it is written once and
 // hard-linked into each Maildir, copied (and linked from the copy) where a
@@ -51,10 +56,13 @@
 // per message and Maildir (group commit), still before any recipient is
 // reported delivered.
 //
-// With [MaildirOptions].KeyNames the file name derives from the message key
-// and the recipient, so a second delivery of the same message (after a crash
-// before the pipeline recorded the first) finds the file in new/ or cur/ and
-// reports it delivered without a second copy.
+// By default (unless [MaildirOptions].NoKeyNames) the file name derives
+// from the message key and the recipient, so a second delivery of the same
+// message (after a crash before the pipeline recorded the first) finds the
+// file in new/ or cur/ and reports it delivered without a second copy: over
+// Maildir a crash never duplicates a message. The zero [MaildirOptions]
+// (with Root) delivers into [DefaultMaildirTemplate] with key-derived names
+// and Delivered-To, as the multidropd daemon does.
 //
 // Every file system failure (ENOSPC, EDQUOT, EIO, a short write, a failed
 // fsync or close, a missing or unwritable Maildir) removes what was written
@@ -95,7 +103,22 @@
 // recipient's own reply decides. A connection lost after the final dot
 // leaves the recipients without a reply Temporary and logs each as a
 // possible duplicate: the server may have delivered before the connection
-// went. SMTP requires STARTTLS (RFC 3207) with a verified certificate except
+// went.
+//
+// # LMTP and SMTP after a crash
+//
+// An LMTP or SMTP server keeps no record of what it accepted that this
+// package could consult, so a process that dies (or loses its connection)
+// between the server's acceptance of a message and the durable record of
+// that delivery in the journal delivers the message again on the next
+// check. The window is the messages being finished when the process died:
+// with the pipeline's DeliveryConcurrency 1 at most one message; above 1,
+// those being delivered and those delivered whose journal record waits
+// for a group commit, at most 8 × DeliveryConcurrency (in practice about
+// one or two per delivery slot). Every other message is either recorded
+// (and deleted next time without a second delivery) or was never accepted.
+// A server that deduplicates (a Sieve "duplicate" test on Message-ID, RFC
+// 7352, for one) closes the window; Maildir with key-derived names has none. SMTP requires STARTTLS (RFC 3207) with a verified certificate except
 // to a loopback smarthost ([TLSMode]), authenticates with a [sasl.Client]
 // only over TLS or loopback, continues after a 452 "too many recipients"
 // with the rest in a new transaction (when the message can rewind: an

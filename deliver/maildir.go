@@ -3,6 +3,7 @@ package deliver
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,8 +21,14 @@ import (
 	"time"
 )
 
-// MaildirOptions configures a Maildir deliverer. Path or Template is
-// required.
+// DefaultMaildirTemplate is the Template a Maildir deliverer uses when
+// MaildirOptions has neither Path nor Template: one Maildir per user under
+// Root, grouped by domain.
+const DefaultMaildirTemplate = "{root}/{domain}/{user}/Maildir"
+
+// MaildirOptions configures a Maildir deliverer. The zero value (with Root
+// set) delivers into DefaultMaildirTemplate with key-derived file names and
+// Delivered-To.
 type MaildirOptions struct {
 	// Path returns the Maildir of a recipient: the directory that holds
 	// tmp, new and cur. It takes precedence over Template. An error it
@@ -38,9 +46,10 @@ type MaildirOptions struct {
 	// given (recipients are canonical); one that contains a path separator
 	// or NUL, is empty, or starts with a dot makes the recipient fail
 	// permanently, so no address can reach outside its directory. The
-	// separator is "/" on every system.
+	// separator is "/" on every system. "" means DefaultMaildirTemplate.
 	Template string
-	// Root is the value of {root}.
+	// Root is the value of {root}; it is required when the Template names
+	// {root}.
 	Root string
 	// Folder is a Maildir++ subfolder to deliver into instead of the
 	// inbox, e.g. "Spam" or "Lists.Go" (the directory ".Spam" or
@@ -60,12 +69,13 @@ type MaildirOptions struct {
 	// every other byte, a lone CR included, stays as it is. Dovecot reads
 	// either form.
 	LF bool
-	// KeyNames names each file after the message's identity
-	// (Envelope.Trace: Account, Key and Digest) and the recipient instead of a unique name, so that a second
-	// delivery of the same message to the same recipient finds the first
-	// (in new/ or, moved there by a mail reader, in cur/) and reports
-	// Delivered without a second copy. Messages with an empty key get a
-	// unique name. Finding a file in cur/ reads that directory; the
+	// NoKeyNames gives every file a unique name. By default (false) each
+	// file is named after the message's identity (Envelope.Trace: Account,
+	// Key and Digest) and the recipient instead, so that a second delivery
+	// of the same message to the same recipient — after a crash between
+	// the delivery and its record in the journal — finds the first (in new/
+	// or, moved there by a mail reader, in cur/) and reports Delivered
+	// without a second copy. Messages with an empty key get a unique name. Finding a file in cur/ reads that directory; the
 	// deliverer keeps what it found and reads it again only once it
 	// changed (its modification or change time, or its inode), so a cur/
 	// settled for 100 ms (1.1 s with times in whole seconds) with up to
@@ -75,6 +85,10 @@ type MaildirOptions struct {
 	// elsewhere, cur/ is read for each delivery. A clock stepped back to the
 	// very tick of a change in cur/ could hide a file moved there: a second
 	// copy, never a loss.
+	NoKeyNames bool
+	// KeyNames is ignored: key-derived names are the default.
+	//
+	// Deprecated: set NoKeyNames to turn key-derived names off.
 	KeyNames bool
 	// Separate writes one file per recipient, each with its own
 	// Delivered-To and Received "for" clause. When false (the default) a
@@ -84,10 +98,13 @@ type MaildirOptions struct {
 	// address.
 	Separate bool
 	// TraceOptions are the trace fields prepended to each message and
-	// the header hygiene applied to it. DeliveredTo adds Delivered-To to
-	// files written for a single recipient: with Separate, every file; else
-	// only when the message has one recipient in this Maildir deliverer.
+	// the header hygiene applied to it. Delivered-To is added to files
+	// written for a single recipient (with Separate, every file; else only
+	// when the message has one recipient in this Maildir deliverer) whatever
+	// TraceOptions.DeliveredTo says, unless NoDeliveredTo is set.
 	TraceOptions
+	// NoDeliveredTo leaves Delivered-To out of every file.
+	NoDeliveredTo bool
 	// Host is the host part of unique file names; "" means the machine's
 	// host name. "/" and ":" are written as \057 and \072 (maildir(5)).
 	Host string
@@ -104,6 +121,15 @@ type MaildirOptions struct {
 // failure of the file system (ENOSPC, EDQUOT, EIO, a short write, a failed
 // fsync or close) removes what was written and is a temporary failure.
 //
+// Files under tmp/ are named after the host, the process and a random tag
+// of the process. The first delivery into a Maildir in a process sweeps its
+// tmp/: it removes what this host's dead processes left there (a copy
+// half-written, or the tmp/ name of a file already linked into new/, when a
+// process was killed) and any file older than 36 hours (maildir(5)); a file
+// of a live process of this host, or of another host, is left until it is
+// that old. Processes sharing Maildirs must therefore have distinct Host
+// names (as maildir(5) unique names require anyway).
+//
 // A Maildir checked (or made, with Create) once is not checked again for
 // each delivery; one removed while the deliverer runs costs a temporary
 // failure, and the next delivery checks (or makes) it again.
@@ -119,6 +145,7 @@ type Maildir struct {
 	fs       maildirFS
 
 	ready  sync.Map     // directory → struct{}: checked (or made) by prepare
+	swept  sync.Map     // directory → struct{}: tmp/ swept (see sweepTmp)
 	curs   sync.Map     // cur/ directory → *curScan, with KeyNames
 	cached atomic.Int64 // names in curs
 
@@ -213,14 +240,19 @@ func NewMaildir(opts *MaildirOptions) (*Maildir, error) {
 	o := &m.opts
 	if o.Path == nil {
 		if o.Template == "" {
-			return nil, errors.New("deliver: maildir: Path or Template is required")
+			o.Template = DefaultMaildirTemplate
 		}
 		t, err := parseTemplate(o.Template)
 		if err != nil {
 			return nil, err
 		}
+		if o.Root == "" && slices.Contains(t, tmplPart{ph: "root"}) {
+			return nil, fmt.Errorf("deliver: maildir: Root is required by the template %q", o.Template)
+		}
 		m.template = t
 	}
+	o.KeyNames = !o.NoKeyNames
+	o.TraceOptions.DeliveredTo = !o.NoDeliveredTo
 	if o.Folder != "" {
 		f := strings.TrimPrefix(o.Folder, ".")
 		if f == "" || strings.ContainsAny(f, "/\\\x00") || strings.Contains(f, "..") || strings.HasSuffix(f, ".") {
@@ -347,6 +379,9 @@ func (m *Maildir) prepareOnce(dir, root string) error {
 	if err := m.prepare(dir, root); err != nil {
 		return err
 	}
+	if _, swept := m.swept.LoadOrStore(dir, struct{}{}); !swept {
+		m.sweepTmp(dir, time.Now())
+	}
 	m.ready.Store(dir, struct{}{})
 	return nil
 }
@@ -429,6 +464,68 @@ func (m *Maildir) uniqueName() string {
 	now := time.Now()
 	return strconv.FormatInt(now.Unix(), 10) + ".M" + strconv.Itoa(now.Nanosecond()/1000) +
 		"P" + strconv.Itoa(os.Getpid()) + "Q" + strconv.FormatUint(maildirSeq.Add(1), 10) + "." + m.host
+}
+
+// tmpName is a unique name for a file under tmp/: uniqueName with the
+// process's random instance tag after the sequence number
+// ("...P<pid>Q<seq>R<tag>.<host>"), so that sweepTmp tells the leftovers of
+// an earlier process that had the same pid (a restarted container's
+// daemon, typically) from this process's own files.
+func (m *Maildir) tmpName() string {
+	now := time.Now()
+	return strconv.FormatInt(now.Unix(), 10) + ".M" + strconv.Itoa(now.Nanosecond()/1000) +
+		"P" + strconv.Itoa(os.Getpid()) + "Q" + strconv.FormatUint(maildirSeq.Add(1), 10) +
+		"R" + processTag + "." + m.host
+}
+
+// processTag tells this process from an earlier one with the same pid.
+var processTag = func() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}()
+
+// tmpMaxAge is the age past which any file in tmp/ is removed (maildir(5)).
+const tmpMaxAge = 36 * time.Hour
+
+// tmpNameRE matches the names of files written under tmp/ by tmpName (and,
+// without the R part, by earlier releases): the pid, the instance tag and
+// the host.
+var tmpNameRE = regexp.MustCompile(`^[0-9]+\.M[0-9]+P([0-9]+)Q[0-9]+(?:R([0-9a-f]+))?\.(.+)$`)
+
+// sweepTmp removes from dir/tmp the files that no live process is writing:
+// those this deliverer's host wrote from a process that is gone (the pid in
+// the name no longer runs, or it is this process's pid with another
+// instance tag) and any file older than tmpMaxAge (maildir(5)), except this
+// process's own. Files of this host's live processes and of other hosts
+// are left until they are that old. These are leftovers of a crash: partial
+// copies and second links of files delivered into new/. The sweep is best
+// effort: a failure leaves the files for the next process.
+func (m *Maildir) sweepTmp(dir string, now time.Time) {
+	tmp := filepath.Join(dir, "tmp")
+	var names []string
+	_ = m.fs.ReadDirNames(tmp, func(name string) bool {
+		names = append(names, name)
+		return true
+	})
+	self := strconv.Itoa(os.Getpid())
+	for _, name := range names {
+		path := filepath.Join(tmp, name)
+		if sm := tmpNameRE.FindStringSubmatch(name); sm != nil && sm[3] == m.host {
+			pid, tag := sm[1], sm[2]
+			if pid == self && tag == processTag {
+				continue // this process's: its writer removes it
+			}
+			if pid == self || !processAlive(pid) {
+				_ = m.fs.Remove(path)
+				continue
+			}
+		}
+		fi, err := m.fs.Stat(path)
+		if err == nil && fi.Mode().IsRegular() && now.Sub(fi.ModTime()) > tmpMaxAge {
+			_ = m.fs.Remove(path)
+		}
+	}
 }
 
 // keyName is the file name derived from a message key and a recipient.
@@ -746,10 +843,11 @@ func (m *Maildir) linkNew(w written, t *maildirTarget) error {
 	return errors.New("no free unique name in new/")
 }
 
-// createTmp creates a new file under dir/tmp with a unique name.
+// createTmp creates a new file under dir/tmp with a unique name that also
+// names this process (see tmpName).
 func (m *Maildir) createTmp(dir string) (maildirFile, string, error) {
 	for range maxNameTries {
-		name := filepath.Join(dir, "tmp", m.uniqueName())
+		name := filepath.Join(dir, "tmp", m.tmpName())
 		f, err := m.fs.Create(name, m.opts.FileMode)
 		if err == nil {
 			return f, name, nil

@@ -82,8 +82,44 @@ const testMsg = "Delivered-To: provider-box@isp.example\r\nFrom: a@example.org\r
 
 var uniqueName = regexp.MustCompile(`^[0-9]+\.M[0-9]+P[0-9]+Q[0-9]+\.host\.example,S=([0-9]+)$`)
 
+// TestMaildirDefaults: options with only Root (and Create) deliver into
+// DefaultMaildirTemplate, with a key-derived name and Delivered-To; the No
+// options turn each off; the default template without Root is refused.
+func TestMaildirDefaults(t *testing.T) {
+	env := Envelope{From: "a@example.org", To: []string{"alice@example.com"}, Trace: Trace{Host: "pop.isp.example", Key: "UID1"}}
+	for _, tc := range []struct {
+		name         string
+		noKey, noDTo bool
+		keyName, dTo bool
+	}{
+		{"defaults", false, false, true, true},
+		{"NoKeyNames", true, false, false, true},
+		{"NoDeliveredTo", false, true, true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			m, err := NewMaildir(&MaildirOptions{Root: root, Create: true, NoKeyNames: tc.noKey, NoDeliveredTo: tc.noDTo})
+			require.NoError(t, err)
+			res, err := m.Deliver(t.Context(), env, strings.NewReader(testMsg))
+			require.NoError(t, err)
+			require.Equal(t, Delivered, res[0].Status, "%v", res[0].Err)
+			dir := filepath.Join(root, "example.com", "alice", "Maildir")
+			names := files(t, dir, "new")
+			require.Len(t, names, 1)
+			assert.Equal(t, tc.keyName, names[0] == keyName(env.Trace, "alice@example.com"), "key-derived name %q", names[0])
+			assert.Equal(t, tc.dTo, strings.HasPrefix(string(readNew(t, dir)[0]), "Delivered-To: alice@example.com\r\n"))
+		})
+	}
+	_, err := NewMaildir(&MaildirOptions{})
+	require.ErrorContains(t, err, "Root is required")
+	_, err = NewMaildir(nil)
+	require.ErrorContains(t, err, "Root is required")
+	_, err = NewMaildir(&MaildirOptions{Template: "/var/mail/{user}"})
+	require.NoError(t, err)
+}
+
 func TestMaildirDeliver(t *testing.T) {
-	m, root := newTestMaildir(t, MaildirOptions{Create: true, TraceOptions: TraceOptions{
+	m, root := newTestMaildir(t, MaildirOptions{Create: true, NoKeyNames: true, TraceOptions: TraceOptions{
 		LocalHost: "mx.example.com", DeliveredTo: true, Now: func() time.Time { return mdTime },
 	}})
 	env := Envelope{From: "a@example.org", To: []string{"alice@example.com"}, Trace: Trace{Host: "pop.isp.example", Key: "UID1"}}
@@ -322,8 +358,8 @@ func TestMaildirOrderOfOperations(t *testing.T) {
 	require.NoError(t, err)
 	// The file is complete and fsynced before it is linked; new/ is
 	// fsynced (once per Maildir) before the recipients count as delivered;
-	// the tmp/ name goes last.
-	assert.Equal(t, []string{"create tmp", "sync tmp", "close tmp", "link new", "link new", "syncdir new", "syncdir new", "remove tmp"}, fs.ops)
+	// the tmp/ name goes last. Each Maildir's tmp/ is swept first (once).
+	assert.Equal(t, []string{"readdir tmp", "readdir tmp", "create tmp", "sync tmp", "close tmp", "link new", "link new", "syncdir new", "syncdir new", "remove tmp"}, fs.ops)
 	assert.Len(t, files(t, filepath.Join(root, "example.com", "a", "Maildir"), "new"), 1)
 }
 

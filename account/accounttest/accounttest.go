@@ -16,7 +16,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -716,6 +719,61 @@ func TestLocker(t *testing.T, newLocker func(t *testing.T, now func() time.Time)
 		wg.Wait()
 		assert.Equal(t, int32(1), won.Load(), "exactly one owner wins")
 		assert.Zero(t, other.Load())
+	})
+
+	// A lease whose owner is a process of this host that is gone is taken
+	// over at once; one of a live process, of another host, or not made by
+	// ProcessOwner is refused with a LeaseHeldError naming the holder and
+	// the expiry.
+	t.Run("CrashedOwnerTakeover", func(t *testing.T) {
+		me := account.ProcessOwner()
+		parts := strings.Split(me, ":")
+		require.Len(t, parts, 3, "owner %q", me)
+		host, tag := parts[0], parts[2]
+		otherTag := strings.Repeat("0", strings.IndexByte(tag, '-')) + "-1"
+		if strings.HasPrefix(tag, otherTag[:len(otherTag)-2]) {
+			otherTag = strings.Repeat("1", strings.IndexByte(tag, '-')) + "-1"
+		}
+		const deadPid = "2147483647" // above any pid_max
+		pid, ppid := strconv.Itoa(os.Getpid()), strconv.Itoa(os.Getppid())
+		for _, tc := range []struct {
+			name, holder string
+			takeover     bool
+		}{
+			{"dead pid of this host", host + ":" + deadPid + ":" + tag, true},
+			{"this pid in an earlier process", host + ":" + pid + ":" + otherTag, true},
+			{"live pid of this host", host + ":" + ppid + ":" + tag, false},
+			{"this process", account.ProcessOwner(), false},
+			{"other host", "other-" + host + ":" + deadPid + ":" + tag, false},
+			{"other format", "multidropd@" + host + ":" + deadPid, false},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				clk := NewClock()
+				l := newLocker(t, clk.Now)
+				ctx := t.Context()
+				old, err := l.Acquire(ctx, "acct", tc.holder, time.Minute)
+				require.NoError(t, err)
+				expires := clk.Now().Add(time.Minute)
+				clk.Advance(time.Second)
+				me := account.ProcessOwner()
+				l2, err := l.Acquire(ctx, "acct", me, time.Minute)
+				if tc.takeover {
+					require.NoError(t, err, "taken over at once")
+					assert.Greater(t, l2.Token(), old.Token())
+					assert.ErrorIs(t, old.Renew(ctx, time.Minute), account.ErrLeaseLost)
+					_, err = l.Acquire(ctx, "acct", account.ProcessOwner(), time.Minute)
+					assert.ErrorIs(t, err, account.ErrLeaseHeld, "the new holder is alive")
+					return
+				}
+				require.ErrorIs(t, err, account.ErrLeaseHeld)
+				var held *account.LeaseHeldError
+				require.ErrorAs(t, err, &held)
+				assert.Equal(t, "acct", held.AccountID)
+				assert.Equal(t, tc.holder, held.Owner)
+				assert.True(t, held.Expires.Equal(expires), "expires %v, want %v", held.Expires, expires)
+				assert.NoError(t, old.Renew(ctx, time.Minute), "the holder keeps its lease")
+			})
+		}
 	})
 }
 

@@ -52,7 +52,9 @@ func OpenLocker(path string, opts *Options) (*Locker, error) {
 func (l *Locker) Close() error { return l.f.close() }
 
 // Acquire implements [account.Locker]: a new lease with a higher token,
-// unless another owner holds an unexpired lease ([account.ErrLeaseHeld]).
+// unless another owner holds an unexpired lease (an
+// [*account.LeaseHeldError]); the lease of an owner that
+// [account.OwnerGone] reports gone is taken over at once.
 func (l *Locker) Acquire(ctx context.Context, accountID, owner string, ttl time.Duration) (account.Lease, error) {
 	if ttl <= 0 {
 		return nil, account.ErrBadTTL
@@ -71,8 +73,8 @@ func (l *Locker) Acquire(ctx context.Context, accountID, owner string, ttl time.
 			r = &leaseRecord{}
 			v.Leases[accountID] = r
 		}
-		if r.Owner != "" && r.Owner != owner && r.Expires.After(now) {
-			return fmt.Errorf("%w: account %q, owner %q", account.ErrLeaseHeld, accountID, r.Owner)
+		if r.Owner != "" && r.Owner != owner && r.Expires.After(now) && !account.OwnerGone(r.Owner) {
+			return &account.LeaseHeldError{AccountID: accountID, Owner: r.Owner, Expires: r.Expires}
 		}
 		r.Owner, r.Expires = owner, now.Add(ttl)
 		r.Token++

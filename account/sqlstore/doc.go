@@ -49,7 +49,11 @@
 // Release keeps tokens growing forever for that account. A row-per-account
 // lease was chosen over PostgreSQL advisory locks because an advisory lock
 // lives and dies with one connection (a pooled *sql.DB does not pin one),
-// has no expiry and no token to fence with.
+// has no expiry and no token to fence with. A live lease of another owner
+// fails Acquire with an [*account.LeaseHeldError] (holder and expiry),
+// unless [account.OwnerGone] reports its owner a crashed process of this
+// host: then a second UPDATE takes it over at once, on condition that the
+// row still has the owner and token read.
 //
 // [Store.Fenced] returns a Journal bound to a lease. Each of its writes
 // (Sync, Record, RecordBatch, Forget) first reads the account's lease row in
@@ -91,7 +95,9 @@
 // current, and releases the lease, in one transaction that locks the
 // account row before the lease row, as Claim does. An instance that dies
 // leaves its accounts due and leased: they are claimed again once the
-// leases expire.
+// leases expire, or at once by an instance of the same host that calls
+// [Store.ReleaseGone] when it starts (owners made by
+// [account.ProcessOwner]).
 //
 // [Store.RequestCheck] ("Check Now" from any instance or an admin page)
 // sets next_check_at to the present and lifts a pause; when the account is

@@ -134,11 +134,9 @@ func pipeline(ctx context.Context, srv *poptest.Server, root string) (*multidrop
 	}
 
 	md, err := deliver.NewMaildir(&deliver.MaildirOptions{
-		Template:     "{root}/{domain}/{user}/Maildir",
-		Root:         root,
+		Root:         root, // deliver.DefaultMaildirTemplate, key-derived names, Delivered-To
 		Create:       true,
-		KeyNames:     true,
-		TraceOptions: deliver.TraceOptions{LocalHost: "mail.example.com", DeliveredTo: true},
+		TraceOptions: deliver.TraceOptions{LocalHost: "mail.example.com"},
 	})
 	if err != nil {
 		return nil, account.Account{}, fmt.Errorf("demo: %w", err)

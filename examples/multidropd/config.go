@@ -18,6 +18,8 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/multidrop/multidrop/deliver"
 )
 
 // maxConfigSize bounds the configuration file.
@@ -536,7 +538,7 @@ func (p *configParser) complete(c *Config, dir string) error {
 		}
 		m.Root = abs(m.Root)
 		if m.Template == "" {
-			m.Template = "{root}/{domain}/{user}/Maildir"
+			m.Template = deliver.DefaultMaildirTemplate
 		}
 		if !strings.Contains(m.Template, "{user}") && !strings.Contains(m.Template, "{address}") {
 			p.errKey("deliver.maildir.template", "must contain {user} or {address}, or every user would share one Maildir")

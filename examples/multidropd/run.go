@@ -22,6 +22,7 @@ import (
 	"github.com/multidrop/multidrop"
 	"github.com/multidrop/multidrop/account"
 	"github.com/multidrop/multidrop/account/jsonstore"
+	"github.com/multidrop/multidrop/account/sqlstore"
 	"github.com/multidrop/multidrop/account/sqlstore/postgres"
 	"github.com/multidrop/multidrop/account/sqlstore/sqlite"
 	"github.com/multidrop/multidrop/deliver"
@@ -163,10 +164,11 @@ func Open(ctx context.Context, c *Config, log *slog.Logger, level *slog.LevelVar
 	if level == nil {
 		level = new(slog.LevelVar)
 	}
-	host, _ := os.Hostname()
 	owner := c.Pipeline.Owner
 	if owner == "" {
-		owner = fmt.Sprintf("multidropd@%s:%d", host, os.Getpid())
+		// Names host and process: a restart after a crash takes over
+		// the dead process's leases at once.
+		owner = account.ProcessOwner()
 	}
 	d := &Daemon{log: log, level: level, owner: owner, cfg: c, changed: make(chan struct{})}
 
@@ -225,6 +227,18 @@ func openDirectory(c *Config, log *slog.Logger) (*resolve.File, error) {
 	return f, nil
 }
 
+// releaseGone releases the leases that crashed processes of this host
+// held, so that the shared schedule resumes their accounts at once (a
+// direct check takes such a lease over by itself).
+func (d *Daemon) releaseGone(ctx context.Context, st *sqlstore.Store) {
+	n, err := st.ReleaseGone(ctx)
+	if err != nil {
+		d.log.Warn("releasing the leases of crashed processes", "err", err)
+	} else if n > 0 {
+		d.log.Info("released the leases of crashed processes of this host", "leases", n)
+	}
+}
+
 func (d *Daemon) openStore(ctx context.Context, c *Config) error {
 	ctx, cancel := context.WithTimeout(ctx, storeOpenTimeout)
 	defer cancel()
@@ -239,12 +253,14 @@ func (d *Daemon) openStore(ctx context.Context, c *Config) error {
 			return keyError(c, "store.path", err)
 		}
 		d.store, d.journal, d.locker, d.closers = st, st, st, []io.Closer{st}
+		d.releaseGone(ctx, st)
 	case "postgres":
 		st, err := postgres.Open(ctx, s.DSN, nil)
 		if err != nil {
 			return keyError(c, "store.dsn", err)
 		}
 		d.store, d.journal, d.locker, d.closers = st, st, st, []io.Closer{st}
+		d.releaseGone(ctx, st)
 	case "json":
 		for _, k := range []struct{ key, path string }{{"store.path", s.Path}, {"store.journal", s.Journal}, {"store.leases", s.Leases}} {
 			if err := checkDir(dirOf(k.path)); err != nil {
@@ -320,17 +336,19 @@ func newDeliverer(c *Config, log *slog.Logger) (deliver.Deliverer, error) {
 		if err := checkDir(m.Root); err != nil {
 			return nil, keyError(c, "deliver.maildir.root", err)
 		}
+		to := traceOptions(c, methodMaildir)
 		md, err := deliver.NewMaildir(&deliver.MaildirOptions{
-			Template:     m.Template,
-			Root:         m.Root,
-			Folder:       m.Folder,
-			Create:       m.Create == nil || *m.Create,
-			LF:           m.LF,
-			KeyNames:     m.KeyNames == nil || *m.KeyNames,
-			Separate:     m.Separate,
-			TraceOptions: traceOptions(c, methodMaildir),
-			Host:         c.Pipeline.LocalHost,
-			SpoolDir:     c.Pipeline.SpoolDir,
+			Template:      m.Template,
+			Root:          m.Root,
+			Folder:        m.Folder,
+			Create:        m.Create == nil || *m.Create,
+			LF:            m.LF,
+			NoKeyNames:    m.KeyNames != nil && !*m.KeyNames,
+			Separate:      m.Separate,
+			TraceOptions:  to,
+			NoDeliveredTo: !to.DeliveredTo,
+			Host:          c.Pipeline.LocalHost,
+			SpoolDir:      c.Pipeline.SpoolDir,
 		})
 		if err != nil {
 			return nil, keyError(c, "deliver.maildir", err)

@@ -197,7 +197,7 @@ func TestPipeline(t *testing.T) {
 	o.Resolver = resolve.New(dir, nil)
 	o.Deliverer, err = deliver.NewMaildir(&deliver.MaildirOptions{
 		Template: "{root}/{domain}/{user}/Maildir", Root: filepath.Join(out, "mail"),
-		Create: true, KeyNames: true,
+		Create:       true,
 		TraceOptions: deliver.TraceOptions{LocalHost: "mx.local.test", DeliveredTo: true, ReturnPath: true},
 		SpoolDir:     out,
 	})
