@@ -893,3 +893,133 @@ func ReadConcurrently(t *testing.T, j account.Journal, n, rounds int) {
 		}
 	}
 }
+
+// SampleCheck returns a check record of accountID started at start, with
+// every field set.
+func SampleCheck(accountID string, start time.Time) account.CheckRecord {
+	return account.CheckRecord{
+		AccountID: accountID,
+		Start:     start,
+		Duration:  1500 * time.Millisecond,
+		Counts: account.CheckCounts{
+			Listed: 9, Retrieved: 8, Delivered: 7, Deleted: 6, Kept: 5, Dropped: 4, Skipped: 3, Bytes: 1 << 40,
+		},
+		Error: "pop: RETR 3: connection reset",
+		State: "backoff",
+		Messages: []account.CheckMessage{
+			{UID: "u1", Subject: "Grüße", From: "a@example.org", Recipients: []string{"alice", "bob"},
+				Outcome: "delivered", Reason: "envelope", Warnings: []string{"foreign recipient x@example.net"}},
+			{UID: "u2", Outcome: "kept", Reason: "temporary failure"},
+		},
+	}
+}
+
+// TestHistory runs the History conformance suite. newHistory returns a
+// new, empty history for each subtest.
+func TestHistory(t *testing.T, newHistory func(t *testing.T) account.History) {
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+	t.Run("EmptyAndRoundTrip", func(t *testing.T) {
+		h := newHistory(t)
+		ctx := t.Context()
+		got, err := h.Checks(ctx, "a", 0)
+		require.NoError(t, err)
+		assert.NotNil(t, got)
+		assert.Empty(t, got)
+
+		rec := SampleCheck("a", t0)
+		require.NoError(t, h.AddCheck(ctx, rec))
+		got, err = h.Checks(ctx, "a", 0)
+		require.NoError(t, err)
+		assert.Equal(t, []account.CheckRecord{rec}, got)
+
+		err = h.AddCheck(ctx, SampleCheck("", t0))
+		assert.ErrorIs(t, err, account.ErrNoAccountID)
+	})
+
+	t.Run("NewestFirstPerAccountWithLimit", func(t *testing.T) {
+		h := newHistory(t)
+		ctx := t.Context()
+		for _, m := range []int{2, 0, 3, 1} { // out of order
+			require.NoError(t, h.AddCheck(ctx, SampleCheck("a", t0.Add(time.Duration(m)*time.Minute))))
+		}
+		require.NoError(t, h.AddCheck(ctx, SampleCheck("b", t0.Add(time.Hour))))
+		got, err := h.Checks(ctx, "a", 0)
+		require.NoError(t, err)
+		require.Len(t, got, 4)
+		for i, r := range got {
+			assert.Equal(t, "a", r.AccountID)
+			assert.True(t, r.Start.Equal(t0.Add(time.Duration(3-i)*time.Minute)), "record %d starts %v", i, r.Start)
+		}
+		got, err = h.Checks(ctx, "a", 2)
+		require.NoError(t, err)
+		require.Len(t, got, 2)
+		assert.True(t, got[1].Start.Equal(t0.Add(2*time.Minute)))
+		got, err = h.Checks(ctx, "b", 10)
+		require.NoError(t, err)
+		assert.Len(t, got, 1)
+	})
+
+	t.Run("KeepsTheNewestFifty", func(t *testing.T) {
+		h := newHistory(t)
+		ctx := t.Context()
+		const n = account.HistoryLimit + 10
+		for i := range n {
+			rec := SampleCheck("a", t0.Add(time.Duration(i)*time.Minute))
+			rec.Messages = nil
+			require.NoError(t, h.AddCheck(ctx, rec))
+		}
+		got, err := h.Checks(ctx, "a", 0)
+		require.NoError(t, err)
+		require.Len(t, got, account.HistoryLimit)
+		assert.True(t, got[0].Start.Equal(t0.Add((n-1)*time.Minute)))
+		assert.True(t, got[len(got)-1].Start.Equal(t0.Add(10*time.Minute)), "the oldest ten are pruned")
+		got, err = h.Checks(ctx, "a", 1000)
+		require.NoError(t, err)
+		assert.Len(t, got, account.HistoryLimit)
+	})
+
+	t.Run("ReturnsCopies", func(t *testing.T) {
+		h := newHistory(t)
+		ctx := t.Context()
+		rec := SampleCheck("a", t0)
+		want := rec.Clone()
+		require.NoError(t, h.AddCheck(ctx, rec))
+		rec.Messages[0].Recipients[0] = "mallory"
+		got, err := h.Checks(ctx, "a", 0)
+		require.NoError(t, err)
+		require.Len(t, got, 1)
+		got[0].Messages[0].Warnings[0] = "changed"
+		again, err := h.Checks(ctx, "a", 0)
+		require.NoError(t, err)
+		assert.Equal(t, []account.CheckRecord{want}, again)
+	})
+
+	t.Run("Concurrent", func(t *testing.T) {
+		h := newHistory(t)
+		ctx := t.Context()
+		var wg sync.WaitGroup
+		errs := make(chan error, 40)
+		for i := range 20 {
+			wg.Go(func() {
+				id := fmt.Sprintf("acct-%d", i%4)
+				if err := h.AddCheck(ctx, SampleCheck(id, t0.Add(time.Duration(i)*time.Second))); err != nil {
+					errs <- err
+				}
+				if _, err := h.Checks(ctx, id, 0); err != nil {
+					errs <- err
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			require.NoError(t, err)
+		}
+		for i := range 4 {
+			got, err := h.Checks(ctx, fmt.Sprintf("acct-%d", i), 0)
+			require.NoError(t, err)
+			assert.Len(t, got, 5)
+		}
+	})
+}

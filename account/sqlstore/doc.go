@@ -34,6 +34,11 @@
 // a deleted account. Writes lock the account row before its domain rows,
 // Delete too, so that they cannot deadlock on PostgreSQL.
 //
+// The table check_history (migration 4) is the [account.History]: one row
+// per check (account_id, started_at, the [account.CheckRecord] as JSON in
+// data); AddCheck deletes, in its transaction, the account's rows beyond
+// the newest [account.HistoryLimit].
+//
 // # Journal
 //
 // journal_seen holds the listed UIDs with their first-seen time,
