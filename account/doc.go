@@ -19,9 +19,10 @@
 // hold line breaks), because account fields end up in POP3 commands
 // (RFC 1939) and log lines.
 //
-// Secrets (Auth.Secret, TLS.ClientKey) never appear when an account is
-// formatted with the fmt package or logged with log/slog, and
-// [Account.Redacted] returns a copy fit for an admin page.
+// Secrets (Auth.Secret, TLS.ClientKey, the password in Proxy's URL) never
+// appear when an account is formatted with the fmt package or logged with
+// log/slog, and [Account.Redacted] returns a copy with all of them
+// replaced, fit for an admin page or an API response.
 //
 // # Stores
 //
