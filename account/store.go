@@ -9,6 +9,11 @@ import (
 // ErrNotFound is returned by Get (and wrapped by others) for an unknown ID.
 var ErrNotFound = errors.New("account: not found")
 
+// DefaultJournalRetention is how long the stores keep the journal of a
+// deleted account by default: an account created again with the same ID,
+// host and user within that time finds it.
+const DefaultJournalRetention = 30 * 24 * time.Hour
+
 // ErrExists is returned (wrapped) by [MutableStore.Create] when an account
 // with the ID exists already.
 var ErrExists = errors.New("account: already exists")

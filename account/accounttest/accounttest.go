@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -1021,5 +1022,87 @@ func TestHistory(t *testing.T, newHistory func(t *testing.T) account.History) {
 			require.NoError(t, err)
 			assert.Len(t, got, 5)
 		}
+	})
+}
+
+// TestJournalRetention runs the suite of a store that keeps the journal of
+// a deleted account for a retention period (see
+// [account.DefaultJournalRetention]): newPair returns a new, empty store
+// and its journal with the default retention, using now as their clock.
+func TestJournalRetention(t *testing.T, newPair func(t *testing.T, now func() time.Time) (account.MutableStore, account.Journal)) {
+	rcpts := []string{"alice@example.com"}
+	setup := func(t *testing.T) (*Clock, account.MutableStore, account.Journal, account.Account) {
+		clk := NewClock()
+		s, j := newPair(t, clk.Now)
+		a := Sample("example.com")
+		a.ID = "acct"
+		a, err := s.Create(t.Context(), a)
+		require.NoError(t, err)
+		require.NoError(t, j.Record(t.Context(), a.ID, "uid-1", rcpts, clk.Now()))
+		require.NoError(t, s.Delete(t.Context(), a.ID))
+		return clk, s, j, a
+	}
+	delivered := func(t *testing.T, j account.Journal) []string {
+		got, err := j.Delivered(t.Context(), "acct", "uid-1")
+		require.NoError(t, err)
+		return got
+	}
+
+	t.Run("SameMailboxFindsIt", func(t *testing.T) {
+		for _, how := range []string{"Create", "Put"} {
+			t.Run(how, func(t *testing.T) {
+				clk, s, j, a := setup(t)
+				clk.Advance(account.DefaultJournalRetention - time.Hour)
+				a.Description = "back again"
+				a.Host = strings.ToUpper(a.Host) // host names compare without case
+				var err error
+				if how == "Create" {
+					_, err = s.Create(t.Context(), a)
+				} else {
+					_, err = s.Put(t.Context(), a)
+				}
+				require.NoError(t, err)
+				assert.Equal(t, rcpts, delivered(t, j), "the journal of the deleted account was kept")
+			})
+		}
+	})
+
+	t.Run("AnotherMailboxDoesNot", func(t *testing.T) {
+		for _, change := range []string{"host", "user"} {
+			t.Run(change, func(t *testing.T) {
+				_, s, j, a := setup(t)
+				if change == "host" {
+					a.Host = "pop.elsewhere.example"
+				} else {
+					a.Auth.User = "someone-else"
+				}
+				_, err := s.Create(t.Context(), a)
+				require.NoError(t, err)
+				assert.Empty(t, delivered(t, j), "another mailbox under the same ID starts afresh")
+				// Deleted and created again as the first mailbox: the
+				// journal was dropped for good.
+				require.NoError(t, s.Delete(t.Context(), a.ID))
+				_, err = s.Create(t.Context(), Sample("example.com"))
+				require.NoError(t, err)
+				assert.Empty(t, delivered(t, j))
+			})
+		}
+	})
+
+	t.Run("ExpiresAfterRetention", func(t *testing.T) {
+		clk, s, j, a := setup(t)
+		clk.Advance(account.DefaultJournalRetention + time.Hour)
+		_, err := s.Create(t.Context(), a)
+		require.NoError(t, err)
+		assert.Empty(t, delivered(t, j), "a journal older than the retention period is gone")
+	})
+
+	t.Run("ExpiredJournalsArePrunedOnDelete", func(t *testing.T) {
+		clk, s, j, _ := setup(t)
+		clk.Advance(account.DefaultJournalRetention + time.Hour)
+		other, err := s.Create(t.Context(), Sample("example.org"))
+		require.NoError(t, err)
+		require.NoError(t, s.Delete(t.Context(), other.ID))
+		assert.Empty(t, delivered(t, j), "deleting any account drops the expired journals")
 	})
 }

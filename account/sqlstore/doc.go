@@ -39,6 +39,14 @@
 // data); AddCheck deletes, in its transaction, the account's rows beyond
 // the newest [account.HistoryLimit].
 //
+// Deleting an account keeps its journal and check history for
+// Options.JournalRetention (default [account.DefaultJournalRetention]),
+// with its host, user and deletion time in the table deleted_accounts
+// (migration 5): an account created again with the same ID, host and user
+// within that period finds them; another mailbox under the ID, or a later
+// one, starts afresh. Each Delete drops the state of accounts deleted
+// longer ago.
+//
 // # Journal
 //
 // journal_seen holds the listed UIDs with their first-seen time,

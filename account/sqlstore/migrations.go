@@ -38,3 +38,27 @@ func init() {
 		`CREATE INDEX check_history_account ON check_history (account_id, started_at, id)`,
 	}})
 }
+
+// Migration 5 adds deleted_accounts: the host, user and time of deletion
+// of each account deleted within the journal retention period, whose
+// journal and check history are kept until it ends (see [Store.Delete]).
+func init() {
+	SQLite.migrations = append(SQLite.migrations, migration{5, []string{
+		`CREATE TABLE deleted_accounts (
+			account_id TEXT PRIMARY KEY,
+			host TEXT NOT NULL,
+			auth_user TEXT NOT NULL,
+			deleted_at INTEGER NOT NULL
+		)`,
+		`CREATE INDEX deleted_accounts_at ON deleted_accounts (deleted_at)`,
+	}})
+	PostgreSQL.migrations = append(PostgreSQL.migrations, migration{5, []string{
+		`CREATE TABLE deleted_accounts (
+			account_id TEXT PRIMARY KEY,
+			host TEXT NOT NULL,
+			auth_user TEXT NOT NULL,
+			deleted_at BIGINT NOT NULL
+		)`,
+		`CREATE INDEX deleted_accounts_at ON deleted_accounts (deleted_at)`,
+	}})
+}

@@ -20,6 +20,10 @@ type Options struct {
 	// instances sharing the database agree on whatever their own clocks
 	// say.
 	Now func() time.Time
+	// JournalRetention is how long the journal and check history of a
+	// deleted account are kept (see [Store.Delete]); 0 means
+	// [account.DefaultJournalRetention].
+	JournalRetention time.Duration
 }
 
 // Store is an [account.MutableStore], [account.Journal], [account.Locker]
@@ -349,6 +353,11 @@ func (s *Store) write(ctx context.Context, a account.Account, mode writeMode) (a
 	domain, _ := account.NormalizeDomain(a.Domain) // valid after Validate
 	args := []any{a.ID, a.Enabled, a.Description, a.Host, a.Port, domain, string(data), s.now().UnixNano()}
 	err = s.tx(ctx, func(tx *sql.Tx) error {
+		if mode != writeUpdate {
+			if err := s.adopt(ctx, tx, a); err != nil {
+				return fmt.Errorf("sqlstore: put %q: deleted account's journal: %w", a.ID, err)
+			}
+		}
 		switch mode {
 		case writePut:
 			err := tx.QueryRowContext(ctx, s.q(`INSERT INTO accounts (id, enabled, description, host, port, domain, data, updated_at, version)
@@ -409,33 +418,6 @@ func (s *Store) write(ctx context.Context, a account.Account, mode writeMode) (a
 		return account.Account{}, err
 	}
 	return a.Clone(), nil
-}
-
-// Delete implements [account.MutableStore]. The journal of each deleted
-// account goes with it; its lease row stays, so that the fencing tokens of
-// a re-created account with the same ID keep growing.
-func (s *Store) Delete(ctx context.Context, ids ...string) error {
-	if len(ids) == 0 {
-		return nil
-	}
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		for _, id := range ids {
-			// The account row first, as writes lock it before its
-			// domains: the other order deadlocks with a racing Update.
-			for _, q := range []string{
-				`DELETE FROM accounts WHERE id = ?`,
-				`DELETE FROM account_domains WHERE account_id = ?`,
-				`DELETE FROM journal_seen WHERE account_id = ?`,
-				`DELETE FROM journal_deliveries WHERE account_id = ?`,
-				`DELETE FROM journal_message_ids WHERE account_id = ?`,
-			} {
-				if _, err := tx.ExecContext(ctx, s.q(q), id); err != nil {
-					return fmt.Errorf("sqlstore: delete %q: %w", id, err)
-				}
-			}
-		}
-		return nil
-	})
 }
 
 // inTx returns query's prepared statement for tx when it was prepared

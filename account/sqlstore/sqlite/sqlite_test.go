@@ -242,7 +242,7 @@ func TestCorruptRow(t *testing.T) {
 	assert.ErrorAs(t, err, &ce)
 }
 
-func TestDeleteRemovesJournalKeepsTokens(t *testing.T) {
+func TestDeleteKeepsTokens(t *testing.T) {
 	s := temp(t, nil)
 	ctx := t.Context()
 	a, err := s.Put(ctx, accounttest.Sample("example.com"))
@@ -252,11 +252,12 @@ func TestDeleteRemovesJournalKeepsTokens(t *testing.T) {
 	require.NoError(t, l1.Release(ctx))
 	require.NoError(t, s.Record(ctx, a.ID, "u1", []string{"x@example.com"}, time.Now()))
 	require.NoError(t, s.Delete(ctx, a.ID))
+	a.Host = "pop.other.example"
 	_, err = s.Put(ctx, a)
 	require.NoError(t, err)
 	got, err := s.Delivered(ctx, a.ID, "u1")
 	require.NoError(t, err)
-	assert.Empty(t, got, "a re-created account starts with an empty journal")
+	assert.Empty(t, got, "an account re-created for another mailbox starts with an empty journal")
 	l2, err := s.Acquire(ctx, a.ID, "one", time.Minute)
 	require.NoError(t, err)
 	assert.Greater(t, l2.Token(), l1.Token())
@@ -400,4 +401,11 @@ func TestLargeSync(t *testing.T) {
 
 func TestHistory(t *testing.T) {
 	accounttest.TestHistory(t, func(t *testing.T) account.History { return temp(t, nil) })
+}
+
+func TestJournalRetention(t *testing.T) {
+	accounttest.TestJournalRetention(t, func(t *testing.T, now func() time.Time) (account.MutableStore, account.Journal) {
+		s := temp(t, now)
+		return s, s
+	})
 }
