@@ -249,3 +249,16 @@ func TestHistory(t *testing.T) {
 		return h
 	})
 }
+
+func TestJournalRetention(t *testing.T) {
+	accounttest.TestJournalRetention(t, func(t *testing.T, now func() time.Time) (account.MutableStore, account.Journal) {
+		dir := t.TempDir()
+		j, err := jsonstore.OpenJournal(filepath.Join(dir, "journal.json"), &jsonstore.Options{Now: now})
+		require.NoError(t, err)
+		t.Cleanup(func() { assert.NoError(t, j.Close()) })
+		s, err := jsonstore.Open(filepath.Join(dir, "accounts.json"), &jsonstore.Options{Now: now, Journal: j})
+		require.NoError(t, err)
+		t.Cleanup(func() { assert.NoError(t, s.Close()) })
+		return s, j
+	})
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/multidrop/multidrop/account"
@@ -13,13 +14,32 @@ import (
 // Options configure a [Store], [Journal] or [Locker]. The zero value (or
 // nil) is the default.
 type Options struct {
-	// Now is the clock of Message-ID and lease expiry; nil means time.Now.
+	// Now is the clock of Message-ID and lease expiry, and of the journal
+	// retention of a Store; nil means time.Now.
 	Now func() time.Time
+
+	// Journal, for a Store, is the journal of its accounts: deleting an
+	// account then keeps its journal for JournalRetention (0 means
+	// [account.DefaultJournalRetention]), and an account created again
+	// with the same ID, host and user within that period finds it, while
+	// another mailbox under the ID, or a later one, starts afresh. nil:
+	// the store never touches a journal.
+	Journal          *Journal
+	JournalRetention time.Duration
 }
 
 type accountsFile struct {
 	Version  int               `json:"version"`
 	Accounts []account.Account `json:"accounts"`
+	// Deleted remembers the accounts deleted within the journal retention
+	// period, by ID.
+	Deleted map[string]deletedAccount `json:"deleted,omitempty"`
+}
+
+type deletedAccount struct {
+	Host      string    `json:"host"`
+	User      string    `json:"user"`
+	DeletedAt time.Time `json:"deleted_at"`
 }
 
 func (f *accountsFile) version() int { return f.Version }
@@ -30,6 +50,7 @@ func (f *accountsFile) setVersion()  { f.Version = formatVersion }
 // documentation.
 type Store struct {
 	f *file[accountsFile, *accountsFile]
+	o Options
 }
 
 var _ account.MutableStore = (*Store)(nil)
@@ -38,12 +59,52 @@ var _ account.MutableStore = (*Store)(nil)
 // is created by the first Put). The lock file is path + ".lock". Open
 // fails with a [*CorruptError] when the file does not decode.
 func Open(path string, opts *Options) (*Store, error) {
-	_ = opts // no option applies to accounts yet
 	f, err := openFile[accountsFile](path)
 	if err != nil {
 		return nil, err
 	}
-	return &Store{f: f}, nil
+	s := &Store{f: f}
+	if opts != nil {
+		s.o = *opts
+	}
+	if s.o.Now == nil {
+		s.o.Now = time.Now
+	}
+	if s.o.JournalRetention <= 0 {
+		s.o.JournalRetention = account.DefaultJournalRetention
+	}
+	return s, nil
+}
+
+// adopt runs, under the file's lock, when account a is created: the
+// journal of a deleted account with its ID is a's when host and user
+// match within the retention period, and dropped otherwise.
+func (s *Store) adopt(ctx context.Context, v *accountsFile, a account.Account) error {
+	d, ok := v.Deleted[a.ID]
+	if !ok {
+		return nil
+	}
+	delete(v.Deleted, a.ID)
+	if strings.EqualFold(d.Host, a.Host) && d.User == a.Auth.User && d.DeletedAt.After(s.o.Now().Add(-s.o.JournalRetention)) {
+		return nil
+	}
+	return s.dropJournals(ctx, a.ID)
+}
+
+func (s *Store) dropJournals(ctx context.Context, ids ...string) error {
+	if s.o.Journal == nil || len(ids) == 0 {
+		return nil
+	}
+	return s.o.Journal.f.update(ctx, func(v *journalFile) error {
+		n := len(v.Accounts)
+		for _, id := range ids {
+			delete(v.Accounts, id)
+		}
+		if len(v.Accounts) == n {
+			return errUnchanged
+		}
+		return nil
+	})
 }
 
 // Path returns the absolute path of the file.
@@ -139,6 +200,11 @@ func (s *Store) write(ctx context.Context, a account.Account, check func(old *ac
 		if err := check(old); err != nil {
 			return err
 		}
+		if !ok {
+			if err := s.adopt(ctx, v, a); err != nil {
+				return err
+			}
+		}
 		a.Version = 1
 		if ok {
 			a.Version = old.Version + 1
@@ -155,17 +221,39 @@ func (s *Store) write(ctx context.Context, a account.Account, check func(old *ac
 }
 
 // Delete implements [account.MutableStore]; unknown IDs are ignored. The
-// file is rewritten only when something was deleted.
+// file is rewritten only when something was deleted. With
+// Options.Journal, the journals of the deleted accounts are kept (see
+// [Options]) and those of accounts deleted longer ago than the retention
+// period are dropped.
 func (s *Store) Delete(ctx context.Context, ids ...string) error {
 	if len(ids) == 0 {
 		return nil
 	}
 	return s.f.update(ctx, func(v *accountsFile) error {
+		now := s.o.Now()
 		n := len(v.Accounts)
-		v.Accounts = slices.DeleteFunc(v.Accounts, func(a account.Account) bool { return slices.Contains(ids, a.ID) })
+		v.Accounts = slices.DeleteFunc(v.Accounts, func(a account.Account) bool {
+			if !slices.Contains(ids, a.ID) {
+				return false
+			}
+			if s.o.Journal != nil {
+				if v.Deleted == nil {
+					v.Deleted = map[string]deletedAccount{}
+				}
+				v.Deleted[a.ID] = deletedAccount{Host: a.Host, User: a.Auth.User, DeletedAt: now}
+			}
+			return true
+		})
 		if len(v.Accounts) == n {
 			return errUnchanged
 		}
-		return nil
+		var expired []string
+		for id, d := range v.Deleted {
+			if !d.DeletedAt.After(now.Add(-s.o.JournalRetention)) {
+				expired = append(expired, id)
+				delete(v.Deleted, id)
+			}
+		}
+		return s.dropJournals(ctx, expired...)
 	})
 }
