@@ -196,6 +196,10 @@ func join(path, name string) string {
 }
 
 func (v *validator) id(id string) {
+	if id == "." || id == ".." {
+		v.add("ID", "%q is not allowed (it names a directory in a URL or path)", id)
+		return
+	}
 	if len(id) > MaxIDLength {
 		v.add("ID", "longer than %d characters", MaxIDLength)
 		return
