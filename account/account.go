@@ -78,6 +78,10 @@ type TLS struct {
 	ServerName string `json:"server_name,omitempty"`
 	// RootCAs is PEM; when set it replaces the system roots.
 	RootCAs string `json:"root_cas,omitempty"`
+	// RootCAsFile is the absolute path of a PEM file read, instead of
+	// RootCAs, each time a connection's TLS configuration is built (so a
+	// renewed CA file needs no account edit). Set at most one of the two.
+	RootCAsFile string `json:"root_cas_file,omitempty"`
 	// PinSHA256 lists accepted SHA-256 digests (hex) of the server
 	// certificate's SubjectPublicKeyInfo. When set, the leaf must match one of
 	// them in addition to normal verification.
