@@ -23,6 +23,15 @@
 // Between operations the content is cached and reloaded when the file on
 // disk was replaced (another inode, size or modification time).
 //
+// The accounts file may be written by hand, so it is vetted when loaded:
+// a key that no field reads is refused with its path (a typo such as
+// accounts[3].retrieval.leave_on_sever would otherwise be ignored, see
+// [account.CheckKeys]), and so are an account that does not validate
+// (a secret with CR, LF or NUL, an ID "." or "..") and a missing or
+// repeated ID; the accounts need not be sorted. Deleting an account
+// records its host, user and time under "deleted" when the store has a
+// journal (see [Options]).
+//
 // A file that does not decode is reported as a [*CorruptError] and left
 // untouched; the store or journal fails every operation until the file is
 // repaired or removed, so a damaged journal never leads to deletions on a

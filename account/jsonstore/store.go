@@ -43,7 +43,33 @@ type deletedAccount struct {
 }
 
 func (f *accountsFile) version() int { return f.Version }
-func (f *accountsFile) setVersion()  { f.Version = formatVersion }
+
+// check refuses, when the file is loaded, what a hand-written accounts
+// file may get wrong: a key no field reads (with its path, such as
+// accounts[3].retrieval.leave_on_sever), an account that does not
+// validate (such as a secret with CR, LF or NUL), a missing or repeated
+// ID. It sorts the accounts by ID, the order the store keeps.
+func (f *accountsFile) check(data []byte) error {
+	if err := account.CheckKeys(data, f); err != nil {
+		return err
+	}
+	seen := make(map[string]bool, len(f.Accounts))
+	for i, a := range f.Accounts {
+		if a.ID == "" {
+			return fmt.Errorf("accounts[%d]: no id", i)
+		}
+		if seen[a.ID] {
+			return fmt.Errorf("accounts[%d]: id %q appears twice", i, a.ID)
+		}
+		seen[a.ID] = true
+		if err := a.Validate(); err != nil {
+			return fmt.Errorf("accounts[%d] (id %q): %w", i, a.ID, err)
+		}
+	}
+	slices.SortFunc(f.Accounts, func(a, b account.Account) int { return cmp.Compare(a.ID, b.ID) })
+	return nil
+}
+func (f *accountsFile) setVersion() { f.Version = formatVersion }
 
 // Store is an [account.MutableStore] kept in one JSON file. It is safe for
 // concurrent use by goroutines and by processes: see the package
