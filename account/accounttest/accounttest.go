@@ -1,8 +1,10 @@
 // Package accounttest holds the conformance suites that every implementation
 // of the roles of package [account] passes: [TestStore] for a
 // [account.MutableStore], [TestJournal] for an [account.Journal],
-// [TestLocker] for an [account.Locker] and [TestFencing] for an
-// [account.Fencer]. An embedder with its own storage runs them from its
+// [TestLocker] for an [account.Locker], [TestFencing] for an
+// [account.Fencer], [TestHistory] for an [account.History] and
+// [TestJournalRetention] for a store that keeps a deleted account's
+// journal. An embedder with its own storage runs them from its
 // tests:
 //
 //	func TestMyStore(t *testing.T) {
