@@ -68,6 +68,11 @@ type Account struct {
 	Parsing   Parsing   `json:"parsing,omitempty"`
 	Resolving Resolving `json:"resolving,omitempty"`
 	Policy    Policy    `json:"policy,omitempty"`
+
+	// Version is set by the store: 1 when the account is created, one more
+	// on each write. [MutableStore.Update] compares it with the stored
+	// version (compare-and-swap); it is ignored by Create and Put.
+	Version int64 `json:"version,omitempty"`
 }
 
 // TLS holds the TLS settings of an account. The zero value verifies the
@@ -77,6 +82,10 @@ type TLS struct {
 	ServerName string `json:"server_name,omitempty"`
 	// RootCAs is PEM; when set it replaces the system roots.
 	RootCAs string `json:"root_cas,omitempty"`
+	// RootCAsFile is the absolute path of a PEM file read, instead of
+	// RootCAs, each time a connection's TLS configuration is built (so a
+	// renewed CA file needs no account edit). Set at most one of the two.
+	RootCAsFile string `json:"root_cas_file,omitempty"`
 	// PinSHA256 lists accepted SHA-256 digests (hex) of the server
 	// certificate's SubjectPublicKeyInfo. When set, the leaf must match one of
 	// them in addition to normal verification.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -15,16 +16,60 @@ import (
 // It returns copies: changing a returned Account (its slices and maps
 // included) does not change the stored one. List returns accounts sorted by
 // ID.
+//
+// When Journal is set, deleting an account keeps its journal in Journal
+// for JournalRetention (0 means [DefaultJournalRetention]): an account
+// created again with the same ID, host and user within that period finds
+// it; another mailbox under the same ID, or a later one, starts with an
+// empty journal. Set the fields before first use.
 type MemoryStore struct {
+	Journal          *MemoryJournal
+	JournalRetention time.Duration
+	// Now is the clock of the retention; nil means time.Now.
+	Now func() time.Time
+
 	mu       sync.RWMutex
 	accounts map[string]Account
+	deleted  map[string]deletedAccount
+}
+
+// deletedAccount is what a MemoryStore remembers of a deleted account.
+type deletedAccount struct {
+	host, user string
+	at         time.Time
 }
 
 var _ MutableStore = (*MemoryStore)(nil)
 
 // NewMemoryStore returns an empty MemoryStore.
 func NewMemoryStore() *MemoryStore {
-	return &MemoryStore{accounts: map[string]Account{}}
+	return &MemoryStore{accounts: map[string]Account{}, deleted: map[string]deletedAccount{}}
+}
+
+func (s *MemoryStore) retentionStart() time.Time {
+	now := time.Now
+	if s.Now != nil {
+		now = s.Now
+	}
+	r := s.JournalRetention
+	if r <= 0 {
+		r = DefaultJournalRetention
+	}
+	return now().Add(-r)
+}
+
+// adopt runs, with s.mu held, when account a is created: the journal of a
+// deleted account with its ID is a's when host and user match within the
+// retention period, and dropped otherwise.
+func (s *MemoryStore) adopt(a Account) {
+	d, ok := s.deleted[a.ID]
+	if !ok {
+		return
+	}
+	delete(s.deleted, a.ID)
+	if !strings.EqualFold(d.host, a.Host) || d.user != a.Auth.User || !d.at.After(s.retentionStart()) {
+		s.Journal.drop(a.ID)
+	}
 }
 
 // Get returns the account with this ID or an error wrapping [ErrNotFound].
@@ -74,19 +119,87 @@ func (s *MemoryStore) Put(ctx context.Context, a Account) (Account, error) {
 	if a.ID == "" {
 		a.ID = NewID()
 	}
+	s.adopt(a)
+	a.Version = s.accounts[a.ID].Version + 1
+	s.accounts[a.ID] = a
+	return a.Clone(), nil
+}
+
+// Create validates a, assigns a new ID when a.ID is empty, and stores a
+// copy with Version 1; it fails with [ErrExists] when the ID is taken.
+func (s *MemoryStore) Create(ctx context.Context, a Account) (Account, error) {
+	if err := ctx.Err(); err != nil {
+		return Account{}, err
+	}
+	if err := a.Validate(); err != nil {
+		return Account{}, err
+	}
+	a = a.Clone()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if a.ID == "" {
+		a.ID = NewID()
+	}
+	if _, ok := s.accounts[a.ID]; ok {
+		return Account{}, fmt.Errorf("%w: %q", ErrExists, a.ID)
+	}
+	s.adopt(a)
+	a.Version = 1
+	s.accounts[a.ID] = a
+	return a.Clone(), nil
+}
+
+// Update validates a and replaces the stored account with the same ID
+// when its Version is a.Version, incrementing it; it fails with
+// [ErrConflict] when the versions differ and with [ErrNotFound] when
+// there is no such account.
+func (s *MemoryStore) Update(ctx context.Context, a Account) (Account, error) {
+	if err := ctx.Err(); err != nil {
+		return Account{}, err
+	}
+	if err := a.Validate(); err != nil {
+		return Account{}, err
+	}
+	a = a.Clone()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, ok := s.accounts[a.ID]
+	if !ok {
+		return Account{}, fmt.Errorf("%w: %q", ErrNotFound, a.ID)
+	}
+	if old.Version != a.Version {
+		return Account{}, fmt.Errorf("%w: account %q is at version %d, not %d", ErrConflict, a.ID, old.Version, a.Version)
+	}
+	a.Version++
 	s.accounts[a.ID] = a
 	return a.Clone(), nil
 }
 
 // Delete removes the accounts with these IDs. Unknown IDs are ignored.
+// With a Journal, it keeps their journals (see [MemoryStore]) and drops
+// those of accounts deleted longer ago than the retention period.
 func (s *MemoryStore) Delete(ctx context.Context, ids ...string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	now := time.Now
+	if s.Now != nil {
+		now = s.Now
+	}
 	for _, id := range ids {
+		if a, ok := s.accounts[id]; ok {
+			s.deleted[id] = deletedAccount{host: a.Host, user: a.Auth.User, at: now()}
+		}
 		delete(s.accounts, id)
+	}
+	start := s.retentionStart()
+	for id, d := range s.deleted {
+		if !d.at.After(start) {
+			delete(s.deleted, id)
+			s.Journal.drop(id)
+		}
 	}
 	return nil
 }
@@ -152,6 +265,16 @@ func (j *MemoryJournal) state(id string) *JournalState {
 		j.accounts[id] = st
 	}
 	return st
+}
+
+// drop forgets the state of an account (for [MemoryStore]); j may be nil.
+func (j *MemoryJournal) drop(accountID string) {
+	if j == nil {
+		return
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	delete(j.accounts, accountID)
 }
 
 // Sync implements [Journal].

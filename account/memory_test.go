@@ -50,3 +50,17 @@ func TestMemoryFencing(t *testing.T) {
 		return l, j
 	})
 }
+
+func TestMemoryHistory(t *testing.T) {
+	accounttest.TestHistory(t, func(*testing.T) account.History { return account.NewMemoryHistory() })
+}
+
+func TestMemoryJournalRetention(t *testing.T) {
+	accounttest.TestJournalRetention(t, func(_ *testing.T, now func() time.Time) (account.MutableStore, account.Journal) {
+		j := account.NewMemoryJournal()
+		j.Now = now
+		s := account.NewMemoryStore()
+		s.Journal, s.Now = j, now
+		return s, j
+	})
+}

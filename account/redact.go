@@ -6,21 +6,58 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net/url"
 	"slices"
+	"strings"
 )
 
 // RedactedSecret is what secrets are replaced with in [Account.Redacted] and in
 // formatted or logged accounts.
 const RedactedSecret = "[redacted]"
 
-// Redacted returns a copy of a with Auth.Secret and TLS.ClientKey replaced
-// by [RedactedSecret] (when set), safe to show on an admin page or in a log.
+// Redacted returns a copy of a with every secret replaced by
+// [RedactedSecret] (when set), safe to show on an admin page, in an API
+// response or in a log: Auth.Secret, TLS.ClientKey and the password in
+// Proxy's userinfo (socks5://user:[redacted]@host:port, percent-encoded
+// as URLs are; a Proxy that does not parse as a URL but holds an "@" is
+// replaced whole).
 func (a Account) Redacted() Account {
 	c := a.Clone()
 	c.Auth = a.Auth.redacted()
 	c.TLS = a.TLS.redacted()
+	c.Proxy = RedactProxy(a.Proxy)
 	return c
 }
+
+// RedactProxy returns the proxy URL p with the password of its userinfo
+// replaced by [RedactedSecret]; p itself when it has none.
+func RedactProxy(p string) string {
+	u, err := url.Parse(p)
+	if err != nil || u.User == nil {
+		if strings.Contains(p, "@") {
+			return RedactedSecret // unparsed userinfo: hide it all
+		}
+		return p
+	}
+	if _, ok := u.User.Password(); !ok {
+		return p
+	}
+	u.User = url.UserPassword(u.User.Username(), RedactedSecret)
+	return u.String()
+}
+
+// ProxyPassword returns the password of the proxy URL's userinfo, or "".
+func (a Account) ProxyPassword() string {
+	u, err := url.Parse(a.Proxy)
+	if err != nil || u.User == nil {
+		return ""
+	}
+	pw, _ := u.User.Password()
+	return pw
+}
+
+// GoString formats the account for %#v with its secrets redacted.
+func (a Account) GoString() string { return fmt.Sprintf("%#v", accountNoMethods(a.Redacted())) }
 
 func (a Auth) redacted() Auth {
 	if a.Secret != "" {
@@ -80,8 +117,9 @@ func (t TLS) LogValue() slog.Value {
 }
 
 type (
-	authNoMethods Auth
-	tlsNoMethods  TLS
+	accountNoMethods Account
+	authNoMethods    Auth
+	tlsNoMethods     TLS
 )
 
 // Clone returns a deep copy of a: its slices and maps are not shared.

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/mail"
 	"net/url"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
@@ -196,6 +197,10 @@ func join(path, name string) string {
 }
 
 func (v *validator) id(id string) {
+	if id == "." || id == ".." {
+		v.add("ID", "%q is not allowed (it names a directory in a URL or path)", id)
+		return
+	}
 	if len(id) > MaxIDLength {
 		v.add("ID", "longer than %d characters", MaxIDLength)
 		return
@@ -264,6 +269,14 @@ func (v *validator) tls(a *Account) {
 			v.add("TLS.RootCAs", "%v", err)
 		} else if n == 0 {
 			v.add("TLS.RootCAs", "holds no PEM CERTIFICATE block")
+		}
+	}
+	if t.RootCAsFile != "" {
+		switch {
+		case t.RootCAs != "":
+			v.add("TLS.RootCAsFile", "is set together with RootCAs; set one of them")
+		case !filepath.IsAbs(t.RootCAsFile):
+			v.add("TLS.RootCAsFile", "%q is not an absolute path", t.RootCAsFile)
 		}
 	}
 	for i, p := range t.PinSHA256 {

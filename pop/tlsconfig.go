@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strings"
 
 	"github.com/multidrop/multidrop/account"
@@ -19,7 +20,8 @@ var ErrPinMismatch = errors.New("pop: server public key matches no configured pi
 
 // TLSConfig builds the client TLS configuration of an account: the server
 // certificate verified against TLS.ServerName (default Host) and
-// TLS.RootCAs (default the system roots), TLS 1.2 or newer, the client
+// TLS.RootCAs or the file TLS.RootCAsFile, read now (default the system
+// roots), TLS 1.2 or newer, the client
 // certificate when set, and, when TLS.PinSHA256 is set, a leaf whose
 // SubjectPublicKeyInfo SHA-256 is one of the pins.
 func TLSConfig(a account.Account) (*tls.Config, error) {
@@ -37,6 +39,16 @@ func TLSConfig(a account.Account) (*tls.Config, error) {
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM([]byte(a.TLS.RootCAs)) {
 			return nil, fmt.Errorf("pop: account %s: tls.root_cas holds no PEM certificate", a.ID)
+		}
+		cfg.RootCAs = pool
+	} else if a.TLS.RootCAsFile != "" {
+		pem, err := os.ReadFile(a.TLS.RootCAsFile)
+		if err != nil {
+			return nil, fmt.Errorf("pop: account %s: tls.root_cas_file: %w", a.ID, err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("pop: account %s: tls.root_cas_file %s holds no PEM certificate", a.ID, a.TLS.RootCAsFile)
 		}
 		cfg.RootCAs = pool
 	}

@@ -1,7 +1,8 @@
 // Package jsonstore keeps accounts ([Store], an [account.MutableStore]),
 // the per-account journal ([Journal], an [account.Journal] and
-// [account.Fencer]) and check leases ([Locker], an [account.Locker]) in
-// JSON files, for single-host installations that want a file an
+// [account.Fencer]), check leases ([Locker], an [account.Locker]) and the
+// check history ([History], an [account.History], in its own file beside
+// the accounts file, such as history.json) in JSON files, for single-host installations that want a file an
 // administrator can read, back up and put under version control. Accounts and journal live in two
 // files, so that journal writes during checks never rewrite the
 // configuration. A Locker (a third file) keeps two processes on one host
@@ -21,6 +22,15 @@
 // not interleave read-modify-write cycles and lose each other's changes.
 // Between operations the content is cached and reloaded when the file on
 // disk was replaced (another inode, size or modification time).
+//
+// The accounts file may be written by hand, so it is vetted when loaded:
+// a key that no field reads is refused with its path (a typo such as
+// accounts[3].retrieval.leave_on_sever would otherwise be ignored, see
+// [account.CheckKeys]), and so are an account that does not validate
+// (a secret with CR, LF or NUL, an ID "." or "..") and a missing or
+// repeated ID; the accounts need not be sorted. Deleting an account
+// records its host, user and time under "deleted" when the store has a
+// journal (see [Options]).
 //
 // A file that does not decode is reported as a [*CorruptError] and left
 // untouched; the store or journal fails every operation until the file is

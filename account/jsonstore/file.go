@@ -26,6 +26,13 @@ func (e *CorruptError) Error() string {
 
 func (e *CorruptError) Unwrap() error { return e.Err }
 
+// checker is implemented by the file formats that are written by hand
+// too: check vets the decoded value, given the file's bytes, when the file
+// is loaded.
+type checker interface {
+	check(data []byte) error
+}
+
 // versioned is implemented by the file formats.
 type versioned interface {
 	// upgrade converts a value decoded in an older format to the current
@@ -157,6 +164,11 @@ func (f *file[T, PT]) refresh() error {
 	}
 	if err := v.upgrade(); err != nil {
 		return &CorruptError{Path: f.path, Err: err}
+	}
+	if c, ok := any(v).(checker); ok {
+		if err := c.check(data); err != nil {
+			return &CorruptError{Path: f.path, Err: err}
+		}
 	}
 	f.cached, f.fi = v, fi
 	return nil

@@ -270,3 +270,96 @@ func TestOpensRelease1Journal(t *testing.T) {
 		}
 	}
 }
+
+func TestHistory(t *testing.T) {
+	accounttest.TestHistory(t, func(t *testing.T) account.History {
+		h, err := jsonstore.OpenHistory(filepath.Join(t.TempDir(), "history.json"), nil)
+		require.NoError(t, err)
+		t.Cleanup(func() { assert.NoError(t, h.Close()) })
+		return h
+	})
+}
+
+func TestJournalRetention(t *testing.T) {
+	accounttest.TestJournalRetention(t, func(t *testing.T, now func() time.Time) (account.MutableStore, account.Journal) {
+		dir := t.TempDir()
+		j, err := jsonstore.OpenJournal(filepath.Join(dir, "journal.json"), &jsonstore.Options{Now: now})
+		require.NoError(t, err)
+		t.Cleanup(func() { assert.NoError(t, j.Close()) })
+		s, err := jsonstore.Open(filepath.Join(dir, "accounts.json"), &jsonstore.Options{Now: now, Journal: j})
+		require.NoError(t, err)
+		t.Cleanup(func() { assert.NoError(t, s.Close()) })
+		return s, j
+	})
+}
+
+// TestHandWrittenFileIsVetted: the accounts file is checked when it is
+// loaded, like the configuration file.
+func TestHandWrittenFileIsVetted(t *testing.T) {
+	good := accounttest.Sample("example.com")
+	good.ID = "b"
+	other := accounttest.Sample("example.org")
+	other.ID = "a"
+	doc := func(t *testing.T, edit func(accs []map[string]any)) string {
+		var accs []map[string]any
+		for _, a := range []account.Account{good, other} {
+			data, err := json.Marshal(a)
+			require.NoError(t, err)
+			var m map[string]any
+			require.NoError(t, json.Unmarshal(data, &m))
+			accs = append(accs, m)
+		}
+		edit(accs)
+		data, err := json.Marshal(map[string]any{"version": 1, "accounts": accs})
+		require.NoError(t, err)
+		return string(data)
+	}
+	for _, tc := range []struct {
+		name string
+		edit func(accs []map[string]any)
+		want string // in the error; "" means the file loads
+	}{
+		{"valid and unsorted", func([]map[string]any) {}, ""},
+		{"typo in a nested key", func(accs []map[string]any) {
+			accs[1]["retrieval"].(map[string]any)["leave_on_sever"] = true
+		}, "accounts[1].retrieval.leave_on_sever"},
+		{"unknown top-level key of an account", func(accs []map[string]any) { accs[0]["hostname"] = "x" }, "accounts[0].hostname"},
+		{"unknown key in a rule", func(accs []map[string]any) {
+			accs[0]["resolving"].(map[string]any)["rules"].([]any)[1].(map[string]any)["actoin"] = "deny"
+		}, "accounts[0].resolving.rules[1].actoin"},
+		{"secret with a line break", func(accs []map[string]any) {
+			accs[1]["auth"].(map[string]any)["secret"] = "pass\r\nDELE 1"
+		}, "Auth.Secret"},
+		{"secret with NUL", func(accs []map[string]any) {
+			accs[0]["auth"].(map[string]any)["secret"] = "pa\x00ss"
+		}, "Auth.Secret"},
+		{"id ..", func(accs []map[string]any) { accs[0]["id"] = ".." }, "ID"},
+		{"no id", func(accs []map[string]any) { delete(accs[0], "id") }, "accounts[0]: no id"},
+		{"repeated id", func(accs []map[string]any) { accs[1]["id"] = "b" }, "appears twice"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "accounts.json")
+			content := doc(t, tc.edit)
+			require.NoError(t, os.WriteFile(path, []byte(content), 0o600))
+			s, err := jsonstore.Open(path, nil)
+			if tc.want == "" {
+				require.NoError(t, err)
+				t.Cleanup(func() { assert.NoError(t, s.Close()) })
+				all, err := s.List(t.Context(), account.Filter{})
+				require.NoError(t, err)
+				assert.Equal(t, []string{"a", "b"}, []string{all[0].ID, all[1].ID})
+				got, err := s.Get(t.Context(), "a")
+				require.NoError(t, err, "lookups work on a file not sorted by ID")
+				assert.Equal(t, "example.org", got.Domain)
+				return
+			}
+			var ce *jsonstore.CorruptError
+			require.ErrorAs(t, err, &ce)
+			assert.ErrorContains(t, err, tc.want)
+			assert.NotContains(t, err.Error(), "DELE", "the secret is not echoed")
+			data, err := os.ReadFile(path)
+			require.NoError(t, err)
+			assert.Equal(t, content, string(data), "the file is left as it is")
+		})
+	}
+}

@@ -59,7 +59,10 @@ func journalMarks(integer string) []string {
 //     authentication failure paused it; NULL when not paused, and a Put,
 //     which changes updated_at, lifts the pause) and check_requested (a
 //     "Check Now" that arrived while the account was leased);
-//   - 3 moves final marks and notices to journal_marks ([journalMarks]).
+//   - 3 moves final marks and notices to journal_marks ([journalMarks]);
+//   - 4 adds accounts.version ([accountVersion]);
+//   - 5 adds check_history ([checkHistory]);
+//   - 6 adds deleted_accounts ([deletedAccounts]).
 type migration struct {
 	version    int
 	statements []string
@@ -149,7 +152,7 @@ var SQLite = &Dialect{
 		`ALTER TABLE accounts ADD COLUMN paused_version INTEGER`,
 		`ALTER TABLE accounts ADD COLUMN check_requested INTEGER NOT NULL DEFAULT 0`,
 		`CREATE INDEX accounts_due ON accounts (next_check_at, id)`,
-	}}, {3, journalMarks("INTEGER")}},
+	}}, {3, journalMarks("INTEGER")}, {4, accountVersion("INTEGER")}, {5, checkHistory("sqlite")}, {6, deletedAccounts("INTEGER")}},
 }
 
 // PostgreSQL is the dialect of PostgreSQL 12 or later, as served by
@@ -213,5 +216,5 @@ var PostgreSQL = &Dialect{
 		`ALTER TABLE accounts ADD COLUMN paused_version BIGINT`,
 		`ALTER TABLE accounts ADD COLUMN check_requested INTEGER NOT NULL DEFAULT 0`,
 		`CREATE INDEX accounts_due ON accounts (next_check_at, id)`,
-	}}, {3, journalMarks("BIGINT")}},
+	}}, {3, journalMarks("BIGINT")}, {4, accountVersion("BIGINT")}, {5, checkHistory("postgres")}, {6, deletedAccounts("BIGINT")}},
 }

@@ -245,3 +245,16 @@ func TestOpensRelease1Database(t *testing.T) {
 	assert.Zero(t, markers, "marker rows moved out")
 	accounttest.TestRelease1Upgrade(t, s2)
 }
+
+func TestHistory(t *testing.T) {
+	needPG(t)
+	accounttest.TestHistory(t, func(t *testing.T) account.History { return open(t, schemaDSN(t), nil) })
+}
+
+func TestJournalRetention(t *testing.T) {
+	needPG(t)
+	accounttest.TestJournalRetention(t, func(t *testing.T, now func() time.Time) (account.MutableStore, account.Journal) {
+		s := open(t, schemaDSN(t), now)
+		return s, s
+	})
+}

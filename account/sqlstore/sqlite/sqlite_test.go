@@ -239,7 +239,7 @@ func TestCorruptRow(t *testing.T) {
 	assert.ErrorAs(t, err, &ce)
 }
 
-func TestDeleteRemovesJournalKeepsTokens(t *testing.T) {
+func TestDeleteKeepsTokens(t *testing.T) {
 	s := temp(t, nil)
 	ctx := t.Context()
 	a, err := s.Put(ctx, accounttest.Sample("example.com"))
@@ -249,11 +249,12 @@ func TestDeleteRemovesJournalKeepsTokens(t *testing.T) {
 	require.NoError(t, l1.Release(ctx))
 	require.NoError(t, s.Record(ctx, a.ID, account.Record{Key: "u1", Rcpts: []string{"x@example.com"}, At: time.Now()}))
 	require.NoError(t, s.Delete(ctx, a.ID))
+	a.Host = "pop.other.example"
 	_, err = s.Put(ctx, a)
 	require.NoError(t, err)
 	got, err := s.Delivered(ctx, a.ID, "u1")
 	require.NoError(t, err)
-	assert.Empty(t, got, "a re-created account starts with an empty journal")
+	assert.Empty(t, got, "an account re-created for another mailbox starts with an empty journal")
 	l2, err := s.Acquire(ctx, a.ID, "one", time.Minute)
 	require.NoError(t, err)
 	assert.Greater(t, l2.Token(), l1.Token())
@@ -408,4 +409,15 @@ func TestOpensRelease1Database(t *testing.T) {
 		`SELECT COUNT(*) FROM journal_deliveries WHERE rcpt IN ('', '!oversize-notice', '!foreign-notice')`).Scan(&markers))
 	assert.Zero(t, markers, "marker rows moved out")
 	accounttest.TestRelease1Upgrade(t, s)
+}
+
+func TestHistory(t *testing.T) {
+	accounttest.TestHistory(t, func(t *testing.T) account.History { return temp(t, nil) })
+}
+
+func TestJournalRetention(t *testing.T) {
+	accounttest.TestJournalRetention(t, func(t *testing.T, now func() time.Time) (account.MutableStore, account.Journal) {
+		s := temp(t, now)
+		return s, s
+	})
 }
