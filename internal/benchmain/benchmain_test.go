@@ -1,17 +1,21 @@
-// Package benchmain measures the Pipeline end to end against the private
-// Dovecot; it is run by scripts/bench-pipeline, one phase per process so that
-// each reports its own peak RSS (VmHWM). Without MULTIDROP_BENCH_PHASE every
-// test skips.
+// Package benchmain measures multidrop end to end against the private
+// Dovecot; it is run by scripts/bench-pipeline, one phase per process so
+// that each reports its own CPU time and peak RSS (VmHWM). Without
+// MULTIDROP_BENCH_PHASE every test skips.
 //
-// The load phase fills two identical multidrop mailboxes with the corpus
-// (2,000 messages of 2 KiB to 1 MiB, about 100 MB: each message of
-// deliver/delivertest's corpus copied once per envelope recipient, 1 to 3 of
-// 24 users, with the provider's Received and Delivered-To on top), and two
-// with one 200 MiB message. The pipeline phase collects one mailbox with a
-// Pipeline Check into per-user Maildirs (fsynced, an SQLite journal with
-// synchronous commits); the minimal phase collects the other with the least
-// a client can do: a pipelined RETR of every message, bodies discarded, then
-// DELE of every message and QUIT.
+// The load phase fills MULTIDROP_BENCH_BOXES identical multidrop mailboxes
+// with the corpus (2,000 messages of 2 KiB to 1 MiB, about 100 MB: each
+// message of deliver/delivertest's corpus copied once per envelope
+// recipient, 1 to 3 of 24 users, with the provider's Received and
+// Delivered-To on top), or with one 200 MiB message. Each other phase
+// collects one mailbox, over plain POP3 or POP3S (MULTIDROP_BENCH_MODE):
+// the pipeline phase with a Pipeline Check into per-user Maildirs (fsynced,
+// an SQLite journal with synchronous commits); the daemon phase by running
+// the multidropd binary with -once and a configuration file of defaults;
+// the minimal phase with the least a client can do: a pipelined RETR of
+// every message, bodies discarded, then DELE of every message and QUIT.
+// Each prints a RESULT line with its wall time, user and system CPU time
+// and peak RSS.
 //
 // MULTIDROP_BENCH_MESSAGES and MULTIDROP_BENCH_BIG_MIB change the number of
 // messages (2,000) and the size of the big one (200 MiB). For finding where
@@ -28,9 +32,11 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -81,10 +87,52 @@ func phase(t *testing.T, want string) {
 	}
 }
 
-func report(name string, msgs int, octets int64, d time.Duration) {
-	fmt.Printf("%-16s %6d msgs %9.1f MB %7.2f s %8.1f msg/s %7.1f MB/s peak RSS %6.1f MiB\n",
+// usage is a snapshot of this process's CPU time.
+type usage struct{ user, sys time.Duration }
+
+func selfUsage() usage {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return usage{}
+	}
+	return usage{time.Duration(ru.Utime.Nano()), time.Duration(ru.Stime.Nano())}
+}
+
+// report prints one run's figures: a human-readable line, then a RESULT
+// line that scripts/bench-pipeline collects (name, messages, octets, wall,
+// user and system CPU seconds, peak RSS in bytes).
+func report(name string, msgs int, octets int64, d time.Duration, cpu usage, rss int64) {
+	fmt.Printf("%-22s %6d msgs %9.1f MB %7.2f s %8.1f msg/s %7.1f MB/s CPU %5.2f s (user %.2f sys %.2f) peak RSS %6.1f MiB\n",
 		name, msgs, float64(octets)/1e6, d.Seconds(), float64(msgs)/d.Seconds(),
-		float64(octets)/1e6/d.Seconds(), float64(peakRSS())/(1<<20))
+		float64(octets)/1e6/d.Seconds(), (cpu.user + cpu.sys).Seconds(), cpu.user.Seconds(), cpu.sys.Seconds(),
+		float64(rss)/(1<<20))
+	fmt.Printf("RESULT %s %d %d %.4f %.4f %.4f %d\n", name, msgs, octets, d.Seconds(),
+		cpu.user.Seconds(), cpu.sys.Seconds(), rss)
+}
+
+// measure runs f and reports its wall and CPU time and the process's peak
+// RSS. The process's CPU time before f (connecting to the test Dovecot,
+// opening the store) is not counted; its peak RSS is all of it, as the
+// runs before f hold little.
+func measure(name string, f func() (msgs int, octets int64)) {
+	u0, start := selfUsage(), time.Now()
+	msgs, octets := f()
+	d, u1 := time.Since(start), selfUsage()
+	report(name, msgs, octets, d, usage{u1.user - u0.user, u1.sys - u0.sys}, peakRSS())
+}
+
+// mode is MULTIDROP_BENCH_MODE: "plain" (POP3 without TLS) or "tls"
+// (implicit TLS, POP3S; the default).
+func mode(t *testing.T) string {
+	switch m := os.Getenv("MULTIDROP_BENCH_MODE"); m {
+	case "", "tls":
+		return "tls"
+	case "plain":
+		return m
+	default:
+		t.Fatalf("MULTIDROP_BENCH_MODE=%q: want plain or tls", m)
+		return ""
+	}
 }
 
 // peakRSS returns the process's VmHWM in bytes.
@@ -103,59 +151,82 @@ func peakRSS() int64 {
 	return 0
 }
 
-// TestLoad creates the benchmark mailboxes and prints their names.
+// TestLoad creates MULTIDROP_BENCH_BOXES (default 1) identical mailboxes
+// of MULTIDROP_BENCH_LOAD: "corpus" (the default) or "big", one message of
+// MULTIDROP_BENCH_BIG_MIB. It prints their names (BENCH_BOXES) and sizes.
 func TestLoad(t *testing.T) {
 	phase(t, "load")
 	srv := dovecottest.Get(t)
-	n := 2000
-	if v := os.Getenv("MULTIDROP_BENCH_MESSAGES"); v != "" {
-		var err error
-		n, err = strconv.Atoi(v)
-		require.NoError(t, err)
+	boxes := envInt(t, "MULTIDROP_BENCH_BOXES", 1)
+	users := make([]string, boxes)
+	what := os.Getenv("MULTIDROP_BENCH_LOAD")
+	for i := range users {
+		users[i] = srv.NewUser(t, "pipe")
 	}
-	c := delivertest.NewCorpus(n, 2<<10, 1<<20, int64(n)*50_000, 2026)
-	a, b := srv.NewUser(t, "pipe"), srv.NewUser(t, "pipemin")
+	load := func(m []byte) {
+		for _, u := range users {
+			srv.Load(t, u, m)
+		}
+	}
+	var n int
 	var total int64
-	var buf []byte
-	Copies(n, func(base int, rcpt string) {
-		buf = c.Append(Prefix(buf[:0], rcpt, base), base)
-		total += int64(len(buf))
-		srv.Load(t, a, buf)
-		srv.Load(t, b, buf)
-	})
-	bigMiB := 200
-	if v := os.Getenv("MULTIDROP_BENCH_BIG_MIB"); v != "" {
-		var err error
-		bigMiB, err = strconv.Atoi(v)
-		require.NoError(t, err)
+	switch what {
+	case "", "corpus":
+		n = envInt(t, "MULTIDROP_BENCH_MESSAGES", 2000)
+		c := delivertest.NewCorpus(n, 2<<10, 1<<20, int64(n)*50_000, 2026)
+		var buf []byte
+		Copies(n, func(base int, rcpt string) {
+			buf = c.Append(Prefix(buf[:0], rcpt, base), base)
+			total += int64(len(buf))
+			load(buf)
+		})
+	case "big":
+		bigMiB := envInt(t, "MULTIDROP_BENCH_BIG_MIB", 200)
+		var m bytes.Buffer
+		m.Write(Prefix(nil, user(0), 0))
+		fmt.Fprintf(&m, "From: big@remote.test\r\nSubject: %d MiB\r\nMessage-ID: <big@remote.test>\r\n\r\n", bigMiB)
+		line := bytes.Repeat([]byte("0123456789abcdefghijklmnopqrstuvwxyz"), 2)
+		for m.Len() < bigMiB<<20 {
+			m.Write(line)
+			m.WriteString("\r\n")
+		}
+		n, total = 1, int64(m.Len())
+		load(m.Bytes())
+	default:
+		t.Fatalf("MULTIDROP_BENCH_LOAD=%q: want corpus or big", what)
 	}
-	bigA, bigB := srv.NewUser(t, "pipebig"), srv.NewUser(t, "pipebigmin")
-	var m bytes.Buffer
-	m.Write(Prefix(nil, user(0), 0))
-	fmt.Fprintf(&m, "From: big@remote.test\r\nSubject: %d MiB\r\nMessage-ID: <big@remote.test>\r\n\r\n", bigMiB)
-	line := bytes.Repeat([]byte("0123456789abcdefghijklmnopqrstuvwxyz"), 2)
-	for m.Len() < bigMiB<<20 {
-		m.Write(line)
-		m.WriteString("\r\n")
+	fmt.Printf("BENCH_BOXES=%q\nBENCH_BYTES=%d\nBENCH_MESSAGES=%d\n", strings.Join(users, " "), total, n)
+}
+
+func envInt(t *testing.T, name string, def int) int {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
 	}
-	srv.Load(t, bigA, m.Bytes())
-	srv.Load(t, bigB, m.Bytes())
-	fmt.Printf("BENCH_USER=%s\nBENCH_MIN_USER=%s\nBENCH_BIG_USER=%s\nBENCH_BIG_MIN_USER=%s\nBENCH_BYTES=%d\nBENCH_MESSAGES=%d\n",
-		a, b, bigA, bigB, total, n)
+	n, err := strconv.Atoi(v)
+	require.NoError(t, err, name)
+	return n
 }
 
 func benchAccount(t *testing.T, srv *dovecottest.Server, popUser string) account.Account {
-	host, port, err := net.SplitHostPort(srv.POP3S)
-	require.NoError(t, err)
-	p, err := strconv.Atoi(port)
-	require.NoError(t, err)
-	return account.Account{
-		ID: "bench", Enabled: true, Host: host, Port: p, Domain: "example.com",
+	a := account.Account{
+		ID: "bench", Enabled: true, Domain: "example.com",
 		Security: account.SecurityTLS,
 		TLS:      account.TLS{ServerName: "localhost", RootCAs: srv.CAPEM(t)},
 		Auth:     account.Auth{User: popUser, Secret: dovecottest.Password, Mechanism: account.MechanismPlain},
 		Parsing:  account.Parsing{SkipReceived: 1},
 	}
+	addr := srv.POP3S
+	if mode(t) == "plain" {
+		addr = srv.POP3
+		a.Security, a.TLS, a.Auth.AllowInsecure = account.SecurityNone, account.TLS{}, true
+	}
+	host, port, err := net.SplitHostPort(addr)
+	require.NoError(t, err)
+	a.Host = host
+	a.Port, err = strconv.Atoi(port)
+	require.NoError(t, err)
+	return a
 }
 
 // TestPipeline collects MULTIDROP_BENCH_USER's mailbox with a Pipeline Check
@@ -188,13 +259,7 @@ func TestPipeline(t *testing.T) {
 	default:
 		t.Fatalf("MULTIDROP_BENCH_JOURNAL=%q: want sqlite or memory", j)
 	}
-	var tab resolve.Table
-	for i := range Users {
-		tab.Users = append(tab.Users, resolve.User{Address: user(i)})
-	}
-	dir, err := resolve.NewStatic(tab)
-	require.NoError(t, err)
-	o.Resolver = resolve.New(dir, nil)
+	o.Resolver = resolve.New(benchDirectory(t), nil)
 	o.Deliverer, err = deliver.NewMaildir(&deliver.MaildirOptions{
 		Template: "{root}/{domain}/{user}/Maildir", Root: filepath.Join(out, "mail"),
 		Create:       true,
@@ -221,14 +286,24 @@ func TestPipeline(t *testing.T) {
 	p, err := multidrop.New(o)
 	require.NoError(t, err)
 
-	start := time.Now()
-	r, err := p.Check(ctx, a.ID)
-	d := time.Since(start)
+	measure(os.Getenv("MULTIDROP_BENCH_NAME"), func() (int, int64) {
+		r, err := p.Check(ctx, a.ID)
+		require.NoError(t, err)
+		require.True(t, r.Committed)
+		require.Equal(t, r.Listed, r.Deleted, "every message deleted")
+		require.Equal(t, r.Listed, r.Delivered, "one delivery per copy")
+		return r.Retrieved, r.Bytes
+	})
+}
+
+func benchDirectory(t *testing.T) resolve.Directory {
+	var tab resolve.Table
+	for i := range Users {
+		tab.Users = append(tab.Users, resolve.User{Address: user(i)})
+	}
+	dir, err := resolve.NewStatic(tab)
 	require.NoError(t, err)
-	require.True(t, r.Committed)
-	require.Equal(t, r.Listed, r.Deleted, "every message deleted")
-	require.Equal(t, r.Listed, r.Delivered, "one delivery per copy")
-	report(os.Getenv("MULTIDROP_BENCH_NAME"), r.Retrieved, r.Bytes, d)
+	return dir
 }
 
 // TestMinimal is the reference: RETR of every message, pipelined, bodies
@@ -237,26 +312,92 @@ func TestMinimal(t *testing.T) {
 	phase(t, "minimal")
 	srv := dovecottest.Get(t)
 	ctx := context.Background()
+	addr, tc, opts := srv.POP3S, srv.TLSConfig(t), (*pop.Options)(nil)
+	if mode(t) == "plain" {
+		addr, tc, opts = srv.POP3, nil, &pop.Options{AllowInsecureAuth: true}
+	}
+	measure(os.Getenv("MULTIDROP_BENCH_NAME"), func() (int, int64) {
+		c, err := pop.Dial(ctx, nil, addr, tc, opts)
+		require.NoError(t, err)
+		defer c.Close()
+		require.NoError(t, c.Login(ctx, os.Getenv("MULTIDROP_BENCH_USER"), dovecottest.Password))
+		n, _, err := c.Stat(ctx)
+		require.NoError(t, err)
+		nums := make([]int, n)
+		for i := range nums {
+			nums[i] = i + 1
+		}
+		var octets int64
+		require.NoError(t, c.RetrAll(ctx, nums, func(_ int, body io.Reader) error {
+			k, err := io.Copy(io.Discard, body)
+			octets += k
+			return err
+		}))
+		require.NoError(t, c.DeleAll(ctx, nums))
+		require.NoError(t, c.Quit(ctx))
+		return n, octets
+	})
+}
+
+// TestDaemon runs the binary MULTIDROP_BENCH_DAEMON as an administrator
+// does, "multidropd -config file -once", over MULTIDROP_BENCH_USER's
+// mailbox: a configuration file with every default (SQLite store and
+// journal, fsynced Maildirs, key-named files) but the paths, the users file
+// and the account put in the store beforehand. It reports the child's wall
+// time, CPU time and peak RSS (its rusage), and checks that the mailbox is
+// empty afterwards.
+func TestDaemon(t *testing.T) {
+	phase(t, "daemon")
+	srv := dovecottest.Get(t)
+	ctx := context.Background()
+	bin, out := os.Getenv("MULTIDROP_BENCH_DAEMON"), os.Getenv("MULTIDROP_BENCH_OUT")
+	require.NotEmpty(t, bin, "MULTIDROP_BENCH_DAEMON")
+	require.NotEmpty(t, out, "MULTIDROP_BENCH_OUT")
+	popUser := os.Getenv("MULTIDROP_BENCH_USER")
+	a := benchAccount(t, srv, popUser)
+	db, err := sqlite.Open(ctx, filepath.Join(out, "multidrop.db"), nil)
+	require.NoError(t, err)
+	_, err = db.Put(ctx, a)
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+	var users strings.Builder
+	for i := range Users {
+		users.WriteString(user(i) + "\n")
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(out, "users"), []byte(users.String()), 0o600))
+	require.NoError(t, os.MkdirAll(filepath.Join(out, "mail"), 0o700))
+	cfg := filepath.Join(out, "multidropd.json")
+	require.NoError(t, os.WriteFile(cfg, []byte(`{
+  "store": {"path": "multidrop.db"},
+  "directory": {"path": "users"},
+  "deliver": {"maildir": {"root": "mail"}},
+  "log": {"level": "warn"},
+  "pipeline": {"spool_dir": ".", "local_host": "mx.local.test"}
+}
+`), 0o600))
+	var stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, bin, "-config", cfg, "-once")
+	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
 	start := time.Now()
+	err = cmd.Run()
+	d := time.Since(start)
+	require.NoError(t, err, "multidropd: %s", stderr.String())
+	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	require.True(t, ok)
+
 	c, err := pop.Dial(ctx, nil, srv.POP3S, srv.TLSConfig(t), nil)
 	require.NoError(t, err)
 	defer c.Close()
-	require.NoError(t, c.Login(ctx, os.Getenv("MULTIDROP_BENCH_USER"), dovecottest.Password))
-	n, _, err := c.Stat(ctx)
+	require.NoError(t, c.Login(ctx, popUser, dovecottest.Password))
+	left, _, err := c.Stat(ctx)
 	require.NoError(t, err)
-	nums := make([]int, n)
-	for i := range nums {
-		nums[i] = i + 1
-	}
-	var octets int64
-	require.NoError(t, c.RetrAll(ctx, nums, func(_ int, body io.Reader) error {
-		k, err := io.Copy(io.Discard, body)
-		octets += k
-		return err
-	}))
-	require.NoError(t, c.DeleAll(ctx, nums))
+	require.Zero(t, left, "messages left in the mailbox after multidropd -once")
 	require.NoError(t, c.Quit(ctx))
-	report(os.Getenv("MULTIDROP_BENCH_NAME"), n, octets, time.Since(start))
+
+	msgs := envInt(t, "BENCH_MESSAGES", 0)
+	octets, _ := strconv.ParseInt(os.Getenv("BENCH_BYTES"), 10, 64)
+	report(os.Getenv("MULTIDROP_BENCH_NAME"), msgs, octets, d,
+		usage{time.Duration(ru.Utime.Nano()), time.Duration(ru.Stime.Nano())}, ru.Maxrss<<10)
 }
 
 // benchLogger discards, or writes to MULTIDROP_BENCH_LOG when set.

@@ -293,3 +293,42 @@ func TestSpoolWriteRangeTo(t *testing.T) {
 		assert.ErrorIs(t, err, ErrClosed)
 	}
 }
+
+// TestSpoolPoolBound: the idle buffers kept for reuse add up to at most
+// 2 MiB, two messages of the Pipeline's default in-memory threshold,
+// however many spools close at once (the deliveries of a check finish
+// together); with smaller buffers kept too, a threshold-sized one is still
+// kept and reused.
+func TestSpoolPoolBound(t *testing.T) {
+	pool.mu.Lock()
+	pool.free, pool.bytes = [len(pool.free)][][]byte{}, 0
+	pool.mu.Unlock()
+	for range 3 { // smaller buffers kept from earlier messages
+		s, err := Read(bytes.NewReader(randomBytes(100<<10, 4)), &Options{SizeHint: 100 << 10})
+		require.NoError(t, err)
+		require.NoError(t, s.Close())
+	}
+	msg := randomBytes(600<<10, 3)
+	open := func() *Spool {
+		s, err := Read(bytes.NewReader(msg), &Options{SizeHint: int64(len(msg))})
+		require.NoError(t, err)
+		return s
+	}
+	var ss []*Spool
+	for range 9 {
+		ss = append(ss, open())
+	}
+	for _, s := range ss {
+		require.NoError(t, s.Close())
+	}
+	pool.mu.Lock()
+	kept := pool.bytes
+	pool.mu.Unlock()
+	assert.LessOrEqual(t, kept, 2<<20, "bytes kept in the pool")
+
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	require.NoError(t, open().Close())
+	runtime.ReadMemStats(&after)
+	assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(len(msg)/4), "the pooled buffer reused")
+}
