@@ -153,7 +153,7 @@ func BenchmarkStageResolve(b *testing.B) {
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
-		res, err := resolve.Parsed(b.Context(), r, a, ps[i%len(ps)].res)
+		res, err := resolve.Message(b.Context(), r, a, ps[i%len(ps)].res)
 		if err != nil || len(res.Recipients) == 0 {
 			b.Fatalf("%v %+v", err, res)
 		}
