@@ -62,6 +62,8 @@ type env struct {
 	log   *syncBuffer
 	host  string
 	port  int
+	// metrics counts the pipeline's checks (its Observer).
+	metrics *Metrics
 }
 
 func newEnv(t *testing.T, srv *poptest.Server, edit func(*Options)) *env {
@@ -83,7 +85,7 @@ func newEnv(t *testing.T, srv *poptest.Server, edit func(*Options)) *env {
 	}})
 	require.NoError(t, err)
 	e := &env{t: t, srv: srv, store: account.NewMemoryStore(), dlv: &delivertest.Deliverer{},
-		log: &syncBuffer{}, host: srv.Addr()[:i], port: port}
+		log: &syncBuffer{}, host: srv.Addr()[:i], port: port, metrics: NewMetrics()}
 	logger := slog.New(slog.NewTextHandler(e.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e.p, err = multidrop.New(&multidrop.Options{
 		Store:     e.store,
@@ -94,6 +96,7 @@ func newEnv(t *testing.T, srv *poptest.Server, edit func(*Options)) *env {
 		SpoolDir:  t.TempDir(),
 		LocalHost: "mx.local.test",
 		Logger:    logger,
+		Observer:  e.metrics.Observe,
 	})
 	require.NoError(t, err)
 	o := &Options{Store: e.store, Checker: e.p, Logger: logger}

@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"log"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/multidrop/multidrop"
 	"github.com/multidrop/multidrop/admin"
@@ -24,6 +26,18 @@ func (d *Daemon) adminHandler() (http.Handler, error) {
 		return nil, err
 	}
 	return h, nil
+}
+
+// adminMux routes the admin listener: /healthz and /readyz answer without
+// authentication (they reveal nothing but "ok" or "store unreachable");
+// /metrics and the page need the configured credentials.
+func (d *Daemon) adminMux(c AdminConfig, page http.Handler) *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.Handle("GET /healthz", admin.Healthz())
+	mux.Handle("GET /readyz", admin.Readyz(d.store, 5*time.Second))
+	mux.Handle("GET /metrics", requireAuth(c, d.metrics))
+	mux.Handle("/", requireAuth(c, page))
+	return mux
 }
 
 // checker is an admin.Checker over the daemon's current Pipeline.
@@ -62,8 +76,8 @@ func requireAuth(c AdminConfig, h http.Handler) http.Handler {
 	user, pass, token := digest(c.User), digest(c.Password), digest(c.Token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if c.Token != "" {
-			if t, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
-				got := digest(strings.TrimSpace(t))
+			if t, ok := cutScheme(r.Header.Get("Authorization"), "Bearer"); ok {
+				got := digest(t)
 				if subtle.ConstantTimeCompare(got[:], token[:]) == 1 {
 					h.ServeHTTP(w, r)
 					return
@@ -86,4 +100,37 @@ func requireAuth(c AdminConfig, h http.Handler) http.Handler {
 		}
 		http.Error(w, "authentication required", http.StatusUnauthorized)
 	})
+}
+
+// cutScheme returns the credentials of an Authorization header value if
+// its scheme is scheme; the scheme is matched without regard to case (RFC
+// 9110, section 11.1) and the credentials are trimmed.
+func cutScheme(v, scheme string) (string, bool) {
+	v = strings.TrimLeft(v, " ")
+	if len(v) <= len(scheme) || !strings.EqualFold(v[:len(scheme)], scheme) || v[len(scheme)] != ' ' {
+		return "", false
+	}
+	return strings.TrimSpace(v[len(scheme)+1:]), true
+}
+
+// The admin server's limits: a client has adminReadHeaderTimeout to send
+// its request header (at most adminMaxHeaderBytes), an idle keep-alive
+// connection is closed after adminIdleTimeout. Bodies are bounded by the
+// admin handler itself; no WriteTimeout, since Check Now and the metrics
+// answer at their own pace.
+const (
+	adminReadHeaderTimeout = 10 * time.Second
+	adminIdleTimeout       = 60 * time.Second
+	adminMaxHeaderBytes    = 64 << 10
+)
+
+// newAdminServer returns the admin listener's server for h.
+func newAdminServer(h http.Handler, errLog *log.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: adminReadHeaderTimeout,
+		IdleTimeout:       adminIdleTimeout,
+		MaxHeaderBytes:    adminMaxHeaderBytes,
+		ErrorLog:          errLog,
+	}
 }

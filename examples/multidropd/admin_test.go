@@ -41,6 +41,13 @@ func TestRequireAuth(t *testing.T) {
 		{"bearer prefix of token", both, func(r *http.Request) { r.Header.Set("Authorization", "Bearer 0123456789abcdef") }, 401, "Basic"},
 		{"token only, ok", tokenOnly, func(r *http.Request) { r.Header.Set("Authorization", "Bearer 0123456789abcdef-token") }, 200, ""},
 		{"token only, basic refused", tokenOnly, func(r *http.Request) { r.SetBasicAuth("", "") }, 401, "Bearer"},
+		{"bearer lower case", both, func(r *http.Request) { r.Header.Set("Authorization", "bearer 0123456789abcdef-token") }, 200, ""},
+		{"bearer upper case", tokenOnly, func(r *http.Request) { r.Header.Set("Authorization", "BEARER 0123456789abcdef-token") }, 200, ""},
+		{"basic lower case", both, func(r *http.Request) {
+			r.SetBasicAuth("admin", "pw")
+			r.Header.Set("Authorization", "basic"+strings.TrimPrefix(r.Header.Get("Authorization"), "Basic"))
+		}, 200, ""},
+		{"bearer without space", tokenOnly, func(r *http.Request) { r.Header.Set("Authorization", "Bearer0123456789abcdef-token") }, 401, "Bearer"},
 		{"token only, empty bearer", tokenOnly, func(r *http.Request) { r.Header.Set("Authorization", "Bearer ") }, 401, "Bearer"},
 	}
 	for _, tc := range tests {
@@ -114,6 +121,19 @@ func TestAdminServer(t *testing.T) {
 	assert.Equal(t, http.StatusOK, res.StatusCode)
 	assert.Contains(t, body, "Remote POP Accounts")
 
+	res, body = get("/healthz", func(*http.Request) {})
+	assert.Equal(t, http.StatusOK, res.StatusCode, "liveness needs no credentials")
+	assert.Equal(t, "ok\n", body)
+	res, body = get("/readyz", func(*http.Request) {})
+	assert.Equal(t, http.StatusOK, res.StatusCode)
+	assert.Equal(t, "ready\n", body)
+	res, _ = get("/metrics", func(*http.Request) {})
+	assert.Equal(t, http.StatusUnauthorized, res.StatusCode, "metrics need credentials")
+	res, body = get("/metrics", func(r *http.Request) { r.Header.Set("Authorization", "bearer "+token) })
+	assert.Equal(t, http.StatusOK, res.StatusCode)
+	assert.Contains(t, res.Header.Get("Content-Type"), "version=0.0.4")
+	assert.Contains(t, body, "# TYPE multidrop_check_duration_seconds histogram")
+
 	res, body = get("/api/accounts", func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+token) })
 	assert.Equal(t, http.StatusOK, res.StatusCode, body)
 	assert.Contains(t, res.Header.Get("Content-Type"), "json")
@@ -174,4 +194,30 @@ func TestAdminListenBusy(t *testing.T) {
 	assert.Equal(t, ExitConfig, Main(t.Context(), []string{"-config", path}, &Env{Stdout: &stdout, Stderr: &stderr}))
 	assert.Contains(t, stderr.String(), path+": admin.listen: ")
 	assert.Contains(t, stderr.String(), "address already in use")
+}
+
+// TestAdminServerLimits checks the admin server's bounds: an idle
+// keep-alive connection is closed, a client that never finishes its header
+// is cut off, and a huge header is refused.
+func TestAdminServerLimits(t *testing.T) {
+	srv := newAdminServer(http.NotFoundHandler(), nil)
+	assert.Equal(t, adminReadHeaderTimeout, srv.ReadHeaderTimeout)
+	assert.Equal(t, adminIdleTimeout, srv.IdleTimeout)
+	assert.Equal(t, adminMaxHeaderBytes, srv.MaxHeaderBytes)
+	assert.Positive(t, srv.IdleTimeout)
+	assert.Positive(t, srv.ReadHeaderTimeout)
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	require.NoError(t, err)
+	defer c.Close()
+	big := strings.Repeat("a", 2*adminMaxHeaderBytes)
+	_, err = io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\nX-Big: "+big+"\r\n\r\n")
+	require.NoError(t, err)
+	res, err := http.ReadResponse(bufio.NewReader(c), nil)
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusRequestHeaderFieldsTooLarge, res.StatusCode)
 }

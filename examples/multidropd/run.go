@@ -21,6 +21,7 @@ import (
 
 	"github.com/multidrop/multidrop"
 	"github.com/multidrop/multidrop/account"
+	"github.com/multidrop/multidrop/admin"
 	"github.com/multidrop/multidrop/account/jsonstore"
 	"github.com/multidrop/multidrop/account/sqlstore/postgres"
 	"github.com/multidrop/multidrop/account/sqlstore/sqlite"
@@ -86,6 +87,7 @@ type Daemon struct {
 	closers []io.Closer
 
 	observer atomic.Pointer[func(multidrop.Event)]
+	metrics  *admin.Metrics // fed by every Pipeline, served on /metrics
 	reload   sync.Mutex // serialises Reload
 
 	mu      sync.Mutex
@@ -114,7 +116,7 @@ func Open(ctx context.Context, c *Config, log *slog.Logger, level *slog.LevelVar
 	if owner == "" {
 		owner = fmt.Sprintf("multidropd@%s:%d", host, os.Getpid())
 	}
-	d := &Daemon{log: log, level: level, owner: owner, cfg: c, changed: make(chan struct{})}
+	d := &Daemon{log: log, level: level, owner: owner, cfg: c, changed: make(chan struct{}), metrics: admin.NewMetrics()}
 
 	dir, err := openDirectory(c, log)
 	if err != nil {
@@ -366,6 +368,7 @@ func (d *Daemon) newPipeline(c *Config, dir *resolve.File) (*multidrop.Pipeline,
 }
 
 func (d *Daemon) observe(e multidrop.Event) {
+	d.metrics.Observe(e)
 	if f := d.observer.Load(); f != nil {
 		(*f)(e)
 	}
@@ -547,11 +550,7 @@ func (d *Daemon) startAdmin() (*http.Server, error) {
 	if err != nil {
 		return nil, keyError(c, "admin.listen", err)
 	}
-	srv := &http.Server{
-		Handler:           requireAuth(c.Admin, h),
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelWarn),
-	}
+	srv := newAdminServer(d.adminMux(c.Admin, h), slog.NewLogLogger(d.log.Handler(), slog.LevelWarn))
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			d.log.Error("admin server", "err", err)
