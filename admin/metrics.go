@@ -46,9 +46,9 @@ type Metrics struct {
 
 type accountMetrics struct {
 	checks, errors, messages, bytes, deliveries, kept, dropped uint64
-	buckets                                                  []uint64 // cumulative counts are computed when written
-	sum                                                      float64
-	lastSuccess                                              time.Time
+	buckets                                                    []uint64 // cumulative counts are computed when written
+	sum                                                        float64
+	lastSuccess                                                time.Time
 }
 
 // NewMetrics returns empty Metrics.

@@ -21,10 +21,10 @@ import (
 
 	"github.com/multidrop/multidrop"
 	"github.com/multidrop/multidrop/account"
-	"github.com/multidrop/multidrop/admin"
 	"github.com/multidrop/multidrop/account/jsonstore"
 	"github.com/multidrop/multidrop/account/sqlstore/postgres"
 	"github.com/multidrop/multidrop/account/sqlstore/sqlite"
+	"github.com/multidrop/multidrop/admin"
 	"github.com/multidrop/multidrop/deliver"
 	"github.com/multidrop/multidrop/resolve"
 )
@@ -88,7 +88,7 @@ type Daemon struct {
 
 	observer atomic.Pointer[func(multidrop.Event)]
 	metrics  *admin.Metrics // fed by every Pipeline, served on /metrics
-	reload   sync.Mutex // serialises Reload
+	reload   sync.Mutex     // serialises Reload
 
 	mu      sync.Mutex
 	cfg     *Config
