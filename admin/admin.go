@@ -82,6 +82,7 @@ type Handler struct {
 	tmpl  *template.Template
 	csrf  *csrfKey
 	title string
+	bg    *checks
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -123,7 +124,7 @@ func New(opt *Options) (*Handler, error) {
 		return nil, errors.New("admin: Options.CSRFKey is shorter than 32 bytes")
 	}
 	o.CSRFKey = nil
-	h := &Handler{opt: o, csrf: newCSRFKey(key), title: o.Title}
+	h := &Handler{opt: o, csrf: newCSRFKey(key), title: o.Title, bg: newChecks()}
 
 	t, err := parseTemplates(h)
 	if err != nil {
@@ -162,6 +163,7 @@ func (h *Handler) routes() {
 	h.mux.HandleFunc("GET /report/{id}", h.pageReport)
 	h.mux.HandleFunc("POST /delete", h.submitDelete)
 	h.mux.HandleFunc("POST /check", h.submitCheck)
+	h.mux.HandleFunc("POST /resume", h.submitResume)
 
 	h.mux.HandleFunc("GET /api/csrf", h.apiCSRF)
 	h.mux.HandleFunc("GET /api/accounts", h.apiList)

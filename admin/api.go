@@ -27,7 +27,7 @@ func plural(n int, word string) string {
 	if n == 1 {
 		return "1 " + word
 	}
-	if strings.HasSuffix(word, "y") {
+	if strings.HasSuffix(word, "y") && !strings.HasSuffix(word, "ay") {
 		return itoa(n) + " " + word[:len(word)-1] + "ies"
 	}
 	return itoa(n) + " " + word + "s"
@@ -331,23 +331,29 @@ func (h *Handler) check(ctx context.Context, ids []string) ([]checkResult, error
 	g.SetLimit(h.opt.CheckConcurrency)
 	for i, id := range ids {
 		g.Go(func() error {
-			rep, err := h.opt.Checker.Check(ctx, id)
-			res := checkResult{CheckResult: CheckResult{ID: id, Report: newReportView(rep)}, err: err}
-			if err != nil {
-				res.Error = err.Error()
-			}
-			if rep != nil {
-				h.opt.Logger.Info("admin: checked", "account", id, "listed", rep.Listed,
-					"delivered", rep.Delivered, "committed", rep.Committed, "err", err)
-			} else {
-				h.opt.Logger.Warn("admin: check refused", "account", id, "err", err)
-			}
-			out[i] = res
+			out[i] = h.checkOne(ctx, id)
 			return nil
 		})
 	}
 	_ = g.Wait()
 	return out, nil
+}
+
+// checkOne runs Checker.Check on id and logs the outcome.
+func (h *Handler) checkOne(ctx context.Context, id string) checkResult {
+	rep, err := h.opt.Checker.Check(ctx, id)
+	res := checkResult{CheckResult: CheckResult{ID: id, Report: newReportView(rep)}, err: err}
+	if err != nil {
+		res.Error = err.Error()
+		res.Problem = sentence(err)
+	}
+	if rep != nil {
+		h.opt.Logger.Info("admin: checked", "account", id, "listed", rep.Listed,
+			"delivered", rep.Delivered, "committed", rep.Committed, "err", err)
+	} else {
+		h.opt.Logger.Warn("admin: check refused", "account", id, "err", err)
+	}
+	return res
 }
 
 func isRedacted(s string) bool { return s == account.RedactedSecret }

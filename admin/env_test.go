@@ -105,6 +105,7 @@ func newEnv(t *testing.T, srv *poptest.Server, edit func(*Options)) *env {
 	}
 	e.h, err = New(o)
 	require.NoError(t, err)
+	t.Cleanup(func() { _ = e.h.Close() })
 	return e
 }
 

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,10 +25,20 @@ type pageData struct {
 	HasChecker bool
 
 	// list page
-	Rows    []row
-	Domains []string
-	Domain  string
-	Checks  []checkResult
+	Rows     []row
+	Domains  []string
+	Domain   string
+	Search   string
+	Total    int // accounts in the store
+	Matched  int // accounts of the domain matching the search
+	PageNo   int
+	Pages    int
+	Here     string // the list's query string, to come back to
+	FirstURL string
+	PrevURL  string
+	NextURL  string
+	LastURL  string
+	Refresh  bool // a check is running: reload the page shortly
 
 	// edit page
 	Form   *formView
@@ -39,8 +50,14 @@ type pageData struct {
 }
 
 type row struct {
-	Account account.Account
-	Report  *ReportView
+	Account   account.Account
+	Report    *ReportView
+	Checking  bool
+	Refused   *checkResult // the last Check Now could not run
+	Next      time.Time
+	State     state
+	CanResume bool
+	Now       time.Time
 }
 
 func parseTemplates(h *Handler) (*template.Template, error) {
@@ -63,6 +80,8 @@ func parseTemplates(h *Handler) (*template.Template, error) {
 		},
 		"when": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
 		"join": strings.Join,
+		"iso":  func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+		"ago":  ago,
 	}
 	sub, err := fs.Sub(files, "templates")
 	if err != nil {
@@ -98,30 +117,155 @@ func (h *Handler) lastReport(id string) *ReportView {
 	return newReportView(h.opt.Checker.LastReport(id))
 }
 
-// listData fills the list page for domain.
-func (h *Handler) listData(r *http.Request, domain string) (*pageData, error) {
+// PageSize is how many accounts the list shows a page.
+const PageSize = 50
+
+// listQuery is what the list shows: a domain, a search, a page.
+type listQuery struct {
+	Domain string
+	Search string
+	Page   int // from 1
+}
+
+func queryOf(v url.Values) listQuery {
+	q := listQuery{Domain: v.Get("domain"), Search: strings.TrimSpace(v.Get("q"))}
+	q.Page, _ = strconv.Atoi(v.Get("page"))
+	q.Page = max(q.Page, 1)
+	return q
+}
+
+// encode returns the query string of q on page n (0: q's page).
+func (q listQuery) encode(n int) string {
+	v := url.Values{}
+	if q.Domain != "" {
+		v.Set("domain", q.Domain)
+	}
+	if q.Search != "" {
+		v.Set("q", q.Search)
+	}
+	if n == 0 {
+		n = q.Page
+	}
+	if n > 1 {
+		v.Set("page", strconv.Itoa(n))
+	}
+	if len(v) == 0 {
+		return ""
+	}
+	return "?" + v.Encode()
+}
+
+// matches reports whether a matches the search words: each word must occur,
+// without regard to case, in the ID, description, host, a domain or the
+// user name.
+func matches(a *account.Account, words []string) bool {
+	hay := strings.ToLower(strings.Join(append([]string{a.ID, a.Description, a.Host, a.Domain, a.Auth.User}, a.ExtraDomains...), "\x00"))
+	for _, w := range words {
+		if !strings.Contains(hay, w) {
+			return false
+		}
+	}
+	return true
+}
+
+// listData fills the list page: the store's accounts (one domain's, or
+// all), those matching the search, and of those one page. Only the rows of
+// the page are converted and looked up in the checker, so a page of 10,000
+// accounts costs one List and a filter.
+func (h *Handler) listData(r *http.Request, q listQuery) (*pageData, error) {
 	all, err := h.opt.Store.List(r.Context(), account.Filter{})
 	if err != nil {
 		return nil, err
 	}
+	d := &pageData{Title: h.title, Domains: domainsOf(all), Domain: q.Domain, Search: q.Search, Total: len(all)}
 	accs := all
-	if domain != "" {
-		if accs, err = h.opt.Store.List(r.Context(), account.Filter{Domain: domain}); err != nil {
+	if q.Domain != "" {
+		if accs, err = h.opt.Store.List(r.Context(), account.Filter{Domain: q.Domain}); err != nil {
 			return nil, err
 		}
 	}
-	d := &pageData{Title: h.title, Domains: domainsOf(all), Domain: domain}
-	for _, a := range accs {
-		d.Rows = append(d.Rows, row{Account: a.Redacted(), Report: h.lastReport(a.ID)})
+	if words := strings.Fields(strings.ToLower(q.Search)); len(words) > 0 {
+		kept := accs[:0:0]
+		for i := range accs {
+			if matches(&accs[i], words) {
+				kept = append(kept, accs[i])
+			}
+		}
+		accs = kept
+	}
+	d.Matched = len(accs)
+	d.Pages = max((len(accs)+PageSize-1)/PageSize, 1)
+	q.Page = min(q.Page, d.Pages)
+	d.PageNo = q.Page
+	lo := (q.Page - 1) * PageSize
+	hi := min(lo+PageSize, len(accs))
+	if q.Page > 1 {
+		d.PrevURL = h.url("/", q.encode(q.Page-1))
+		d.FirstURL = h.url("/", q.encode(1))
+	}
+	if q.Page < d.Pages {
+		d.NextURL = h.url("/", q.encode(q.Page+1))
+		d.LastURL = h.url("/", q.encode(d.Pages))
+	}
+	d.Here = q.encode(0)
+	now := time.Now()
+	for _, a := range accs[lo:hi] {
+		d.Rows = append(d.Rows, h.rowOf(a.Redacted(), now))
 	}
 	return d, nil
 }
 
+// rowOf is one account's row: its last outcome and its state.
+func (h *Handler) rowOf(a account.Account, now time.Time) row {
+	rw := row{Account: a, Now: now}
+	if h.opt.Checker == nil {
+		rw.State = stateOf(a, Status{})
+		return rw
+	}
+	rw.Report = h.lastReport(a.ID)
+	rw.Checking, rw.Refused = h.bg.state(a.ID)
+	var st Status
+	if src, ok := h.opt.Checker.(StatusSource); ok {
+		st = src.Status(a.ID)
+	}
+	rw.Next = st.Next
+	rw.State = stateOf(a, st)
+	_, rw.CanResume = h.opt.Checker.(Resumer)
+	rw.CanResume = rw.CanResume && st.Paused != ""
+	return rw
+}
+
+// state is the State column: a word and, for paused and backing off, why.
+type state struct {
+	Word   string // enabled, disabled, paused, backing off
+	Reason string
+}
+
+// Class is the word as a CSS class name.
+func (s state) Class() string { return "state-" + strings.ReplaceAll(s.Word, " ", "-") }
+
+func stateOf(a account.Account, st Status) state {
+	switch {
+	case !a.Enabled:
+		return state{Word: "disabled"}
+	case st.Paused != "":
+		return state{Word: "paused", Reason: st.Paused}
+	case st.Backoff != "":
+		return state{Word: "backing off", Reason: st.Backoff}
+	}
+	return state{Word: "enabled"}
+}
+
 func (h *Handler) pageList(w http.ResponseWriter, r *http.Request) {
-	d, err := h.listData(r, r.URL.Query().Get("domain"))
+	d, err := h.listData(r, queryOf(r.URL.Query()))
 	if err != nil {
 		h.fail(w, r, 0, err)
 		return
+	}
+	for _, rw := range d.Rows {
+		if rw.Checking {
+			d.Refresh = true // until the checks end; a reload is a GET and checks nothing
+		}
 	}
 	h.render(w, r, http.StatusOK, "list", d)
 }
@@ -279,23 +423,78 @@ func (h *Handler) submitDelete(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, h.url("/?domain=", url.QueryEscape(r.PostForm.Get("domain"))), http.StatusSeeOther)
 }
 
-// submitCheck checks the selected accounts and shows the list page with
-// their results on top.
+// submitCheck starts Check Now on the selected accounts in the background
+// and sends the browser back to the list (303), where their rows show
+// "checking..." and then the outcome; reloading the list checks nothing.
 func (h *Handler) submitCheck(w http.ResponseWriter, r *http.Request) {
 	if err := r.ParseForm(); err != nil {
 		h.fail(w, r, 0, fmt.Errorf("%w: %v", errBadRequest, err))
 		return
 	}
-	res, err := h.check(r.Context(), r.PostForm["id"])
-	if err != nil {
-		h.fail(w, r, 0, err)
+	if h.opt.Checker == nil {
+		h.fail(w, r, 0, errNoChecker)
 		return
 	}
-	d, err := h.listData(r, r.PostForm.Get("domain"))
-	if err != nil {
-		h.fail(w, r, 0, err)
+	ids := uniq(r.PostForm["id"])
+	if len(ids) == 0 {
+		h.fail(w, r, 0, errNoIDs)
 		return
 	}
-	d.Checks = res
-	h.render(w, r, http.StatusOK, "list", d)
+	for _, id := range ids {
+		h.bg.start(id, h.opt.CheckTimeout, h.checkOne)
+	}
+	http.Redirect(w, r, h.url("/", r.PostForm.Get("back")), http.StatusSeeOther)
+}
+
+// submitResume resumes the selected paused accounts and goes back to the
+// list.
+func (h *Handler) submitResume(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		h.fail(w, r, 0, fmt.Errorf("%w: %v", errBadRequest, err))
+		return
+	}
+	res, ok := h.opt.Checker.(Resumer)
+	if !ok {
+		h.fail(w, r, 0, errNoChecker)
+		return
+	}
+	ids := uniq(r.PostForm["id"])
+	if len(ids) == 0 {
+		h.fail(w, r, 0, errNoIDs)
+		return
+	}
+	for _, id := range ids {
+		ok := res.Resume(id)
+		h.opt.Logger.Info("admin: resume", "account", id, "scheduled", ok)
+	}
+	http.Redirect(w, r, h.url("/", r.PostForm.Get("back")), http.StatusSeeOther)
+}
+
+// ago says how far t is from now in words: "3 minutes ago", "in 2 hours".
+func ago(now, t time.Time) string {
+	d := now.Sub(t)
+	future := d < 0
+	if future {
+		d = -d
+	}
+	var s string
+	switch {
+	case d < 10*time.Second:
+		if future {
+			return "now"
+		}
+		return "just now"
+	case d < time.Minute:
+		s = plural(int(d/time.Second), "second")
+	case d < time.Hour-30*time.Second:
+		s = plural(int((d+30*time.Second)/time.Minute), "minute")
+	case d < 48*time.Hour-30*time.Minute:
+		s = plural(int((d+30*time.Minute)/time.Hour), "hour")
+	default:
+		s = plural(int((d+12*time.Hour)/(24*time.Hour)), "day")
+	}
+	if future {
+		return "in " + s
+	}
+	return s + " ago"
 }

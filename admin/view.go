@@ -28,7 +28,9 @@ type ReportView struct {
 	Bytes      int64         `json:"bytes"`
 	Committed  bool          `json:"committed"`
 	Error      string        `json:"error,omitempty"`
-	Messages   []MessageView `json:"messages"`
+	// Problem is Error as a sentence for an administrator.
+	Problem  string        `json:"problem,omitempty"`
+	Messages []MessageView `json:"messages"`
 }
 
 // MessageView explains what happened to one message of a check.
@@ -69,6 +71,8 @@ type CheckResult struct {
 	ID     string      `json:"id"`
 	Report *ReportView `json:"report,omitempty"`
 	Error  string      `json:"error,omitempty"`
+	// Problem is Error as a sentence for an administrator.
+	Problem string `json:"problem,omitempty"`
 }
 
 func statusName(s deliver.Status) string {
@@ -105,7 +109,7 @@ func newReportView(r *multidrop.Report) *ReportView {
 		Account: r.Account, Start: r.Start, DurationMS: r.Duration.Milliseconds(),
 		Listed: r.Listed, Retrieved: r.Retrieved, Skipped: r.Skipped, Delivered: r.Delivered,
 		Dropped: r.Dropped, Kept: r.Kept, Deleted: r.Deleted, Bytes: r.Bytes,
-		Committed: r.Committed, Error: errText(r.Err), Messages: []MessageView{},
+		Committed: r.Committed, Error: errText(r.Err), Problem: sentence(r.Err), Messages: []MessageView{},
 	}
 	for _, m := range r.Messages {
 		mv := MessageView{
@@ -150,6 +154,11 @@ func (v *ReportView) Summary() string {
 	b.WriteString(plural(v.Listed, "message"))
 	b.WriteString(", " + plural(v.Delivered, "delivery") + ", " + itoa(v.Dropped) + " dropped, " + itoa(v.Kept) + " kept")
 	return b.String()
+}
+
+// Counts is the outcome of a successful check in a few words.
+func (v *ReportView) Counts() string {
+	return plural(v.Delivered, "delivery") + ", " + itoa(v.Kept) + " kept, " + itoa(v.Dropped) + " dropped"
 }
 
 // OK reports whether the check succeeded.
