@@ -15,19 +15,19 @@ import (
 // ReportView is the JSON form of a [multidrop.Report], as the API returns
 // it and the report page shows it.
 type ReportView struct {
-	Account    string        `json:"account"`
-	Start      time.Time     `json:"start"`
-	DurationMS int64         `json:"duration_ms"`
-	Listed     int           `json:"listed"`
-	Retrieved  int           `json:"retrieved"`
-	Skipped    int           `json:"skipped"`
-	Delivered  int           `json:"delivered"`
-	Dropped    int           `json:"dropped"`
-	Kept       int           `json:"kept"`
-	Deleted    int           `json:"deleted"`
-	Bytes      int64         `json:"bytes"`
-	Committed  bool          `json:"committed"`
-	Error      string        `json:"error,omitempty"`
+	Account    string    `json:"account"`
+	Start      time.Time `json:"start"`
+	DurationMS int64     `json:"duration_ms"`
+	Listed     int       `json:"listed"`
+	Retrieved  int       `json:"retrieved"`
+	Skipped    int       `json:"skipped"`
+	Delivered  int       `json:"delivered"`
+	Dropped    int       `json:"dropped"`
+	Kept       int       `json:"kept"`
+	Deleted    int       `json:"deleted"`
+	Bytes      int64     `json:"bytes"`
+	Committed  bool      `json:"committed"`
+	Error      string    `json:"error,omitempty"`
 	// Problem is Error as a sentence for an administrator.
 	Problem  string        `json:"problem,omitempty"`
 	Messages []MessageView `json:"messages"`
