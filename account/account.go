@@ -64,6 +64,11 @@ type Account struct {
 	Parsing   Parsing   `json:"parsing,omitempty"`
 	Resolving Resolving `json:"resolving,omitempty"`
 	Policy    Policy    `json:"policy,omitempty"`
+
+	// Version is set by the store: 1 when the account is created, one more
+	// on each write. [MutableStore.Update] compares it with the stored
+	// version (compare-and-swap); it is ignored by Create and Put.
+	Version int64 `json:"version,omitempty"`
 }
 
 // TLS holds the TLS settings of an account. The zero value verifies the

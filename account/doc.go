@@ -30,8 +30,19 @@
 // [NormalizeDomain], so case and the Unicode or Punycode spelling of an
 // internationalised name do not matter. Lists are sorted by ID. Put
 // validates, assigns an ID from [NewID] when the account has none, and
-// replaces an account with the same ID. [MemoryStore] keeps accounts in
-// memory and hands out copies.
+// replaces an account with the same ID (for imports). Admin edits use
+// Create, which fails with [ErrExists] when the ID is taken, and Update, a
+// compare-and-swap on [Account.Version] (set by the store: 1 on create, one
+// more on each write) that fails with [ErrConflict] on a stale version and
+// with [ErrNotFound] once the account is deleted, so an edit never brings a
+// deleted account back. [MemoryStore] keeps accounts in memory and hands
+// out copies.
+//
+// # History
+//
+// A [History] keeps a [CheckRecord] of each of the last [HistoryLimit]
+// checks of an account (counts, error, state and the outcome of each
+// message) for the admin pages; [MemoryHistory] is the in-memory one.
 //
 // # Journal
 //

@@ -74,6 +74,56 @@ func (s *MemoryStore) Put(ctx context.Context, a Account) (Account, error) {
 	if a.ID == "" {
 		a.ID = NewID()
 	}
+	a.Version = s.accounts[a.ID].Version + 1
+	s.accounts[a.ID] = a
+	return a.Clone(), nil
+}
+
+// Create validates a, assigns a new ID when a.ID is empty, and stores a
+// copy with Version 1; it fails with [ErrExists] when the ID is taken.
+func (s *MemoryStore) Create(ctx context.Context, a Account) (Account, error) {
+	if err := ctx.Err(); err != nil {
+		return Account{}, err
+	}
+	if err := a.Validate(); err != nil {
+		return Account{}, err
+	}
+	a = a.Clone()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if a.ID == "" {
+		a.ID = NewID()
+	}
+	if _, ok := s.accounts[a.ID]; ok {
+		return Account{}, fmt.Errorf("%w: %q", ErrExists, a.ID)
+	}
+	a.Version = 1
+	s.accounts[a.ID] = a
+	return a.Clone(), nil
+}
+
+// Update validates a and replaces the stored account with the same ID
+// when its Version is a.Version, incrementing it; it fails with
+// [ErrConflict] when the versions differ and with [ErrNotFound] when
+// there is no such account.
+func (s *MemoryStore) Update(ctx context.Context, a Account) (Account, error) {
+	if err := ctx.Err(); err != nil {
+		return Account{}, err
+	}
+	if err := a.Validate(); err != nil {
+		return Account{}, err
+	}
+	a = a.Clone()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, ok := s.accounts[a.ID]
+	if !ok {
+		return Account{}, fmt.Errorf("%w: %q", ErrNotFound, a.ID)
+	}
+	if old.Version != a.Version {
+		return Account{}, fmt.Errorf("%w: account %q is at version %d, not %d", ErrConflict, a.ID, old.Version, a.Version)
+	}
+	a.Version++
 	s.accounts[a.ID] = a
 	return a.Clone(), nil
 }

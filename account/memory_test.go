@@ -50,3 +50,7 @@ func TestMemoryFencing(t *testing.T) {
 		return l, j
 	})
 }
+
+func TestMemoryHistory(t *testing.T) {
+	accounttest.TestHistory(t, func(*testing.T) account.History { return account.NewMemoryHistory() })
+}

@@ -9,6 +9,14 @@ import (
 // ErrNotFound is returned by Get (and wrapped by others) for an unknown ID.
 var ErrNotFound = errors.New("account: not found")
 
+// ErrExists is returned (wrapped) by [MutableStore.Create] when an account
+// with the ID exists already.
+var ErrExists = errors.New("account: already exists")
+
+// ErrConflict is returned (wrapped) by [MutableStore.Update] when the
+// account was changed since it was read: its Version is not the stored one.
+var ErrConflict = errors.New("account: changed by someone else")
+
 // Filter selects accounts in List. The zero Filter selects all.
 type Filter struct {
 	Domain string // only accounts whose Domain (or an extra domain) is this one
@@ -20,11 +28,24 @@ type Store interface {
 	List(ctx context.Context, f Filter) ([]Account, error)
 }
 
-// MutableStore is a Store that can be changed. Put validates the account
-// (see Account.Validate), assigns an ID when it is empty, and returns the
-// stored account.
+// MutableStore is a Store that can be changed. Each write validates the
+// account (see Account.Validate) and returns the stored account, whose
+// Version the store sets: 1 when created, one more on each write.
+//
+//   - Create stores a new account, assigning an ID when it is empty; it
+//     fails with [ErrExists] when the ID is taken. Of several concurrent
+//     Creates of one ID exactly one succeeds.
+//   - Update replaces an existing account if its Version is the stored
+//     one (compare-and-swap), failing with [ErrConflict] otherwise and with
+//     [ErrNotFound] when the account does not exist (an Update never
+//     brings back a deleted account).
+//   - Put stores the account unconditionally, creating or replacing it
+//     whatever its Version (for imports); it assigns an ID when it is empty.
+//   - Delete removes accounts; unknown IDs are ignored.
 type MutableStore interface {
 	Store
+	Create(ctx context.Context, a Account) (Account, error)
+	Update(ctx context.Context, a Account) (Account, error)
 	Put(ctx context.Context, a Account) (Account, error)
 	Delete(ctx context.Context, ids ...string) error
 }

@@ -117,6 +117,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) account.MutableStore) {
 		require.NoError(t, err)
 		require.NotEmpty(t, got.ID)
 		in.ID = got.ID
+		in.Version = 1
 		assert.Equal(t, in, got)
 		back, err := s.Get(ctx, got.ID)
 		require.NoError(t, err)
@@ -137,9 +138,12 @@ func TestStore(t *testing.T, newStore func(t *testing.T) account.MutableStore) {
 		a.Host = "pop2.example.org"
 		a.ExtraDomains = nil
 		a.Resolving.Aliases = map[string][]string{"info": {"dave"}}
+		a.Version = 42 // ignored by Put
 		got, err := s.Put(ctx, a)
 		require.NoError(t, err)
 		assert.Equal(t, "acct-1", got.ID)
+		assert.Equal(t, int64(2), got.Version, "Put increments the stored version")
+		a.Version = 2
 		back, err := s.Get(ctx, "acct-1")
 		require.NoError(t, err)
 		assert.Equal(t, a, back)
@@ -235,6 +239,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) account.MutableStore) {
 		require.NoError(t, err)
 		want := in.Clone()
 		want.ID = got.ID
+		want.Version = got.Version
 
 		in.ExtraDomains[0] = "changed.example"
 		in.Resolving.Aliases["sales"][0] = "mallory"
@@ -252,6 +257,163 @@ func TestStore(t *testing.T, newStore func(t *testing.T) account.MutableStore) {
 		again, err := s.Get(ctx, got.ID)
 		require.NoError(t, err)
 		assert.Equal(t, want, again)
+	})
+
+	t.Run("CreateAndUpdate", func(t *testing.T) {
+		s := newStore(t)
+		ctx := t.Context()
+		a := Sample("example.com")
+		a.ID = "acct-1"
+		a.Version = 7 // ignored by Create
+		got, err := s.Create(ctx, a)
+		require.NoError(t, err)
+		assert.Equal(t, int64(1), got.Version)
+		_, err = s.Create(ctx, a)
+		require.ErrorIs(t, err, account.ErrExists)
+		back, err := s.Get(ctx, "acct-1")
+		require.NoError(t, err)
+		assert.Equal(t, got, back, "a refused Create changes nothing")
+
+		anon, err := s.Create(ctx, Sample("example.org"))
+		require.NoError(t, err)
+		assert.NotEmpty(t, anon.ID, "Create assigns an ID")
+		assert.NotEqual(t, "acct-1", anon.ID)
+
+		edit := back.Clone()
+		edit.Host = "pop2.example.com"
+		upd, err := s.Update(ctx, edit)
+		require.NoError(t, err)
+		assert.Equal(t, int64(2), upd.Version)
+		back, err = s.Get(ctx, "acct-1")
+		require.NoError(t, err)
+		assert.Equal(t, upd, back)
+
+		stale := edit.Clone() // still at version 1
+		stale.Host = "pop3.example.com"
+		_, err = s.Update(ctx, stale)
+		require.ErrorIs(t, err, account.ErrConflict)
+		back, err = s.Get(ctx, "acct-1")
+		require.NoError(t, err)
+		assert.Equal(t, "pop2.example.com", back.Host, "a stale Update changes nothing")
+
+		put, err := s.Put(ctx, stale)
+		require.NoError(t, err)
+		assert.Equal(t, int64(3), put.Version)
+
+		bad := put.Clone()
+		bad.Host = ""
+		_, err = s.Update(ctx, bad)
+		var ve *account.ValidationError
+		require.ErrorAs(t, err, &ve)
+
+		gone := Sample("example.net")
+		gone.ID = "never-created"
+		gone.Version = 1
+		_, err = s.Update(ctx, gone)
+		require.ErrorIs(t, err, account.ErrNotFound)
+		_, err = s.Get(ctx, "never-created")
+		require.ErrorIs(t, err, account.ErrNotFound, "Update never creates")
+	})
+
+	t.Run("ParallelCreatesOfOneID", func(t *testing.T) {
+		s := newStore(t)
+		ctx := t.Context()
+		const n = 20
+		var ok, exists atomic.Int32
+		var hosts sync.Map
+		var wg sync.WaitGroup
+		errs := make(chan error, n)
+		for i := range n {
+			wg.Go(func() {
+				a := Sample("example.com")
+				a.ID = "same"
+				a.Host = fmt.Sprintf("pop%d.example.com", i)
+				got, err := s.Create(ctx, a)
+				switch {
+				case err == nil:
+					ok.Add(1)
+					hosts.Store("winner", got.Host)
+				case errors.Is(err, account.ErrExists):
+					exists.Add(1)
+				default:
+					errs <- err
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			require.NoError(t, err)
+		}
+		assert.Equal(t, int32(1), ok.Load(), "exactly one Create succeeds")
+		assert.Equal(t, int32(n-1), exists.Load())
+		back, err := s.Get(ctx, "same")
+		require.NoError(t, err)
+		winner, _ := hosts.Load("winner")
+		assert.Equal(t, winner, back.Host, "the stored account is the winner's, not replaced later")
+		assert.Equal(t, int64(1), back.Version)
+	})
+
+	t.Run("ParallelUpdatesOfOneVersion", func(t *testing.T) {
+		s := newStore(t)
+		ctx := t.Context()
+		a := Sample("example.com")
+		a.ID = "same"
+		base, err := s.Create(ctx, a)
+		require.NoError(t, err)
+		const n = 10
+		var ok atomic.Int32
+		var wg sync.WaitGroup
+		errs := make(chan error, n)
+		for i := range n {
+			wg.Go(func() {
+				e := base.Clone()
+				e.Description = fmt.Sprintf("edit %d", i)
+				_, err := s.Update(ctx, e)
+				switch {
+				case err == nil:
+					ok.Add(1)
+				case !errors.Is(err, account.ErrConflict):
+					errs <- err
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			require.NoError(t, err)
+		}
+		assert.Equal(t, int32(1), ok.Load(), "exactly one Update of a version succeeds")
+		back, err := s.Get(ctx, "same")
+		require.NoError(t, err)
+		assert.Equal(t, int64(2), back.Version)
+	})
+
+	t.Run("DeleteRacingUpdateNeverRevives", func(t *testing.T) {
+		s := newStore(t)
+		ctx := t.Context()
+		for round := range 20 {
+			a := Sample("example.com")
+			a.ID = fmt.Sprintf("race-%02d", round)
+			got, err := s.Create(ctx, a)
+			require.NoError(t, err)
+			got.Description = "edited"
+			var updErr, delErr error
+			var wg sync.WaitGroup
+			wg.Go(func() { _, updErr = s.Update(ctx, got) })
+			wg.Go(func() { delErr = s.Delete(ctx, got.ID) })
+			wg.Wait()
+			require.NoError(t, delErr)
+			if updErr != nil {
+				require.ErrorIs(t, updErr, account.ErrNotFound, "round %d", round)
+			}
+			_, err = s.Get(ctx, got.ID)
+			require.ErrorIs(t, err, account.ErrNotFound, "round %d: the deleted account came back", round)
+			_, err = s.Update(ctx, got)
+			require.ErrorIs(t, err, account.ErrNotFound, "round %d: Update after Delete", round)
+			_, err = s.Get(ctx, got.ID)
+			require.ErrorIs(t, err, account.ErrNotFound, "round %d", round)
+		}
 	})
 
 	t.Run("Concurrent", func(t *testing.T) {
@@ -730,4 +892,134 @@ func ReadConcurrently(t *testing.T, j account.Journal, n, rounds int) {
 			require.NoError(t, err)
 		}
 	}
+}
+
+// SampleCheck returns a check record of accountID started at start, with
+// every field set.
+func SampleCheck(accountID string, start time.Time) account.CheckRecord {
+	return account.CheckRecord{
+		AccountID: accountID,
+		Start:     start,
+		Duration:  1500 * time.Millisecond,
+		Counts: account.CheckCounts{
+			Listed: 9, Retrieved: 8, Delivered: 7, Deleted: 6, Kept: 5, Dropped: 4, Skipped: 3, Bytes: 1 << 40,
+		},
+		Error: "pop: RETR 3: connection reset",
+		State: "backoff",
+		Messages: []account.CheckMessage{
+			{UID: "u1", Subject: "Grüße", From: "a@example.org", Recipients: []string{"alice", "bob"},
+				Outcome: "delivered", Reason: "envelope", Warnings: []string{"foreign recipient x@example.net"}},
+			{UID: "u2", Outcome: "kept", Reason: "temporary failure"},
+		},
+	}
+}
+
+// TestHistory runs the History conformance suite. newHistory returns a
+// new, empty history for each subtest.
+func TestHistory(t *testing.T, newHistory func(t *testing.T) account.History) {
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+	t.Run("EmptyAndRoundTrip", func(t *testing.T) {
+		h := newHistory(t)
+		ctx := t.Context()
+		got, err := h.Checks(ctx, "a", 0)
+		require.NoError(t, err)
+		assert.NotNil(t, got)
+		assert.Empty(t, got)
+
+		rec := SampleCheck("a", t0)
+		require.NoError(t, h.AddCheck(ctx, rec))
+		got, err = h.Checks(ctx, "a", 0)
+		require.NoError(t, err)
+		assert.Equal(t, []account.CheckRecord{rec}, got)
+
+		err = h.AddCheck(ctx, SampleCheck("", t0))
+		assert.ErrorIs(t, err, account.ErrNoAccountID)
+	})
+
+	t.Run("NewestFirstPerAccountWithLimit", func(t *testing.T) {
+		h := newHistory(t)
+		ctx := t.Context()
+		for _, m := range []int{2, 0, 3, 1} { // out of order
+			require.NoError(t, h.AddCheck(ctx, SampleCheck("a", t0.Add(time.Duration(m)*time.Minute))))
+		}
+		require.NoError(t, h.AddCheck(ctx, SampleCheck("b", t0.Add(time.Hour))))
+		got, err := h.Checks(ctx, "a", 0)
+		require.NoError(t, err)
+		require.Len(t, got, 4)
+		for i, r := range got {
+			assert.Equal(t, "a", r.AccountID)
+			assert.True(t, r.Start.Equal(t0.Add(time.Duration(3-i)*time.Minute)), "record %d starts %v", i, r.Start)
+		}
+		got, err = h.Checks(ctx, "a", 2)
+		require.NoError(t, err)
+		require.Len(t, got, 2)
+		assert.True(t, got[1].Start.Equal(t0.Add(2*time.Minute)))
+		got, err = h.Checks(ctx, "b", 10)
+		require.NoError(t, err)
+		assert.Len(t, got, 1)
+	})
+
+	t.Run("KeepsTheNewestFifty", func(t *testing.T) {
+		h := newHistory(t)
+		ctx := t.Context()
+		const n = account.HistoryLimit + 10
+		for i := range n {
+			rec := SampleCheck("a", t0.Add(time.Duration(i)*time.Minute))
+			rec.Messages = nil
+			require.NoError(t, h.AddCheck(ctx, rec))
+		}
+		got, err := h.Checks(ctx, "a", 0)
+		require.NoError(t, err)
+		require.Len(t, got, account.HistoryLimit)
+		assert.True(t, got[0].Start.Equal(t0.Add((n-1)*time.Minute)))
+		assert.True(t, got[len(got)-1].Start.Equal(t0.Add(10*time.Minute)), "the oldest ten are pruned")
+		got, err = h.Checks(ctx, "a", 1000)
+		require.NoError(t, err)
+		assert.Len(t, got, account.HistoryLimit)
+	})
+
+	t.Run("ReturnsCopies", func(t *testing.T) {
+		h := newHistory(t)
+		ctx := t.Context()
+		rec := SampleCheck("a", t0)
+		want := rec.Clone()
+		require.NoError(t, h.AddCheck(ctx, rec))
+		rec.Messages[0].Recipients[0] = "mallory"
+		got, err := h.Checks(ctx, "a", 0)
+		require.NoError(t, err)
+		require.Len(t, got, 1)
+		got[0].Messages[0].Warnings[0] = "changed"
+		again, err := h.Checks(ctx, "a", 0)
+		require.NoError(t, err)
+		assert.Equal(t, []account.CheckRecord{want}, again)
+	})
+
+	t.Run("Concurrent", func(t *testing.T) {
+		h := newHistory(t)
+		ctx := t.Context()
+		var wg sync.WaitGroup
+		errs := make(chan error, 40)
+		for i := range 20 {
+			wg.Go(func() {
+				id := fmt.Sprintf("acct-%d", i%4)
+				if err := h.AddCheck(ctx, SampleCheck(id, t0.Add(time.Duration(i)*time.Second))); err != nil {
+					errs <- err
+				}
+				if _, err := h.Checks(ctx, id, 0); err != nil {
+					errs <- err
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			require.NoError(t, err)
+		}
+		for i := range 4 {
+			got, err := h.Checks(ctx, fmt.Sprintf("acct-%d", i), 0)
+			require.NoError(t, err)
+			assert.Len(t, got, 5)
+		}
+	})
 }

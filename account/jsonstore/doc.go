@@ -1,7 +1,8 @@
 // Package jsonstore keeps accounts ([Store], an [account.MutableStore]),
 // the per-account journal ([Journal], an [account.Journal] and
-// [account.Fencer]) and check leases ([Locker], an [account.Locker]) in
-// JSON files, for single-host installations that want a file an
+// [account.Fencer]), check leases ([Locker], an [account.Locker]) and the
+// check history ([History], an [account.History], in its own file beside
+// the accounts file, such as history.json) in JSON files, for single-host installations that want a file an
 // administrator can read, back up and put under version control. Accounts and journal live in two
 // files, so that journal writes during checks never rewrite the
 // configuration. A Locker (a third file) keeps two processes on one host

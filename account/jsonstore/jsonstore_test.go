@@ -240,3 +240,12 @@ func TestLockerAcrossHandles(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, l.Token()+1, l2.Token())
 }
+
+func TestHistory(t *testing.T) {
+	accounttest.TestHistory(t, func(t *testing.T) account.History {
+		h, err := jsonstore.OpenHistory(filepath.Join(t.TempDir(), "history.json"), nil)
+		require.NoError(t, err)
+		t.Cleanup(func() { assert.NoError(t, h.Close()) })
+		return h
+	})
+}

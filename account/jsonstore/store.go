@@ -88,8 +88,41 @@ func (s *Store) List(ctx context.Context, f account.Filter) ([]account.Account, 
 }
 
 // Put implements [account.MutableStore]: it validates a, assigns an ID
-// when it has none, and rewrites the file.
+// when it has none, and rewrites the file, replacing any account with the
+// same ID.
 func (s *Store) Put(ctx context.Context, a account.Account) (account.Account, error) {
+	return s.write(ctx, a, func(old *account.Account) error { return nil })
+}
+
+// Create implements [account.MutableStore]: like Put, but it fails with
+// [account.ErrExists] when the ID is taken.
+func (s *Store) Create(ctx context.Context, a account.Account) (account.Account, error) {
+	return s.write(ctx, a, func(old *account.Account) error {
+		if old != nil {
+			return fmt.Errorf("%w: %q", account.ErrExists, old.ID)
+		}
+		return nil
+	})
+}
+
+// Update implements [account.MutableStore]: the account is replaced only
+// when its stored Version is a.Version.
+func (s *Store) Update(ctx context.Context, a account.Account) (account.Account, error) {
+	return s.write(ctx, a, func(old *account.Account) error {
+		if old == nil {
+			return fmt.Errorf("%w: %q", account.ErrNotFound, a.ID)
+		}
+		if old.Version != a.Version {
+			return fmt.Errorf("%w: account %q is at version %d, not %d", account.ErrConflict, a.ID, old.Version, a.Version)
+		}
+		return nil
+	})
+}
+
+// write validates a, assigns an ID when it has none and, under the file's
+// exclusive lock, stores it with the next version unless check, given
+// the stored account or nil, refuses.
+func (s *Store) write(ctx context.Context, a account.Account, check func(old *account.Account) error) (account.Account, error) {
 	if err := a.Validate(); err != nil {
 		return account.Account{}, err
 	}
@@ -99,7 +132,16 @@ func (s *Store) Put(ctx context.Context, a account.Account) (account.Account, er
 			a.ID = account.NewID()
 		}
 		i, ok := find(v.Accounts, a.ID)
+		var old *account.Account
 		if ok {
+			old = &v.Accounts[i]
+		}
+		if err := check(old); err != nil {
+			return err
+		}
+		a.Version = 1
+		if ok {
+			a.Version = old.Version + 1
 			v.Accounts[i] = a.Clone()
 		} else {
 			v.Accounts = slices.Insert(v.Accounts, i, a.Clone())

@@ -26,6 +26,19 @@
 // [account.NormalizeDomain]) for List with a domain [account.Filter].
 // Times are stored as Unix nanoseconds in 64-bit integers on every engine.
 //
+// The column version (migration 3) holds [account.Account.Version]; data
+// leaves it out. Create is an INSERT ... ON CONFLICT DO NOTHING and Update
+// an UPDATE ... WHERE id = ? AND version = ?, each in one transaction with
+// the domain index, so that concurrent Creates of one ID store exactly one
+// account and an Update neither overwrites a newer version nor brings back
+// a deleted account. Writes lock the account row before its domain rows,
+// Delete too, so that they cannot deadlock on PostgreSQL.
+//
+// The table check_history (migration 4) is the [account.History]: one row
+// per check (account_id, started_at, the [account.CheckRecord] as JSON in
+// data); AddCheck deletes, in its transaction, the account's rows beyond
+// the newest [account.HistoryLimit].
+//
 // # Journal
 //
 // journal_seen holds the listed UIDs with their first-seen time,

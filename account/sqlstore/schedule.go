@@ -86,7 +86,7 @@ func (s *Store) Claim(ctx context.Context, owner string, limit int, ttl time.Dur
 	var bad []error
 	err = s.tx(ctx, func(tx *sql.Tx) error {
 		out, bad = out[:0], bad[:0]
-		rows, err := tx.QueryContext(ctx, s.q(`SELECT a.id, a.data, a.check_failures, a.check_requested, `+now+` `+due+`
+		rows, err := tx.QueryContext(ctx, s.q(`SELECT a.id, a.data, a.version, a.check_failures, a.check_requested, `+now+` `+due+`
 			ORDER BY a.next_check_at, a.id LIMIT ?`+s.d.skipLocked()),
 			s.nowArg(), s.nowArg(), s.nowArg(), limit)
 		if err != nil {
@@ -94,6 +94,7 @@ func (s *Store) Claim(ctx context.Context, owner string, limit int, ttl time.Dur
 		}
 		type due struct {
 			id, data  string
+			version   int64
 			failures  int
 			requested int
 		}
@@ -101,7 +102,7 @@ func (s *Store) Claim(ctx context.Context, owner string, limit int, ttl time.Dur
 		var dbNow int64
 		for rows.Next() {
 			var d due
-			if err := rows.Scan(&d.id, &d.data, &d.failures, &d.requested, &dbNow); err != nil {
+			if err := rows.Scan(&d.id, &d.data, &d.version, &d.failures, &d.requested, &dbNow); err != nil {
 				rows.Close()
 				return fmt.Errorf("sqlstore: claim: %w", err)
 			}
@@ -148,7 +149,7 @@ func (s *Store) Claim(ctx context.Context, owner string, limit int, ttl time.Dur
 			if !ok {
 				continue // leased meanwhile through Acquire
 			}
-			a, err := decode(c.id, c.data)
+			a, err := decode(c.id, c.data, c.version)
 			if err != nil {
 				// Leased but unusable: the lease stays until it expires,
 				// so the row does not come first in every Claim.

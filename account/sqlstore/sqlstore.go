@@ -123,7 +123,19 @@ func (e *MigrationError) Unwrap() error { return e.Err }
 var ErrSchemaTooNew = errors.New("sqlstore: database schema is newer than this program")
 
 // SchemaVersion is the schema version this package migrates to.
-func (d *Dialect) SchemaVersion() int { return d.migrations[len(d.migrations)-1].version }
+func (d *Dialect) SchemaVersion() int {
+	v := 0
+	for _, m := range d.migrations {
+		v = max(v, m.version)
+	}
+	return v
+}
+
+// sortedMigrations returns the migrations in version order (they are
+// declared in several files).
+func (d *Dialect) sortedMigrations() []migration {
+	return slices.SortedFunc(slices.Values(d.migrations), func(a, b migration) int { return a.version - b.version })
+}
 
 func (s *Store) migrate(ctx context.Context) error {
 	err := s.tx(ctx, func(tx *sql.Tx) error {
@@ -139,7 +151,7 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("sqlstore: creating schema_migrations: %w", err)
 	}
-	for _, m := range s.d.migrations {
+	for _, m := range s.d.sortedMigrations() {
 		if err := s.apply(ctx, m); err != nil {
 			return err
 		}
@@ -226,29 +238,31 @@ func (e *CorruptError) Unwrap() error { return e.Err }
 // Get implements [account.Store].
 func (s *Store) Get(ctx context.Context, id string) (account.Account, error) {
 	var data string
-	err := s.db.QueryRowContext(ctx, s.q(`SELECT data FROM accounts WHERE id = ?`), id).Scan(&data)
+	var version int64
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT data, version FROM accounts WHERE id = ?`), id).Scan(&data, &version)
 	if errors.Is(err, sql.ErrNoRows) {
 		return account.Account{}, fmt.Errorf("%w: %q", account.ErrNotFound, id)
 	}
 	if err != nil {
 		return account.Account{}, fmt.Errorf("sqlstore: get %q: %w", id, err)
 	}
-	return decode(id, data)
+	return decode(id, data, version)
 }
 
-func decode(id, data string) (account.Account, error) {
+func decode(id, data string, version int64) (account.Account, error) {
 	var a account.Account
 	if err := json.Unmarshal([]byte(data), &a); err != nil {
 		return account.Account{}, &CorruptError{ID: id, Err: err}
 	}
 	a.ID = id
+	a.Version = version
 	return a, nil
 }
 
 // List implements [account.Store]. Accounts are sorted by ID (byte order,
 // whatever the database's collation).
 func (s *Store) List(ctx context.Context, f account.Filter) ([]account.Account, error) {
-	query := `SELECT id, data FROM accounts`
+	query := `SELECT id, data, version FROM accounts`
 	var args []any
 	if f.Domain != "" {
 		d, err := account.NormalizeDomain(f.Domain)
@@ -266,10 +280,11 @@ func (s *Store) List(ctx context.Context, f account.Filter) ([]account.Account, 
 	out := []account.Account{}
 	for rows.Next() {
 		var id, data string
-		if err := rows.Scan(&id, &data); err != nil {
+		var version int64
+		if err := rows.Scan(&id, &data, &version); err != nil {
 			return nil, fmt.Errorf("sqlstore: list: %w", err)
 		}
-		a, err := decode(id, data)
+		a, err := decode(id, data, version)
 		if err != nil {
 			return nil, err
 		}
@@ -293,27 +308,91 @@ func (s *Store) List(ctx context.Context, f account.Filter) ([]account.Account, 
 // Put implements [account.MutableStore]. The list columns and the domain
 // index are written in the same transaction as the account.
 func (s *Store) Put(ctx context.Context, a account.Account) (account.Account, error) {
+	return s.write(ctx, a, writePut)
+}
+
+// Create implements [account.MutableStore]: an INSERT that does nothing
+// when the ID is taken, so that of concurrent Creates exactly one inserts.
+func (s *Store) Create(ctx context.Context, a account.Account) (account.Account, error) {
+	return s.write(ctx, a, writeCreate)
+}
+
+// Update implements [account.MutableStore]: an UPDATE conditional on the
+// stored version, so that it neither overwrites a newer version nor
+// brings back a deleted account.
+func (s *Store) Update(ctx context.Context, a account.Account) (account.Account, error) {
+	return s.write(ctx, a, writeUpdate)
+}
+
+type writeMode int
+
+const (
+	writePut writeMode = iota
+	writeCreate
+	writeUpdate
+)
+
+func (s *Store) write(ctx context.Context, a account.Account, mode writeMode) (account.Account, error) {
 	if err := a.Validate(); err != nil {
 		return account.Account{}, err
 	}
 	a = a.Clone()
-	if a.ID == "" {
+	if a.ID == "" && mode != writeUpdate {
 		a.ID = account.NewID()
 	}
+	expect := a.Version
+	a.Version = 0 // the version column is authoritative; data leaves it out
 	data, err := json.Marshal(a)
 	if err != nil {
 		return account.Account{}, fmt.Errorf("sqlstore: encoding account %q: %w", a.ID, err)
 	}
 	domain, _ := account.NormalizeDomain(a.Domain) // valid after Validate
+	args := []any{a.ID, a.Enabled, a.Description, a.Host, a.Port, domain, string(data), s.now().UnixNano()}
 	err = s.tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO accounts (id, enabled, description, host, port, domain, data, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		switch mode {
+		case writePut:
+			err := tx.QueryRowContext(ctx, s.q(`INSERT INTO accounts (id, enabled, description, host, port, domain, data, updated_at, version)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)
 			ON CONFLICT (id) DO UPDATE SET enabled = excluded.enabled, description = excluded.description,
 				host = excluded.host, port = excluded.port, domain = excluded.domain, data = excluded.data,
-				updated_at = excluded.updated_at`),
-			a.ID, a.Enabled, a.Description, a.Host, a.Port, domain, string(data), s.now().UnixNano())
-		if err != nil {
-			return fmt.Errorf("sqlstore: put %q: %w", a.ID, err)
+				updated_at = excluded.updated_at, version = accounts.version + 1
+			RETURNING version`), args...).Scan(&a.Version)
+			if err != nil {
+				return fmt.Errorf("sqlstore: put %q: %w", a.ID, err)
+			}
+		case writeCreate:
+			res, err := tx.ExecContext(ctx, s.q(`INSERT INTO accounts (id, enabled, description, host, port, domain, data, updated_at, version)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1) ON CONFLICT (id) DO NOTHING`), args...)
+			if err != nil {
+				return fmt.Errorf("sqlstore: create %q: %w", a.ID, err)
+			}
+			if n, err := res.RowsAffected(); err != nil {
+				return fmt.Errorf("sqlstore: create %q: %w", a.ID, err)
+			} else if n == 0 {
+				return fmt.Errorf("%w: %q", account.ErrExists, a.ID)
+			}
+			a.Version = 1
+		case writeUpdate:
+			res, err := tx.ExecContext(ctx, s.q(`UPDATE accounts SET enabled = ?, description = ?, host = ?, port = ?,
+				domain = ?, data = ?, updated_at = ?, version = version + 1 WHERE id = ? AND version = ?`),
+				append(args[1:], a.ID, expect)...)
+			if err != nil {
+				return fmt.Errorf("sqlstore: update %q: %w", a.ID, err)
+			}
+			if n, err := res.RowsAffected(); err != nil {
+				return fmt.Errorf("sqlstore: update %q: %w", a.ID, err)
+			} else if n == 0 {
+				var cur int64
+				err := tx.QueryRowContext(ctx, s.q(`SELECT version FROM accounts WHERE id = ?`), a.ID).Scan(&cur)
+				if errors.Is(err, sql.ErrNoRows) {
+					return fmt.Errorf("%w: %q", account.ErrNotFound, a.ID)
+				}
+				if err != nil {
+					return fmt.Errorf("sqlstore: update %q: %w", a.ID, err)
+				}
+				return fmt.Errorf("%w: account %q is at version %d, not %d", account.ErrConflict, a.ID, cur, expect)
+			}
+			a.Version = expect + 1
 		}
 		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM account_domains WHERE account_id = ?`), a.ID); err != nil {
 			return fmt.Errorf("sqlstore: put %q: %w", a.ID, err)
@@ -341,9 +420,11 @@ func (s *Store) Delete(ctx context.Context, ids ...string) error {
 	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		for _, id := range ids {
+			// The account row first, as writes lock it before its
+			// domains: the other order deadlocks with a racing Update.
 			for _, q := range []string{
-				`DELETE FROM account_domains WHERE account_id = ?`,
 				`DELETE FROM accounts WHERE id = ?`,
+				`DELETE FROM account_domains WHERE account_id = ?`,
 				`DELETE FROM journal_seen WHERE account_id = ?`,
 				`DELETE FROM journal_deliveries WHERE account_id = ?`,
 				`DELETE FROM journal_message_ids WHERE account_id = ?`,

@@ -213,3 +213,8 @@ func TestDatabaseClock(t *testing.T) {
 		`SELECT expires_at - CAST(EXTRACT(EPOCH FROM now()) * 1000000000 AS BIGINT) FROM leases WHERE account_id = 'acct'`).Scan(&left))
 	assert.InDelta(t, float64(time.Minute), float64(left), float64(5*time.Second), "expires_at is on the database clock")
 }
+
+func TestHistory(t *testing.T) {
+	needPG(t)
+	accounttest.TestHistory(t, func(t *testing.T) account.History { return open(t, schemaDSN(t), nil) })
+}

@@ -397,3 +397,7 @@ func TestLargeSync(t *testing.T) {
 	require.NoError(t, s.DB().QueryRowContext(ctx, "SELECT COUNT(*) FROM journal_seen").Scan(&n))
 	assert.Equal(t, 134, n)
 }
+
+func TestHistory(t *testing.T) {
+	accounttest.TestHistory(t, func(t *testing.T) account.History { return temp(t, nil) })
+}
