@@ -47,6 +47,10 @@ func (h *Handler) status(r *http.Request, err error) (int, string) {
 		return http.StatusNotFound, err.Error()
 	case errors.As(err, &ve):
 		return http.StatusUnprocessableEntity, err.Error()
+	case errors.Is(err, account.ErrExists):
+		return http.StatusConflict, err.Error()
+	case errors.Is(err, account.ErrConflict):
+		return http.StatusPreconditionFailed, err.Error()
 	case errors.Is(err, multidrop.ErrAccountBusy), errors.Is(err, multidrop.ErrAccountDisabled):
 		return http.StatusConflict, err.Error()
 	case errors.Is(err, errNoChecker):
@@ -122,7 +126,7 @@ type CSRFToken struct {
 func redactAll(accs []account.Account) []account.Account {
 	out := make([]account.Account, len(accs))
 	for i, a := range accs {
-		out[i] = a.Redacted()
+		out[i] = redact(a)
 	}
 	return out
 }
@@ -147,7 +151,33 @@ func (h *Handler) apiGet(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, 0, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, a.Redacted())
+	setETag(w, a)
+	writeJSON(w, http.StatusOK, redact(a))
+}
+
+// etag is the entity tag of an account's stored version.
+func etag(a account.Account) string { return `"v` + strconv.FormatInt(a.Version, 10) + `"` }
+
+func setETag(w http.ResponseWriter, a account.Account) { w.Header().Set("ETag", etag(a)) }
+
+// errPrecondition answers a PUT whose If-Match names another version.
+var errPrecondition = errors.New("admin: the account was changed by someone else since it was read (If-Match does not match its ETag); read it again")
+
+// ifMatch returns the version an If-Match header asks for: ok is false
+// without the header or with "*"; a value that is no ETag of ours matches
+// no version (-1).
+func ifMatch(r *http.Request) (version int64, ok bool) {
+	v := strings.TrimSpace(r.Header.Get("If-Match"))
+	if v == "" || v == "*" {
+		return 0, false
+	}
+	for tag := range strings.SplitSeq(v, ",") {
+		tag = strings.TrimPrefix(strings.TrimSpace(tag), "W/")
+		if n, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimPrefix(tag, `"v`), `"`), 10, 64); err == nil && strings.HasPrefix(tag, `"v`) {
+			return n, true
+		}
+	}
+	return -1, true
 }
 
 func (h *Handler) apiCreate(w http.ResponseWriter, r *http.Request) {
@@ -156,23 +186,22 @@ func (h *Handler) apiCreate(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, 0, err)
 		return
 	}
-	if a.ID != "" {
-		if _, err := h.opt.Store.Get(r.Context(), a.ID); err == nil {
-			h.fail(w, r, http.StatusConflict, fmt.Errorf("admin: account %s exists; update it with PUT", a.ID))
-			return
-		}
-	}
 	if isRedacted(a.Auth.Secret) || isRedacted(a.TLS.ClientKey) {
 		h.fail(w, r, http.StatusUnprocessableEntity, account.ValidationErrors{{Field: "Auth.Secret", Reason: "a new account needs the secret itself, not " + account.RedactedSecret}})
 		return
 	}
 	stored, err := h.put(r.Context(), a, true)
+	if errors.Is(err, account.ErrExists) {
+		h.fail(w, r, http.StatusConflict, fmt.Errorf("admin: account %s exists; update it with PUT", a.ID))
+		return
+	}
 	if err != nil {
 		h.fail(w, r, 0, err)
 		return
 	}
 	w.Header().Set("Location", h.url("/api/accounts/", stored.ID))
-	writeJSON(w, http.StatusCreated, stored.Redacted())
+	setETag(w, stored)
+	writeJSON(w, http.StatusCreated, redact(stored))
 }
 
 func (h *Handler) apiUpdate(w http.ResponseWriter, r *http.Request) {
@@ -193,12 +222,26 @@ func (h *Handler) apiUpdate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	keepSecrets(&a, old, false, false)
+	if v, ok := ifMatch(r); ok {
+		if v != old.Version {
+			h.fail(w, r, http.StatusPreconditionFailed, errPrecondition)
+			return
+		}
+		a.Version = v
+	} else if a.Version == 0 {
+		a.Version = old.Version // no precondition: the last writer wins, but a deleted account stays deleted
+	}
 	stored, err := h.put(r.Context(), a, false)
+	if errors.Is(err, account.ErrConflict) {
+		h.fail(w, r, http.StatusPreconditionFailed, errPrecondition)
+		return
+	}
 	if err != nil {
 		h.fail(w, r, 0, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, stored.Redacted())
+	setETag(w, stored)
+	writeJSON(w, http.StatusOK, redact(stored))
 }
 
 func (h *Handler) apiDeleteOne(w http.ResponseWriter, r *http.Request) {
@@ -270,9 +313,16 @@ func (h *Handler) apiReport(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, rep)
 }
 
-// put stores a and logs the change.
+// put creates a (create-only) or updates it (compare-and-swap on
+// a.Version) and logs the change.
 func (h *Handler) put(ctx context.Context, a account.Account, isNew bool) (account.Account, error) {
-	stored, err := h.opt.Store.Put(ctx, a)
+	var stored account.Account
+	var err error
+	if isNew {
+		stored, err = h.opt.Store.Create(ctx, a)
+	} else {
+		stored, err = h.opt.Store.Update(ctx, a)
+	}
 	if err != nil {
 		return account.Account{}, err
 	}
@@ -363,6 +413,7 @@ func isRedacted(s string) bool { return s == account.RedactedSecret }
 // API never reveal them. clearSecret and clearKey remove them instead.
 // Without a client certificate the stored client key is dropped too.
 func keepSecrets(a *account.Account, old account.Account, clearSecret, clearKey bool) {
+	keepProxyPassword(a, old)
 	switch {
 	case clearSecret:
 		a.Auth.Secret = ""

@@ -49,6 +49,12 @@ type pageData struct {
 	Confirm []account.Account
 }
 
+// fieldsView is what the "fields" template gets: the form and a group.
+type fieldsView struct {
+	Form  *formView
+	Group group
+}
+
 type row struct {
 	Account   account.Account
 	Report    *ReportView
@@ -81,6 +87,22 @@ func parseTemplates(h *Handler) (*template.Template, error) {
 		"when": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
 		"join": strings.Join,
 		"iso":  func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+		"fieldsOf": func(f *formView, g group) fieldsView { return fieldsView{Form: f, Group: g} },
+		"slug": func(s string) string { return strings.ToLower(strings.ReplaceAll(s, " ", "-")) },
+		"groupHasErrors": func(f *formView, g group) bool {
+			for _, fl := range g.Fields {
+				if f.has(fl.Name) {
+					return true
+				}
+			}
+			return false
+		},
+		"secretSet": func(f *formView, name string) bool {
+			if name == "ProxyPassword" {
+				return f.ProxySet
+			}
+			return f.SecretSet
+		},
 		"ago":  ago,
 	}
 	sub, err := fs.Sub(files, "templates")
@@ -210,7 +232,7 @@ func (h *Handler) listData(r *http.Request, q listQuery) (*pageData, error) {
 	d.Here = q.encode(0)
 	now := time.Now()
 	for _, a := range accs[lo:hi] {
-		d.Rows = append(d.Rows, h.rowOf(a.Redacted(), now))
+		d.Rows = append(d.Rows, h.rowOf(redact(a), now))
 	}
 	return d, nil
 }
@@ -312,26 +334,34 @@ func (h *Handler) submit(w http.ResponseWriter, r *http.Request, isNew bool) {
 	a, errs := accountFromForm(r.PostForm, old)
 	if isNew {
 		a.ID = strings.TrimSpace(r.PostForm.Get("ID"))
-		if a.ID != "" {
-			if _, err := h.opt.Store.Get(r.Context(), a.ID); err == nil {
-				errs["ID"] = append(errs["ID"], "an account with this ID exists")
-			}
-		}
 	} else {
 		keepSecrets(&a, old, r.PostForm.Get("clear:Auth.Secret") != "", r.PostForm.Get("clear:TLS.ClientKey") != "")
+		a.Version = old.Version // a form of an older release has no Version
+		if v, ok := r.PostForm["Version"]; ok {
+			a.Version, _ = strconv.ParseInt(v[0], 10, 64)
+		}
 	}
 	var stored account.Account
 	var err error
+	conflict := false
 	if len(errs) == 0 {
 		stored, err = h.put(r.Context(), a, isNew)
-		if err == nil {
+		switch {
+		case err == nil:
 			http.Redirect(w, r, h.url("/?saved=", url.QueryEscape(stored.ID)), http.StatusSeeOther)
 			return
-		}
-		var ve *account.ValidationError
-		if !errors.As(err, &ve) {
-			h.fail(w, r, 0, err)
-			return
+		case errors.Is(err, account.ErrExists):
+			errs["ID"] = append(errs["ID"], "an account with this ID exists")
+			err = nil
+		case errors.Is(err, account.ErrConflict):
+			conflict = true
+			err = nil
+		default:
+			var ve *account.ValidationError
+			if !errors.As(err, &ve) {
+				h.fail(w, r, 0, err)
+				return
+			}
 		}
 	}
 	title := "Edit POP Account"
@@ -339,7 +369,10 @@ func (h *Handler) submit(w http.ResponseWriter, r *http.Request, isNew bool) {
 		title = "New POP Account"
 	}
 	f := &formView{New: isNew, ID: a.ID, Values: formValues(r.PostForm), Errors: errs,
-		SecretSet: a.Auth.Secret != "" && !isNew, KeySet: a.TLS.ClientKey != "" && !isNew}
+		SecretSet: a.Auth.Secret != "" && !isNew, KeySet: a.TLS.ClientKey != "" && !isNew, Version: a.Version}
+	if pw, _ := proxyPassword(old.Proxy); pw != "" && !isNew {
+		f.ProxySet = true
+	}
 	if isNew {
 		f.Values["ID"] = a.ID
 	}
@@ -354,10 +387,25 @@ func (h *Handler) submit(w http.ResponseWriter, r *http.Request, isNew bool) {
 		}
 	}
 	d := &pageData{Title: title, Form: f, Groups: groups, Error: "The account was not saved: correct the fields marked below."}
+	code := http.StatusUnprocessableEntity
+	if conflict {
+		// Someone saved the account after this form was opened: show
+		// this form again with their version, so that Save replaces their
+		// change only when the admin means to.
+		cur, gerr := h.opt.Store.Get(r.Context(), a.ID)
+		if gerr != nil {
+			h.fail(w, r, 0, gerr)
+			return
+		}
+		f.Conflict, f.Version = true, cur.Version
+		code = http.StatusConflict
+		d.Error = "Someone else changed this account after you opened it, so it was not saved. " +
+			"Your changes are below; the current settings are on the account's page (open it in a new tab to compare). Save again to replace their change with yours."
+	}
 	if !isNew {
 		d.Report = h.lastReport(a.ID)
 	}
-	h.render(w, r, http.StatusUnprocessableEntity, "edit", d)
+	h.render(w, r, code, "edit", d)
 }
 
 func fieldErrorsOf(err error) []*account.ValidationError {
@@ -386,7 +434,7 @@ func (h *Handler) pageReport(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := &pageData{Title: "Last check of " + a.ID, Report: h.lastReport(a.ID),
-		Form: &formView{ID: a.ID}, Rows: []row{{Account: a.Redacted()}}}
+		Form: &formView{ID: a.ID}, Rows: []row{{Account: redact(a)}}}
 	h.render(w, r, http.StatusOK, "report", d)
 }
 
@@ -411,7 +459,7 @@ func (h *Handler) submitDelete(w http.ResponseWriter, r *http.Request) {
 				h.fail(w, r, 0, err)
 				return
 			}
-			d.Confirm = append(d.Confirm, a.Redacted())
+			d.Confirm = append(d.Confirm, redact(a))
 		}
 		h.render(w, r, http.StatusOK, "confirm", d)
 		return

@@ -177,12 +177,22 @@ func TestNewAndDeleteOnPage(t *testing.T) {
 	page := e.get("/new?domain=example.net").Body.String()
 	assert.Contains(t, page, "New POP Account")
 	for _, g := range groups {
-		assert.Contains(t, page, "<legend>"+g.Title+"</legend>")
+		if g.Basic {
+			assert.Contains(t, page, `<fieldset id="basic"><legend>`+g.Title+"</legend>")
+		} else {
+			assert.Contains(t, page, `<details class="group" id="group-`+strings.ToLower(strings.ReplaceAll(g.Title, " ", "-"))+`"><summary>`+g.Title+"</summary>", "advanced groups are folded")
+		}
 		for _, f := range g.Fields {
 			assert.Contains(t, page, `name="`+f.Name+`"`, "every field is on the page")
 		}
 	}
 	assert.Contains(t, page, `value="example.net"`)
+	// Save comes before the first field; defaults are shown.
+	assert.Less(t, strings.Index(page, `id="btn-save"`), strings.Index(page, `name="Enabled"`))
+	assert.Contains(t, page, `<option value="" selected>Default (Delete it)</option>`)
+	assert.Contains(t, page, `<option value="cram-md5">CRAM-MD5</option>`)
+	assert.Contains(t, page, `placeholder="30s"`)
+	assert.Contains(t, page, `Default: 100.`)
 
 	form := formOf(e.account("", "example.net"))
 	form.Set("Resolving.Aliases", "sales: alice, bob\ninfo: carol")
