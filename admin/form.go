@@ -42,8 +42,8 @@ type field struct {
 	Default string
 	// OptionLabels are the human labels of Options, by value.
 	OptionLabels map[string]string
-	get     func(*account.Account) string
-	set     func(*account.Account, string) error
+	get          func(*account.Account) string
+	set          func(*account.Account, string) error
 }
 
 // group is a titled set of fields. The Basic group is always shown; the

@@ -84,11 +84,11 @@ func parseTemplates(h *Handler) (*template.Template, error) {
 			}
 			return fmt.Sprintf("%d B", n)
 		},
-		"when": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
-		"join": strings.Join,
-		"iso":  func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+		"when":     func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
+		"join":     strings.Join,
+		"iso":      func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 		"fieldsOf": func(f *formView, g group) fieldsView { return fieldsView{Form: f, Group: g} },
-		"slug": func(s string) string { return strings.ToLower(strings.ReplaceAll(s, " ", "-")) },
+		"slug":     func(s string) string { return strings.ToLower(strings.ReplaceAll(s, " ", "-")) },
 		"groupHasErrors": func(f *formView, g group) bool {
 			for _, fl := range g.Fields {
 				if f.has(fl.Name) {
@@ -103,7 +103,7 @@ func parseTemplates(h *Handler) (*template.Template, error) {
 			}
 			return f.SecretSet
 		},
-		"ago":  ago,
+		"ago": ago,
 	}
 	sub, err := fs.Sub(files, "templates")
 	if err != nil {
