@@ -64,6 +64,7 @@ type env struct {
 	port  int
 	// metrics counts the pipeline's checks (its Observer).
 	metrics *Metrics
+	history *account.MemoryHistory
 }
 
 func newEnv(t *testing.T, srv *poptest.Server, edit func(*Options)) *env {
@@ -85,7 +86,9 @@ func newEnv(t *testing.T, srv *poptest.Server, edit func(*Options)) *env {
 	}})
 	require.NoError(t, err)
 	e := &env{t: t, srv: srv, store: account.NewMemoryStore(), dlv: &delivertest.Deliverer{},
-		log: &syncBuffer{}, host: srv.Addr()[:i], port: port, metrics: NewMetrics()}
+		log: &syncBuffer{}, host: srv.Addr()[:i], port: port, metrics: NewMetrics(),
+		history: account.NewMemoryHistory()}
+	record := HistoryRecorder(e.history, nil)
 	logger := slog.New(slog.NewTextHandler(e.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e.p, err = multidrop.New(&multidrop.Options{
 		Store:     e.store,
@@ -96,10 +99,10 @@ func newEnv(t *testing.T, srv *poptest.Server, edit func(*Options)) *env {
 		SpoolDir:  t.TempDir(),
 		LocalHost: "mx.local.test",
 		Logger:    logger,
-		Observer:  e.metrics.Observe,
+		Observer:  func(ev multidrop.Event) { e.metrics.Observe(ev); record(ev) },
 	})
 	require.NoError(t, err)
-	o := &Options{Store: e.store, Checker: e.p, Logger: logger}
+	o := &Options{Store: e.store, Checker: e.p, Logger: logger, History: e.history}
 	if edit != nil {
 		edit(o)
 	}

@@ -45,6 +45,10 @@ type pageData struct {
 	Groups []group
 	Report *ReportView
 
+	// history page
+	History    []historyEntry
+	HasHistory bool
+
 	// confirmation page
 	Confirm []account.Account
 }
@@ -118,6 +122,7 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, code int, name 
 	d.Token = h.csrf.token(time.Now())
 	d.Prefix = h.opt.Prefix
 	d.HasChecker = h.opt.Checker != nil
+	d.HasHistory = h.opt.History != nil
 	if d.Heading == "" {
 		d.Heading = d.Title
 	}

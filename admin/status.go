@@ -112,6 +112,13 @@ func (h *Handler) Close() error {
 	return nil
 }
 
+// errNoHistory answers the history page when Options.History is nil.
+var errNoHistory = errors.New("admin: no check history is kept (no History configured)")
+
+// sentenceText is sentence for an error known only by its text (a stored
+// record).
+func sentenceText(s string) string { return sentence(errors.New(s)) }
+
 // sentence turns an error of a check into a sentence an administrator
 // understands; the technical chain stays available beside it.
 func sentence(err error) string {

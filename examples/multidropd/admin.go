@@ -20,6 +20,7 @@ func (d *Daemon) adminHandler() (http.Handler, error) {
 	h, err := admin.New(&admin.Options{
 		Store:   d.store,
 		Checker: checker{d},
+		History: d.history,
 		Logger:  d.log,
 	})
 	if err != nil {
@@ -43,11 +44,20 @@ func (d *Daemon) adminMux(c AdminConfig, page http.Handler) *http.ServeMux {
 // checker is an admin.Checker over the daemon's current Pipeline.
 type checker struct{ d *Daemon }
 
-var _ admin.Checker = checker{}
+var (
+	_ admin.Checker = checker{}
+	_ admin.Resumer = checker{}
+)
 
 func (c checker) Check(ctx context.Context, id string) (*multidrop.Report, error) {
 	p, _ := c.d.Pipeline()
 	return p.Check(ctx, id)
+}
+
+// Resume wakes a paused account (admin.Resumer).
+func (c checker) Resume(id string) bool {
+	p, _ := c.d.Pipeline()
+	return p.Wake(id)
 }
 
 func (c checker) LastReport(id string) *multidrop.Report {

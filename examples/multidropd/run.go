@@ -88,7 +88,11 @@ type Daemon struct {
 
 	observer atomic.Pointer[func(multidrop.Event)]
 	metrics  *admin.Metrics // fed by every Pipeline, served on /metrics
-	reload   sync.Mutex     // serialises Reload
+	// history keeps the last checks of each account for the admin page:
+	// the store's own when it keeps one (SQLite, PostgreSQL), else memory.
+	history account.History
+	record  func(multidrop.Event)
+	reload  sync.Mutex // serialises Reload
 
 	mu      sync.Mutex
 	cfg     *Config
@@ -218,6 +222,12 @@ func (d *Daemon) openStore(ctx context.Context, c *Config) error {
 	default:
 		return keyError(c, "store.driver", fmt.Errorf("unknown driver %q", s.Driver))
 	}
+	if h, ok := d.store.(account.History); ok {
+		d.history = h
+	} else {
+		d.history = account.NewMemoryHistory()
+	}
+	d.record = admin.HistoryRecorder(d.history, d.log)
 	// An unreachable or unreadable store fails now, not at the first check.
 	if _, err := d.store.List(ctx, account.Filter{}); err != nil {
 		_ = d.Close()
@@ -369,6 +379,9 @@ func (d *Daemon) newPipeline(c *Config, dir *resolve.File) (*multidrop.Pipeline,
 
 func (d *Daemon) observe(e multidrop.Event) {
 	d.metrics.Observe(e)
+	if d.record != nil {
+		d.record(e)
+	}
 	if f := d.observer.Load(); f != nil {
 		(*f)(e)
 	}
