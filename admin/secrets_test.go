@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"reflect"
 	"slices"
@@ -163,4 +164,88 @@ func TestNoSecretInResponses(t *testing.T) {
 	assert.Equal(t, markers["Auth.Secret"], stored.Auth.Secret)
 	assert.Contains(t, stored.Proxy, proxySecret)
 	assert.NotContains(t, e.log.String(), proxySecret)
+}
+
+// TestStrictInput refuses every unknown key of an API body with its path,
+// at any depth, and changes nothing.
+func TestStrictInput(t *testing.T) {
+	e := newEnv(t, nil, nil)
+	a := e.put(e.account("a", popDomain))
+	for _, tc := range []struct {
+		body map[string]any
+		path string
+	}{
+		{map[string]any{"id": "n", "hots": "x"}, "hots"},
+		{map[string]any{"id": "n", "auth": map[string]any{"user": "u", "secrte": "x"}}, "auth.secrte"},
+		{map[string]any{"id": "n", "retrieval": map[string]any{"leave_on_sever": true}}, "retrieval.leave_on_sever"},
+		{map[string]any{"id": "n", "resolving": map[string]any{"rules": []any{map[string]any{"match": "equals"}, map[string]any{"usres": []string{"x"}}}}}, "resolving.rules[1].usres"},
+	} {
+		w := e.api(http.MethodPost, "/api/accounts", tc.body)
+		assert.Equal(t, http.StatusBadRequest, w.Code)
+		assert.Contains(t, w.Body.String(), "unknown key "+tc.path)
+		w = e.api(http.MethodPut, "/api/accounts/a", tc.body)
+		assert.Equal(t, http.StatusBadRequest, w.Code)
+		assert.Contains(t, w.Body.String(), "unknown key "+tc.path)
+	}
+	w := e.api(http.MethodPost, "/api/accounts/delete", map[string]any{"ids": []string{"a"}, "force": true})
+	assert.Equal(t, http.StatusBadRequest, w.Code)
+	assert.Contains(t, w.Body.String(), "unknown key force")
+	got, err := e.store.Get(t.Context(), "a")
+	require.NoError(t, err)
+	assert.Equal(t, a.Version, got.Version, "nothing changed")
+	_, err = e.store.Get(t.Context(), "n")
+	assert.ErrorIs(t, err, account.ErrNotFound)
+	// Keys in another case are the fields they name, as encoding/json reads them.
+	assert.Empty(t, unknownKey([]byte(`{"Auth":{"User":"u"}}`), reflect.TypeOf(account.Account{})))
+}
+
+// TestAtomicAPIEdits: 20 parallel creates of one ID give one 201 and 409s;
+// PUT with a stale If-Match is 412 and changes nothing; a PUT after a
+// DELETE never brings the account back.
+func TestAtomicAPIEdits(t *testing.T) {
+	e := newEnv(t, nil, nil)
+	body := e.account("dup", popDomain)
+	codes := make([]int, 20)
+	var wg sync.WaitGroup
+	for i := range codes {
+		wg.Go(func() { codes[i] = e.api(http.MethodPost, "/api/accounts", body).Code })
+	}
+	wg.Wait()
+	assert.Equal(t, 1, slices.Index(slices.Sorted(slices.Values(codes)), http.StatusConflict), "exactly one 201: %v", codes)
+	assert.Equal(t, 19, len(slices.DeleteFunc(slices.Clone(codes), func(c int) bool { return c != http.StatusConflict })))
+
+	w := e.get("/api/accounts/dup")
+	etag := w.Header().Get("ETag")
+	require.Equal(t, `"v1"`, etag)
+	var got account.Account
+	require.NoError(t, json.Unmarshal(w.Body.Bytes(), &got))
+	got.Description = "first"
+	put := func(a account.Account, ifMatch string) *http.Response {
+		b, _ := json.Marshal(a)
+		r := httptestRequest(t, http.MethodPut, "/api/accounts/dup", string(b))
+		r.Header.Set(CSRFHeader, e.token())
+		if ifMatch != "" {
+			r.Header.Set("If-Match", ifMatch)
+		}
+		return e.do(r).Result()
+	}
+	res := put(got, etag)
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	assert.Equal(t, `"v2"`, res.Header.Get("ETag"))
+	got.Description = "stale"
+	got.Version = 0
+	assert.Equal(t, http.StatusPreconditionFailed, put(got, etag).StatusCode, "If-Match of the old version")
+	stored, _ := e.store.Get(t.Context(), "dup")
+	assert.Equal(t, "first", stored.Description)
+
+	require.Equal(t, http.StatusNoContent, e.api(http.MethodDelete, "/api/accounts/dup", nil).Code)
+	assert.Equal(t, http.StatusNotFound, put(got, "").StatusCode, "an update never revives a deleted account")
+	_, err := e.store.Get(t.Context(), "dup")
+	assert.ErrorIs(t, err, account.ErrNotFound)
+}
+
+func httptestRequest(t *testing.T, method, path, body string) *http.Request {
+	r := httptest.NewRequestWithContext(t.Context(), method, path, strings.NewReader(body))
+	r.Header.Set("Content-Type", "application/json")
+	return r
 }
