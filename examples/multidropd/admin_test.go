@@ -178,6 +178,22 @@ func TestAdminSeesStore(t *testing.T) {
 	require.NoError(t, d.Reload(t.Context()))
 	assert.Same(t, r1, checker{d}.LastReport("acct1"))
 	assert.Nil(t, checker{d}.LastReport("other"))
+
+	// The check is in the store's history (SQLite keeps it), on the
+	// history page, and in the metrics.
+	recs, err := d.history.Checks(t.Context(), "acct1", 0)
+	require.NoError(t, err)
+	require.Len(t, recs, 1)
+	assert.NotEmpty(t, recs[0].Error)
+	_, isStore := d.store.(account.History)
+	assert.True(t, isStore, "the default SQLite store keeps the history")
+	w = httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest("GET", "/history/acct1", nil))
+	assert.Equal(t, http.StatusOK, w.Code)
+	assert.Contains(t, w.Body.String(), `<section class="check check-failed"`)
+	w = httptest.NewRecorder()
+	d.metrics.ServeHTTP(w, httptest.NewRequest("GET", "/metrics", nil))
+	assert.Contains(t, w.Body.String(), `multidrop_check_errors_total{account="acct1"} 1`)
 }
 
 // TestAdminListenBusy: an admin address in use stops the daemon at start
