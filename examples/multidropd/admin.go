@@ -16,7 +16,7 @@ import (
 // adminHandler returns the Remote POP Accounts page over the daemon's
 // store. Its checks go to whichever Pipeline is current, so a reload does
 // not invalidate the page (or its anti-CSRF tokens).
-func (d *Daemon) adminHandler() (http.Handler, error) {
+func (d *Daemon) adminHandler() (*admin.Handler, error) {
 	h, err := admin.New(&admin.Options{
 		Store:   d.store,
 		Checker: checker{d},
@@ -39,6 +39,13 @@ func (d *Daemon) adminMux(c AdminConfig, page http.Handler) *http.ServeMux {
 	mux.Handle("GET /metrics", requireAuth(c, d.metrics))
 	mux.Handle("/", requireAuth(c, page))
 	return mux
+}
+
+// adminServerHandler is the admin listener's handler, with the page whose
+// background checks end when the server does.
+type adminServerHandler struct {
+	*http.ServeMux
+	page *admin.Handler
 }
 
 // checker is an admin.Checker over the daemon's current Pipeline.

@@ -508,6 +508,8 @@ func (d *Daemon) Serve(ctx context.Context) error {
 		if err := srv.Shutdown(sctx); err != nil {
 			d.log.Warn("admin server shutdown", "err", err)
 		}
+		// Stop the Check Now requests still running in the background.
+		_ = srv.Handler.(*adminServerHandler).page.Close()
 	}()
 	for {
 		p, changed := d.Pipeline()
@@ -563,7 +565,7 @@ func (d *Daemon) startAdmin() (*http.Server, error) {
 	if err != nil {
 		return nil, keyError(c, "admin.listen", err)
 	}
-	srv := newAdminServer(d.adminMux(c.Admin, h), slog.NewLogLogger(d.log.Handler(), slog.LevelWarn))
+	srv := newAdminServer(&adminServerHandler{ServeMux: d.adminMux(c.Admin, h), page: h}, slog.NewLogLogger(d.log.Handler(), slog.LevelWarn))
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			d.log.Error("admin server", "err", err)
