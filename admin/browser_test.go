@@ -190,7 +190,8 @@ func TestBrowser(t *testing.T) {
 	wd.modClick(keyControl, wd.row("gamma"))
 	wd.click(wd.find("#btn-check"))
 	wd.waitUntil("the check's outcome", func() bool {
-		return strings.Contains(wd.text(wd.find(`#accounts li[data-id="alpha"] .c-result`)), "1 delivery")
+		return strings.Contains(wd.textOf(`#accounts li[data-id="alpha"] .c-result`), "1 delivery") &&
+			!strings.Contains(wd.textOf("#accounts"), "checking")
 	})
 	assert.Equal(t, base, wd.url(), "back on the list (303), not on /check")
 	assert.Contains(t, wd.text(wd.find(`#accounts li[data-id="alpha"] .c-result`)), "1 delivery, 0 kept, 1 dropped")
@@ -505,25 +506,30 @@ func (wd *webDriver) keys(mod, key string) {
 	wd.perform(map[string]any{"type": "key", "id": "keyboard", "actions": acts})
 }
 
-func (wd *webDriver) rowIDs() []string {
+// ids returns the data-id of the elements matching css, read in one
+// script call so that a page reloading itself cannot leave a stale element.
+func (wd *webDriver) ids(css string) []string {
 	var ids []string
-	for _, el := range wd.findAll("#accounts li[data-id]") {
-		var v string
-		wd.call(http.MethodGet, "/element/"+el+"/attribute/data-id", nil, &v)
-		ids = append(ids, v)
-	}
+	wd.call(http.MethodPost, "/execute/sync", map[string]any{
+		"script": "return Array.from(document.querySelectorAll(arguments[0])).map(function (e) { return e.dataset.id; });",
+		"args":   []any{css},
+	}, &ids)
 	return ids
 }
 
-func (wd *webDriver) selected() []string {
-	var ids []string
-	for _, el := range wd.findAll(`#accounts li[aria-selected="true"]`) {
-		var v string
-		wd.call(http.MethodGet, "/element/"+el+"/attribute/data-id", nil, &v)
-		ids = append(ids, v)
-	}
-	return ids
+// textOf returns the text of the first element matching css, or "".
+func (wd *webDriver) textOf(css string) string {
+	var s string
+	wd.call(http.MethodPost, "/execute/sync", map[string]any{
+		"script": "var e = document.querySelector(arguments[0]); return e ? e.textContent : '';",
+		"args":   []any{css},
+	}, &s)
+	return s
 }
+
+func (wd *webDriver) rowIDs() []string { return wd.ids("#accounts li[data-id]") }
+
+func (wd *webDriver) selected() []string { return wd.ids(`#accounts li[aria-selected="true"]`) }
 
 func (wd *webDriver) pointer(el string, clicks int) []map[string]any {
 	acts := []map[string]any{{"type": "pointerMove", "duration": 0, "origin": map[string]string{elementKey: el}, "x": 0, "y": 0}}

@@ -50,7 +50,7 @@ func TestListSearchAndPaging(t *testing.T) {
 
 	body := e.get("/").Body.String()
 	assert.Contains(t, body, "10000 accounts")
-	assert.Contains(t, body, "page 1 of 200")
+	assert.Contains(t, body, `page 1 of 200 &middot; <a href="/?page=2" rel="next">`, "paging above the list too")
 	ids := rowIDs(body)
 	require.Len(t, ids, PageSize)
 	assert.Equal(t, "acc00000", ids[0])
