@@ -205,6 +205,18 @@ func TestBrowser(t *testing.T) {
 	wd.waitFor("#accounts")
 	assert.Equal(t, nChecks, strings.Count(e.log.String(), `msg="admin: check`), "a reload checks nothing")
 
+	// The history page, from the edit form's History button.
+	wd.doubleClick(wd.row("alpha"))
+	wd.waitFor("#link-history")
+	wd.click(wd.find("#link-history"))
+	wd.waitFor("#history-count")
+	hist := wd.text(wd.find("main"))
+	assert.Contains(t, hist, "The last 1 check of alpha")
+	assert.Contains(t, hist, "1 delivery, 0 kept, 1 dropped")
+	assert.Contains(t, wd.text(wd.find("table.messages")), "alice@example.com delivered")
+	assert.Contains(t, wd.text(wd.find("table.messages")), "nobody@example.com (To): unknown")
+	t.Log("screenshot of the history page:", wd.screenshot(t, "admin-history.png"))
+
 	wd.navigate(base + "report/alpha")
 	wd.waitFor("#report-summary")
 	page := wd.text(wd.find("main"))

@@ -96,6 +96,14 @@ type historyEntry struct {
 	Problem string
 }
 
+// Took is the duration rounded for reading.
+func (e historyEntry) Took() time.Duration {
+	if e.Duration >= time.Second {
+		return e.Duration.Round(100 * time.Millisecond)
+	}
+	return e.Duration.Round(time.Millisecond)
+}
+
 func (h *Handler) pageHistory(w http.ResponseWriter, r *http.Request) {
 	if h.opt.History == nil {
 		h.fail(w, r, http.StatusNotFound, errNoHistory)
