@@ -376,7 +376,8 @@ func uniq(ids []string) []string {
 // checkResult is a CheckResult with its error kept for the status code.
 type checkResult struct {
 	CheckResult
-	err error
+	err  error
+	once bool // the account was disabled and checked once (OnceChecker)
 }
 
 // check runs Check Now on ids, at most CheckConcurrency at once, and returns
@@ -407,7 +408,12 @@ func (h *Handler) check(ctx context.Context, ids []string) ([]checkResult, error
 // checkOne runs Checker.Check on id and logs the outcome.
 func (h *Handler) checkOne(ctx context.Context, id string) checkResult {
 	rep, err := h.opt.Checker.Check(ctx, id)
-	res := checkResult{CheckResult: CheckResult{ID: id, Report: newReportView(rep)}, err: err}
+	once := false
+	if oc, ok := h.opt.Checker.(OnceChecker); ok && errors.Is(err, multidrop.ErrAccountDisabled) {
+		rep, err = oc.CheckOnce(ctx, id)
+		once = true
+	}
+	res := checkResult{CheckResult: CheckResult{ID: id, Report: newReportView(rep)}, err: err, once: once}
 	if err != nil {
 		res.Error = err.Error()
 		res.Problem = sentence(err)

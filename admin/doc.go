@@ -27,7 +27,8 @@
 // "checking..." (the page reloads itself while one runs) and then the
 // result; a reload never checks again. Paused and backing-off states and
 // the next check come from a Checker that is also a [StatusSource];
-// Resume needs a [Resumer].
+// Resume needs a [Resumer]; Check Now on a disabled account runs one check
+// with an [OnceChecker] (the account stays disabled).
 //
 // New and Edit open the Edit POP Account screen: a Basic section (ID,
 // Enabled, Description, host, port, domain, security, user, password) and

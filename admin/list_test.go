@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -16,7 +17,9 @@ import (
 
 	"github.com/multidrop/multidrop"
 	"github.com/multidrop/multidrop/account"
+	"github.com/multidrop/multidrop/deliver/delivertest"
 	"github.com/multidrop/multidrop/pop/poptest"
+	"github.com/multidrop/multidrop/resolve"
 )
 
 var rowIDRE = regexp.MustCompile(`<li role="option" id="row-[^"]*" aria-selected="false" data-id="([^"]*)"`)
@@ -211,4 +214,55 @@ func TestSentence(t *testing.T) {
 		assert.Contains(t, sentence(tc.err), tc.want, tc.err.Error())
 	}
 	assert.Empty(t, sentence(nil))
+}
+
+// onceChecker checks disabled accounts through a second Pipeline over a
+// view of the store in which they are enabled.
+type onceChecker struct {
+	*multidrop.Pipeline
+	once *multidrop.Pipeline
+}
+
+func (c onceChecker) CheckOnce(ctx context.Context, id string) (*multidrop.Report, error) {
+	return c.once.Check(ctx, id)
+}
+
+type enabledView struct{ account.Store }
+
+func (v enabledView) Get(ctx context.Context, id string) (account.Account, error) {
+	a, err := v.Store.Get(ctx, id)
+	a.Enabled = true
+	return a, err
+}
+
+// TestCheckNowDisabledOnce: with an OnceChecker, Check Now on a disabled
+// account checks it once, and it stays disabled.
+func TestCheckNowDisabledOnce(t *testing.T) {
+	srv := &poptest.Server{}
+	srv.AddUser(popUser, popPass,
+		poptest.Message{UID: "u1", Data: msg("hi", "Delivered-To: alice@example.com", "Message-ID: <m1@x>", "From: x@remote.test", "Subject: one")})
+	var store account.MutableStore
+	e := newEnv(t, srv, func(o *Options) {
+		store = o.Store
+		dir, err := resolve.NewStatic(resolve.Table{Users: []resolve.User{{Address: "alice@example.com"}}})
+		require.NoError(t, err)
+		once, err := multidrop.New(&multidrop.Options{
+			Store: enabledView{store}, Journal: account.NewMemoryJournal(), Resolver: resolve.New(dir, nil),
+			Deliverer: &delivertest.Deliverer{}, SpoolDir: t.TempDir(),
+		})
+		require.NoError(t, err)
+		o.Checker = onceChecker{Pipeline: o.Checker.(*multidrop.Pipeline), once: once}
+	})
+	off := e.account("off", popDomain)
+	off.Enabled = false
+	e.put(off)
+	require.Equal(t, http.StatusSeeOther, e.post("/check", url.Values{"id": {"off"}}).Code)
+	e.h.bg.wg.Wait()
+	body := e.get("/").Body.String()
+	assert.Contains(t, body, `<span class="ok">1 delivery, 0 kept, 0 dropped</span>`)
+	assert.NotContains(t, body, "The account is disabled")
+	assert.Contains(t, body, `<span class="c-state state-disabled">disabled</span>`)
+	a, err := store.Get(t.Context(), "off")
+	require.NoError(t, err)
+	assert.False(t, a.Enabled, "still disabled")
 }

@@ -250,6 +250,9 @@ func (h *Handler) rowOf(a account.Account, now time.Time) row {
 		return rw
 	}
 	rw.Report = h.lastReport(a.ID)
+	if o := h.bg.onceReport(a.ID); o != nil && (rw.Report == nil || o.Start.After(rw.Report.Start)) {
+		rw.Report = o
+	}
 	rw.Checking, rw.Refused = h.bg.state(a.ID)
 	var st Status
 	if src, ok := h.opt.Checker.(StatusSource); ok {

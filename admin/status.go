@@ -42,6 +42,14 @@ type Resumer interface {
 	Resume(id string) bool
 }
 
+// OnceChecker is an optional capability of a [Checker]: check an account
+// once even when it is disabled, without enabling it. With it, Check Now
+// on a disabled account runs one check; without it, the row says that the
+// account is disabled.
+type OnceChecker interface {
+	CheckOnce(ctx context.Context, id string) (*multidrop.Report, error)
+}
+
 // checks tracks the Check Now requests running in the background and the
 // outcome of those refused before they ran (busy, unknown account), so that
 // the list shows "checking..." and then the result without the browser
@@ -50,6 +58,7 @@ type checks struct {
 	mu      sync.Mutex
 	running map[string]time.Time
 	refused map[string]checkResult // the last Check Now that did not run, until the next one
+	once    map[string]*ReportView  // the report of the last check of a disabled account
 	wg      sync.WaitGroup
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -57,7 +66,7 @@ type checks struct {
 
 func newChecks() *checks {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &checks{running: map[string]time.Time{}, refused: map[string]checkResult{}, ctx: ctx, cancel: cancel}
+	return &checks{running: map[string]time.Time{}, refused: map[string]checkResult{}, once: map[string]*ReportView{}, ctx: ctx, cancel: cancel}
 }
 
 // start runs fn(ctx, id) in the background unless a check of id started
@@ -81,9 +90,20 @@ func (c *checks) start(id string, timeout time.Duration, fn func(context.Context
 		if res.Report == nil && res.err != nil {
 			c.refused[id] = res
 		}
+		if res.once && res.Report != nil {
+			c.once[id] = res.Report
+		}
 		c.mu.Unlock()
 	}()
 	return true
+}
+
+// onceReport returns the report of the last check of id as a disabled
+// account, or nil.
+func (c *checks) onceReport(id string) *ReportView {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.once[id]
 }
 
 func (c *checks) state(id string) (running bool, refused *checkResult) {

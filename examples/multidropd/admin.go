@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/multidrop/multidrop"
+	"github.com/multidrop/multidrop/account"
 	"github.com/multidrop/multidrop/admin"
 )
 
@@ -53,12 +54,43 @@ type checker struct{ d *Daemon }
 
 var (
 	_ admin.Checker = checker{}
-	_ admin.Resumer = checker{}
+	_ admin.Resumer     = checker{}
+	_ admin.OnceChecker = checker{}
 )
 
 func (c checker) Check(ctx context.Context, id string) (*multidrop.Report, error) {
 	p, _ := c.d.Pipeline()
 	return p.Check(ctx, id)
+}
+
+// CheckOnce checks one account once even when it is disabled
+// (admin.OnceChecker): a Pipeline of the current configuration over a view
+// of the store in which that account is enabled. The lease of the store's
+// Locker keeps it from running beside another check of the account.
+func (c checker) CheckOnce(ctx context.Context, id string) (*multidrop.Report, error) {
+	d := c.d
+	d.mu.Lock()
+	cfg, dir := d.cfg, d.dir
+	d.mu.Unlock()
+	p, err := d.newPipelineOver(enabledView{Store: d.store, id: id}, cfg, dir)
+	if err != nil {
+		return nil, err
+	}
+	return p.Check(ctx, id)
+}
+
+// enabledView is a Store in which one account is enabled.
+type enabledView struct {
+	account.Store
+	id string
+}
+
+func (v enabledView) Get(ctx context.Context, id string) (account.Account, error) {
+	a, err := v.Store.Get(ctx, id)
+	if err == nil && id == v.id {
+		a.Enabled = true
+	}
+	return a, err
 }
 
 // Resume wakes a paused account (admin.Resumer).

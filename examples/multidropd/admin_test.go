@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/multidrop/multidrop"
 	"github.com/multidrop/multidrop/account"
 )
 
@@ -194,6 +195,22 @@ func TestAdminSeesStore(t *testing.T) {
 	w = httptest.NewRecorder()
 	d.metrics.ServeHTTP(w, httptest.NewRequest("GET", "/metrics", nil))
 	assert.Contains(t, w.Body.String(), `multidrop_check_errors_total{account="acct1"} 1`)
+
+	// Check Now on a disabled account runs once and leaves it disabled.
+	_, err = d.Store().Put(t.Context(), account.Account{
+		ID: "off", Enabled: false, Host: "127.0.0.1", Port: 1, Domain: "example.com",
+		Security: account.SecurityTLS, Auth: account.Auth{User: "u", Secret: "pw"},
+	})
+	require.NoError(t, err)
+	_, err = checker{d}.Check(t.Context(), "off")
+	assert.ErrorIs(t, err, multidrop.ErrAccountDisabled)
+	rep, err := checker{d}.CheckOnce(t.Context(), "off")
+	require.NotNil(t, rep, "the check ran")
+	assert.Error(t, err, "nothing listens on port 1")
+	assert.NotErrorIs(t, err, multidrop.ErrAccountDisabled)
+	off, err := d.Store().Get(t.Context(), "off")
+	require.NoError(t, err)
+	assert.False(t, off.Enabled)
 }
 
 // TestAdminListenBusy: an admin address in use stops the daemon at start

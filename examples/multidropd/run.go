@@ -350,13 +350,18 @@ func newDeliverer(c *Config, log *slog.Logger) (deliver.Deliverer, error) {
 }
 
 func (d *Daemon) newPipeline(c *Config, dir *resolve.File) (*multidrop.Pipeline, error) {
+	return d.newPipelineOver(d.store, c, dir)
+}
+
+// newPipelineOver is newPipeline reading the accounts from store.
+func (d *Daemon) newPipelineOver(store account.Store, c *Config, dir *resolve.File) (*multidrop.Pipeline, error) {
 	dl, err := newDeliverer(c, d.log)
 	if err != nil {
 		return nil, err
 	}
 	pc := c.Pipeline
 	p, err := multidrop.New(&multidrop.Options{
-		Store:          d.store,
+		Store:          store,
 		Journal:        d.journal,
 		Locker:         d.locker,
 		Owner:          d.owner,
