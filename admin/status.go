@@ -58,7 +58,7 @@ type checks struct {
 	mu      sync.Mutex
 	running map[string]time.Time
 	refused map[string]checkResult // the last Check Now that did not run, until the next one
-	once    map[string]*ReportView  // the report of the last check of a disabled account
+	once    map[string]*ReportView // the report of the last check of a disabled account
 	wg      sync.WaitGroup
 	ctx     context.Context
 	cancel  context.CancelFunc

@@ -53,7 +53,7 @@ type adminServerHandler struct {
 type checker struct{ d *Daemon }
 
 var (
-	_ admin.Checker = checker{}
+	_ admin.Checker     = checker{}
 	_ admin.Resumer     = checker{}
 	_ admin.OnceChecker = checker{}
 )
