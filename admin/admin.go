@@ -40,6 +40,11 @@ type Options struct {
 	// hides Check Now and the reports (the check routes answer 501).
 	Checker Checker
 
+	// History holds the records of the last checks of each account, shown
+	// on the account's history page; nil means no history page. Feed it
+	// with [HistoryRecorder] from the Pipeline's Observer.
+	History account.History
+
 	// Prefix is the path the handler is mounted under, such as "/admin",
 	// without a trailing slash; "" means the root. The handler expects
 	// request paths with the prefix already removed, as [http.StripPrefix]
@@ -82,6 +87,7 @@ type Handler struct {
 	tmpl  *template.Template
 	csrf  *csrfKey
 	title string
+	bg    *checks
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -123,7 +129,7 @@ func New(opt *Options) (*Handler, error) {
 		return nil, errors.New("admin: Options.CSRFKey is shorter than 32 bytes")
 	}
 	o.CSRFKey = nil
-	h := &Handler{opt: o, csrf: newCSRFKey(key), title: o.Title}
+	h := &Handler{opt: o, csrf: newCSRFKey(key), title: o.Title, bg: newChecks()}
 
 	t, err := parseTemplates(h)
 	if err != nil {
@@ -162,6 +168,8 @@ func (h *Handler) routes() {
 	h.mux.HandleFunc("GET /report/{id}", h.pageReport)
 	h.mux.HandleFunc("POST /delete", h.submitDelete)
 	h.mux.HandleFunc("POST /check", h.submitCheck)
+	h.mux.HandleFunc("POST /resume", h.submitResume)
+	h.mux.HandleFunc("GET /history/{id}", h.pageHistory)
 
 	h.mux.HandleFunc("GET /api/csrf", h.apiCSRF)
 	h.mux.HandleFunc("GET /api/accounts", h.apiList)

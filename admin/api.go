@@ -1,12 +1,15 @@
 package admin
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -27,7 +30,7 @@ func plural(n int, word string) string {
 	if n == 1 {
 		return "1 " + word
 	}
-	if strings.HasSuffix(word, "y") {
+	if strings.HasSuffix(word, "y") && !strings.HasSuffix(word, "ay") {
 		return itoa(n) + " " + word[:len(word)-1] + "ies"
 	}
 	return itoa(n) + " " + word + "s"
@@ -47,6 +50,10 @@ func (h *Handler) status(r *http.Request, err error) (int, string) {
 		return http.StatusNotFound, err.Error()
 	case errors.As(err, &ve):
 		return http.StatusUnprocessableEntity, err.Error()
+	case errors.Is(err, account.ErrExists):
+		return http.StatusConflict, err.Error()
+	case errors.Is(err, account.ErrConflict):
+		return http.StatusPreconditionFailed, err.Error()
 	case errors.Is(err, multidrop.ErrAccountBusy), errors.Is(err, multidrop.ErrAccountDisabled):
 		return http.StatusConflict, err.Error()
 	case errors.Is(err, errNoChecker):
@@ -86,18 +93,30 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	_ = enc.Encode(v) // the client went away
 }
 
+// readJSON decodes the request body into v, strictly: a key that no
+// field takes is refused with its path ("unknown key auth.secrte").
 func readJSON(r *http.Request, v any) error {
 	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 		return fmt.Errorf("%w: Content-Type must be application/json", errBadRequest)
 	}
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	raw, err := io.ReadAll(r.Body)
+	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return err
 		}
 		return fmt.Errorf("%w: %v", errBadRequest, err)
+	}
+	if key := unknownKey(raw, reflect.TypeOf(v)); key != "" {
+		return fmt.Errorf("%w: unknown key %s", errBadRequest, key)
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%w: %v", errBadRequest, err)
+	}
+	if dec.More() {
+		return fmt.Errorf("%w: more than one JSON value", errBadRequest)
 	}
 	return nil
 }
@@ -122,7 +141,7 @@ type CSRFToken struct {
 func redactAll(accs []account.Account) []account.Account {
 	out := make([]account.Account, len(accs))
 	for i, a := range accs {
-		out[i] = a.Redacted()
+		out[i] = redact(a)
 	}
 	return out
 }
@@ -147,7 +166,33 @@ func (h *Handler) apiGet(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, 0, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, a.Redacted())
+	setETag(w, a)
+	writeJSON(w, http.StatusOK, redact(a))
+}
+
+// etag is the entity tag of an account's stored version.
+func etag(a account.Account) string { return `"v` + strconv.FormatInt(a.Version, 10) + `"` }
+
+func setETag(w http.ResponseWriter, a account.Account) { w.Header().Set("ETag", etag(a)) }
+
+// errPrecondition answers a PUT whose If-Match names another version.
+var errPrecondition = errors.New("admin: the account was changed by someone else since it was read (If-Match does not match its ETag); read it again")
+
+// ifMatch returns the version an If-Match header asks for: ok is false
+// without the header or with "*"; a value that is no ETag of ours matches
+// no version (-1).
+func ifMatch(r *http.Request) (version int64, ok bool) {
+	v := strings.TrimSpace(r.Header.Get("If-Match"))
+	if v == "" || v == "*" {
+		return 0, false
+	}
+	for tag := range strings.SplitSeq(v, ",") {
+		tag = strings.TrimPrefix(strings.TrimSpace(tag), "W/")
+		if n, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimPrefix(tag, `"v`), `"`), 10, 64); err == nil && strings.HasPrefix(tag, `"v`) {
+			return n, true
+		}
+	}
+	return -1, true
 }
 
 func (h *Handler) apiCreate(w http.ResponseWriter, r *http.Request) {
@@ -156,23 +201,22 @@ func (h *Handler) apiCreate(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, 0, err)
 		return
 	}
-	if a.ID != "" {
-		if _, err := h.opt.Store.Get(r.Context(), a.ID); err == nil {
-			h.fail(w, r, http.StatusConflict, fmt.Errorf("admin: account %s exists; update it with PUT", a.ID))
-			return
-		}
-	}
 	if isRedacted(a.Auth.Secret) || isRedacted(a.TLS.ClientKey) {
 		h.fail(w, r, http.StatusUnprocessableEntity, account.ValidationErrors{{Field: "Auth.Secret", Reason: "a new account needs the secret itself, not " + account.RedactedSecret}})
 		return
 	}
 	stored, err := h.put(r.Context(), a, true)
+	if errors.Is(err, account.ErrExists) {
+		h.fail(w, r, http.StatusConflict, fmt.Errorf("admin: account %s exists; update it with PUT", a.ID))
+		return
+	}
 	if err != nil {
 		h.fail(w, r, 0, err)
 		return
 	}
 	w.Header().Set("Location", h.url("/api/accounts/", stored.ID))
-	writeJSON(w, http.StatusCreated, stored.Redacted())
+	setETag(w, stored)
+	writeJSON(w, http.StatusCreated, redact(stored))
 }
 
 func (h *Handler) apiUpdate(w http.ResponseWriter, r *http.Request) {
@@ -193,12 +237,26 @@ func (h *Handler) apiUpdate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	keepSecrets(&a, old, false, false)
+	if v, ok := ifMatch(r); ok {
+		if v != old.Version {
+			h.fail(w, r, http.StatusPreconditionFailed, errPrecondition)
+			return
+		}
+		a.Version = v
+	} else if a.Version == 0 {
+		a.Version = old.Version // no precondition: the last writer wins, but a deleted account stays deleted
+	}
 	stored, err := h.put(r.Context(), a, false)
+	if errors.Is(err, account.ErrConflict) {
+		h.fail(w, r, http.StatusPreconditionFailed, errPrecondition)
+		return
+	}
 	if err != nil {
 		h.fail(w, r, 0, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, stored.Redacted())
+	setETag(w, stored)
+	writeJSON(w, http.StatusOK, redact(stored))
 }
 
 func (h *Handler) apiDeleteOne(w http.ResponseWriter, r *http.Request) {
@@ -270,9 +328,16 @@ func (h *Handler) apiReport(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, rep)
 }
 
-// put stores a and logs the change.
+// put creates a (create-only) or updates it (compare-and-swap on
+// a.Version) and logs the change.
 func (h *Handler) put(ctx context.Context, a account.Account, isNew bool) (account.Account, error) {
-	stored, err := h.opt.Store.Put(ctx, a)
+	var stored account.Account
+	var err error
+	if isNew {
+		stored, err = h.opt.Store.Create(ctx, a)
+	} else {
+		stored, err = h.opt.Store.Update(ctx, a)
+	}
 	if err != nil {
 		return account.Account{}, err
 	}
@@ -311,7 +376,8 @@ func uniq(ids []string) []string {
 // checkResult is a CheckResult with its error kept for the status code.
 type checkResult struct {
 	CheckResult
-	err error
+	err  error
+	once bool // the account was disabled and checked once (OnceChecker)
 }
 
 // check runs Check Now on ids, at most CheckConcurrency at once, and returns
@@ -331,23 +397,34 @@ func (h *Handler) check(ctx context.Context, ids []string) ([]checkResult, error
 	g.SetLimit(h.opt.CheckConcurrency)
 	for i, id := range ids {
 		g.Go(func() error {
-			rep, err := h.opt.Checker.Check(ctx, id)
-			res := checkResult{CheckResult: CheckResult{ID: id, Report: newReportView(rep)}, err: err}
-			if err != nil {
-				res.Error = err.Error()
-			}
-			if rep != nil {
-				h.opt.Logger.Info("admin: checked", "account", id, "listed", rep.Listed,
-					"delivered", rep.Delivered, "committed", rep.Committed, "err", err)
-			} else {
-				h.opt.Logger.Warn("admin: check refused", "account", id, "err", err)
-			}
-			out[i] = res
+			out[i] = h.checkOne(ctx, id)
 			return nil
 		})
 	}
 	_ = g.Wait()
 	return out, nil
+}
+
+// checkOne runs Checker.Check on id and logs the outcome.
+func (h *Handler) checkOne(ctx context.Context, id string) checkResult {
+	rep, err := h.opt.Checker.Check(ctx, id)
+	once := false
+	if oc, ok := h.opt.Checker.(OnceChecker); ok && errors.Is(err, multidrop.ErrAccountDisabled) {
+		rep, err = oc.CheckOnce(ctx, id)
+		once = true
+	}
+	res := checkResult{CheckResult: CheckResult{ID: id, Report: newReportView(rep)}, err: err, once: once}
+	if err != nil {
+		res.Error = err.Error()
+		res.Problem = sentence(err)
+	}
+	if rep != nil {
+		h.opt.Logger.Info("admin: checked", "account", id, "listed", rep.Listed,
+			"delivered", rep.Delivered, "committed", rep.Committed, "err", err)
+	} else {
+		h.opt.Logger.Warn("admin: check refused", "account", id, "err", err)
+	}
+	return res
 }
 
 func isRedacted(s string) bool { return s == account.RedactedSecret }
@@ -357,6 +434,7 @@ func isRedacted(s string) bool { return s == account.RedactedSecret }
 // API never reveal them. clearSecret and clearKey remove them instead.
 // Without a client certificate the stored client key is dropped too.
 func keepSecrets(a *account.Account, old account.Account, clearSecret, clearKey bool) {
+	keepProxyPassword(a, old)
 	switch {
 	case clearSecret:
 		a.Auth.Secret = ""

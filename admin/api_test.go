@@ -92,12 +92,16 @@ func TestAPIAccounts(t *testing.T) {
 	got.Description = "changed"
 	w = e.api(http.MethodPut, "/api/accounts/c", got)
 	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	// got is now stale: the body's version is a precondition too.
+	assert.Equal(t, http.StatusPreconditionFailed, e.api(http.MethodPut, "/api/accounts/c", got).Code)
+	require.NoError(t, json.Unmarshal(w.Body.Bytes(), &got))
 	stored, err := e.store.Get(t.Context(), "c")
 	require.NoError(t, err)
 	assert.Equal(t, "changed", stored.Description)
 	assert.Equal(t, popPass, stored.Auth.Secret)
 	// A new secret replaces it.
 	got.Auth.Secret = "new-secret"
+	got.Version = 0 // no precondition: the last writer wins
 	require.Equal(t, http.StatusOK, e.api(http.MethodPut, "/api/accounts/c", got).Code)
 	stored, _ = e.store.Get(t.Context(), "c")
 	assert.Equal(t, "new-secret", stored.Auth.Secret)

@@ -57,17 +57,27 @@ func TestBrowser(t *testing.T) {
 	wd.navigate(base)
 	assert.Equal(t, "Remote POP Accounts", wd.title())
 
-	// Create three accounts in two domains with New.
+	// Create three accounts in two domains with New: the Basic section
+	// and two values in folded Advanced groups.
 	// Each account has its own mailbox on the server; alpha's holds the mail.
 	srv.AddUser("beta-drop", popPass)
 	srv.AddUser("gamma-drop", popPass)
-	for _, acc := range []struct{ id, desc, domain, user string }{
+	for i, acc := range []struct{ id, desc, domain, user string }{
 		{"alpha", "Alpha mailbox", "example.com", popUser},
 		{"beta", "Beta mailbox", "example.com", "beta-drop"},
 		{"gamma", "Gamma mailbox", "example.net", "gamma-drop"},
 	} {
 		wd.click(wd.find("#btn-new"))
 		wd.waitFor("#account-form")
+		if i == 0 {
+			assert.True(t, wd.displayed("#btn-save"), "Save is visible without scrolling")
+			assert.False(t, wd.displayed(`[name="TLS.RootCAs"]`), "advanced groups start folded")
+			t.Log("screenshot of the new-account form:", wd.screenshot(t, "admin-form.png"))
+			wd.click(wd.find("#group-tls-details > summary"))
+			assert.True(t, wd.displayed(`[name="TLS.RootCAs"]`), "a group unfolds")
+			assert.Contains(t, wd.text(wd.find("#group-tls-details")), "Default: the system's")
+			t.Log("screenshot of an unfolded group:", wd.screenshot(t, "admin-form-tls.png"))
+		}
 		wd.typeInto(`[name="ID"]`, acc.id)
 		wd.typeInto(`[name="Description"]`, acc.desc)
 		wd.typeInto(`[name="Host"]`, e.host)
@@ -76,15 +86,16 @@ func TestBrowser(t *testing.T) {
 		wd.setValue(`[name="TLS.RootCAs"]`, string(srv.CAPEM()))
 		wd.typeInto(`[name="Auth.User"]`, acc.user)
 		wd.typeInto(`[name="Auth.Secret"]`, popPass)
-		wd.click(wd.find(`[name="Auth.Mechanism"] option[value="user"]`))
+		wd.setValue(`[name="Auth.Mechanism"]`, "user")
 		wd.click(wd.find("#btn-save"))
-		wd.waitFor(`#accounts tr[data-id="` + acc.id + `"]`)
+		wd.waitFor(`#accounts li[data-id="` + acc.id + `"]`)
 	}
 	assert.Equal(t, []string{"alpha", "beta", "gamma"}, wd.rowIDs())
 	stored, err := e.store.Get(t.Context(), "gamma")
 	require.NoError(t, err)
 	assert.Equal(t, popPass, stored.Auth.Secret)
 	assert.Equal(t, account.MechanismUser, stored.Auth.Mechanism)
+	assert.Contains(t, wd.text(wd.find("#count")), "3 accounts")
 
 	// For Domain.
 	wd.click(wd.find(`#domain-filter option[value="example.net"]`))
@@ -93,7 +104,12 @@ func TestBrowser(t *testing.T) {
 	wd.click(wd.find(`#domain-filter option[value=""]`))
 	wd.waitUntil("all domains", func() bool { return len(wd.rowIDs()) == 3 })
 
-	// Selection: click, Shift-click a range, Ctrl-click to add and remove.
+	// The list is one Tab stop, a listbox whose options are not focusable.
+	assert.Equal(t, "listbox", wd.attr("#accounts", "role"))
+	assert.Len(t, wd.findAll("#accounts [tabindex]"), 0, "no Tab stop inside the list")
+	assert.Len(t, wd.findAll("#accounts a, #accounts input, #accounts button"), 0, "nothing interactive inside an option")
+
+	// Mouse selection: click, Shift-click a range, Ctrl-click to add and remove.
 	wd.click(wd.row("alpha"))
 	assert.Equal(t, []string{"alpha"}, wd.selected())
 	assert.True(t, wd.enabled("#btn-edit"))
@@ -104,15 +120,32 @@ func TestBrowser(t *testing.T) {
 	assert.Equal(t, []string{"alpha", "gamma"}, wd.selected())
 	wd.click(wd.row("beta"))
 	assert.Equal(t, []string{"beta"}, wd.selected(), "a plain click selects one row")
-	wd.modClick(keyControl, wd.row("alpha"))
-	assert.Equal(t, []string{"alpha", "beta"}, wd.selected())
+
+	// Keyboard selection, on the focused list.
+	assert.Equal(t, "accounts", wd.activeID(), "a click focuses the list")
+	wd.keys("", keyUp)
+	assert.Equal(t, []string{"alpha"}, wd.selected(), "Up moves and selects")
+	assert.Equal(t, "row-alpha", wd.attr("#accounts", "aria-activedescendant"))
+	wd.keys(keyShift, keyDown)
+	wd.keys(keyShift, keyDown)
+	assert.Equal(t, []string{"alpha", "beta", "gamma"}, wd.selected(), "Shift+Down extends")
+	wd.keys(keyControl, keyUp)
+	assert.Equal(t, "row-beta", wd.attr("#accounts", "aria-activedescendant"), "Ctrl+Up moves only")
+	wd.keys("", " ")
+	assert.Equal(t, []string{"alpha", "gamma"}, wd.selected(), "Space toggles the active row")
+	wd.keys("", keyHome)
+	assert.Equal(t, []string{"alpha"}, wd.selected())
+	wd.keys(keyControl, keyDown)
+	wd.keys("", " ")
+	assert.Equal(t, []string{"alpha", "beta"}, wd.selected(), "Ctrl+Down then Space adds a row")
 	assert.True(t, wd.enabled("#btn-delete"))
 	assert.True(t, wd.enabled("#btn-check"))
 
-	// Edit by double-click; a validation error shows next to its field.
-	wd.doubleClick(wd.row("beta"))
+	// Edit with Enter; a validation error shows next to its field.
+	wd.keys("", keyEnter)
 	wd.waitFor("#account-form")
 	assert.Equal(t, "Edit POP Account", wd.title())
+	assert.Equal(t, "beta", wd.prop("#f-ID", "value"))
 	assert.Empty(t, wd.prop(`[name="Auth.Secret"]`, "value"), "the password is never sent back")
 	assert.NotContains(t, wd.source(), popPass)
 	wd.typeInto(`[name="Port"]`, "70000")
@@ -124,25 +157,67 @@ func TestBrowser(t *testing.T) {
 	wd.typeInto(`[name="Port"]`, strconv.Itoa(e.port))
 	wd.typeInto(`[name="Description"]`, "Beta edited")
 	wd.click(wd.find("#btn-save"))
-	wd.waitFor(`#accounts tr[data-id="beta"]`)
-	assert.Contains(t, wd.text(wd.find(`#accounts tr[data-id="beta"]`)), "Beta edited")
+	wd.waitFor(`#accounts li[data-id="beta"]`)
+	assert.Contains(t, wd.text(wd.find(`#accounts li[data-id="beta"]`)), "Beta edited")
 	stored, _ = e.store.Get(t.Context(), "beta")
 	assert.Equal(t, popPass, stored.Auth.Secret, "the stored password was kept")
 
-	// Check Now on two rows; the results show above the list.
+	// Edited by someone else meanwhile: the form says so.
+	wd.doubleClick(wd.row("gamma"))
+	wd.waitFor("#account-form")
+	g, err := e.store.Get(t.Context(), "gamma")
+	require.NoError(t, err)
+	g.Description = "changed elsewhere"
+	_, err = e.store.Update(t.Context(), g)
+	require.NoError(t, err)
+	wd.typeInto(`[name="Description"]`, "my change")
+	wd.click(wd.find("#btn-save"))
+	wd.waitFor("#conflict")
+	assert.Contains(t, wd.text(wd.find("#page-error")), "Someone else changed this account")
+	g, _ = e.store.Get(t.Context(), "gamma")
+	assert.Equal(t, "changed elsewhere", g.Description, "nothing overwritten")
+	wd.navigate(base)
+
+	// Check Now on two rows, one of them disabled: the browser comes back to
+	// the list at once and the rows show the outcome.
+	d, _ := e.store.Get(t.Context(), "gamma")
+	d.Enabled = false
+	_, err = e.store.Put(t.Context(), d)
+	require.NoError(t, err)
+	wd.navigate(base)
+	assert.Contains(t, wd.attr(`#accounts li[data-id="gamma"]`, "class"), "disabled")
 	wd.click(wd.row("alpha"))
-	wd.modClick(keyControl, wd.row("beta"))
+	wd.modClick(keyControl, wd.row("gamma"))
 	wd.click(wd.find("#btn-check"))
-	wd.waitFor("#check-results")
-	results := wd.text(wd.find("#check-results"))
-	assert.Contains(t, results, "alpha: ok: 2 messages, 1 delivery, 1 dropped, 0 kept")
-	assert.Contains(t, results, "beta: ok: 0 messages")
+	wd.waitUntil("the check's outcome", func() bool {
+		return strings.Contains(wd.textOf(`#accounts li[data-id="alpha"] .c-result`), "1 delivery") &&
+			!strings.Contains(wd.textOf("#accounts"), "checking")
+	})
+	assert.Equal(t, base, wd.url(), "back on the list (303), not on /check")
+	assert.Contains(t, wd.text(wd.find(`#accounts li[data-id="alpha"] .c-result`)), "1 delivery, 0 kept, 1 dropped")
+	assert.Contains(t, wd.text(wd.find(`#accounts li[data-id="alpha"] .c-last`)), "just now")
+	assert.NotEmpty(t, wd.attr(`#accounts li[data-id="alpha"] .c-last time`, "title"), "the exact time on hover")
+	assert.Contains(t, wd.text(wd.find(`#accounts li[data-id="gamma"] .c-state`)), "disabled")
 	assert.NotContains(t, wd.source(), "<script>alert")
+	t.Log("screenshot of the list page:", wd.screenshot(t, "admin-list.png"))
+	nChecks := strings.Count(e.log.String(), `msg="admin: check`)
+	wd.navigate(wd.url()) // a reload
+	wd.waitFor("#accounts")
+	assert.Equal(t, nChecks, strings.Count(e.log.String(), `msg="admin: check`), "a reload checks nothing")
 
-	shot := wd.screenshot(t, "admin-list.png")
-	t.Log("screenshot of the list page:", shot)
+	// The history page, from the edit form's History button.
+	wd.doubleClick(wd.row("alpha"))
+	wd.waitFor("#link-history")
+	wd.click(wd.find("#link-history"))
+	wd.waitFor("#history-count")
+	hist := wd.text(wd.find("main"))
+	assert.Contains(t, hist, "The last 1 check of alpha")
+	assert.Contains(t, hist, "1 delivery, 0 kept, 1 dropped")
+	assert.Contains(t, wd.text(wd.find("table.messages")), "alice@example.com delivered")
+	assert.Contains(t, wd.text(wd.find("table.messages")), "nobody@example.com (To): unknown")
+	t.Log("screenshot of the history page:", wd.screenshot(t, "admin-history.png"))
 
-	wd.click(wd.find(`#check-results li[data-id="alpha"] a`))
+	wd.navigate(base + "report/alpha")
 	wd.waitFor("#report-summary")
 	page := wd.text(wd.find("main"))
 	assert.Contains(t, page, "Recipients: alice@example.com")
@@ -150,24 +225,52 @@ func TestBrowser(t *testing.T) {
 	assert.Contains(t, page, "alice@example.com: delivered")
 	wd.navigate(base)
 
-	// Delete two rows: cancelling the confirmation deletes nothing.
+	// Delete two rows in the in-page dialog: Cancel deletes nothing.
 	wd.click(wd.row("alpha"))
 	wd.modClick(keyShift, wd.row("beta"))
 	wd.click(wd.find("#btn-delete"))
-	assert.Contains(t, wd.alertText(), "Delete 2 accounts (alpha, beta)?")
-	wd.alert("dismiss")
+	wd.waitFor("#delete-dialog[open]")
+	assert.Contains(t, wd.text(wd.find("#delete-title")), "Delete these 2 accounts?")
+	list := wd.text(wd.find("#delete-list"))
+	assert.Contains(t, list, "alpha")
+	assert.Contains(t, list, "beta")
+	assert.NotContains(t, list, "gamma")
+	t.Log("screenshot of the delete dialog:", wd.screenshot(t, "admin-delete-dialog.png"))
+	wd.click(wd.find("#delete-cancel"))
+	wd.waitUntil("the dialog to close", func() bool { return len(wd.findAll("#delete-dialog[open]")) == 0 })
 	assert.Equal(t, []string{"alpha", "beta", "gamma"}, wd.rowIDs())
 	accs, err := e.store.List(t.Context(), account.Filter{})
 	require.NoError(t, err)
 	assert.Len(t, accs, 3)
 	wd.click(wd.find("#btn-delete"))
-	wd.alert("accept")
+	wd.waitFor("#delete-dialog[open]")
+	wd.click(wd.find("#delete-confirm"))
 	wd.waitUntil("the deletion", func() bool { return len(wd.rowIDs()) == 1 })
 	assert.Equal(t, []string{"gamma"}, wd.rowIDs())
 	accs, _ = e.store.List(t.Context(), account.Filter{})
 	require.Len(t, accs, 1)
 	assert.Equal(t, "gamma", accs[0].ID)
 	assert.NotContains(t, e.log.String(), popPass)
+
+	// 10,000 accounts: a page of 50, paging and search stay quick.
+	for i := range 10_000 {
+		a := e.account(fmt.Sprintf("bulk%05d", i), "example.org")
+		a.Description = fmt.Sprintf("Customer %d", i)
+		_, err := e.store.Put(t.Context(), a)
+		require.NoError(t, err)
+	}
+	wd.navigate(base)
+	assert.Contains(t, wd.text(wd.find("#count")), "10001 accounts")
+	assert.Len(t, wd.rowIDs(), PageSize)
+	wd.click(wd.find("#page-next"))
+	wd.waitUntil("page 2", func() bool { return strings.Contains(wd.url(), "page=2") })
+	assert.Equal(t, "bulk00050", wd.rowIDs()[0])
+	t.Log("screenshot of page 2 of 10,001 accounts:", wd.screenshot(t, "admin-paging.png"))
+	wd.typeInto("#search", "customer 4242")
+	wd.click(wd.find("#btn-search"))
+	wd.waitUntil("the search", func() bool { return strings.Contains(wd.url(), "q=customer") })
+	assert.Equal(t, []string{"bulk04242"}, wd.rowIDs())
+	assert.Contains(t, wd.text(wd.find("#count")), "1 of 10001 accounts match")
 }
 
 // webDriver is a minimal W3C WebDriver client for one session.
@@ -181,6 +284,10 @@ type webDriver struct {
 const (
 	keyShift   = "\uE008"
 	keyControl = "\uE009"
+	keyEnter   = "\uE007"
+	keyHome    = "\uE011"
+	keyUp      = "\uE013"
+	keyDown    = "\uE015"
 	elementKey = "element-6066-11e4-a52e-4f735466cecf"
 )
 
@@ -374,28 +481,67 @@ func (wd *webDriver) setValue(css, s string) {
 }
 
 func (wd *webDriver) row(id string) string {
-	return wd.find(`#accounts tr[data-id="` + id + `"] td:nth-child(4)`)
+	return wd.find(`#accounts li[data-id="` + id + `"] .c-host`)
 }
 
-func (wd *webDriver) rowIDs() []string {
-	var ids []string
-	for _, el := range wd.findAll("#accounts tbody tr[data-id]") {
-		var v string
-		wd.call(http.MethodGet, "/element/"+el+"/attribute/data-id", nil, &v)
-		ids = append(ids, v)
+func (wd *webDriver) attr(css, name string) (v string) {
+	var out any
+	wd.call(http.MethodGet, "/element/"+wd.find(css)+"/attribute/"+name, nil, &out)
+	if s, ok := out.(string); ok {
+		return s
 	}
+	return ""
+}
+
+func (wd *webDriver) displayed(css string) (b bool) {
+	wd.call(http.MethodGet, "/element/"+wd.find(css)+"/displayed", nil, &b)
+	return b
+}
+
+// activeID is the id of the focused element.
+func (wd *webDriver) activeID() string {
+	var v string
+	wd.call(http.MethodPost, "/execute/sync", map[string]any{"script": "return document.activeElement.id;", "args": []any{}}, &v)
+	return v
+}
+
+// keys presses key with the modifier mod ("" for none) held.
+func (wd *webDriver) keys(mod, key string) {
+	var acts []map[string]any
+	if mod != "" {
+		acts = append(acts, map[string]any{"type": "keyDown", "value": mod})
+	}
+	acts = append(acts, map[string]any{"type": "keyDown", "value": key}, map[string]any{"type": "keyUp", "value": key})
+	if mod != "" {
+		acts = append(acts, map[string]any{"type": "keyUp", "value": mod})
+	}
+	wd.perform(map[string]any{"type": "key", "id": "keyboard", "actions": acts})
+}
+
+// ids returns the data-id of the elements matching css, read in one
+// script call so that a page reloading itself cannot leave a stale element.
+func (wd *webDriver) ids(css string) []string {
+	var ids []string
+	wd.call(http.MethodPost, "/execute/sync", map[string]any{
+		"script": "return Array.from(document.querySelectorAll(arguments[0])).map(function (e) { return e.dataset.id; });",
+		"args":   []any{css},
+	}, &ids)
 	return ids
 }
 
-func (wd *webDriver) selected() []string {
-	var ids []string
-	for _, el := range wd.findAll("#accounts tbody tr.selected") {
-		var v string
-		wd.call(http.MethodGet, "/element/"+el+"/attribute/data-id", nil, &v)
-		ids = append(ids, v)
-	}
-	return ids
+// textOf returns the text of the first element matching css, or "".
+func (wd *webDriver) textOf(css string) string {
+	var s string
+	wd.call(http.MethodPost, "/execute/sync", map[string]any{
+		"script": "var e = document.querySelector(arguments[0]); return e ? e.textContent : '';",
+		"args":   []any{css},
+	}, &s)
+	return s
 }
+
+func (wd *webDriver) rowIDs() []string { return wd.ids("#accounts li[data-id]") }
+
+func (wd *webDriver) selected() []string { return wd.ids(`#accounts li[aria-selected="true"]`) }
 
 func (wd *webDriver) pointer(el string, clicks int) []map[string]any {
 	acts := []map[string]any{{"type": "pointerMove", "duration": 0, "origin": map[string]string{elementKey: el}, "x": 0, "y": 0}}

@@ -5,45 +5,76 @@
 //
 // # The page
 //
-// The list shows one account a row with the columns Enabled, Description,
-// Host, Port, Domain and the outcome of the last check. The toolbar has New,
-// Edit (also by double-clicking a row or pressing Enter on it), Delete,
-// Check Now and a "For Domain" drop-down that shows all accounts or one
-// domain's (an [account.Filter]). Rows are selected as in a desktop list:
-// a click selects one, Ctrl-click (Cmd-click) adds or removes one,
-// Shift-click selects a range. Delete asks for confirmation and deletes
-// nothing when it is cancelled; Check Now checks the selected accounts at
-// once and shows each result above the list, with a link to the report.
+// The list shows one account a row: the account (ID and description),
+// host, domain, when it was last checked (relative, the exact time on
+// hover), the result (deliveries, kept and dropped, or the error as a
+// sentence), the next check and the state: enabled, disabled (the row is
+// greyed and hatched), paused or backing off with the reason. Failed rows
+// repeat their error below the list with the technical chain behind a
+// disclosure. The toolbar has New, Edit, Delete, Check Now, Resume (for
+// paused accounts), a search over ID, description, host, domains and user,
+// and a "For Domain" drop-down; a count says how many accounts match, and
+// the list is paged on the server ([PageSize] a page), so 10,000 accounts
+// cost one List and a filter.
 //
-// New and Edit open the Edit POP Account screen: every field of
-// [account.Account], grouped as connection and security, authentication,
-// retrieval and retention, parsing, resolution and policies. List fields take
-// one value a line; aliases are written "alias: user, user" and routing rules
-// "match action pattern [users...]". The store's validation errors
-// ([account.ValidationErrors]) are shown next to the field they name.
+// The list is an ARIA listbox with multiple selection and one Tab stop:
+// Up, Down, Home and End move and select, Shift extends the selection,
+// Ctrl moves without selecting, Space toggles, Ctrl+A selects all, Enter
+// edits; click, Ctrl-click (Cmd-click), Shift-click and double-click work
+// as in a desktop list. Delete asks in an in-page dialog that lists the
+// accounts (without script, on a confirmation page). Check Now runs in the
+// background: the POST answers 303 back to the list, whose rows say
+// "checking..." (the page reloads itself while one runs) and then the
+// result; a reload never checks again. Paused and backing-off states and
+// the next check come from a Checker that is also a [StatusSource];
+// Resume needs a [Resumer]; Check Now on a disabled account runs one check
+// with an [OnceChecker] (the account stays disabled).
 //
-// The report page shows, for the last check of an account, the counts and,
-// message by message, the action taken and why, the recipients found, the
-// rejected candidates, the resolver's explanation and the delivery result of
-// each recipient.
+// New and Edit open the Edit POP Account screen: a Basic section (ID,
+// Enabled, Description, host, port, domain, security, user, password) and
+// folded Advanced groups (connection and authentication, retrieval,
+// parsing, resolving, policy, timeouts, TLS details) with human labels and
+// each field's effective default; Save stays at the top. List fields take
+// one value a line; aliases are written "alias: user, user" and routing
+// rules "match action pattern [users...]". The store's validation errors
+// ([account.ValidationErrors]) are shown next to the field they name. The
+// form carries the account's Version: when someone else saved the account
+// meanwhile nothing is overwritten and the form says so (409).
+//
+// The history page shows the last [account.HistoryLimit] checks of an
+// account from [Options.History], newest first, each with its counts, its
+// error and per message the UID, subject, sender, recipients, outcome,
+// reason and warnings. The report page shows the last check in memory in
+// full detail.
 //
 // The page's routes, relative to where the handler is mounted (forms are
 // application/x-www-form-urlencoded and carry the "csrf" field):
 //
-//	GET  /?domain=D        the list, all accounts or one domain's
+//	GET  /?domain=D&q=S&page=N  the list: one domain's or all, searched, one page
 //	GET  /new              the empty Edit POP Account screen
 //	POST /new              create; 303 to the list, or 422 with the errors
 //	GET  /edit/{id}        the Edit POP Account screen
-//	POST /edit/{id}        update; 303 to the list, or 422 with the errors
+//	POST /edit/{id}        update; 303 to the list, 422 with the errors, 409 on a conflict
 //	POST /delete           id=...&id=...: a confirmation page; with confirmed=yes, delete
-//	POST /check            id=...&id=...: Check Now, then the list with the results
+//	POST /check            id=...&id=...: start Check Now; 303 to the list (back=?query)
+//	POST /resume           id=...: resume paused accounts; 303 to the list
+//	GET  /history/{id}     the last checks of the account
 //	GET  /report/{id}      the last check's report
 //	GET  /static/...       the style sheet and the script
 //
 // The page is rendered on the server with [html/template]; a small script
-// (embedded, like the style sheet) adds the row selection, the confirmation
-// dialog and the drop-down's automatic submit. Without JavaScript the row
-// check boxes select, and Delete shows a confirmation page instead.
+// (embedded, like the style sheet) adds the listbox, the dialog and the
+// drop-down's automatic submit.
+//
+// # Metrics and health
+//
+// [Metrics] counts each account's checks, messages, octets, deliveries,
+// kept and dropped messages and errors, a histogram of check durations and
+// the last success, from the Pipeline's Observer events, and serves them in
+// the Prometheus text format (written here, without a client library: the
+// format is a few lines of text, and the module stays free of its
+// dependencies). [Healthz] and [Readyz] are the liveness and readiness
+// probes.
 //
 // # JSON API
 //
@@ -51,23 +82,34 @@
 // [account.Account] in its JSON form, with secrets replaced by
 // [account.RedactedSecret] ([account.Account.Redacted]). Errors are an
 // [ErrorResponse] with a status code: 400 malformed request, 403 CSRF or
-// cross-origin refusal, 404 unknown account, 409 account busy or disabled,
-// 422 validation errors (listed in Fields), 501 no Checker.
+// cross-origin refusal, 404 unknown account, 409 account busy or disabled
+// or (create) the ID exists, 412 a stale version, 422 validation errors
+// (listed in Fields), 501 no Checker. Bodies are strict: a key that no
+// field takes is a 400 naming its path ("unknown key auth.secrte").
 //
 //	GET    /api/csrf                      CSRFToken: a token for the X-CSRF-Token header
 //	GET    /api/accounts?domain=D         AccountList (all accounts without domain)
 //	POST   /api/accounts                  create; 201 with the stored account and a Location
-//	GET    /api/accounts/{id}             the account
-//	PUT    /api/accounts/{id}             replace it; 200 with the stored account
+//	GET    /api/accounts/{id}             the account, with its ETag
+//	PUT    /api/accounts/{id}             replace it; 200 with the stored account and its ETag
 //	DELETE /api/accounts/{id}             204
 //	POST   /api/accounts/delete           IDList {"ids": [...]}: delete several; 204
 //	POST   /api/accounts/{id}/check       Check Now: a CheckResult
 //	POST   /api/accounts/check            IDList: {"results": [CheckResult...]}
 //	GET    /api/accounts/{id}/report      the last check's ReportView; 404 before the first
 //
+// Edits are atomic: POST creates only (409 when the ID exists, however
+// many create it at once); PUT replaces the version named by If-Match (the
+// ETag of a GET), else by the body's "version", else the stored one, and
+// answers 412 when the account changed meanwhile; a PUT never brings back
+// a deleted account (404).
+//
 // Secrets are write-only: in a PUT, an empty Auth.Secret or TLS.ClientKey,
 // or [account.RedactedSecret], keeps the stored one, so an account read with
-// GET can be changed and sent back as it is. An empty TLS.ClientCert removes
+// GET can be changed and sent back as it is; the password of the proxy URL
+// is treated the same way (redacted in every response; absent or redacted
+// in a PUT for the same proxy user keeps the stored one). An empty
+// TLS.ClientCert removes
 // the stored client key. On the page, the password and key fields are always
 // empty, an empty field keeps the stored secret and a "remove" box clears it.
 // Bodies are limited to 1 MiB and unknown JSON fields are refused. Deleting an

@@ -62,6 +62,9 @@ type env struct {
 	log   *syncBuffer
 	host  string
 	port  int
+	// metrics counts the pipeline's checks (its Observer).
+	metrics *Metrics
+	history *account.MemoryHistory
 }
 
 func newEnv(t *testing.T, srv *poptest.Server, edit func(*Options)) *env {
@@ -83,7 +86,9 @@ func newEnv(t *testing.T, srv *poptest.Server, edit func(*Options)) *env {
 	}})
 	require.NoError(t, err)
 	e := &env{t: t, srv: srv, store: account.NewMemoryStore(), dlv: &delivertest.Deliverer{},
-		log: &syncBuffer{}, host: srv.Addr()[:i], port: port}
+		log: &syncBuffer{}, host: srv.Addr()[:i], port: port, metrics: NewMetrics(),
+		history: account.NewMemoryHistory()}
+	record := HistoryRecorder(e.history, nil)
 	logger := slog.New(slog.NewTextHandler(e.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e.p, err = multidrop.New(&multidrop.Options{
 		Store:     e.store,
@@ -94,14 +99,16 @@ func newEnv(t *testing.T, srv *poptest.Server, edit func(*Options)) *env {
 		SpoolDir:  t.TempDir(),
 		LocalHost: "mx.local.test",
 		Logger:    logger,
+		Observer:  func(ev multidrop.Event) { e.metrics.Observe(ev); record(ev) },
 	})
 	require.NoError(t, err)
-	o := &Options{Store: e.store, Checker: e.p, Logger: logger}
+	o := &Options{Store: e.store, Checker: e.p, Logger: logger, History: e.history}
 	if edit != nil {
 		edit(o)
 	}
 	e.h, err = New(o)
 	require.NoError(t, err)
+	t.Cleanup(func() { _ = e.h.Close() })
 	return e
 }
 

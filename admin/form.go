@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/multidrop/multidrop/account"
+	"github.com/multidrop/multidrop/pop"
+	"github.com/multidrop/multidrop/resolve"
 )
 
 // kind is how a field is edited.
@@ -35,14 +37,41 @@ type field struct {
 	Kind    kind
 	Options []string
 	Help    string
-	get     func(*account.Account) string
-	set     func(*account.Account, string) error
+	// Default is the effective value when the field is left empty, as the
+	// page shows it ("" for fields whose empty value is simply "none").
+	Default string
+	// OptionLabels are the human labels of Options, by value.
+	OptionLabels map[string]string
+	get          func(*account.Account) string
+	set          func(*account.Account, string) error
 }
 
-// group is a titled set of fields.
+// group is a titled set of fields. The Basic group is always shown; the
+// others are collapsible Advanced groups.
 type group struct {
 	Title  string
+	Basic  bool
 	Fields []*field
+}
+
+// withDefault sets the effective default the page shows for f.
+func withDefault(f *field, def string) *field { f.Default = def; return f }
+
+// labelled gives the options of a choice field human labels.
+func labelled(f *field, labels ...string) *field {
+	f.OptionLabels = map[string]string{}
+	for i, o := range f.Options {
+		f.OptionLabels[o] = labels[i]
+	}
+	return f
+}
+
+// OptionLabel is the label of option o.
+func (f *field) OptionLabel(o string) string {
+	if l, ok := f.OptionLabels[o]; ok {
+		return l
+	}
+	return o
 }
 
 func text(name, label, help string, p func(*account.Account) *string) *field {
@@ -144,85 +173,110 @@ func splitLines(v string) []string {
 }
 
 // groups is the layout of the Edit POP Account screen: every field of
-// account.Account except ID, which the page handles itself.
+// account.Account except ID and Version, which the page handles itself.
+// Basic holds what every account needs; the rest are Advanced groups,
+// folded, each field with its effective default.
 var groups = []group{
-	{"Connection and security", []*field{
+	{"Basic", true, []*field{
 		check("Enabled", "Enabled", "Checked by the schedule and by Check Now.", func(a *account.Account) *bool { return &a.Enabled }),
 		text("Description", "Description", "", func(a *account.Account) *string { return &a.Description }),
 		text("Host", "POP server", "Host name or IP address.", func(a *account.Account) *string { return &a.Host }),
-		number("Port", "Port", "Empty: 995 with implicit TLS, 110 otherwise.", func(a *account.Account) *int { return &a.Port }),
+		withDefault(number("Port", "Port", "Empty: 995 with TLS from the start, 110 otherwise.", func(a *account.Account) *int { return &a.Port }), "995 / 110"),
 		text("Domain", "Domain", "The local domain whose users receive this mailbox's mail.", func(a *account.Account) *string { return &a.Domain }),
-		lines("ExtraDomains", "Further domains", "One a line: more local domains served by this mailbox.", func(a *account.Account) *[]string { return &a.ExtraDomains }),
-		choice("Security", "Security", "tls: implicit TLS (POP3S); starttls: STLS required; none: plaintext.",
+		withDefault(labelled(choice("Security", "Security", "",
 			[]string{"tls", "starttls", "none"}, func(a *account.Account) *account.Security { return &a.Security }),
-		text("TLS.ServerName", "TLS server name", "Empty: the POP server name.", func(a *account.Account) *string { return &a.TLS.ServerName }),
-		pemField("TLS.RootCAs", "Trusted CA certificates (PEM)", "Empty: the system's roots.", kPEM, func(a *account.Account) *string { return &a.TLS.RootCAs }),
-		lines("TLS.PinSHA256", "Pinned keys (SHA-256, hex)", "One a line; the server key must match one of them.", func(a *account.Account) *[]string { return &a.TLS.PinSHA256 }),
-		pemField("TLS.ClientCert", "Client certificate (PEM)", "For EXTERNAL or servers that ask for one.", kPEM, func(a *account.Account) *string { return &a.TLS.ClientCert }),
-		pemField("TLS.ClientKey", "Client key (PEM)", "Write-only.", kSecretPEM, func(a *account.Account) *string { return &a.TLS.ClientKey }),
-		text("Proxy", "SOCKS5 proxy", "socks5://[user:password@]host:port", func(a *account.Account) *string { return &a.Proxy }),
-		duration("Timeouts.Dial", "Connect timeout", "Such as 30s; empty: the default.", func(a *account.Account) *time.Duration { return &a.Timeouts.Dial }),
-		duration("Timeouts.Command", "Command timeout", "", func(a *account.Account) *time.Duration { return &a.Timeouts.Command }),
-		duration("Timeouts.Data", "Data idle timeout", "", func(a *account.Account) *time.Duration { return &a.Timeouts.Data }),
-	}},
-	{"Authentication", []*field{
+			"TLS from the start (POP3S, port 995)", "STARTTLS: upgrade to TLS (required, port 110)", "None: plaintext (not recommended)"), "TLS from the start"),
 		text("Auth.User", "User name", "", func(a *account.Account) *string { return &a.Auth.User }),
-		{Name: "Auth.Secret", Label: "Password or token", Kind: kSecret, Help: "Write-only.",
+		{Name: "Auth.Secret", Label: "Password", Kind: kSecret, Help: "Or the OAuth token. Never shown again once saved.",
 			get: func(a *account.Account) string { return a.Auth.Secret },
 			set: func(a *account.Account, v string) error { a.Auth.Secret = v; return nil }},
-		choice("Auth.Mechanism", "Mechanism", "auto: the strongest the server offers.",
+	}},
+	{"Connection and authentication", false, []*field{
+		lines("ExtraDomains", "Further domains", "One a line: more local domains served by this mailbox.", func(a *account.Account) *[]string { return &a.ExtraDomains }),
+		withDefault(labelled(choice("Auth.Mechanism", "Login method", "",
 			[]string{"auto", "user", "apop", "plain", "login", "cram-md5", "scram-sha-1", "scram-sha-256", "xoauth2", "oauthbearer", "external"},
 			func(a *account.Account) *account.Mechanism { return &a.Auth.Mechanism }),
-		check("Auth.AllowInsecure", "Allow a plaintext password without TLS", "", func(a *account.Account) *bool { return &a.Auth.AllowInsecure }),
+			"Automatic: the strongest the server offers", "USER/PASS", "APOP", "SASL PLAIN", "SASL LOGIN", "CRAM-MD5", "SCRAM-SHA-1", "SCRAM-SHA-256", "XOAUTH2 (OAuth token)", "OAUTHBEARER (OAuth token)", "EXTERNAL (client certificate)"),
+			"Automatic"),
+		check("Auth.AllowInsecure", "Allow a password without TLS", "Only for servers on a trusted network.", func(a *account.Account) *bool { return &a.Auth.AllowInsecure }),
+		{Name: "Proxy", Label: "SOCKS5 proxy", Kind: kText, Help: "socks5://[user@]host:port; its password goes below.",
+			get: func(a *account.Account) string { return withProxyPassword(a.Proxy, "") },
+			set: func(a *account.Account, v string) error { a.Proxy = strings.TrimSpace(v); return nil }},
+		{Name: "ProxyPassword", Label: "Proxy password", Kind: kSecret, Help: "For a proxy URL with a user. Never shown again once saved.",
+			get: func(a *account.Account) string { pw, _ := proxyPassword(a.Proxy); return pw },
+			set: func(a *account.Account, v string) error {
+				if v != "" {
+					a.Proxy = withProxyPassword(a.Proxy, v)
+				}
+				return nil
+			}},
 	}},
-	{"Retrieval and retention", []*field{
+	{"Retrieval", false, []*field{
 		check("Retrieval.LeaveOnServer", "Leave messages on the server", "", func(a *account.Account) *bool { return &a.Retrieval.LeaveOnServer }),
-		number("Retrieval.DeleteAfterDays", "Delete from the server after (days)", "With leave on server; empty: never.", func(a *account.Account) *int { return &a.Retrieval.DeleteAfterDays }),
-		number("Retrieval.MaxMessageSize", "Largest message (octets)", "Empty: no limit.", func(a *account.Account) *int64 { return &a.Retrieval.MaxMessageSize }),
-		choice("Retrieval.Oversize", "Larger messages", "skip: leave them; delete; notify the postmaster.",
+		withDefault(number("Retrieval.DeleteAfterDays", "Delete from the server after (days)", "With leave on server.", func(a *account.Account) *int { return &a.Retrieval.DeleteAfterDays }), "never"),
+		withDefault(number("Retrieval.MaxMessageSize", "Largest message (octets)", "", func(a *account.Account) *int64 { return &a.Retrieval.MaxMessageSize }), "no limit"),
+		withDefault(labelled(choice("Retrieval.Oversize", "Larger messages", "",
 			[]string{"skip", "delete", "notify"}, func(a *account.Account) *account.OversizePolicy { return &a.Retrieval.Oversize }),
+			"Leave them on the server", "Delete them", "Leave them and tell the postmaster"), "Leave them on the server"),
 		check("Retrieval.SmallFirst", "Smallest messages first", "", func(a *account.Account) *bool { return &a.Retrieval.SmallFirst }),
-		number("Retrieval.MaxMessages", "Messages per check", "Empty: no cap.", func(a *account.Account) *int { return &a.Retrieval.MaxMessages }),
-		number("Retrieval.MaxBytes", "Octets per check", "Empty: no cap.", func(a *account.Account) *int64 { return &a.Retrieval.MaxBytes }),
-		duration("Retrieval.Interval", "Check every", "Such as 5m; empty: the default.", func(a *account.Account) *time.Duration { return &a.Retrieval.Interval }),
+		withDefault(number("Retrieval.MaxMessages", "Messages per check", "", func(a *account.Account) *int { return &a.Retrieval.MaxMessages }), "no cap"),
+		withDefault(number("Retrieval.MaxBytes", "Octets per check", "", func(a *account.Account) *int64 { return &a.Retrieval.MaxBytes }), "no cap"),
+		withDefault(duration("Retrieval.Interval", "Check every", "Such as 5m or 1h.", func(a *account.Account) *time.Duration { return &a.Retrieval.Interval }), "the daemon's interval"),
 	}},
-	{"Parsing", []*field{
-		choice("Parsing.Mode", "Mode", "chain: the first stage with a local recipient decides; union: all; envelope-only.",
+	{"Parsing", false, []*field{
+		withDefault(labelled(choice("Parsing.Mode", "How recipients are found", "",
 			[]string{"chain", "union", "envelope-only"}, func(a *account.Account) *account.Mode { return &a.Parsing.Mode }),
-		lines("Parsing.EnvelopeHeaders", "Envelope headers", "One a line, Name or Name:N; empty: the default list.", func(a *account.Account) *[]string { return &a.Parsing.EnvelopeHeaders }),
+			"First source with a local recipient decides", "All sources together", "Envelope headers only"), "First source with a local recipient decides"),
+		withDefault(lines("Parsing.EnvelopeHeaders", "Envelope headers", "One a line, Name or Name:N.", func(a *account.Account) *[]string { return &a.Parsing.EnvelopeHeaders }), "the usual list (Delivered-To, X-Original-To, Envelope-To, ...)"),
 		check("Parsing.NoEnvelope", "Ignore envelope headers", "", func(a *account.Account) *bool { return &a.Parsing.NoEnvelope }),
-		number("Parsing.SkipReceived", "Skip first Received fields", "", func(a *account.Account) *int { return &a.Parsing.SkipReceived }),
+		withDefault(number("Parsing.SkipReceived", "Skip first Received fields", "", func(a *account.Account) *int { return &a.Parsing.SkipReceived }), "0"),
 		check("Parsing.NoReceived", "Ignore Received \"for\"", "", func(a *account.Account) *bool { return &a.Parsing.NoReceived }),
 		lines("Parsing.ReceivedBy", "Provider hosts (Received \"by\")", "One a line.", func(a *account.Account) *[]string { return &a.Parsing.ReceivedBy }),
 		check("Parsing.NoGuess", "Do not guess from To, Cc, ...", "", func(a *account.Account) *bool { return &a.Parsing.NoGuess }),
 		lines("Parsing.ExtraHeaders", "Further headers to read", "One a line.", func(a *account.Account) *[]string { return &a.Parsing.ExtraHeaders }),
 		check("Parsing.SubjectAddress", "Read an (address) in the Subject", "", func(a *account.Account) *bool { return &a.Parsing.SubjectAddress }),
 	}},
-	{"Resolution", []*field{
+	{"Resolving", false, []*field{
 		check("Resolving.Subdomains", "Subdomains are local", "", func(a *account.Account) *bool { return &a.Resolving.Subdomains }),
 		text("Resolving.StripPrefix", "Strip prefix", "Removed from local parts.", func(a *account.Account) *string { return &a.Resolving.StripPrefix }),
 		text("Resolving.StripSuffix", "Strip suffix", "", func(a *account.Account) *string { return &a.Resolving.StripSuffix }),
 		{Name: "Resolving.Aliases", Label: "Aliases", Kind: kLines, Help: "One a line: alias: user, user",
 			get: func(a *account.Account) string { return formatAliases(a.Resolving.Aliases) },
 			set: func(a *account.Account, v string) (err error) { a.Resolving.Aliases, err = parseAliases(v); return err }},
-		text("Resolving.SubaddressSeparator", "Subaddress separator", "Empty: +; - turns it off.", func(a *account.Account) *string { return &a.Resolving.SubaddressSeparator }),
+		withDefault(text("Resolving.SubaddressSeparator", "Subaddress separator", "- turns subaddresses off.", func(a *account.Account) *string { return &a.Resolving.SubaddressSeparator }), "+"),
 		{Name: "Resolving.Rules", Label: "Routing rules", Kind: kLines, Help: "One a line: match action pattern [users...], e.g. equals deliver sales@example.com alice bob",
 			get: func(a *account.Account) string { return formatRules(a.Resolving.Rules) },
 			set: func(a *account.Account, v string) (err error) { a.Resolving.Rules, err = parseRules(v); return err }},
 		check("Resolving.MatchDisplayName", "Match display names", "", func(a *account.Account) *bool { return &a.Resolving.MatchDisplayName }),
-		text("Resolving.CatchAll", "Catch-all user", "Receives mail for unknown users of the domain.", func(a *account.Account) *string { return &a.Resolving.CatchAll }),
-		number("Resolving.MaxRecipients", "Most recipients a message", "Empty: the default.", func(a *account.Account) *int { return &a.Resolving.MaxRecipients }),
+		withDefault(text("Resolving.CatchAll", "Catch-all user", "Receives mail for unknown users of the domain.", func(a *account.Account) *string { return &a.Resolving.CatchAll }), "none"),
+		withDefault(number("Resolving.MaxRecipients", "Most recipients a message", "", func(a *account.Account) *int { return &a.Resolving.MaxRecipients }), strconv.Itoa(resolve.DefaultMaxRecipients)),
 	}},
-	{"Policies", []*field{
-		choice("Policy.NoRecipient", "Message without a valid recipient", "delete (default), postmaster or keep.",
+	{"Policy", false, []*field{
+		withDefault(labelled(choice("Policy.NoRecipient", "Message without a valid recipient", "",
 			[]string{"delete", "postmaster", "keep"}, func(a *account.Account) *account.NoRecipientPolicy { return &a.Policy.NoRecipient }),
-		choice("Policy.Foreign", "Foreign recipients", "ignore (default) or report to the postmaster.",
+			"Delete it", "Send it to the postmaster", "Keep it on the server"), "Delete it"),
+		withDefault(labelled(choice("Policy.Foreign", "Recipients of other domains", "",
 			[]string{"ignore", "report"}, func(a *account.Account) *account.ForeignPolicy { return &a.Policy.Foreign }),
-		choice("Policy.Loop", "Looping message", "keep (default) on the server, or quarantine: to the postmaster, then deleted.",
+			"Ignore them", "Report them to the postmaster"), "Ignore them"),
+		withDefault(labelled(choice("Policy.Loop", "Looping message", "",
 			[]string{"keep", "quarantine"}, func(a *account.Account) *account.LoopPolicy { return &a.Policy.Loop }),
-		choice("Policy.Failed", "Recipient refused for good", "drop (default) that recipient, or send the message to the postmaster.",
+			"Keep it on the server", "Send it to the postmaster, then delete it"), "Keep it on the server"),
+		withDefault(labelled(choice("Policy.Failed", "Recipient refused for good", "",
 			[]string{"drop", "postmaster"}, func(a *account.Account) *account.FailedPolicy { return &a.Policy.Failed }),
-		text("Policy.Postmaster", "Postmaster address", "", func(a *account.Account) *string { return &a.Policy.Postmaster }),
+			"Drop that recipient", "Send the message to the postmaster"), "Drop that recipient"),
+		withDefault(text("Policy.Postmaster", "Postmaster address", "", func(a *account.Account) *string { return &a.Policy.Postmaster }), "postmaster@ the domain"),
+	}},
+	{"Timeouts", false, []*field{
+		withDefault(duration("Timeouts.Dial", "Connect", "Such as 30s.", func(a *account.Account) *time.Duration { return &a.Timeouts.Dial }), pop.DefaultDialTimeout.String()),
+		withDefault(duration("Timeouts.Command", "One command", "", func(a *account.Account) *time.Duration { return &a.Timeouts.Command }), pop.DefaultCommandTimeout.String()),
+		withDefault(duration("Timeouts.Data", "Download idle", "", func(a *account.Account) *time.Duration { return &a.Timeouts.Data }), pop.DefaultDataTimeout.String()),
+	}},
+	{"TLS details", false, []*field{
+		withDefault(text("TLS.ServerName", "TLS server name", "", func(a *account.Account) *string { return &a.TLS.ServerName }), "the POP server name"),
+		withDefault(pemField("TLS.RootCAs", "Trusted CA certificates (PEM)", "", kPEM, func(a *account.Account) *string { return &a.TLS.RootCAs }), "the system's"),
+		lines("TLS.PinSHA256", "Pinned keys (SHA-256, hex)", "One a line; the server key must match one of them.", func(a *account.Account) *[]string { return &a.TLS.PinSHA256 }),
+		pemField("TLS.ClientCert", "Client certificate (PEM)", "For EXTERNAL or servers that ask for one.", kPEM, func(a *account.Account) *string { return &a.TLS.ClientCert }),
+		pemField("TLS.ClientKey", "Client key (PEM)", "Never shown again once saved.", kSecretPEM, func(a *account.Account) *string { return &a.TLS.ClientKey }),
 	}},
 }
 
@@ -291,6 +345,11 @@ type formView struct {
 	Other     []string // errors that name no field of the form
 	SecretSet bool
 	KeySet    bool
+	ProxySet  bool // a proxy password is stored
+	Version   int64
+	// Conflict says that someone else changed the account since the form
+	// was opened; Version is theirs, so saving again replaces their change.
+	Conflict bool
 	// SecretRetype and KeyRetype say that a secret was typed in a
 	// submission that was not saved: it is not sent back, so it must be
 	// entered again.
@@ -302,7 +361,10 @@ func (f *formView) has(name string) bool { return len(f.Errors[name]) > 0 }
 
 func newFormView(a account.Account, isNew bool) *formView {
 	f := &formView{New: isNew, ID: a.ID, Values: map[string]string{}, Errors: map[string][]string{},
-		SecretSet: a.Auth.Secret != "", KeySet: a.TLS.ClientKey != ""}
+		SecretSet: a.Auth.Secret != "", KeySet: a.TLS.ClientKey != "", Version: a.Version}
+	if pw, _ := proxyPassword(a.Proxy); pw != "" {
+		f.ProxySet = true
+	}
 	for _, g := range groups {
 		for _, fl := range g.Fields {
 			if fl.Kind == kSecret || fl.Kind == kSecretPEM {

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,23 +25,49 @@ type pageData struct {
 	HasChecker bool
 
 	// list page
-	Rows    []row
-	Domains []string
-	Domain  string
-	Checks  []checkResult
+	Rows     []row
+	Domains  []string
+	Domain   string
+	Search   string
+	Total    int // accounts in the store
+	Matched  int // accounts of the domain matching the search
+	PageNo   int
+	Pages    int
+	Here     string // the list's query string, to come back to
+	FirstURL string
+	PrevURL  string
+	NextURL  string
+	LastURL  string
+	Refresh  bool // a check is running: reload the page shortly
 
 	// edit page
 	Form   *formView
 	Groups []group
 	Report *ReportView
 
+	// history page
+	History    []historyEntry
+	HasHistory bool
+
 	// confirmation page
 	Confirm []account.Account
 }
 
+// fieldsView is what the "fields" template gets: the form and a group.
+type fieldsView struct {
+	Form  *formView
+	Group group
+}
+
 type row struct {
-	Account account.Account
-	Report  *ReportView
+	Account   account.Account
+	Report    *ReportView
+	Checking  bool
+	Refused   *checkResult // the last Check Now could not run
+	Next      time.Time
+	State     state
+	CanResume bool
+	Now       time.Time
 }
 
 func parseTemplates(h *Handler) (*template.Template, error) {
@@ -61,8 +88,26 @@ func parseTemplates(h *Handler) (*template.Template, error) {
 			}
 			return fmt.Sprintf("%d B", n)
 		},
-		"when": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
-		"join": strings.Join,
+		"when":     func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
+		"join":     strings.Join,
+		"iso":      func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+		"fieldsOf": func(f *formView, g group) fieldsView { return fieldsView{Form: f, Group: g} },
+		"slug":     func(s string) string { return strings.ToLower(strings.ReplaceAll(s, " ", "-")) },
+		"groupHasErrors": func(f *formView, g group) bool {
+			for _, fl := range g.Fields {
+				if f.has(fl.Name) {
+					return true
+				}
+			}
+			return false
+		},
+		"secretSet": func(f *formView, name string) bool {
+			if name == "ProxyPassword" {
+				return f.ProxySet
+			}
+			return f.SecretSet
+		},
+		"ago": ago,
 	}
 	sub, err := fs.Sub(files, "templates")
 	if err != nil {
@@ -77,6 +122,7 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, code int, name 
 	d.Token = h.csrf.token(time.Now())
 	d.Prefix = h.opt.Prefix
 	d.HasChecker = h.opt.Checker != nil
+	d.HasHistory = h.opt.History != nil
 	if d.Heading == "" {
 		d.Heading = d.Title
 	}
@@ -98,30 +144,158 @@ func (h *Handler) lastReport(id string) *ReportView {
 	return newReportView(h.opt.Checker.LastReport(id))
 }
 
-// listData fills the list page for domain.
-func (h *Handler) listData(r *http.Request, domain string) (*pageData, error) {
+// PageSize is how many accounts the list shows a page.
+const PageSize = 50
+
+// listQuery is what the list shows: a domain, a search, a page.
+type listQuery struct {
+	Domain string
+	Search string
+	Page   int // from 1
+}
+
+func queryOf(v url.Values) listQuery {
+	q := listQuery{Domain: v.Get("domain"), Search: strings.TrimSpace(v.Get("q"))}
+	q.Page, _ = strconv.Atoi(v.Get("page"))
+	q.Page = max(q.Page, 1)
+	return q
+}
+
+// encode returns the query string of q on page n (0: q's page).
+func (q listQuery) encode(n int) string {
+	v := url.Values{}
+	if q.Domain != "" {
+		v.Set("domain", q.Domain)
+	}
+	if q.Search != "" {
+		v.Set("q", q.Search)
+	}
+	if n == 0 {
+		n = q.Page
+	}
+	if n > 1 {
+		v.Set("page", strconv.Itoa(n))
+	}
+	if len(v) == 0 {
+		return ""
+	}
+	return "?" + v.Encode()
+}
+
+// matches reports whether a matches the search words: each word must occur,
+// without regard to case, in the ID, description, host, a domain or the
+// user name.
+func matches(a *account.Account, words []string) bool {
+	hay := strings.ToLower(strings.Join(append([]string{a.ID, a.Description, a.Host, a.Domain, a.Auth.User}, a.ExtraDomains...), "\x00"))
+	for _, w := range words {
+		if !strings.Contains(hay, w) {
+			return false
+		}
+	}
+	return true
+}
+
+// listData fills the list page: the store's accounts (one domain's, or
+// all), those matching the search, and of those one page. Only the rows of
+// the page are converted and looked up in the checker, so a page of 10,000
+// accounts costs one List and a filter.
+func (h *Handler) listData(r *http.Request, q listQuery) (*pageData, error) {
 	all, err := h.opt.Store.List(r.Context(), account.Filter{})
 	if err != nil {
 		return nil, err
 	}
+	d := &pageData{Title: h.title, Domains: domainsOf(all), Domain: q.Domain, Search: q.Search, Total: len(all)}
 	accs := all
-	if domain != "" {
-		if accs, err = h.opt.Store.List(r.Context(), account.Filter{Domain: domain}); err != nil {
+	if q.Domain != "" {
+		if accs, err = h.opt.Store.List(r.Context(), account.Filter{Domain: q.Domain}); err != nil {
 			return nil, err
 		}
 	}
-	d := &pageData{Title: h.title, Domains: domainsOf(all), Domain: domain}
-	for _, a := range accs {
-		d.Rows = append(d.Rows, row{Account: a.Redacted(), Report: h.lastReport(a.ID)})
+	if words := strings.Fields(strings.ToLower(q.Search)); len(words) > 0 {
+		kept := accs[:0:0]
+		for i := range accs {
+			if matches(&accs[i], words) {
+				kept = append(kept, accs[i])
+			}
+		}
+		accs = kept
+	}
+	d.Matched = len(accs)
+	d.Pages = max((len(accs)+PageSize-1)/PageSize, 1)
+	q.Page = min(q.Page, d.Pages)
+	d.PageNo = q.Page
+	lo := (q.Page - 1) * PageSize
+	hi := min(lo+PageSize, len(accs))
+	if q.Page > 1 {
+		d.PrevURL = h.url("/", q.encode(q.Page-1))
+		d.FirstURL = h.url("/", q.encode(1))
+	}
+	if q.Page < d.Pages {
+		d.NextURL = h.url("/", q.encode(q.Page+1))
+		d.LastURL = h.url("/", q.encode(d.Pages))
+	}
+	d.Here = q.encode(0)
+	now := time.Now()
+	for _, a := range accs[lo:hi] {
+		d.Rows = append(d.Rows, h.rowOf(redact(a), now))
 	}
 	return d, nil
 }
 
+// rowOf is one account's row: its last outcome and its state.
+func (h *Handler) rowOf(a account.Account, now time.Time) row {
+	rw := row{Account: a, Now: now}
+	if h.opt.Checker == nil {
+		rw.State = stateOf(a, Status{})
+		return rw
+	}
+	rw.Report = h.lastReport(a.ID)
+	if o := h.bg.onceReport(a.ID); o != nil && (rw.Report == nil || o.Start.After(rw.Report.Start)) {
+		rw.Report = o
+	}
+	rw.Checking, rw.Refused = h.bg.state(a.ID)
+	var st Status
+	if src, ok := h.opt.Checker.(StatusSource); ok {
+		st = src.Status(a.ID)
+	}
+	rw.Next = st.Next
+	rw.State = stateOf(a, st)
+	_, rw.CanResume = h.opt.Checker.(Resumer)
+	rw.CanResume = rw.CanResume && st.Paused != ""
+	return rw
+}
+
+// state is the State column: a word and, for paused and backing off, why.
+type state struct {
+	Word   string // enabled, disabled, paused, backing off
+	Reason string
+}
+
+// Class is the word as a CSS class name.
+func (s state) Class() string { return "state-" + strings.ReplaceAll(s.Word, " ", "-") }
+
+func stateOf(a account.Account, st Status) state {
+	switch {
+	case !a.Enabled:
+		return state{Word: "disabled"}
+	case st.Paused != "":
+		return state{Word: "paused", Reason: st.Paused}
+	case st.Backoff != "":
+		return state{Word: "backing off", Reason: st.Backoff}
+	}
+	return state{Word: "enabled"}
+}
+
 func (h *Handler) pageList(w http.ResponseWriter, r *http.Request) {
-	d, err := h.listData(r, r.URL.Query().Get("domain"))
+	d, err := h.listData(r, queryOf(r.URL.Query()))
 	if err != nil {
 		h.fail(w, r, 0, err)
 		return
+	}
+	for _, rw := range d.Rows {
+		if rw.Checking {
+			d.Refresh = true // until the checks end; a reload is a GET and checks nothing
+		}
 	}
 	h.render(w, r, http.StatusOK, "list", d)
 }
@@ -168,26 +342,34 @@ func (h *Handler) submit(w http.ResponseWriter, r *http.Request, isNew bool) {
 	a, errs := accountFromForm(r.PostForm, old)
 	if isNew {
 		a.ID = strings.TrimSpace(r.PostForm.Get("ID"))
-		if a.ID != "" {
-			if _, err := h.opt.Store.Get(r.Context(), a.ID); err == nil {
-				errs["ID"] = append(errs["ID"], "an account with this ID exists")
-			}
-		}
 	} else {
 		keepSecrets(&a, old, r.PostForm.Get("clear:Auth.Secret") != "", r.PostForm.Get("clear:TLS.ClientKey") != "")
+		a.Version = old.Version // a form of an older release has no Version
+		if v, ok := r.PostForm["Version"]; ok {
+			a.Version, _ = strconv.ParseInt(v[0], 10, 64)
+		}
 	}
 	var stored account.Account
 	var err error
+	conflict := false
 	if len(errs) == 0 {
 		stored, err = h.put(r.Context(), a, isNew)
-		if err == nil {
+		switch {
+		case err == nil:
 			http.Redirect(w, r, h.url("/?saved=", url.QueryEscape(stored.ID)), http.StatusSeeOther)
 			return
-		}
-		var ve *account.ValidationError
-		if !errors.As(err, &ve) {
-			h.fail(w, r, 0, err)
-			return
+		case errors.Is(err, account.ErrExists):
+			errs["ID"] = append(errs["ID"], "an account with this ID exists")
+			err = nil
+		case errors.Is(err, account.ErrConflict):
+			conflict = true
+			err = nil
+		default:
+			var ve *account.ValidationError
+			if !errors.As(err, &ve) {
+				h.fail(w, r, 0, err)
+				return
+			}
 		}
 	}
 	title := "Edit POP Account"
@@ -195,7 +377,10 @@ func (h *Handler) submit(w http.ResponseWriter, r *http.Request, isNew bool) {
 		title = "New POP Account"
 	}
 	f := &formView{New: isNew, ID: a.ID, Values: formValues(r.PostForm), Errors: errs,
-		SecretSet: a.Auth.Secret != "" && !isNew, KeySet: a.TLS.ClientKey != "" && !isNew}
+		SecretSet: a.Auth.Secret != "" && !isNew, KeySet: a.TLS.ClientKey != "" && !isNew, Version: a.Version}
+	if pw, _ := proxyPassword(old.Proxy); pw != "" && !isNew {
+		f.ProxySet = true
+	}
 	if isNew {
 		f.Values["ID"] = a.ID
 	}
@@ -210,10 +395,25 @@ func (h *Handler) submit(w http.ResponseWriter, r *http.Request, isNew bool) {
 		}
 	}
 	d := &pageData{Title: title, Form: f, Groups: groups, Error: "The account was not saved: correct the fields marked below."}
+	code := http.StatusUnprocessableEntity
+	if conflict {
+		// Someone saved the account after this form was opened: show
+		// this form again with their version, so that Save replaces their
+		// change only when the admin means to.
+		cur, gerr := h.opt.Store.Get(r.Context(), a.ID)
+		if gerr != nil {
+			h.fail(w, r, 0, gerr)
+			return
+		}
+		f.Conflict, f.Version = true, cur.Version
+		code = http.StatusConflict
+		d.Error = "Someone else changed this account after you opened it, so it was not saved. " +
+			"Your changes are below; the current settings are on the account's page (open it in a new tab to compare). Save again to replace their change with yours."
+	}
 	if !isNew {
 		d.Report = h.lastReport(a.ID)
 	}
-	h.render(w, r, http.StatusUnprocessableEntity, "edit", d)
+	h.render(w, r, code, "edit", d)
 }
 
 func fieldErrorsOf(err error) []*account.ValidationError {
@@ -242,7 +442,7 @@ func (h *Handler) pageReport(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := &pageData{Title: "Last check of " + a.ID, Report: h.lastReport(a.ID),
-		Form: &formView{ID: a.ID}, Rows: []row{{Account: a.Redacted()}}}
+		Form: &formView{ID: a.ID}, Rows: []row{{Account: redact(a)}}}
 	h.render(w, r, http.StatusOK, "report", d)
 }
 
@@ -267,7 +467,7 @@ func (h *Handler) submitDelete(w http.ResponseWriter, r *http.Request) {
 				h.fail(w, r, 0, err)
 				return
 			}
-			d.Confirm = append(d.Confirm, a.Redacted())
+			d.Confirm = append(d.Confirm, redact(a))
 		}
 		h.render(w, r, http.StatusOK, "confirm", d)
 		return
@@ -279,23 +479,78 @@ func (h *Handler) submitDelete(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, h.url("/?domain=", url.QueryEscape(r.PostForm.Get("domain"))), http.StatusSeeOther)
 }
 
-// submitCheck checks the selected accounts and shows the list page with
-// their results on top.
+// submitCheck starts Check Now on the selected accounts in the background
+// and sends the browser back to the list (303), where their rows show
+// "checking..." and then the outcome; reloading the list checks nothing.
 func (h *Handler) submitCheck(w http.ResponseWriter, r *http.Request) {
 	if err := r.ParseForm(); err != nil {
 		h.fail(w, r, 0, fmt.Errorf("%w: %v", errBadRequest, err))
 		return
 	}
-	res, err := h.check(r.Context(), r.PostForm["id"])
-	if err != nil {
-		h.fail(w, r, 0, err)
+	if h.opt.Checker == nil {
+		h.fail(w, r, 0, errNoChecker)
 		return
 	}
-	d, err := h.listData(r, r.PostForm.Get("domain"))
-	if err != nil {
-		h.fail(w, r, 0, err)
+	ids := uniq(r.PostForm["id"])
+	if len(ids) == 0 {
+		h.fail(w, r, 0, errNoIDs)
 		return
 	}
-	d.Checks = res
-	h.render(w, r, http.StatusOK, "list", d)
+	for _, id := range ids {
+		h.bg.start(id, h.opt.CheckTimeout, h.checkOne)
+	}
+	http.Redirect(w, r, h.url("/", r.PostForm.Get("back")), http.StatusSeeOther)
+}
+
+// submitResume resumes the selected paused accounts and goes back to the
+// list.
+func (h *Handler) submitResume(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		h.fail(w, r, 0, fmt.Errorf("%w: %v", errBadRequest, err))
+		return
+	}
+	res, ok := h.opt.Checker.(Resumer)
+	if !ok {
+		h.fail(w, r, 0, errNoChecker)
+		return
+	}
+	ids := uniq(r.PostForm["id"])
+	if len(ids) == 0 {
+		h.fail(w, r, 0, errNoIDs)
+		return
+	}
+	for _, id := range ids {
+		ok := res.Resume(id)
+		h.opt.Logger.Info("admin: resume", "account", id, "scheduled", ok)
+	}
+	http.Redirect(w, r, h.url("/", r.PostForm.Get("back")), http.StatusSeeOther)
+}
+
+// ago says how far t is from now in words: "3 minutes ago", "in 2 hours".
+func ago(now, t time.Time) string {
+	d := now.Sub(t)
+	future := d < 0
+	if future {
+		d = -d
+	}
+	var s string
+	switch {
+	case d < 10*time.Second:
+		if future {
+			return "now"
+		}
+		return "just now"
+	case d < time.Minute:
+		s = plural(int(d/time.Second), "second")
+	case d < time.Hour-30*time.Second:
+		s = plural(int((d+30*time.Second)/time.Minute), "minute")
+	case d < 48*time.Hour-30*time.Minute:
+		s = plural(int((d+30*time.Minute)/time.Hour), "hour")
+	default:
+		s = plural(int((d+12*time.Hour)/(24*time.Hour)), "day")
+	}
+	if future {
+		return "in " + s
+	}
+	return s + " ago"
 }

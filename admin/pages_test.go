@@ -50,7 +50,7 @@ func TestCSRF(t *testing.T) {
 		{"form with garbage", req{form: true, token: "not-a-token"}, http.StatusForbidden},
 		{"form cross-site with token", req{form: true, token: good, headers: map[string]string{"Sec-Fetch-Site": "cross-site"}}, http.StatusForbidden},
 		{"form other origin with token", req{form: true, token: good, headers: map[string]string{"Origin": "https://evil.test"}}, http.StatusForbidden},
-		{"form same-origin with token", req{form: true, token: good, headers: map[string]string{"Sec-Fetch-Site": "same-origin"}}, http.StatusOK},
+		{"form same-origin with token", req{form: true, token: good, headers: map[string]string{"Sec-Fetch-Site": "same-origin"}}, http.StatusSeeOther},
 		{"json without token", req{}, http.StatusForbidden},
 		{"json with another handler's token", req{token: foreign}, http.StatusForbidden},
 		{"json token in form field only", req{token: "form:" + good}, http.StatusForbidden},
@@ -140,9 +140,12 @@ func TestListPage(t *testing.T) {
 	body := w.Body.String()
 	for _, want := range []string{
 		"<title>Remote POP Accounts</title>", `data-id="a1"`, `data-id="b1"`, "mailbox a1",
-		"<th>Enabled</th><th>Description</th><th>Host</th><th>Port</th><th>Domain</th>",
+		`<span>Account</span><span>Host</span><span>Domain</span><span>Last check</span><span>Result</span><span>Next check</span><span>State</span>`,
+		`role="listbox" aria-multiselectable="true"`, `role="option"`,
 		`id="btn-new"`, `id="btn-edit"`, `id="btn-delete"`, `id="btn-check"`, "For Domain",
-		`<option value="example.org">`, "example.net, example.org", "never checked",
+		`<option value="example.org">`, "example.net, example.org", `<span class="muted">never</span>`,
+		`class="acc-row disabled"`, `<span class="c-state state-disabled">disabled</span>`,
+		`<span class="c-state state-enabled">enabled</span>`, `<dialog id="delete-dialog"`, "2 accounts",
 		`name="csrf" value="`,
 	} {
 		assert.Contains(t, body, want)
@@ -158,6 +161,7 @@ func TestListPage(t *testing.T) {
 	assert.Contains(t, body, `<option value="example.org" selected>`)
 	body = e.get("/?domain=nowhere.test").Body.String()
 	assert.Contains(t, body, "No accounts for nowhere.test")
+	assert.NotContains(t, body, "<table", "no table pretends to be a list")
 
 	// Assets are embedded.
 	js := e.get("/static/admin.js")
@@ -173,12 +177,22 @@ func TestNewAndDeleteOnPage(t *testing.T) {
 	page := e.get("/new?domain=example.net").Body.String()
 	assert.Contains(t, page, "New POP Account")
 	for _, g := range groups {
-		assert.Contains(t, page, "<legend>"+g.Title+"</legend>")
+		if g.Basic {
+			assert.Contains(t, page, `<fieldset id="basic"><legend>`+g.Title+"</legend>")
+		} else {
+			assert.Contains(t, page, `<details class="group" id="group-`+strings.ToLower(strings.ReplaceAll(g.Title, " ", "-"))+`"><summary>`+g.Title+"</summary>", "advanced groups are folded")
+		}
 		for _, f := range g.Fields {
 			assert.Contains(t, page, `name="`+f.Name+`"`, "every field is on the page")
 		}
 	}
 	assert.Contains(t, page, `value="example.net"`)
+	// Save comes before the first field; defaults are shown.
+	assert.Less(t, strings.Index(page, `id="btn-save"`), strings.Index(page, `name="Enabled"`))
+	assert.Contains(t, page, `<option value="" selected>Default (Delete it)</option>`)
+	assert.Contains(t, page, `<option value="cram-md5">CRAM-MD5</option>`)
+	assert.Contains(t, page, `placeholder="30s"`)
+	assert.Contains(t, page, `Default: 100.`)
 
 	form := formOf(e.account("", "example.net"))
 	form.Set("Resolving.Aliases", "sales: alice, bob\ninfo: carol")
@@ -283,17 +297,18 @@ func TestCheckNowReportAndEscaping(t *testing.T) {
 	ba.TLS.RootCAs = string(bad.CAPEM())
 	e.put(ba)
 
-	w := e.post("/check", url.Values{"id": {"a", "b"}})
-	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
-	body := w.Body.String()
-	assert.Contains(t, body, `id="check-results"`)
-	assert.Contains(t, body, "ok: 1 message, 1 delivery, 0 dropped, 0 kept")
-	assert.Contains(t, body, "failed: ")
-	assertEscaped(t, body)
+	w := e.post("/check", url.Values{"id": {"a", "b"}, "back": {"?q=x"}})
+	require.Equal(t, http.StatusSeeOther, w.Code, w.Body.String())
+	assert.Equal(t, "/?q=x", w.Header().Get("Location"))
+	e.h.bg.wg.Wait()
 
-	// The list shows the last check; the report page explains the message.
-	body = e.get("/").Body.String()
-	assert.Contains(t, body, `href="/report/a"`)
+	// The list shows the outcome of each; the error as a sentence with the
+	// chain behind a disclosure.
+	body := e.get("/").Body.String()
+	assert.Contains(t, body, `<span class="ok">1 delivery, 0 kept, 0 dropped</span>`)
+	assert.Contains(t, body, "The server refused the user name or password.")
+	assert.Contains(t, body, `<details data-id="b"><summary><b>b</b>: The server refused the user name or password.</summary><code>`)
+	assert.NotContains(t, body, `http-equiv="refresh"`, "nothing is running")
 	assertEscaped(t, body)
 	w = e.get("/report/a")
 	require.Equal(t, http.StatusOK, w.Code)
@@ -314,6 +329,9 @@ func TestCheckNowReportAndEscaping(t *testing.T) {
 	w = e.get("/api/accounts/b/report")
 	assert.NotContains(t, w.Body.String(), "<script>")
 	assert.Equal(t, http.StatusBadRequest, e.post("/check", url.Values{}).Code)
+	e.h.bg.wg.Wait()
+	assert.Equal(t, 2, strings.Count(e.log.String(), `msg="admin: checked"`)+strings.Count(e.log.String(), `msg="admin: check refused"`),
+		"one check each: the GETs after the redirect checked nothing")
 }
 
 func mustAtoi(t *testing.T, s string) int {

@@ -15,21 +15,23 @@ import (
 // ReportView is the JSON form of a [multidrop.Report], as the API returns
 // it and the report page shows it.
 type ReportView struct {
-	Account    string        `json:"account"`
-	Start      time.Time     `json:"start"`
-	DurationMS int64         `json:"duration_ms"`
-	Listed     int           `json:"listed"`
-	Retrieved  int           `json:"retrieved"`
-	Skipped    int           `json:"skipped"`
-	Delivered  int           `json:"delivered"`
-	Dropped    int           `json:"dropped"`
-	Kept       int           `json:"kept"`
-	Retry      int           `json:"retry"` // of Kept, for a temporary failure
-	Deleted    int           `json:"deleted"`
-	Bytes      int64         `json:"bytes"`
-	Committed  bool          `json:"committed"`
-	Error      string        `json:"error,omitempty"`
-	Messages   []MessageView `json:"messages"`
+	Account    string    `json:"account"`
+	Start      time.Time `json:"start"`
+	DurationMS int64     `json:"duration_ms"`
+	Listed     int       `json:"listed"`
+	Retrieved  int       `json:"retrieved"`
+	Skipped    int       `json:"skipped"`
+	Delivered  int       `json:"delivered"`
+	Dropped    int       `json:"dropped"`
+	Kept       int       `json:"kept"`
+	Retry      int       `json:"retry"` // of Kept, for a temporary failure
+	Deleted    int       `json:"deleted"`
+	Bytes      int64     `json:"bytes"`
+	Committed  bool      `json:"committed"`
+	Error      string    `json:"error,omitempty"`
+	// Problem is Error as a sentence for an administrator.
+	Problem  string        `json:"problem,omitempty"`
+	Messages []MessageView `json:"messages"`
 }
 
 // MessageView explains what happened to one message of a check.
@@ -72,6 +74,8 @@ type CheckResult struct {
 	ID     string      `json:"id"`
 	Report *ReportView `json:"report,omitempty"`
 	Error  string      `json:"error,omitempty"`
+	// Problem is Error as a sentence for an administrator.
+	Problem string `json:"problem,omitempty"`
 }
 
 func statusName(s deliver.Status) string {
@@ -108,7 +112,7 @@ func newReportView(r *multidrop.Report) *ReportView {
 		Account: r.Account, Start: r.Start, DurationMS: r.Duration.Milliseconds(),
 		Listed: r.Listed, Retrieved: r.Retrieved, Skipped: r.Skipped, Delivered: r.Delivered,
 		Dropped: r.Dropped, Kept: r.Kept, Retry: r.Retry, Deleted: r.Deleted, Bytes: r.Bytes,
-		Committed: r.Committed, Error: errText(r.Err), Messages: []MessageView{},
+		Committed: r.Committed, Error: errText(r.Err), Problem: sentence(r.Err), Messages: []MessageView{},
 	}
 	for _, m := range r.Messages {
 		mv := MessageView{
@@ -154,6 +158,11 @@ func (v *ReportView) Summary() string {
 	b.WriteString(plural(v.Listed, "message"))
 	b.WriteString(", " + plural(v.Delivered, "delivery") + ", " + itoa(v.Dropped) + " dropped, " + itoa(v.Kept) + " kept")
 	return b.String()
+}
+
+// Counts is the outcome of a successful check in a few words.
+func (v *ReportView) Counts() string {
+	return plural(v.Delivered, "delivery") + ", " + itoa(v.Kept) + " kept, " + itoa(v.Dropped) + " dropped"
 }
 
 // OK reports whether the check succeeded.

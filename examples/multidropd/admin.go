@@ -4,20 +4,24 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"log"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/multidrop/multidrop"
+	"github.com/multidrop/multidrop/account"
 	"github.com/multidrop/multidrop/admin"
 )
 
 // adminHandler returns the Remote POP Accounts page over the daemon's
 // store. Its checks go to whichever Pipeline is current, so a reload does
 // not invalidate the page (or its anti-CSRF tokens).
-func (d *Daemon) adminHandler() (http.Handler, error) {
+func (d *Daemon) adminHandler() (*admin.Handler, error) {
 	h, err := admin.New(&admin.Options{
 		Store:   d.store,
 		Checker: checker{d},
+		History: d.history,
 		Logger:  d.log,
 	})
 	if err != nil {
@@ -26,14 +30,73 @@ func (d *Daemon) adminHandler() (http.Handler, error) {
 	return h, nil
 }
 
+// adminMux routes the admin listener: /healthz and /readyz answer without
+// authentication (they reveal nothing but "ok" or "store unreachable");
+// /metrics and the page need the configured credentials.
+func (d *Daemon) adminMux(c AdminConfig, page http.Handler) *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.Handle("GET /healthz", admin.Healthz())
+	mux.Handle("GET /readyz", admin.Readyz(d.store, 5*time.Second))
+	mux.Handle("GET /metrics", requireAuth(c, d.metrics))
+	mux.Handle("/", requireAuth(c, page))
+	return mux
+}
+
+// adminServerHandler is the admin listener's handler, with the page whose
+// background checks end when the server does.
+type adminServerHandler struct {
+	*http.ServeMux
+	page *admin.Handler
+}
+
 // checker is an admin.Checker over the daemon's current Pipeline.
 type checker struct{ d *Daemon }
 
-var _ admin.Checker = checker{}
+var (
+	_ admin.Checker     = checker{}
+	_ admin.Resumer     = checker{}
+	_ admin.OnceChecker = checker{}
+)
 
 func (c checker) Check(ctx context.Context, id string) (*multidrop.Report, error) {
 	p, _ := c.d.Pipeline()
 	return p.Check(ctx, id)
+}
+
+// CheckOnce checks one account once even when it is disabled
+// (admin.OnceChecker): a Pipeline of the current configuration over a view
+// of the store in which that account is enabled. The lease of the store's
+// Locker keeps it from running beside another check of the account.
+func (c checker) CheckOnce(ctx context.Context, id string) (*multidrop.Report, error) {
+	d := c.d
+	d.mu.Lock()
+	cfg, dir := d.cfg, d.dir
+	d.mu.Unlock()
+	p, err := d.newPipelineOver(enabledView{Store: d.store, id: id}, cfg, dir)
+	if err != nil {
+		return nil, err
+	}
+	return p.Check(ctx, id)
+}
+
+// enabledView is a Store in which one account is enabled.
+type enabledView struct {
+	account.Store
+	id string
+}
+
+func (v enabledView) Get(ctx context.Context, id string) (account.Account, error) {
+	a, err := v.Store.Get(ctx, id)
+	if err == nil && id == v.id {
+		a.Enabled = true
+	}
+	return a, err
+}
+
+// Resume wakes a paused account (admin.Resumer).
+func (c checker) Resume(id string) bool {
+	p, _ := c.d.Pipeline()
+	return p.Wake(id)
 }
 
 func (c checker) LastReport(id string) *multidrop.Report {
@@ -64,8 +127,8 @@ func requireAuth(c AdminConfig, h http.Handler) http.Handler {
 	pass := newPasswordChecker(c.Password)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if c.Token != "" {
-			if t, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
-				got := digest(strings.TrimSpace(t))
+			if t, ok := cutScheme(r.Header.Get("Authorization"), "Bearer"); ok {
+				got := digest(t)
 				if subtle.ConstantTimeCompare(got[:], token[:]) == 1 {
 					h.ServeHTTP(w, r)
 					return
@@ -90,4 +153,37 @@ func requireAuth(c AdminConfig, h http.Handler) http.Handler {
 		}
 		http.Error(w, "authentication required", http.StatusUnauthorized)
 	})
+}
+
+// cutScheme returns the credentials of an Authorization header value if
+// its scheme is scheme; the scheme is matched without regard to case (RFC
+// 9110, section 11.1) and the credentials are trimmed.
+func cutScheme(v, scheme string) (string, bool) {
+	v = strings.TrimLeft(v, " ")
+	if len(v) <= len(scheme) || !strings.EqualFold(v[:len(scheme)], scheme) || v[len(scheme)] != ' ' {
+		return "", false
+	}
+	return strings.TrimSpace(v[len(scheme)+1:]), true
+}
+
+// The admin server's limits: a client has adminReadHeaderTimeout to send
+// its request header (at most adminMaxHeaderBytes), an idle keep-alive
+// connection is closed after adminIdleTimeout. Bodies are bounded by the
+// admin handler itself; no WriteTimeout, since Check Now and the metrics
+// answer at their own pace.
+const (
+	adminReadHeaderTimeout = 10 * time.Second
+	adminIdleTimeout       = 60 * time.Second
+	adminMaxHeaderBytes    = 64 << 10
+)
+
+// newAdminServer returns the admin listener's server for h.
+func newAdminServer(h http.Handler, errLog *log.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: adminReadHeaderTimeout,
+		IdleTimeout:       adminIdleTimeout,
+		MaxHeaderBytes:    adminMaxHeaderBytes,
+		ErrorLog:          errLog,
+	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/multidrop/multidrop"
 	"github.com/multidrop/multidrop/account"
 )
 
@@ -41,6 +42,13 @@ func TestRequireAuth(t *testing.T) {
 		{"bearer prefix of token", both, func(r *http.Request) { r.Header.Set("Authorization", "Bearer 0123456789abcdef") }, 401, "Basic"},
 		{"token only, ok", tokenOnly, func(r *http.Request) { r.Header.Set("Authorization", "Bearer 0123456789abcdef-token") }, 200, ""},
 		{"token only, basic refused", tokenOnly, func(r *http.Request) { r.SetBasicAuth("", "") }, 401, "Bearer"},
+		{"bearer lower case", both, func(r *http.Request) { r.Header.Set("Authorization", "bearer 0123456789abcdef-token") }, 200, ""},
+		{"bearer upper case", tokenOnly, func(r *http.Request) { r.Header.Set("Authorization", "BEARER 0123456789abcdef-token") }, 200, ""},
+		{"basic lower case", both, func(r *http.Request) {
+			r.SetBasicAuth("admin", "pw")
+			r.Header.Set("Authorization", "basic"+strings.TrimPrefix(r.Header.Get("Authorization"), "Basic"))
+		}, 200, ""},
+		{"bearer without space", tokenOnly, func(r *http.Request) { r.Header.Set("Authorization", "Bearer0123456789abcdef-token") }, 401, "Bearer"},
 		{"token only, empty bearer", tokenOnly, func(r *http.Request) { r.Header.Set("Authorization", "Bearer ") }, 401, "Bearer"},
 	}
 	for _, tc := range tests {
@@ -114,6 +122,19 @@ func TestAdminServer(t *testing.T) {
 	assert.Equal(t, http.StatusOK, res.StatusCode)
 	assert.Contains(t, body, "Remote POP Accounts")
 
+	res, body = get("/healthz", func(*http.Request) {})
+	assert.Equal(t, http.StatusOK, res.StatusCode, "liveness needs no credentials")
+	assert.Equal(t, "ok\n", body)
+	res, body = get("/readyz", func(*http.Request) {})
+	assert.Equal(t, http.StatusOK, res.StatusCode)
+	assert.Equal(t, "ready\n", body)
+	res, _ = get("/metrics", func(*http.Request) {})
+	assert.Equal(t, http.StatusUnauthorized, res.StatusCode, "metrics need credentials")
+	res, body = get("/metrics", func(r *http.Request) { r.Header.Set("Authorization", "bearer "+token) })
+	assert.Equal(t, http.StatusOK, res.StatusCode)
+	assert.Contains(t, res.Header.Get("Content-Type"), "version=0.0.4")
+	assert.Contains(t, body, "# TYPE multidrop_check_duration_seconds histogram")
+
 	res, body = get("/api/accounts", func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+token) })
 	assert.Equal(t, http.StatusOK, res.StatusCode, body)
 	assert.Contains(t, res.Header.Get("Content-Type"), "json")
@@ -158,6 +179,38 @@ func TestAdminSeesStore(t *testing.T) {
 	require.NoError(t, d.Reload(t.Context()))
 	assert.Same(t, r1, checker{d}.LastReport("acct1"))
 	assert.Nil(t, checker{d}.LastReport("other"))
+
+	// The check is in the store's history (SQLite keeps it), on the
+	// history page, and in the metrics.
+	recs, err := d.history.Checks(t.Context(), "acct1", 0)
+	require.NoError(t, err)
+	require.Len(t, recs, 1)
+	assert.NotEmpty(t, recs[0].Error)
+	_, isStore := d.store.(account.History)
+	assert.True(t, isStore, "the default SQLite store keeps the history")
+	w = httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest("GET", "/history/acct1", nil))
+	assert.Equal(t, http.StatusOK, w.Code)
+	assert.Contains(t, w.Body.String(), `<section class="check check-failed"`)
+	w = httptest.NewRecorder()
+	d.metrics.ServeHTTP(w, httptest.NewRequest("GET", "/metrics", nil))
+	assert.Contains(t, w.Body.String(), `multidrop_check_errors_total{account="acct1"} 1`)
+
+	// Check Now on a disabled account runs once and leaves it disabled.
+	_, err = d.Store().Put(t.Context(), account.Account{
+		ID: "off", Enabled: false, Host: "127.0.0.1", Port: 1, Domain: "example.com",
+		Security: account.SecurityTLS, Auth: account.Auth{User: "u", Secret: "pw"},
+	})
+	require.NoError(t, err)
+	_, err = checker{d}.Check(t.Context(), "off")
+	assert.ErrorIs(t, err, multidrop.ErrAccountDisabled)
+	rep, err := checker{d}.CheckOnce(t.Context(), "off")
+	require.NotNil(t, rep, "the check ran")
+	assert.Error(t, err, "nothing listens on port 1")
+	assert.NotErrorIs(t, err, multidrop.ErrAccountDisabled)
+	off, err := d.Store().Get(t.Context(), "off")
+	require.NoError(t, err)
+	assert.False(t, off.Enabled)
 }
 
 // TestAdminListenBusy: an admin address in use stops the daemon at start
@@ -174,4 +227,30 @@ func TestAdminListenBusy(t *testing.T) {
 	assert.Equal(t, ExitConfig, Main(t.Context(), []string{"-config", path}, &Env{Stdout: &stdout, Stderr: &stderr}))
 	assert.Contains(t, stderr.String(), path+": admin.listen: ")
 	assert.Contains(t, stderr.String(), "address already in use")
+}
+
+// TestAdminServerLimits checks the admin server's bounds: an idle
+// keep-alive connection is closed, a client that never finishes its header
+// is cut off, and a huge header is refused.
+func TestAdminServerLimits(t *testing.T) {
+	srv := newAdminServer(http.NotFoundHandler(), nil)
+	assert.Equal(t, adminReadHeaderTimeout, srv.ReadHeaderTimeout)
+	assert.Equal(t, adminIdleTimeout, srv.IdleTimeout)
+	assert.Equal(t, adminMaxHeaderBytes, srv.MaxHeaderBytes)
+	assert.Positive(t, srv.IdleTimeout)
+	assert.Positive(t, srv.ReadHeaderTimeout)
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	require.NoError(t, err)
+	defer c.Close()
+	big := strings.Repeat("a", 2*adminMaxHeaderBytes)
+	_, err = io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\nX-Big: "+big+"\r\n\r\n")
+	require.NoError(t, err)
+	res, err := http.ReadResponse(bufio.NewReader(c), nil)
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusRequestHeaderFieldsTooLarge, res.StatusCode)
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/multidrop/multidrop/account/sqlstore"
 	"github.com/multidrop/multidrop/account/sqlstore/postgres"
 	"github.com/multidrop/multidrop/account/sqlstore/sqlite"
+	"github.com/multidrop/multidrop/admin"
 	"github.com/multidrop/multidrop/deliver"
 	"github.com/multidrop/multidrop/resolve"
 )
@@ -141,7 +142,12 @@ type Daemon struct {
 	console *console
 
 	observer atomic.Pointer[func(multidrop.Event)]
-	reload   sync.Mutex // serialises Reload
+	metrics  *admin.Metrics // fed by every Pipeline, served on /metrics
+	// history keeps the last checks of each account for the admin page:
+	// the store's own when it keeps one (SQLite, PostgreSQL), else memory.
+	history account.History
+	record  func(multidrop.Event)
+	reload  sync.Mutex // serialises Reload
 
 	mu      sync.Mutex
 	cfg     *Config
@@ -170,7 +176,7 @@ func Open(ctx context.Context, c *Config, log *slog.Logger, level *slog.LevelVar
 		// the dead process's leases at once.
 		owner = account.ProcessOwner()
 	}
-	d := &Daemon{log: log, level: level, owner: owner, cfg: c, changed: make(chan struct{})}
+	d := &Daemon{log: log, level: level, owner: owner, cfg: c, changed: make(chan struct{}), metrics: admin.NewMetrics()}
 
 	dir, err := openDirectory(c, log)
 	if err != nil {
@@ -286,6 +292,12 @@ func (d *Daemon) openStore(ctx context.Context, c *Config) error {
 	default:
 		return keyError(c, "store.driver", fmt.Errorf("unknown driver %q", s.Driver))
 	}
+	if h, ok := d.store.(account.History); ok {
+		d.history = h
+	} else {
+		d.history = account.NewMemoryHistory()
+	}
+	d.record = admin.HistoryRecorder(d.history, d.log)
 	// An unreachable or unreadable store fails now, not at the first check.
 	if _, err := d.store.List(ctx, account.Filter{}); err != nil {
 		_ = d.Close()
@@ -410,13 +422,18 @@ func newDeliverer(c *Config, log *slog.Logger) (deliver.Deliverer, error) {
 }
 
 func (d *Daemon) newPipeline(c *Config, dir *resolve.File) (*multidrop.Pipeline, error) {
+	return d.newPipelineOver(d.store, c, dir)
+}
+
+// newPipelineOver is newPipeline reading the accounts from store.
+func (d *Daemon) newPipelineOver(store account.Store, c *Config, dir *resolve.File) (*multidrop.Pipeline, error) {
 	dl, err := newDeliverer(c, d.log)
 	if err != nil {
 		return nil, err
 	}
 	pc := c.Pipeline
 	p, err := multidrop.New(&multidrop.Options{
-		Store:          d.store,
+		Store:          store,
 		Journal:        d.journal,
 		Locker:         d.locker,
 		Owner:          d.owner,
@@ -438,6 +455,10 @@ func (d *Daemon) newPipeline(c *Config, dir *resolve.File) (*multidrop.Pipeline,
 }
 
 func (d *Daemon) observe(e multidrop.Event) {
+	d.metrics.Observe(e)
+	if d.record != nil {
+		d.record(e)
+	}
 	if f := d.observer.Load(); f != nil {
 		(*f)(e)
 	}
@@ -564,6 +585,8 @@ func (d *Daemon) Serve(ctx context.Context) error {
 		if err := srv.Shutdown(sctx); err != nil {
 			d.log.Warn("admin server shutdown", "err", err)
 		}
+		// Stop the Check Now requests still running in the background.
+		_ = srv.Handler.(*adminServerHandler).page.Close()
 	}()
 	for {
 		p, changed := d.Pipeline()
@@ -619,11 +642,7 @@ func (d *Daemon) startAdmin() (*http.Server, error) {
 	if err != nil {
 		return nil, keyError(c, "admin.listen", err)
 	}
-	srv := &http.Server{
-		Handler:           requireAuth(c.Admin, h),
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelWarn),
-	}
+	srv := newAdminServer(&adminServerHandler{ServeMux: d.adminMux(c.Admin, h), page: h}, slog.NewLogLogger(d.log.Handler(), slog.LevelWarn))
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			d.log.Error("admin server", "err", err)
