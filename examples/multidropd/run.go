@@ -26,6 +26,7 @@ import (
 	"github.com/multidrop/multidrop/account/sqlstore/sqlite"
 	"github.com/multidrop/multidrop/deliver"
 	"github.com/multidrop/multidrop/resolve"
+	"github.com/multidrop/multidrop/schedule"
 )
 
 // storeOpenTimeout bounds opening the account store (a PostgreSQL server
@@ -354,7 +355,6 @@ func (d *Daemon) newPipeline(c *Config, dir *resolve.File) (*multidrop.Pipeline,
 		SpoolDir:       pc.SpoolDir,
 		MaxMessageSize: pc.MaxMessageSize,
 		Concurrency:    pc.Concurrency,
-		Interval:       time.Duration(pc.Interval),
 		LocalHost:      pc.LocalHost,
 		Logger:         d.log,
 		Observer:       d.observe,
@@ -522,14 +522,29 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	}
 }
 
-// run runs p's schedule: in memory (Pipeline.Run), or shared with the
-// other instances through the store (Pipeline.RunShared).
+// run runs p's schedule: in memory (schedule.Schedule.Run), or shared
+// with the other instances through the store (RunShared).
 func (d *Daemon) run(ctx context.Context, p *multidrop.Pipeline) error {
 	c := d.Config()
-	if c.Pipeline.Schedule == "shared" {
-		return p.RunShared(ctx, &multidrop.SharedOptions{Poll: time.Duration(c.Pipeline.Poll)})
+	pc := c.Pipeline
+	sch, _ := d.locker.(account.Scheduler) // else the store's, if any
+	s, err := schedule.New(p, d.store, &schedule.Options{
+		Interval:    time.Duration(pc.Interval),
+		Concurrency: pc.Concurrency,
+		Scheduler:   sch,
+		Owner:       d.owner,
+		LeaseTTL:    time.Duration(pc.LeaseTTL),
+		Poll:        time.Duration(pc.Poll),
+		Logger:      d.log,
+		Observer:    d.observe,
+	})
+	if err != nil {
+		return keyError(c, "pipeline", err)
 	}
-	return p.Run(ctx)
+	if pc.Schedule == "shared" {
+		return s.RunShared(ctx)
+	}
+	return s.Run(ctx)
 }
 
 // startAdmin listens on admin.listen, if set, and serves the admin page

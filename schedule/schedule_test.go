@@ -1,4 +1,4 @@
-package multidrop_test
+package schedule_test
 
 import (
 	"context"
@@ -22,6 +22,7 @@ import (
 	"github.com/multidrop/multidrop/pop"
 	"github.com/multidrop/multidrop/pop/poptest"
 	"github.com/multidrop/multidrop/resolve"
+	"github.com/multidrop/multidrop/schedule"
 )
 
 // fakeFetcher records when each account was fetched and runs a scripted
@@ -76,7 +77,7 @@ func (f *fakeFetcher) times(id string) []time.Time {
 	return append([]time.Time(nil), f.calls[id]...)
 }
 
-func newScheduled(t *testing.T, f *fakeFetcher, accts ...account.Account) (*multidrop.Pipeline, *account.MemoryStore, *delivertest.Deliverer) {
+func newScheduled(t *testing.T, f *fakeFetcher, accts ...account.Account) (*schedule.Schedule, *account.MemoryStore, *delivertest.Deliverer) {
 	store := account.NewMemoryStore()
 	for _, a := range accts {
 		a.Enabled = true
@@ -92,14 +93,16 @@ func newScheduled(t *testing.T, f *fakeFetcher, accts ...account.Account) (*mult
 	p, err := multidrop.New(&multidrop.Options{
 		Store: store, Journal: account.NewMemoryJournal(), Fetcher: f,
 		Resolver: resolve.New(dir, nil), Deliverer: dlv,
-		Interval: 10 * time.Minute, Logger: slog.New(slog.DiscardHandler),
+		Logger: slog.New(slog.DiscardHandler),
 	})
 	require.NoError(t, err)
-	return p, store, dlv
+	s, err := schedule.New(p, store, &schedule.Options{Interval: 10 * time.Minute})
+	require.NoError(t, err)
+	return s, store, dlv
 }
 
 // run starts p.Run and returns a stop function that cancels it and waits.
-func run(t *testing.T, p *multidrop.Pipeline) (stop func()) {
+func run(t *testing.T, p *schedule.Schedule) (stop func()) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error)
 	go func() { done <- p.Run(ctx) }()
@@ -171,7 +174,7 @@ func TestRunAuthFailurePausesUntilWokenOrChanged(t *testing.T) {
 		time.Sleep(time.Hour)
 		assert.Len(t, f.times("acct"), 1, "paused after the [AUTH] failure: no lock-out by retries")
 
-		assert.True(t, p.Wake("acct"))
+		require.NoError(t, p.Wake(t.Context(), "acct"))
 		synctest.Wait()
 		assert.Len(t, f.times("acct"), 2, "Wake checks at once")
 
@@ -182,7 +185,7 @@ func TestRunAuthFailurePausesUntilWokenOrChanged(t *testing.T) {
 		a.Auth.Secret = "new"
 		_, err = store.Put(t.Context(), a)
 		require.NoError(t, err)
-		time.Sleep(multidrop.RefreshInterval + time.Second)
+		time.Sleep(schedule.RefreshInterval + time.Second)
 		assert.Len(t, f.times("acct"), 3)
 		stop()
 	})
@@ -227,7 +230,7 @@ func TestRunGracefulStopFinishesMessageInHand(t *testing.T) {
 
 func TestWakeWithoutRun(t *testing.T) {
 	p, _, _ := newScheduled(t, &fakeFetcher{}, account.Account{ID: "x"})
-	assert.False(t, p.Wake("x"))
+	assert.ErrorIs(t, p.Wake(t.Context(), "x"), schedule.ErrNotRunning)
 }
 
 // Wake checks an account waiting on its interval at once; a Wake that comes
@@ -248,16 +251,16 @@ func TestRunWake(t *testing.T) {
 		require.Len(t, f.times("acct"), 1)
 
 		woken := time.Now()
-		assert.True(t, p.Wake("acct"))
+		require.NoError(t, p.Wake(t.Context(), "acct"))
 		synctest.Wait()
 		ts := f.times("acct")
 		require.Len(t, ts, 2, "woken while waiting on its interval")
 		assert.Equal(t, woken, ts[1])
 
 		time.Sleep(time.Minute)
-		assert.True(t, p.Wake("acct"))
+		require.NoError(t, p.Wake(t.Context(), "acct"))
 		synctest.Wait() // the third check runs, held
-		assert.True(t, p.Wake("acct"))
+		require.NoError(t, p.Wake(t.Context(), "acct"))
 		synctest.Wait()
 		require.Len(t, f.times("acct"), 3)
 		time.Sleep(time.Minute)
@@ -288,20 +291,26 @@ func TestRunGracefulStopCommits(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	var once sync.Once
-	e := newEnv(t, srv, nil, func(e *env, o *multidrop.Options) {
-		inner := o.Deliverer
-		o.DeliveryConcurrency = 2
-		o.Interval = time.Second // the first check within 0.1 s
-		o.Now = time.Now         // Run waits on the clock
-		o.Deliverer = deliver.Func(func(dctx context.Context, env deliver.Envelope, m io.Reader) (deliver.Results, error) {
+	dlv := &delivertest.Deliverer{}
+	store := popAccount(t, srv)
+	p, err := multidrop.New(&multidrop.Options{
+		Store: store, Journal: account.NewMemoryJournal(),
+		Fetcher:             &pop.Downloader{CommandTimeout: 5 * time.Second, DataTimeout: 5 * time.Second},
+		Resolver:            resolve.New(aliceDirectory(t), nil),
+		DeliveryConcurrency: 2,
+		SpoolDir:            t.TempDir(),
+		Deliverer: deliver.Func(func(dctx context.Context, env deliver.Envelope, m io.Reader) (deliver.Results, error) {
 			once.Do(func() {
 				cancel() // the shutdown comes while messages are in hand
 				time.Sleep(200 * time.Millisecond)
 			})
-			return inner.Deliver(dctx, env, m)
-		})
+			return dlv.Deliver(dctx, env, m)
+		}),
 	})
-	require.NoError(t, e.p.Run(ctx))
+	require.NoError(t, err)
+	s, err := schedule.New(p, store, &schedule.Options{Interval: time.Second}) // the first check within 0.1 s
+	require.NoError(t, err)
+	require.NoError(t, s.Run(ctx))
 
 	var quit bool
 	for _, c := range srv.Transcript() {
@@ -315,7 +324,7 @@ func TestRunGracefulStopCommits(t *testing.T) {
 	assert.NotEmpty(t, left, "the stop came before the end of the mailbox")
 	assert.Less(t, len(left), 40, "the messages in hand were finished")
 	got := map[string]int{}
-	for _, d := range e.dlv.Deliveries() {
+	for _, d := range dlv.Deliveries() {
 		got[d.Envelope.Trace.Key]++
 	}
 	for _, m := range msgs {
