@@ -836,6 +836,10 @@ func TestSharedRescheduling(t *testing.T) {
 	before := log.checks("box001")
 	require.NoError(t, p.RequestCheck(ctx, "box001"))
 	require.Eventually(t, func() bool { return log.checks("box001") > before }, 10*time.Second, 10*time.Millisecond)
+	// Wake is RequestCheck under RunShared.
+	before = log.checks("box001")
+	require.NoError(t, p.Wake(ctx, "box001"))
+	require.Eventually(t, func() bool { return log.checks("box001") > before }, 10*time.Second, 10*time.Millisecond)
 	require.ErrorIs(t, p.RequestCheck(ctx, "nope"), account.ErrNotFound)
 	require.Error(t, p.RunShared(ctx), "one RunShared per Schedule")
 }

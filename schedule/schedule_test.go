@@ -78,6 +78,12 @@ func (f *fakeFetcher) times(id string) []time.Time {
 }
 
 func newScheduled(t *testing.T, f *fakeFetcher, accts ...account.Account) (*schedule.Schedule, *account.MemoryStore, *delivertest.Deliverer) {
+	return newScheduledWith(t, f, nil, accts...)
+}
+
+// newScheduledWith is newScheduled with edit applied to the Options of the
+// Schedule (Interval 10 minutes).
+func newScheduledWith(t *testing.T, f *fakeFetcher, edit func(*schedule.Options), accts ...account.Account) (*schedule.Schedule, *account.MemoryStore, *delivertest.Deliverer) {
 	store := account.NewMemoryStore()
 	for _, a := range accts {
 		a.Enabled = true
@@ -96,7 +102,11 @@ func newScheduled(t *testing.T, f *fakeFetcher, accts ...account.Account) (*sche
 		Logger: slog.New(slog.DiscardHandler),
 	})
 	require.NoError(t, err)
-	s, err := schedule.New(p, store, &schedule.Options{Interval: 10 * time.Minute})
+	so := &schedule.Options{Interval: 10 * time.Minute}
+	if edit != nil {
+		edit(so)
+	}
+	s, err := schedule.New(p, store, so)
 	require.NoError(t, err)
 	return s, store, dlv
 }
@@ -159,6 +169,30 @@ func TestRunBackoffAfterFailures(t *testing.T) {
 	})
 }
 
+// Options.Jitter < 0: every wait is the interval exactly.
+func TestRunWithoutJitter(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := &fakeFetcher{}
+		p, _, _ := newScheduledWith(t, f, func(o *schedule.Options) { o.Jitter = -1 }, account.Account{ID: "exact"})
+		stop := run(t, p)
+		time.Sleep(time.Hour + time.Second)
+		stop()
+		assert.Equal(t, []time.Duration{10 * time.Minute, 10 * time.Minute, 10 * time.Minute, 10 * time.Minute, 10 * time.Minute, 10 * time.Minute},
+			gaps(f.times("exact")))
+	})
+}
+
+func TestNewNamesTheMissingCollaborator(t *testing.T) {
+	store := account.NewMemoryStore()
+	p, err := multidrop.New(&multidrop.Options{Store: store, Journal: account.NewMemoryJournal(),
+		Resolver: resolve.New(aliceDirectory(t), nil), Deliverer: &delivertest.Deliverer{}})
+	require.NoError(t, err)
+	_, err = schedule.New(nil, store, nil)
+	assert.EqualError(t, err, "schedule: the Checker is required")
+	_, err = schedule.New(p, nil, nil)
+	assert.EqualError(t, err, "schedule: the Store is required")
+}
+
 func TestRunAuthFailurePausesUntilWokenOrChanged(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var failing sync.Map
@@ -169,10 +203,21 @@ func TestRunAuthFailurePausesUntilWokenOrChanged(t *testing.T) {
 			}
 			return nil
 		}}
-		p, store, _ := newScheduled(t, f, account.Account{ID: "acct"})
+		var paused []string
+		var mu sync.Mutex
+		p, store, _ := newScheduledWith(t, f, func(o *schedule.Options) {
+			o.Observer = func(e multidrop.Event) {
+				mu.Lock()
+				defer mu.Unlock()
+				paused = append(paused, string(e.Kind)+" "+e.Account)
+			}
+		}, account.Account{ID: "acct"})
 		stop := run(t, p)
 		time.Sleep(time.Hour)
 		assert.Len(t, f.times("acct"), 1, "paused after the [AUTH] failure: no lock-out by retries")
+		mu.Lock()
+		assert.Equal(t, []string{"account.paused acct"}, paused)
+		mu.Unlock()
 
 		require.NoError(t, p.Wake(t.Context(), "acct"))
 		synctest.Wait()
