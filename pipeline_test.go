@@ -545,6 +545,27 @@ func TestCheckErrors(t *testing.T) {
 	}
 }
 
+// CheckWith a closed Stop finishes the message in hand, leaves the others
+// untouched and commits.
+func TestCheckWithStop(t *testing.T) {
+	srv := &poptest.Server{}
+	srv.AddUser(popUser, popPass,
+		poptest.Message{UID: "s1", Data: msg("one", "Message-ID: <s1@x>", "To: alice@example.com")},
+		poptest.Message{UID: "s2", Data: msg("two", "Message-ID: <s2@x>", "To: alice@example.com")},
+		poptest.Message{UID: "s3", Data: msg("three", "Message-ID: <s3@x>", "To: alice@example.com")},
+	)
+	e := newEnv(t, srv, nil)
+	stop := make(chan struct{})
+	close(stop) // asked before the first message
+	r, err := e.p.CheckWith(t.Context(), e.acct.ID, &multidrop.CheckOptions{Stop: stop})
+	require.NoError(t, err)
+	assert.True(t, r.Committed, "the session ended with QUIT")
+	assert.Equal(t, 1, r.Retrieved)
+	assert.Equal(t, 1, r.Deleted)
+	assert.Equal(t, map[string]int{"alice@example.com": 1}, e.delivered())
+	assert.Len(t, srv.Mailbox(popUser), 2)
+}
+
 // countingLease counts the calls made on it.
 type countingLease struct{ renewed, released atomic.Int32 }
 
