@@ -84,7 +84,8 @@ type Options struct {
 	// Observer, when set, receives [multidrop.EventAccountIdle] when an
 	// account is paused; it must not block.
 	Observer func(multidrop.Event)
-	// Now is the clock (default time.Now).
+	// Now is Run's clock (default time.Now). RunShared keeps due times on
+	// the store's clock.
 	Now func() time.Time
 }
 
