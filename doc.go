@@ -43,11 +43,12 @@
 // every DELE is sent after that. Copies of one message to one recipient
 // are finished one after the other.
 //
-// [Pipeline.Check] is the "Check Now" of the products this replaces,
-// [Pipeline.CheckAll] checks every enabled account, and [Pipeline.Run] checks
-// each on its interval. Embedders with their own POP client use
-// [Pipeline.Handler]; tests and simple programs check one account value
-// with [CheckAccount].
+// [Pipeline.Check] is the "Check Now" of the products this replaces and
+// [Pipeline.CheckAll] checks every enabled account; package schedule checks
+// each on its interval, through [Pipeline.CheckWith] (a graceful stop, a
+// lease claimed from a shared schedule). Embedders with their own POP
+// client use [Pipeline.Handler]; tests and simple programs check one
+// account value with [CheckAccount].
 //
 // # Reports and logs
 //
@@ -107,18 +108,18 @@
 // # Several instances
 //
 // Instances that share one account store (account/sqlstore on PostgreSQL,
-// each with its own Options.Owner) run [Pipeline.RunShared] instead of Run:
-// each polls the store for due accounts and claims them with a lease, so each
-// enabled account is checked about once per interval by exactly one
-// instance; "Check Now" anywhere is [Pipeline.RequestCheck] (Wake does it
-// under RunShared), seen by the next poll of any instance. A check runs
-// under its lease: the lease is renewed every third of Options.LeaseTTL and
-// checked before every delivery, and the journal writes are fenced by it,
-// so an instance that paused past its lease neither records, delivers nor
-// deletes for an account another instance took over; its session ends
-// without QUIT. A pause in the middle of a delivery can still deliver the
-// messages in hand (up to Options.DeliveryConcurrency) twice; Maildir's
-// KeyNames makes those second deliveries no-ops.
+// each with its own Options.Owner) give it as Options.Locker: a check then
+// runs under a lease of the account, so Check on one instance returns
+// [ErrAccountBusy] while another checks the account. Package schedule's
+// RunShared shares the schedule itself through the store, and runs each
+// check under the lease of its claim ([CheckOptions].Claim). Either way
+// the lease is renewed every third of its length and checked before every
+// delivery, and the journal writes are fenced by it, so an instance that
+// paused past its lease neither records, delivers nor deletes for an
+// account another instance took over; its session ends without QUIT. A
+// pause in the middle of a delivery can still deliver the messages in hand
+// (up to Options.DeliveryConcurrency) twice; Maildir's KeyNames makes those
+// second deliveries no-ops.
 //
 // Capacity planning, GOMAXPROCS and the sizing of connection pools and
 // leases are in OPERATIONS.md at the repository's root.

@@ -25,9 +25,9 @@ type heldLease struct {
 	wg      sync.WaitGroup
 }
 
-// holdLease starts renewing l; call release to stop.
-func (p *Pipeline) holdLease(ctx context.Context, l account.Lease, cancel context.CancelCauseFunc) *heldLease {
-	h := &heldLease{l: l, ttl: p.opt.LeaseTTL, cancel: cancel, now: p.opt.Now, done: make(chan struct{})}
+// holdLease starts renewing l, taken for ttl; call release to stop.
+func (p *Pipeline) holdLease(ctx context.Context, l account.Lease, ttl time.Duration, cancel context.CancelCauseFunc) *heldLease {
+	h := &heldLease{l: l, ttl: ttl, cancel: cancel, now: p.opt.Now, done: make(chan struct{})}
 	h.renewed.Store(h.now().UnixNano())
 	h.wg.Go(func() {
 		t := time.NewTicker(h.ttl / 3)

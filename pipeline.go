@@ -2,8 +2,6 @@ package multidrop
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -32,7 +30,9 @@ type Options struct {
 	// Locker, when set, gives one session per mailbox across processes. An
 	// in-process guard is always applied.
 	Locker account.Locker
-	// Owner identifies this instance in leases (default: a random ID).
+	// Owner identifies this instance in leases (default:
+	// account.ProcessOwner(), so that a Locker takes over at once the
+	// leases of a crashed process of this host).
 	Owner string
 	// LeaseTTL is the lease length, renewed at a third of it while a check
 	// runs (default 2 minutes).
@@ -53,7 +53,7 @@ type Options struct {
 	// one is kept on the server and reported.
 	MaxMessageSize int64
 
-	// Concurrency bounds CheckAll and Run (default 4 accounts at once).
+	// Concurrency bounds CheckAll (default 4 accounts at once).
 	Concurrency int
 	// DeliveryConcurrency is how many messages of one check are finished —
 	// delivered and recorded in the journal — at once, in the background
@@ -65,13 +65,6 @@ type Options struct {
 	// machinery with one slot: each message is finished, journal included,
 	// before the next one starts, while the next one downloads.
 	DeliveryConcurrency int
-	// Interval is the check interval of accounts without their own
-	// (default 5 minutes).
-	Interval time.Duration
-	// Backoff gives the delay after n consecutive failed checks (n ≥ 1);
-	// default DefaultBackoff.
-	Backoff func(n int) time.Duration
-
 	// MessageIDTTL is how long deliveries are remembered by Message-ID, to
 	// deliver copies of one message once per recipient (default 7 days).
 	MessageIDTTL time.Duration
@@ -103,15 +96,6 @@ type Options struct {
 	Now func() time.Time
 }
 
-// DefaultBackoff doubles from one minute up to one hour.
-func DefaultBackoff(n int) time.Duration {
-	d := time.Minute
-	for i := 1; i < n && d < time.Hour; i++ {
-		d *= 2
-	}
-	return min(d, time.Hour)
-}
-
 // Pipeline checks remote POP accounts and redistributes their mail. It is
 // safe for concurrent use.
 type Pipeline struct {
@@ -120,8 +104,6 @@ type Pipeline struct {
 	mu      sync.Mutex
 	busy    map[string]bool
 	reports map[string]*Report
-	sched   *scheduler // set while Run is running
-	shared  *sharedRun // set while RunShared is running
 }
 
 // New returns a Pipeline, or an error naming the missing collaborator (nil
@@ -148,9 +130,7 @@ func New(opt *Options) (*Pipeline, error) {
 		o.Fetcher = &pop.Downloader{Logger: o.Logger}
 	}
 	if o.Owner == "" {
-		var b [8]byte
-		_, _ = rand.Read(b[:])
-		o.Owner = hex.EncodeToString(b[:])
+		o.Owner = account.ProcessOwner()
 	}
 	if o.LeaseTTL <= 0 {
 		o.LeaseTTL = 2 * time.Minute
@@ -166,12 +146,6 @@ func New(opt *Options) (*Pipeline, error) {
 	}
 	if o.DeliveryConcurrency <= 0 {
 		o.DeliveryConcurrency = 8
-	}
-	if o.Interval <= 0 {
-		o.Interval = 5 * time.Minute
-	}
-	if o.Backoff == nil {
-		o.Backoff = DefaultBackoff
 	}
 	if o.MessageIDTTL <= 0 {
 		o.MessageIDTTL = 7 * 24 * time.Hour
@@ -204,35 +178,82 @@ func (p *Pipeline) LastReport(id string) *Report {
 // account is being checked already, the store's error when the account
 // cannot be read, and otherwise the report's Err.
 func (p *Pipeline) Check(ctx context.Context, id string) (*Report, error) {
-	return p.check(ctx, id, nil)
+	return p.CheckWith(ctx, id, nil)
 }
 
-func (p *Pipeline) check(ctx context.Context, id string, stop <-chan struct{}) (*Report, error) {
+// CheckOptions refine one check, for schedulers (package schedule). The
+// zero value (or nil) is [Pipeline.Check].
+type CheckOptions struct {
+	// Stop, when not nil, is closed to ask the check for a graceful stop:
+	// the messages in hand are finished, the rest is left on the server
+	// untouched, and the session commits with QUIT. Cancelling the
+	// context instead cuts the session short without QUIT.
+	Stop <-chan struct{}
+	// Claim, when not nil, is an account its caller claimed from an
+	// [account.Scheduler]: the check runs on Claim.Account as given (not
+	// read from the Store, checked even when disabled) under Claim.Lease
+	// instead of a lease of Options.Locker. The lease is renewed every
+	// third of LeaseTTL while the check runs, checked before every
+	// delivery, fences the journal writes, and cancels the check when it
+	// is lost; the caller releases it (Scheduler.Done).
+	Claim *account.Claim
+	// LeaseTTL is the length Claim.Lease was taken for, and renewed for
+	// (default Options.LeaseTTL).
+	LeaseTTL time.Duration
+}
+
+// CheckWith is [Pipeline.Check] refined by opt (nil: Check). With
+// opt.Claim, id must be the claimed account's.
+func (p *Pipeline) CheckWith(ctx context.Context, id string, opt *CheckOptions) (*Report, error) {
+	var o CheckOptions
+	if opt != nil {
+		o = *opt
+	}
+	if o.Claim != nil && o.Claim.Account.ID != id {
+		return nil, fmt.Errorf("multidrop: account %s: a claim of account %s given", id, o.Claim.Account.ID)
+	}
+	if o.Claim != nil && o.Claim.Lease == nil {
+		return nil, fmt.Errorf("multidrop: account %s: the claim has no lease", id)
+	}
+	if o.LeaseTTL <= 0 {
+		o.LeaseTTL = p.opt.LeaseTTL
+	}
 	if !p.claim(id) {
 		return nil, fmt.Errorf("%w: %s", ErrAccountBusy, id)
 	}
 	defer p.unclaim(id)
 
-	a, err := p.opt.Store.Get(ctx, id)
-	if err != nil {
-		return nil, fmt.Errorf("multidrop: account %s: %w", id, err)
-	}
-	if !a.Enabled {
-		return nil, fmt.Errorf("%w: %s", ErrAccountDisabled, id)
-	}
-
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	var held *heldLease
-	if p.opt.Locker != nil {
+	var (
+		a    account.Account
+		held *heldLease
+	)
+	if o.Claim != nil {
+		a = o.Claim.Account
+		held = p.holdLease(ctx, o.Claim.Lease, o.LeaseTTL, cancel)
+		defer held.release()
+	} else {
+		var err error
+		a, err = p.opt.Store.Get(ctx, id)
+		if err != nil {
+			return nil, fmt.Errorf("multidrop: account %s: %w", id, err)
+		}
+		if !a.Enabled {
+			return nil, fmt.Errorf("%w: %s", ErrAccountDisabled, id)
+		}
+	}
+	if o.Claim == nil && p.opt.Locker != nil {
 		lease, err := p.opt.Locker.Acquire(ctx, id, p.opt.Owner, p.opt.LeaseTTL)
 		if errors.Is(err, account.ErrLeaseHeld) {
-			return nil, fmt.Errorf("%w: %s (lease held elsewhere)", ErrAccountBusy, id)
+			// err (an *account.LeaseHeldError) names the holder and
+			// the expiry.
+			return nil, fmt.Errorf("%w: %s: %w", ErrAccountBusy, id, err)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("multidrop: account %s: lease: %w", id, err)
 		}
-		held = p.holdLease(ctx, lease, cancel)
+		held = p.holdLease(ctx, lease, p.opt.LeaseTTL, cancel)
 		defer func() {
 			held.release()
 			// Release on a fresh context: the check's may be cancelled.
@@ -244,7 +265,7 @@ func (p *Pipeline) check(ctx context.Context, id string, stop <-chan struct{}) (
 		}()
 	}
 
-	r := p.run(ctx, a, held, stop)
+	r := p.run(ctx, a, held, o.Stop)
 	p.mu.Lock()
 	p.reports[id] = r
 	p.mu.Unlock()

@@ -545,6 +545,97 @@ func TestCheckErrors(t *testing.T) {
 	}
 }
 
+// CheckWith a closed Stop finishes the message in hand, leaves the others
+// untouched and commits.
+func TestCheckWithStop(t *testing.T) {
+	srv := &poptest.Server{}
+	srv.AddUser(popUser, popPass,
+		poptest.Message{UID: "s1", Data: msg("one", "Message-ID: <s1@x>", "To: alice@example.com")},
+		poptest.Message{UID: "s2", Data: msg("two", "Message-ID: <s2@x>", "To: alice@example.com")},
+		poptest.Message{UID: "s3", Data: msg("three", "Message-ID: <s3@x>", "To: alice@example.com")},
+	)
+	e := newEnv(t, srv, nil)
+	stop := make(chan struct{})
+	close(stop) // asked before the first message
+	r, err := e.p.CheckWith(t.Context(), e.acct.ID, &multidrop.CheckOptions{Stop: stop})
+	require.NoError(t, err)
+	assert.True(t, r.Committed, "the session ended with QUIT")
+	assert.Equal(t, 1, r.Retrieved)
+	assert.Equal(t, 1, r.Deleted)
+	assert.Equal(t, map[string]int{"alice@example.com": 1}, e.delivered())
+	assert.Len(t, srv.Mailbox(popUser), 2)
+}
+
+// countingLease counts the calls made on it.
+type countingLease struct{ renewed, released atomic.Int32 }
+
+func (l *countingLease) Token() int64 { return 1 }
+func (l *countingLease) Renew(context.Context, time.Duration) error {
+	l.renewed.Add(1)
+	return nil
+}
+func (l *countingLease) Release(context.Context) error {
+	l.released.Add(1)
+	return nil
+}
+
+// lockerFunc is an account.Locker made of a function.
+type lockerFunc func(ctx context.Context, id, owner string, ttl time.Duration) (account.Lease, error)
+
+func (f lockerFunc) Acquire(ctx context.Context, id, owner string, ttl time.Duration) (account.Lease, error) {
+	return f(ctx, id, owner, ttl)
+}
+
+// CheckWith a claim checks the claimed account as given, under the claim's
+// lease (not the Locker's), and leaves the lease to its caller.
+func TestCheckWithClaim(t *testing.T) {
+	srv := &poptest.Server{}
+	srv.AddUser(popUser, popPass, poptest.Message{UID: "c1", Data: msg("hi", "Message-ID: <c1@x>", "To: alice@example.com")})
+	var acquired atomic.Int32
+	// A journal that cannot be fenced: the counting lease is no memory lease.
+	j := struct{ account.Journal }{account.NewMemoryJournal()}
+	var clock atomic.Int64 // seconds after the env's time
+	e := newEnv(t, srv, nil, withJournal(j), func(e *env, o *multidrop.Options) {
+		start := e.now
+		o.Now = func() time.Time { return start.Add(time.Duration(clock.Load()) * time.Second) }
+		inner := o.Fetcher
+		o.Fetcher = fetchFunc(func(ctx context.Context, a account.Account, h pop.Handler) error {
+			// Past a third of the claim's one-minute lease before the
+			// delivery (not of Options.LeaseTTL, two minutes).
+			clock.Add(30)
+			return inner.Fetch(ctx, a, h)
+		})
+		o.Locker = lockerFunc(func(context.Context, string, string, time.Duration) (account.Lease, error) {
+			acquired.Add(1)
+			return nil, account.ErrLeaseHeld
+		})
+	})
+	_, err := e.p.Check(t.Context(), e.acct.ID)
+	require.ErrorIs(t, err, multidrop.ErrAccountBusy, "Check takes a lease of the Locker")
+	require.EqualValues(t, 1, acquired.Load())
+
+	// The store's copy is disabled: the claim's is checked all the same.
+	claimed := e.acct
+	e.acct.Enabled = false
+	_, err = e.store.Put(t.Context(), e.acct)
+	require.NoError(t, err)
+	lease := &countingLease{}
+	claim := &account.Claim{Account: claimed, Lease: lease}
+	r, err := e.p.CheckWith(t.Context(), claimed.ID, &multidrop.CheckOptions{Claim: claim, LeaseTTL: time.Minute})
+	require.NoError(t, err)
+	assert.Equal(t, 1, r.Delivered)
+	assert.True(t, r.Committed)
+	assert.Positive(t, lease.renewed.Load(), "renewed before the delivery, at a third of the claim's LeaseTTL")
+	assert.Zero(t, lease.released.Load(), "the caller releases a claim's lease")
+	assert.EqualValues(t, 1, acquired.Load(), "no lease of the Locker")
+	assert.Same(t, r, e.p.LastReport(claimed.ID))
+
+	_, err = e.p.CheckWith(t.Context(), "other", &multidrop.CheckOptions{Claim: claim})
+	assert.ErrorContains(t, err, "multidrop: account other: a claim of account acct1 given")
+	_, err = e.p.CheckWith(t.Context(), claimed.ID, &multidrop.CheckOptions{Claim: &account.Claim{Account: claimed}})
+	assert.ErrorContains(t, err, "the claim has no lease")
+}
+
 func TestCheckAllBoundedAndIndependent(t *testing.T) {
 	srv := &poptest.Server{}
 	store := account.NewMemoryStore()
@@ -583,7 +674,7 @@ func TestCheckAllBoundedAndIndependent(t *testing.T) {
 func TestCheckAllConcurrencyBound(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var in, most atomic.Int32
-		f := &fakeFetcher{err: func(string, int) error {
+		f := fetchFunc(func(context.Context, account.Account, pop.Handler) error {
 			n := in.Add(1)
 			defer in.Add(-1)
 			for {
@@ -594,12 +685,14 @@ func TestCheckAllConcurrencyBound(t *testing.T) {
 			}
 			time.Sleep(time.Second) // until every check that can run has started
 			return nil
-		}}
-		var accts []account.Account
+		})
+		store := account.NewMemoryStore()
 		for i := range 7 {
-			accts = append(accts, account.Account{ID: fmt.Sprint("a", i)})
+			_, err := store.Put(t.Context(), account.Account{ID: fmt.Sprint("a", i), Enabled: true,
+				Host: "pop.example.net", Domain: "example.com", Auth: account.Auth{User: "u", Secret: "p"}})
+			require.NoError(t, err)
 		}
-		_, store, dlv := newScheduled(t, f, accts...)
+		dlv := &delivertest.Deliverer{}
 		dir, err := resolve.NewStatic(resolve.Table{Users: []resolve.User{{Address: "alice@example.com"}}})
 		require.NoError(t, err)
 		p, err := multidrop.New(&multidrop.Options{Store: store, Journal: account.NewMemoryJournal(),
@@ -611,6 +704,13 @@ func TestCheckAllConcurrencyBound(t *testing.T) {
 		assert.Len(t, reports, 7)
 		assert.Equal(t, int32(3), most.Load())
 	})
+}
+
+// fetchFunc is a pop.Fetcher made of a function.
+type fetchFunc func(ctx context.Context, a account.Account, h pop.Handler) error
+
+func (f fetchFunc) Fetch(ctx context.Context, a account.Account, h pop.Handler) error {
+	return f(ctx, a, h)
 }
 
 // Handler lets an embedder drive the pipeline with its own fetcher.

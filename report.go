@@ -141,7 +141,7 @@ const (
 	EventMessage     EventKind = "message"
 	EventDelivery    EventKind = "delivery"
 	EventGuard       EventKind = "guard"
-	EventAccountIdle EventKind = "account.paused"
+	EventAccountIdle EventKind = "account.paused" // from package schedule: an [AUTH] failure paused the account
 )
 
 // Event is passed to Options.Observer, for metrics. Fields not relevant to
@@ -153,11 +153,4 @@ type Event struct {
 	Result  *deliver.Result
 	Report  *Report // EventCheckEnd
 	Err     error
-}
-
-func (r *Report) loginDelay() time.Duration {
-	if r == nil {
-		return 0
-	}
-	return r.LoginDelay
 }

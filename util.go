@@ -3,8 +3,6 @@ package multidrop
 import (
 	"errors"
 	"os"
-	"strings"
-	"time"
 
 	"github.com/multidrop/multidrop/pop"
 )
@@ -15,24 +13,6 @@ func localHostname() string {
 		return "localhost"
 	}
 	return h
-}
-
-// isAuthFailure reports whether err says the credentials were refused
-// ([AUTH], RFC 3206).
-func isAuthFailure(err error) bool {
-	var pe *pop.Error
-	return errors.As(err, &pe) && strings.EqualFold(strings.SplitN(pe.Code, "/", 2)[0], "AUTH")
-}
-
-// loginDelay returns how long the server asked to wait before the next login:
-// its LOGIN-DELAY capability, or at least the interval after a
-// [LOGIN-DELAY] refusal.
-func loginDelay(r *Report, err error) time.Duration {
-	var pe *pop.Error
-	if errors.As(err, &pe) && strings.EqualFold(pe.Code, "LOGIN-DELAY") {
-		return max(r.loginDelay(), 5*time.Minute)
-	}
-	return r.loginDelay()
 }
 
 // leafErrors flattens errors.Join trees.

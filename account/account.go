@@ -259,7 +259,8 @@ type Retrieval struct {
 	// MaxMessages and MaxBytes cap one check; 0 means no cap.
 	MaxMessages int   `json:"max_messages,omitempty"`
 	MaxBytes    int64 `json:"max_bytes,omitempty"`
-	// Interval between scheduled checks; 0 means the pipeline's default.
+	// Interval between scheduled checks; 0 means the schedule's default
+	// (schedule.Options.Interval).
 	Interval time.Duration `json:"interval,omitempty"`
 }
 

@@ -10,8 +10,8 @@ import (
 // (see [Locker]), and the instance reports when the account is due next.
 // Due times are kept and compared by the implementation on one clock (the
 // database's for package account/sqlstore), so the clocks of the instances
-// do not matter. A Scheduler is optional: a Pipeline whose Locker implements
-// it can run with RunShared instead of Run.
+// do not matter. A Scheduler is optional: with one, package schedule can
+// run RunShared instead of Run.
 type Scheduler interface {
 	// Claim leases up to limit enabled accounts that are due, not paused
 	// and not leased by anyone, to owner for ttl, and returns them with

@@ -97,7 +97,7 @@
 // # Shared schedule
 //
 // A Store is also an [account.Scheduler], for instances that share the
-// accounts (multidrop's Pipeline.RunShared). Migration 2 adds to accounts
+// accounts (package schedule's RunShared). Migration 2 adds to accounts
 // the columns next_check_at (when the account is due, on the store's clock;
 // 0 for a new account: due at once), check_failures (for backoff),
 // paused_version (the updated_at at which an authentication failure paused

@@ -93,10 +93,11 @@ func (v enabledView) Get(ctx context.Context, id string) (account.Account, error
 	return a, err
 }
 
-// Resume wakes a paused account (admin.Resumer).
+// Resume wakes a paused account (admin.Resumer): its running schedule
+// checks it at once. It reports false when no schedule runs.
 func (c checker) Resume(id string) bool {
-	p, _ := c.d.Pipeline()
-	return p.Wake(id)
+	s := c.d.Schedule()
+	return s != nil && s.Wake(context.Background(), id) == nil
 }
 
 func (c checker) LastReport(id string) *multidrop.Report {

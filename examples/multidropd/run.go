@@ -28,6 +28,7 @@ import (
 	"github.com/multidrop/multidrop/admin"
 	"github.com/multidrop/multidrop/deliver"
 	"github.com/multidrop/multidrop/resolve"
+	"github.com/multidrop/multidrop/schedule"
 )
 
 // storeOpenTimeout bounds opening the account store (a PostgreSQL server
@@ -155,6 +156,7 @@ type Daemon struct {
 	p       *multidrop.Pipeline
 	retired []*multidrop.Pipeline // replaced by reloads, newest first, for their reports
 	changed chan struct{}         // closed when p is replaced
+	sched   *schedule.Schedule    // p's running schedule, nil between runs
 }
 
 // maxRetired bounds the replaced Pipelines kept for their last reports.
@@ -443,7 +445,6 @@ func (d *Daemon) newPipelineOver(store account.Store, c *Config, dir *resolve.Fi
 		SpoolDir:       pc.SpoolDir,
 		MaxMessageSize: pc.MaxMessageSize,
 		Concurrency:    pc.Concurrency,
-		Interval:       time.Duration(pc.Interval),
 		LocalHost:      pc.LocalHost,
 		Logger:         d.log,
 		Observer:       d.observe,
@@ -617,14 +618,47 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	}
 }
 
-// run runs p's schedule: in memory (Pipeline.Run), or shared with the
-// other instances through the store (Pipeline.RunShared).
+// run runs p's schedule: in memory (schedule.Schedule.Run), or shared
+// with the other instances through the store (RunShared).
 func (d *Daemon) run(ctx context.Context, p *multidrop.Pipeline) error {
 	c := d.Config()
-	if c.Pipeline.Schedule == "shared" {
-		return p.RunShared(ctx, &multidrop.SharedOptions{Poll: time.Duration(c.Pipeline.Poll)})
+	pc := c.Pipeline
+	sch, _ := d.locker.(account.Scheduler) // else the store's, if any
+	s, err := schedule.New(p, d.store, &schedule.Options{
+		Interval:    time.Duration(pc.Interval),
+		Concurrency: pc.Concurrency,
+		Scheduler:   sch,
+		Owner:       d.owner,
+		LeaseTTL:    time.Duration(pc.LeaseTTL),
+		Poll:        time.Duration(pc.Poll),
+		Logger:      d.log,
+		Observer:    d.observe,
+	})
+	if err != nil {
+		return keyError(c, "pipeline", err)
 	}
-	return p.Run(ctx)
+	d.mu.Lock()
+	d.sched = s
+	d.mu.Unlock()
+	defer func() {
+		d.mu.Lock()
+		if d.sched == s {
+			d.sched = nil
+		}
+		d.mu.Unlock()
+	}()
+	if pc.Schedule == "shared" {
+		return s.RunShared(ctx)
+	}
+	return s.Run(ctx)
+}
+
+// Schedule returns the running schedule, or nil when none runs (-once,
+// -check, between a reload's two schedules).
+func (d *Daemon) Schedule() *schedule.Schedule {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.sched
 }
 
 // startAdmin listens on admin.listen, if set, and serves the admin page

@@ -1,7 +1,8 @@
 // Command benchshared measures instances sharing accounts on PostgreSQL
 // (scripts/bench-shared): n accounts with empty mailboxes on one in-process
-// POP3 server, k Pipelines each with its own connection pool running
-// RunShared on a fresh schema of $MULTIDROP_PG_DSN. It reports the time for
+// POP3 server, k Pipelines each with its own connection pool, driven by a
+// schedule.Schedule running RunShared, on a fresh schema of
+// $MULTIDROP_PG_DSN. It reports the time for
 // one full round (every account checked once), the checks per instance, the
 // database statements per check (counted in the driver), peak RSS, file
 // descriptors and goroutines.
@@ -38,6 +39,7 @@ import (
 	"github.com/multidrop/multidrop/pop"
 	"github.com/multidrop/multidrop/pop/poptest"
 	"github.com/multidrop/multidrop/resolve"
+	"github.com/multidrop/multidrop/schedule"
 )
 
 func main() {
@@ -137,14 +139,12 @@ func run(n, k, conc, pool int, poll time.Duration) error {
 		defer st.Close()
 		p, err := multidrop.New(&multidrop.Options{
 			Store: st, Journal: st, Locker: st,
-			Owner:       fmt.Sprintf("instance-%d", i),
-			Fetcher:     &pop.Downloader{Options: pop.Options{Timeouts: account.Timeouts{Command: 30 * time.Second, Data: 30 * time.Second}}},
-			Resolver:    resolve.New(dir, nil),
-			Deliverer:   &delivertest.Deliverer{},
-			SpoolDir:    spool,
-			Logger:      slog.New(slog.DiscardHandler),
-			Concurrency: conc,
-			Interval:    5 * time.Minute,
+			Owner:     fmt.Sprintf("instance-%d", i),
+			Fetcher:   &pop.Downloader{Options: pop.Options{Timeouts: account.Timeouts{Command: 30 * time.Second, Data: 30 * time.Second}}},
+			Resolver:  resolve.New(dir, nil),
+			Deliverer: &delivertest.Deliverer{},
+			SpoolDir:  spool,
+			Logger:    slog.New(slog.DiscardHandler),
 			Observer: func(e multidrop.Event) {
 				if e.Kind != multidrop.EventCheckEnd {
 					return
@@ -168,7 +168,17 @@ func run(n, k, conc, pool int, poll time.Duration) error {
 			stop()
 			return err
 		}
-		runs.Go(func() error { return p.RunShared(runCtx, &multidrop.SharedOptions{Poll: poll}) })
+		s, err := schedule.New(p, st, &schedule.Options{
+			Owner:       fmt.Sprintf("instance-%d", i),
+			Concurrency: conc,
+			Interval:    5 * time.Minute,
+			Poll:        poll,
+		})
+		if err != nil {
+			stop()
+			return err
+		}
+		runs.Go(func() error { return s.RunShared(runCtx) })
 	}
 	start := time.Now()
 	tick := time.NewTicker(50 * time.Millisecond)

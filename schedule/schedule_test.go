@@ -1,4 +1,4 @@
-package multidrop_test
+package schedule_test
 
 import (
 	"context"
@@ -22,6 +22,7 @@ import (
 	"github.com/multidrop/multidrop/pop"
 	"github.com/multidrop/multidrop/pop/poptest"
 	"github.com/multidrop/multidrop/resolve"
+	"github.com/multidrop/multidrop/schedule"
 )
 
 // fakeFetcher records when each account was fetched and runs a scripted
@@ -76,7 +77,13 @@ func (f *fakeFetcher) times(id string) []time.Time {
 	return append([]time.Time(nil), f.calls[id]...)
 }
 
-func newScheduled(t *testing.T, f *fakeFetcher, accts ...account.Account) (*multidrop.Pipeline, *account.MemoryStore, *delivertest.Deliverer) {
+func newScheduled(t *testing.T, f *fakeFetcher, accts ...account.Account) (*schedule.Schedule, *account.MemoryStore, *delivertest.Deliverer) {
+	return newScheduledWith(t, f, nil, accts...)
+}
+
+// newScheduledWith is newScheduled with edit applied to the Options of the
+// Schedule (Interval 10 minutes).
+func newScheduledWith(t *testing.T, f *fakeFetcher, edit func(*schedule.Options), accts ...account.Account) (*schedule.Schedule, *account.MemoryStore, *delivertest.Deliverer) {
 	store := account.NewMemoryStore()
 	for _, a := range accts {
 		a.Enabled = true
@@ -92,14 +99,20 @@ func newScheduled(t *testing.T, f *fakeFetcher, accts ...account.Account) (*mult
 	p, err := multidrop.New(&multidrop.Options{
 		Store: store, Journal: account.NewMemoryJournal(), Fetcher: f,
 		Resolver: resolve.New(dir, nil), Deliverer: dlv,
-		Interval: 10 * time.Minute, Logger: slog.New(slog.DiscardHandler),
+		Logger: slog.New(slog.DiscardHandler),
 	})
 	require.NoError(t, err)
-	return p, store, dlv
+	so := &schedule.Options{Interval: 10 * time.Minute}
+	if edit != nil {
+		edit(so)
+	}
+	s, err := schedule.New(p, store, so)
+	require.NoError(t, err)
+	return s, store, dlv
 }
 
 // run starts p.Run and returns a stop function that cancels it and waits.
-func run(t *testing.T, p *multidrop.Pipeline) (stop func()) {
+func run(t *testing.T, p *schedule.Schedule) (stop func()) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error)
 	go func() { done <- p.Run(ctx) }()
@@ -156,6 +169,30 @@ func TestRunBackoffAfterFailures(t *testing.T) {
 	})
 }
 
+// Options.Jitter < 0: every wait is the interval exactly.
+func TestRunWithoutJitter(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := &fakeFetcher{}
+		p, _, _ := newScheduledWith(t, f, func(o *schedule.Options) { o.Jitter = -1 }, account.Account{ID: "exact"})
+		stop := run(t, p)
+		time.Sleep(time.Hour + time.Second)
+		stop()
+		assert.Equal(t, []time.Duration{10 * time.Minute, 10 * time.Minute, 10 * time.Minute, 10 * time.Minute, 10 * time.Minute, 10 * time.Minute},
+			gaps(f.times("exact")))
+	})
+}
+
+func TestNewNamesTheMissingCollaborator(t *testing.T) {
+	store := account.NewMemoryStore()
+	p, err := multidrop.New(&multidrop.Options{Store: store, Journal: account.NewMemoryJournal(),
+		Resolver: resolve.New(aliceDirectory(t), nil), Deliverer: &delivertest.Deliverer{}})
+	require.NoError(t, err)
+	_, err = schedule.New(nil, store, nil)
+	assert.EqualError(t, err, "schedule: the Checker is required")
+	_, err = schedule.New(p, nil, nil)
+	assert.EqualError(t, err, "schedule: the Store is required")
+}
+
 func TestRunAuthFailurePausesUntilWokenOrChanged(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var failing sync.Map
@@ -166,12 +203,23 @@ func TestRunAuthFailurePausesUntilWokenOrChanged(t *testing.T) {
 			}
 			return nil
 		}}
-		p, store, _ := newScheduled(t, f, account.Account{ID: "acct"})
+		var paused []string
+		var mu sync.Mutex
+		p, store, _ := newScheduledWith(t, f, func(o *schedule.Options) {
+			o.Observer = func(e multidrop.Event) {
+				mu.Lock()
+				defer mu.Unlock()
+				paused = append(paused, string(e.Kind)+" "+e.Account)
+			}
+		}, account.Account{ID: "acct"})
 		stop := run(t, p)
 		time.Sleep(time.Hour)
 		assert.Len(t, f.times("acct"), 1, "paused after the [AUTH] failure: no lock-out by retries")
+		mu.Lock()
+		assert.Equal(t, []string{"account.paused acct"}, paused)
+		mu.Unlock()
 
-		assert.True(t, p.Wake("acct"))
+		require.NoError(t, p.Wake(t.Context(), "acct"))
 		synctest.Wait()
 		assert.Len(t, f.times("acct"), 2, "Wake checks at once")
 
@@ -182,7 +230,7 @@ func TestRunAuthFailurePausesUntilWokenOrChanged(t *testing.T) {
 		a.Auth.Secret = "new"
 		_, err = store.Put(t.Context(), a)
 		require.NoError(t, err)
-		time.Sleep(multidrop.RefreshInterval + time.Second)
+		time.Sleep(schedule.RefreshInterval + time.Second)
 		assert.Len(t, f.times("acct"), 3)
 		stop()
 	})
@@ -227,7 +275,7 @@ func TestRunGracefulStopFinishesMessageInHand(t *testing.T) {
 
 func TestWakeWithoutRun(t *testing.T) {
 	p, _, _ := newScheduled(t, &fakeFetcher{}, account.Account{ID: "x"})
-	assert.False(t, p.Wake("x"))
+	assert.ErrorIs(t, p.Wake(t.Context(), "x"), schedule.ErrNotRunning)
 }
 
 // Wake checks an account waiting on its interval at once; a Wake that comes
@@ -248,16 +296,16 @@ func TestRunWake(t *testing.T) {
 		require.Len(t, f.times("acct"), 1)
 
 		woken := time.Now()
-		assert.True(t, p.Wake("acct"))
+		require.NoError(t, p.Wake(t.Context(), "acct"))
 		synctest.Wait()
 		ts := f.times("acct")
 		require.Len(t, ts, 2, "woken while waiting on its interval")
 		assert.Equal(t, woken, ts[1])
 
 		time.Sleep(time.Minute)
-		assert.True(t, p.Wake("acct"))
+		require.NoError(t, p.Wake(t.Context(), "acct"))
 		synctest.Wait() // the third check runs, held
-		assert.True(t, p.Wake("acct"))
+		require.NoError(t, p.Wake(t.Context(), "acct"))
 		synctest.Wait()
 		require.Len(t, f.times("acct"), 3)
 		time.Sleep(time.Minute)
@@ -288,20 +336,26 @@ func TestRunGracefulStopCommits(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	var once sync.Once
-	e := newEnv(t, srv, nil, func(e *env, o *multidrop.Options) {
-		inner := o.Deliverer
-		o.DeliveryConcurrency = 2
-		o.Interval = time.Second // the first check within 0.1 s
-		o.Now = time.Now         // Run waits on the clock
-		o.Deliverer = deliver.Func(func(dctx context.Context, env deliver.Envelope, m io.Reader) (deliver.Results, error) {
+	dlv := &delivertest.Deliverer{}
+	store := popAccount(t, srv)
+	p, err := multidrop.New(&multidrop.Options{
+		Store: store, Journal: account.NewMemoryJournal(),
+		Fetcher:             &pop.Downloader{Options: pop.Options{Timeouts: account.Timeouts{Command: 5 * time.Second, Data: 5 * time.Second}}},
+		Resolver:            resolve.New(aliceDirectory(t), nil),
+		DeliveryConcurrency: 2,
+		SpoolDir:            t.TempDir(),
+		Deliverer: deliver.Func(func(dctx context.Context, env deliver.Envelope, m io.Reader) (deliver.Results, error) {
 			once.Do(func() {
 				cancel() // the shutdown comes while messages are in hand
 				time.Sleep(200 * time.Millisecond)
 			})
-			return inner.Deliver(dctx, env, m)
-		})
+			return dlv.Deliver(dctx, env, m)
+		}),
 	})
-	require.NoError(t, e.p.Run(ctx))
+	require.NoError(t, err)
+	s, err := schedule.New(p, store, &schedule.Options{Interval: time.Second}) // the first check within 0.1 s
+	require.NoError(t, err)
+	require.NoError(t, s.Run(ctx))
 
 	var quit bool
 	for _, c := range srv.Transcript() {
@@ -315,7 +369,7 @@ func TestRunGracefulStopCommits(t *testing.T) {
 	assert.NotEmpty(t, left, "the stop came before the end of the mailbox")
 	assert.Less(t, len(left), 40, "the messages in hand were finished")
 	got := map[string]int{}
-	for _, d := range e.dlv.Deliveries() {
+	for _, d := range dlv.Deliveries() {
 		got[d.Envelope.Trace.Key]++
 	}
 	for _, m := range msgs {
