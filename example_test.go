@@ -3,7 +3,6 @@ package multidrop_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -59,10 +58,9 @@ func Example() {
 		panic(err)
 	}
 	defer os.RemoveAll(root)
-	maildir, err := deliver.NewMaildir(&deliver.MaildirOptions{
-		Template: "{root}/{domain}/{user}/Maildir", Root: root, Create: true, KeyNames: true,
-		TraceOptions: deliver.TraceOptions{DeliveredTo: true},
-	})
+	// The defaults: {root}/{domain}/{user}/Maildir, key-named files
+	// (no duplicate after a crash), a Delivered-To field.
+	maildir, err := deliver.NewMaildir(&deliver.MaildirOptions{Root: root, Create: true})
 	if err != nil {
 		panic(err)
 	}
@@ -71,8 +69,7 @@ func Example() {
 		Store:     store,
 		Journal:   account.NewMemoryJournal(), // account/sqlstore in production
 		Resolver:  resolve.New(dir, nil),
-		Deliverer: maildir,
-		Logger:    slog.New(slog.DiscardHandler),
+		Deliverer: maildir, // no Logger: a library is silent unless asked
 	})
 	if err != nil {
 		panic(err)

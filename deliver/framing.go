@@ -70,7 +70,6 @@ func (c *crlfWriter) write(p []byte) error {
 		// A CR: followed by LF, by something else, or by the end of p.
 		if i+1 == len(p) {
 			c.cr = true
-			p = p[i+1:]
 			break
 		}
 		out = append(out, crlf...)

@@ -741,7 +741,7 @@ func (p *addrParser) domain() (string, bool, error) {
 
 func unquote(raw string, escaped bool) string {
 	in := raw[1 : len(raw)-1]
-	if !escaped && strings.IndexAny(in, "\r\n") < 0 {
+	if !escaped && !strings.ContainsAny(in, "\r\n") {
 		return in
 	}
 	var b strings.Builder
