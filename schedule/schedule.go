@@ -413,15 +413,19 @@ func isAuthFailure(err error) bool {
 }
 
 // loginDelay returns how long the server asked to wait before the next login:
-// its LOGIN-DELAY capability, or at least five minutes after a
-// [LOGIN-DELAY] refusal (RFC 2449).
+// its LOGIN-DELAY capability (RFC 2449); after a [LOGIN-DELAY] refusal the
+// delay the server announced, or five minutes when it announced none. An
+// [IN-USE] refusal is no login delay: it fails the check, which backs off.
 func loginDelay(r *multidrop.Report, err error) time.Duration {
 	var d time.Duration
 	if r != nil {
 		d = r.LoginDelay
 	}
 	var pe *pop.Error
-	if errors.As(err, &pe) && strings.EqualFold(pe.Code, "LOGIN-DELAY") {
+	if errors.As(err, &pe) && errors.Is(pe, pop.ErrLoginDelay) {
+		if pe.LoginDelay > 0 {
+			return max(d, pe.LoginDelay)
+		}
 		return max(d, 5*time.Minute)
 	}
 	return d

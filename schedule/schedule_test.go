@@ -250,6 +250,40 @@ func TestRunHonoursLoginDelay(t *testing.T) {
 	})
 }
 
+// A [LOGIN-DELAY] refusal reschedules after the delay the server announced
+// (RFC 2449), not a fixed five minutes; with none announced, five minutes.
+// An [IN-USE] refusal is no login delay: it backs off as a failure.
+func TestRunLoginDelayRefusal(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		err     error
+		wantGap time.Duration
+	}{
+		{"announced 20m", &pop.Error{Command: "PASS", Code: "LOGIN-DELAY", Text: "wait", LoginDelay: 20 * time.Minute}, 20 * time.Minute},
+		{"announced 2m", &pop.Error{Command: "PASS", Code: "LOGIN-DELAY", Text: "wait", LoginDelay: 2 * time.Minute}, 2 * time.Minute},
+		{"none announced", &pop.Error{Command: "PASS", Code: "LOGIN-DELAY", Text: "wait"}, 5 * time.Minute},
+		{"in use", &pop.Error{Command: "PASS", Code: "IN-USE", Text: "locked"}, schedule.DefaultBackoff(1)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				f := &fakeFetcher{err: func(_ string, n int) error {
+					if n == 1 {
+						return tc.err
+					}
+					return nil
+				}}
+				p, _, _ := newScheduled(t, f, account.Account{ID: "busy"})
+				stop := run(t, p)
+				time.Sleep(tc.wantGap + 2*time.Minute) // the first check comes within a minute
+				stop()
+				times := f.times("busy")
+				require.Len(t, times, 2, "one retry, after the delay")
+				assert.Equal(t, tc.wantGap, times[1].Sub(times[0]).Truncate(time.Second))
+			})
+		})
+	}
+}
+
 func TestRunGracefulStopFinishesMessageInHand(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		m := []byte("To: alice@example.com\r\nMessage-ID: <g@x>\r\n\r\nhi\r\n")
