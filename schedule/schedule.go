@@ -108,9 +108,55 @@ type Schedule struct {
 	opt   Options
 
 	mu     sync.Mutex
-	wake   chan string   // set while Run is running
-	poke   chan struct{} // set while RunShared is running
-	active bool          // Run or RunShared is running
+	wake   chan string       // set while Run is running
+	poke   chan struct{}     // set while RunShared is running
+	active bool              // Run or RunShared is running
+	status map[string]Status // Run's state of each account, for Status
+}
+
+// Status is Run's state of one account, as [Schedule.Status] reports it.
+type Status struct {
+	// Next is when the account is checked next (zero while it is being
+	// checked or while it is paused).
+	Next time.Time
+	// Running is set while a check of the account runs.
+	Running bool
+	// Paused, when not empty, says why the account is not checked until
+	// Wake or a change of its settings (refused credentials).
+	Paused string
+	// Failures is the number of failed checks in a row; Next then follows
+	// Options.Backoff.
+	Failures int
+	// LoginDelay, when set, is the server's LOGIN-DELAY that put Next
+	// later than the interval or the backoff.
+	LoginDelay time.Duration
+}
+
+// Status returns Run's state of an enabled account, and false when Run is
+// not running or does not know the account (yet). Under RunShared the
+// state lives in the shared store, not here: Status reports false.
+func (s *Schedule) Status(id string) (Status, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, ok := s.status[id]
+	return st, ok
+}
+
+// publish makes Run's state of the accounts visible to Status.
+func (s *Schedule) publish(state map[string]*acctState) {
+	m := make(map[string]Status, len(state))
+	for id, st := range state {
+		v := Status{Running: st.running, Paused: st.paused, Failures: st.failures, LoginDelay: st.delay}
+		if !st.running && st.paused == "" {
+			v.Next = st.next
+		}
+		m[id] = v
+	}
+	s.mu.Lock()
+	if s.wake != nil {
+		s.status = m
+	}
+	s.mu.Unlock()
 }
 
 // New returns a Schedule of the accounts of store, checked by c, or an
@@ -169,7 +215,8 @@ type acctState struct {
 	paused   string // non-empty: why checks are paused (an [AUTH] failure)
 	version  string // content hash of the account when paused
 	running  bool
-	woken    bool // Wake came while a check ran: check again after it
+	woken    bool          // Wake came while a check ran: check again after it
+	delay    time.Duration // the server's LOGIN-DELAY set next, if it did
 }
 
 // Wake asks a running Run to check the account at once, resuming it if an
@@ -308,6 +355,7 @@ func (s *Schedule) Run(ctx context.Context) error {
 				}
 			}
 			timer.Reset(max(wait, 10*time.Millisecond))
+			s.publish(state)
 		}
 		select {
 		case <-ctxDone:
@@ -362,8 +410,10 @@ func (s *Schedule) reschedule(st *acctState, a account.Account, r *multidrop.Rep
 		st.next = now
 	}
 	st.woken = false
+	st.delay = 0
 	if d := loginDelay(r, err); d > 0 && now.Add(d).After(st.next) {
 		st.next = now.Add(d)
+		st.delay = d
 	}
 }
 
@@ -378,7 +428,7 @@ func (s *Schedule) begin(wake chan string, poke chan struct{}) (end func(), err 
 	s.active, s.wake, s.poke = true, wake, poke
 	return func() {
 		s.mu.Lock()
-		s.active, s.wake, s.poke = false, nil, nil
+		s.active, s.wake, s.poke, s.status = false, nil, nil, nil
 		s.mu.Unlock()
 	}, nil
 }

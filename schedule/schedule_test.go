@@ -414,3 +414,54 @@ func TestRunGracefulStopCommits(t *testing.T) {
 		}
 	}
 }
+
+// Status reports Run's state of each account: the next check, failures in a
+// row, a pause after refused credentials and the server's LOGIN-DELAY.
+func TestRunStatus(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := &fakeFetcher{err: func(id string, n int) error {
+			switch id {
+			case "failing":
+				return errors.New("pop: dial: connection refused")
+			case "refused":
+				return &pop.Error{Command: "PASS", Code: "AUTH", Text: "bad password"}
+			case "delayed":
+				return &pop.Error{Command: "PASS", Code: "LOGIN-DELAY", Text: "wait", LoginDelay: time.Hour}
+			}
+			return nil
+		}}
+		s, _, _ := newScheduled(t, f, account.Account{ID: "ok"}, account.Account{ID: "failing"},
+			account.Account{ID: "refused"}, account.Account{ID: "delayed"})
+		_, known := s.Status("ok")
+		assert.False(t, known, "no Run, no state")
+		stop := run(t, s)
+		time.Sleep(2 * time.Minute) // every account's first check has run
+		synctest.Wait()
+		now := time.Now()
+
+		st, ok := s.Status("ok")
+		require.True(t, ok)
+		assert.Zero(t, st.Failures)
+		assert.Empty(t, st.Paused)
+		assert.True(t, st.Next.After(now), "next check ahead")
+
+		st, ok = s.Status("failing")
+		require.True(t, ok)
+		assert.GreaterOrEqual(t, st.Failures, 1)
+		assert.True(t, st.Next.After(now))
+
+		st, ok = s.Status("refused")
+		require.True(t, ok)
+		assert.Equal(t, "authentication failed", st.Paused)
+		assert.True(t, st.Next.IsZero(), "paused: no next check")
+
+		st, ok = s.Status("delayed")
+		require.True(t, ok)
+		assert.Equal(t, time.Hour, st.LoginDelay)
+		assert.True(t, st.Next.After(now.Add(55*time.Minute)))
+
+		stop()
+		_, known = s.Status("ok")
+		assert.False(t, known, "Run ended")
+	})
+}

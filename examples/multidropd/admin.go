@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"fmt"
 	"log"
 	"net/http"
 	"strings"
@@ -92,6 +93,36 @@ func (v enabledView) Get(ctx context.Context, id string) (account.Account, error
 	}
 	return a, err
 }
+
+// Status is the running schedule's state of an account
+// (admin.StatusSource): the next check, a pause, a backoff and its reason.
+// Without a running schedule (-once, between a reload's two schedules) or
+// under the shared schedule, whose state lives in the store, it is empty.
+func (c checker) Status(id string) admin.Status {
+	s := c.d.Schedule()
+	if s == nil {
+		return admin.Status{}
+	}
+	st, ok := s.Status(id)
+	if !ok {
+		return admin.Status{}
+	}
+	out := admin.Status{Next: st.Next, Paused: st.Paused}
+	switch {
+	case st.LoginDelay > 0:
+		out.Backoff = fmt.Sprintf("the server allows a login every %s (LOGIN-DELAY)", st.LoginDelay)
+	case st.Failures == 1:
+		out.Backoff = "the last check failed"
+	case st.Failures > 1:
+		out.Backoff = fmt.Sprintf("the last %d checks failed", st.Failures)
+	}
+	return out
+}
+
+var (
+	_ admin.StatusSource = checker{}
+	_ admin.Resumer      = checker{}
+)
 
 // Resume wakes a paused account (admin.Resumer): its running schedule
 // checks it at once. It reports false when no schedule runs.

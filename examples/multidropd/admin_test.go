@@ -19,6 +19,7 @@ import (
 
 	"github.com/multidrop/multidrop"
 	"github.com/multidrop/multidrop/account"
+	"github.com/multidrop/multidrop/admin"
 )
 
 func TestRequireAuth(t *testing.T) {
@@ -253,4 +254,41 @@ func TestAdminServerLimits(t *testing.T) {
 	res, err := http.ReadResponse(bufio.NewReader(c), nil)
 	require.NoError(t, err)
 	assert.Equal(t, http.StatusRequestHeaderFieldsTooLarge, res.StatusCode)
+}
+
+// TestAdminShowsSchedule: with the daemon's schedule running, the page's
+// state and next-check columns come from it: a failing account is shown
+// backing off with the reason and its next check.
+func TestAdminShowsSchedule(t *testing.T) {
+	dir := t.TempDir()
+	path := writeConfig(t, dir, map[string]any{"pipeline": map[string]any{"interval": "10s"}})
+	d := openDaemon(t, path, new(bytes.Buffer))
+	_, err := d.Store().Put(t.Context(), account.Account{
+		ID: "down", Enabled: true, Host: "127.0.0.1", Port: 1, Domain: "example.com",
+		Security: account.SecurityTLS, Auth: account.Auth{User: "u", Secret: "pw"},
+	})
+	require.NoError(t, err)
+	assert.Equal(t, admin.Status{}, checker{d}.Status("down"), "no schedule runs yet")
+
+	ctx, cancel := context.WithCancel(t.Context())
+	served := make(chan error, 1)
+	go func() { served <- d.Serve(ctx) }()
+	defer func() {
+		cancel()
+		require.NoError(t, <-served)
+	}()
+	require.Eventually(t, func() bool {
+		return checker{d}.Status("down").Backoff != ""
+	}, 20*time.Second, 50*time.Millisecond, "the failed check is seen by the page")
+	st := checker{d}.Status("down")
+	assert.Equal(t, "the last check failed", st.Backoff)
+	assert.False(t, st.Next.IsZero(), "a next check is known")
+
+	h, err := d.adminHandler()
+	require.NoError(t, err)
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest("GET", "/", nil))
+	require.Equal(t, http.StatusOK, w.Code)
+	assert.Contains(t, w.Body.String(), "backing off")
+	assert.Contains(t, w.Body.String(), "the last check failed")
 }
