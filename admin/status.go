@@ -36,7 +36,7 @@ type StatusSource interface {
 }
 
 // Resumer is an optional capability of a [Checker]: resume a paused
-// account at once (as [multidrop.Pipeline.Wake] does). With it, paused
+// account at once (as package schedule's Wake does). With it, paused
 // rows offer Resume.
 type Resumer interface {
 	Resume(id string) bool
