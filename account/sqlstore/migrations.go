@@ -44,3 +44,18 @@ func deletedAccounts(integer string) []string {
 		`CREATE INDEX deleted_accounts_at ON deleted_accounts (deleted_at)`,
 	}
 }
+
+// journalGuard is migration 7: journal_guard, one row per account with a
+// deletion guard state ([account.Guard]): the window of recently examined
+// messages as a JSON array of {"key", "no_recipient"} (window), and when
+// the guard tripped (tripped_at, Unix nanoseconds; 0 while it does not
+// hold the account).
+func journalGuard(integer string) []string {
+	return []string{
+		`CREATE TABLE journal_guard (
+			account_id TEXT PRIMARY KEY,
+			window_json TEXT NOT NULL,
+			tripped_at ` + integer + ` NOT NULL
+		)`,
+	}
+}
