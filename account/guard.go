@@ -15,6 +15,11 @@ type Guard struct {
 	// account. Once set it stays until a write clears it: the
 	// administrator's release.
 	Tripped time.Time `json:"tripped,omitzero"`
+	// Released is when the administrator released the guard, confirming
+	// the account's messages without a valid recipient: the next check
+	// that judges deletes them whatever their share, then starts a new
+	// window. Zero otherwise.
+	Released time.Time `json:"released,omitzero"`
 }
 
 // Examined is one message in a [Guard]'s window: its key and whether it had
@@ -41,13 +46,14 @@ func (g Guard) NoRecipient() int {
 }
 
 // IsZero reports whether g records nothing.
-func (g Guard) IsZero() bool { return len(g.Window) == 0 && g.Tripped.IsZero() }
+func (g Guard) IsZero() bool { return len(g.Window) == 0 && g.Tripped.IsZero() && g.Released.IsZero() }
 
 // Add returns g with the examined messages added at the end of its window,
 // each replacing an earlier entry of its key (a message kept and examined
 // again counts once), and only the newest size entries kept.
 func (g Guard) Add(size int, msgs ...Examined) Guard {
-	out := Guard{Tripped: g.Tripped}
+	out := g
+	out.Window = nil
 	latest := make(map[string]int, len(g.Window)+len(msgs))
 	all := append(append([]Examined(nil), g.Window...), msgs...)
 	for i, e := range all {

@@ -79,10 +79,9 @@ type MutableStore interface {
 //
 // An account has one [Guard], the deletion guard's memory: the window of
 // its most recently examined messages (whether each had a valid
-// recipient) and, once the guard tripped, since when it holds the account.
-// SetGuard replaces it whole; Sync and Forget never touch it, so it
-// outlives the messages it describes, and it stays until the guard is
-// released (the zero Guard written).
+// recipient), since when the guard holds the account once it tripped, and
+// when the administrator released it. SetGuard replaces it whole; Sync and
+// Forget never touch it, so it outlives the messages it describes.
 type Journal interface {
 	// Sync records the UIDs present in the current listing with now as their
 	// first-seen time if new, forgets every UID (and its delivery records)

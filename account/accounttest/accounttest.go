@@ -612,12 +612,14 @@ func TestJournal(t *testing.T, newJournal func(t *testing.T, now func() time.Tim
 			{"window", window},
 			{"tripped", account.Guard{Window: window.Window, Tripped: clk.Now().Add(time.Minute)}},
 			{"tripped, empty window", account.Guard{Tripped: clk.Now().Add(2 * time.Minute)}},
+			{"released", account.Guard{Released: clk.Now().Add(3 * time.Minute)}},
 		} {
 			require.NoError(t, j.SetGuard(ctx, "a", tc.g), tc.name)
 			got, err := j.Guard(ctx, "a")
 			require.NoError(t, err, tc.name)
 			assert.Equal(t, tc.g.Window, got.Window, tc.name)
 			assert.True(t, tc.g.Tripped.Equal(got.Tripped), "%s: tripped %v, want %v", tc.name, got.Tripped, tc.g.Tripped)
+			assert.True(t, tc.g.Released.Equal(got.Released), "%s: released %v, want %v", tc.name, got.Released, tc.g.Released)
 			assert.Equal(t, tc.g.Holds(), got.Holds(), tc.name)
 		}
 

@@ -494,9 +494,9 @@ func tuples(rows, width int) string {
 func (j *journal) Guard(ctx context.Context, accountID string) (account.Guard, error) {
 	var g account.Guard
 	var window string
-	var tripped int64
-	err := j.s.db.QueryRowContext(ctx, j.s.q(`SELECT window_json, tripped_at FROM journal_guard WHERE account_id = ?`), accountID).
-		Scan(&window, &tripped)
+	var tripped, released int64
+	err := j.s.db.QueryRowContext(ctx, j.s.q(`SELECT window_json, tripped_at, released_at FROM journal_guard WHERE account_id = ?`), accountID).
+		Scan(&window, &tripped, &released)
 	if errors.Is(err, sql.ErrNoRows) {
 		return g, nil
 	}
@@ -512,6 +512,9 @@ func (j *journal) Guard(ctx context.Context, accountID string) (account.Guard, e
 	if tripped != 0 {
 		g.Tripped = time.Unix(0, tripped).UTC()
 	}
+	if released != 0 {
+		g.Released = time.Unix(0, released).UTC()
+	}
 	return g, nil
 }
 
@@ -520,9 +523,12 @@ func (j *journal) SetGuard(ctx context.Context, accountID string, g account.Guar
 	if err != nil {
 		return fmt.Errorf("sqlstore: set guard: %w", err)
 	}
-	var tripped int64
+	var tripped, released int64
 	if !g.Tripped.IsZero() {
 		tripped = g.Tripped.UnixNano()
+	}
+	if !g.Released.IsZero() {
+		released = g.Released.UnixNano()
 	}
 	return j.s.tx(ctx, func(tx *sql.Tx) error {
 		if err := j.check(ctx, tx, accountID); err != nil {
@@ -532,9 +538,10 @@ func (j *journal) SetGuard(ctx context.Context, accountID string, g account.Guar
 		if g.IsZero() {
 			_, err = tx.ExecContext(ctx, j.s.q(`DELETE FROM journal_guard WHERE account_id = ?`), accountID)
 		} else {
-			_, err = tx.ExecContext(ctx, j.s.q(`INSERT INTO journal_guard (account_id, window_json, tripped_at) VALUES (?, ?, ?)
-				ON CONFLICT (account_id) DO UPDATE SET window_json = excluded.window_json, tripped_at = excluded.tripped_at`),
-				accountID, string(window), tripped)
+			_, err = tx.ExecContext(ctx, j.s.q(`INSERT INTO journal_guard (account_id, window_json, tripped_at, released_at) VALUES (?, ?, ?, ?)
+				ON CONFLICT (account_id) DO UPDATE SET window_json = excluded.window_json,
+				tripped_at = excluded.tripped_at, released_at = excluded.released_at`),
+				accountID, string(window), tripped, released)
 		}
 		if err != nil {
 			return fmt.Errorf("sqlstore: set guard: %w", err)
