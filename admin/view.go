@@ -15,21 +15,34 @@ import (
 // ReportView is the JSON form of a [multidrop.Report], as the API returns
 // it and the report page shows it.
 type ReportView struct {
-	Account    string        `json:"account"`
-	Start      time.Time     `json:"start"`
-	DurationMS int64         `json:"duration_ms"`
-	Listed     int           `json:"listed"`
-	Retrieved  int           `json:"retrieved"`
-	Skipped    int           `json:"skipped"`
-	Delivered  int           `json:"delivered"`
-	Dropped    int           `json:"dropped"`
-	Kept       int           `json:"kept"`
-	Retry      int           `json:"retry"` // of Kept, for a temporary failure
-	Deleted    int           `json:"deleted"`
-	Bytes      int64         `json:"bytes"`
-	Committed  bool          `json:"committed"`
-	Error      string        `json:"error,omitempty"`
-	Messages   []MessageView `json:"messages"`
+	Account    string    `json:"account"`
+	Start      time.Time `json:"start"`
+	DurationMS int64     `json:"duration_ms"`
+	Listed     int       `json:"listed"`
+	Retrieved  int       `json:"retrieved"`
+	Skipped    int       `json:"skipped"`
+	Delivered  int       `json:"delivered"`
+	Dropped    int       `json:"dropped"`
+	Kept       int       `json:"kept"`
+	Retry      int       `json:"retry"` // of Kept, for a temporary failure
+	Deleted    int       `json:"deleted"`
+	Bytes      int64     `json:"bytes"`
+	Committed  bool      `json:"committed"`
+	Error      string    `json:"error,omitempty"`
+	// Guard is set while the deletion guard holds the account
+	// (multidrop.Report.Guard).
+	Guard    *GuardView    `json:"guard,omitempty"`
+	Messages []MessageView `json:"messages"`
+}
+
+// GuardView says that the deletion guard holds an account: since when, and
+// how many of the messages of its window had no valid recipient. Messages
+// without a valid recipient are kept until the administrator releases it
+// (multidrop.Pipeline.ReleaseGuard, "multidropd accounts release-guard").
+type GuardView struct {
+	Since       time.Time `json:"since"`
+	NoRecipient int       `json:"no_recipient"`
+	Examined    int       `json:"examined"`
 }
 
 // MessageView explains what happened to one message of a check.
@@ -109,6 +122,9 @@ func newReportView(r *multidrop.Report) *ReportView {
 		Listed: r.Listed, Retrieved: r.Retrieved, Skipped: r.Skipped, Delivered: r.Delivered,
 		Dropped: r.Dropped, Kept: r.Kept, Retry: r.Retry, Deleted: r.Deleted, Bytes: r.Bytes,
 		Committed: r.Committed, Error: errText(r.Err), Messages: []MessageView{},
+	}
+	if g := r.Guard; g != nil {
+		v.Guard = &GuardView{Since: g.Since, NoRecipient: g.NoRecipient, Examined: g.Examined}
 	}
 	for _, m := range r.Messages {
 		mv := MessageView{
