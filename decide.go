@@ -520,6 +520,7 @@ func (c *check) judgeGuard(ctx context.Context, kept int) (holds bool, err error
 		return false, nil
 	}
 	held := g.Holds()
+	before := g.Window
 	g = g.Add(o.GuardWindow, c.window...)
 	trips := func(noRcpt, of int) bool {
 		return noRcpt >= o.GuardMin && float64(noRcpt) >= o.GuardShare*float64(of)
@@ -528,7 +529,9 @@ func (c *check) judgeGuard(ctx context.Context, kept int) (holds bool, err error
 	if tripped {
 		g.Tripped = o.Now()
 	}
-	if len(c.window) > 0 || tripped {
+	// A check that only examined again the newest messages of the window
+	// (those the guard keeps) leaves it as it was: no write.
+	if tripped || !slices.Equal(before, g.Window) {
 		if err := c.j.SetGuard(ctx, c.a.ID, g); err != nil {
 			return true, fmt.Errorf("multidrop: account %s: deletion guard: %w", c.a.ID, err)
 		}

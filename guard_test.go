@@ -2,6 +2,7 @@ package multidrop_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/multidrop/multidrop"
+	"github.com/multidrop/multidrop/account"
 	"github.com/multidrop/multidrop/account/sqlstore"
 	"github.com/multidrop/multidrop/account/sqlstore/sqlite"
 	"github.com/multidrop/multidrop/pop"
@@ -332,4 +334,53 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// guardWrites counts the SetGuard calls of a journal.
+type guardWrites struct {
+	account.Journal
+	mu sync.Mutex
+	n  int
+}
+
+func (j *guardWrites) SetGuard(ctx context.Context, id string, g account.Guard) error {
+	j.mu.Lock()
+	j.n++
+	j.mu.Unlock()
+	return j.Journal.SetGuard(ctx, id, g)
+}
+
+func (j *guardWrites) writes() int {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.n
+}
+
+// The guard's state is written when it changes: a check that only
+// examines again the messages the guard keeps writes nothing, nor does
+// one that examines nothing.
+func TestGuardWritesOnlyChanges(t *testing.T) {
+	j := &guardWrites{Journal: account.NewMemoryJournal()}
+	srv := &poptest.Server{}
+	g := newGuardRun(t, onePipeline, srv, withJournal(j))
+	next := 0
+	nobody := func(int) string { return "nobody@example.com" }
+	for _, tc := range []struct {
+		name   string
+		add    int
+		writes int
+	}{
+		{"trips", 5, 1},
+		{"the same five again", 0, 1},
+		{"one more", 1, 2},
+		{"the same six again", 0, 2},
+	} {
+		r := g.check(guardMsgs(&next, tc.add, nobody)...)
+		require.ErrorIs(t, r.Err, multidrop.ErrDeletionGuard, tc.name)
+		assert.Equal(t, tc.writes, j.writes(), tc.name)
+	}
+	r := g.check()
+	assert.Equal(t, 2, j.writes(), "nothing new")
+	require.NotNil(t, r.Guard)
+	assert.Equal(t, 6, r.Guard.Examined)
 }
