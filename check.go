@@ -39,10 +39,12 @@ type check struct {
 	planned  map[string]account.Delivery
 	examined int            // messages cleanly parsed and resolved
 	noRcpt   int            // of those, with no valid recipient
-	guard    bool           // deletion guard tripped
 	popts    *parse.Options // from the account, made at the first message
 	ids      *idFilter      // set by Plan; nil: ask the journal for every copy
 	settled  bool           // Settle ran
+	// window lists the messages examined, in the order of the session,
+	// for the deletion guard's window.
+	window []account.Examined
 	// exclusive: the account is claimed in this process (and leased when
 	// there is a Locker), so that no other session of this Pipeline records
 	// for it; not so for an embedder's Handler.
@@ -179,7 +181,7 @@ func (c *check) handle(ctx context.Context, m pop.MessageInfo, body io.Reader) (
 // and returns the decisions. Before any deletion it makes sure the lease,
 // when there is one, is still held.
 func (c *check) Settle(ctx context.Context) (map[int]pop.Action, error) {
-	decided := c.settle(true)
+	decided := c.settle(ctx, true)
 	for _, act := range decided {
 		if act == pop.Delete {
 			if err := c.held.fresh(ctx); err != nil {
@@ -194,10 +196,10 @@ func (c *check) Settle(ctx context.Context) (map[int]pop.Action, error) {
 // settle is the one settle path: it waits for the finisher and decides the
 // messages left undecided — by the deletion guard when judged, kept when
 // the session ended before it settled.
-func (c *check) settle(judged bool) map[int]pop.Action {
+func (c *check) settle(ctx context.Context, judged bool) map[int]pop.Action {
 	decided, undecided := c.fin.wait()
 	c.settled = true
-	c.decideNoRecipients(undecided, decided, judged)
+	c.decideNoRecipients(ctx, undecided, decided, judged)
 	return decided
 }
 
@@ -231,7 +233,7 @@ func (c *check) tally(mr *MessageReport) {
 // forgets the journal state of messages whose deletion was committed.
 func (c *check) finish(ctx context.Context, fetchErr error) *Report {
 	if !c.settled {
-		c.settle(false) // a session that never settled keeps them
+		c.settle(ctx, false) // a session that never settled keeps them
 	}
 	c.fin.close()
 	c.r.Duration = c.p.opt.Now().Sub(c.start)

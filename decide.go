@@ -210,6 +210,7 @@ func (c *check) examine(ctx context.Context, mr *MessageReport, sp *spool.Spool)
 	}
 	mr.Resolution = res
 	c.examined++
+	c.window = append(c.window, account.Examined{Key: mr.Key, NoRecipient: len(res.Recipients) == 0 && !hasLoop(res)})
 
 	if len(res.Recipients) == 0 {
 		if hasLoop(res) {
@@ -487,31 +488,78 @@ func (c *check) noRecipient(mr *MessageReport, pm *parsed) job {
 	}}
 }
 
-// guardTrips reports whether the deletion guard holds, tripping it (once:
-// the error, the log record, the event) when the messages examined call
-// for it.
-func (c *check) guardTrips() bool {
-	if !c.guard && c.noRcpt >= c.p.opt.GuardMin && float64(c.noRcpt) >= c.p.opt.GuardShare*float64(c.examined) {
-		c.guard = true
-		c.mu.Lock()
-		c.errs = append(c.errs, ErrDeletionGuard)
-		c.mu.Unlock()
-		c.log.Warn("deletion guard tripped", "no_recipient", c.noRcpt, "examined", c.examined)
-		c.p.observe(Event{Kind: EventGuard, Account: c.a.ID, Err: ErrDeletionGuard})
+// guarded reports whether the deletion guard watches the account: it
+// suspends the no-recipient delete policy, the default.
+func (c *check) guarded() bool {
+	p := c.a.Policy.NoRecipient
+	return p != account.NoRecipientKeep && p != account.NoRecipientPostmaster
+}
+
+// judgeGuard is the deletion guard's judgement of a check that settled,
+// made once, before any deletion. It adds the messages the check examined
+// to the account's window in the journal and reports whether the guard
+// holds the account: tripped by an earlier check and not released, or
+// tripping now because most of the window, or of this check, had no valid
+// recipient (at least Options.GuardMin, and Options.GuardShare of them).
+// The first check after a release never trips it.
+// With err (the journal failed) nothing without a recipient may be
+// deleted. kept is how many messages the guard would keep.
+func (c *check) judgeGuard(ctx context.Context, kept int) (holds bool, err error) {
+	o := &c.p.opt
+	g, err := c.j.Guard(ctx, c.a.ID)
+	if err != nil {
+		return true, fmt.Errorf("multidrop: account %s: deletion guard: %w", c.a.ID, err)
 	}
-	return c.guard
+	if !g.Released.IsZero() {
+		// The administrator released the guard, confirming the messages
+		// without a recipient: this check deletes them, and the window
+		// starts afresh after it.
+		if err := c.j.SetGuard(ctx, c.a.ID, account.Guard{}); err != nil {
+			return true, fmt.Errorf("multidrop: account %s: deletion guard: %w", c.a.ID, err)
+		}
+		return false, nil
+	}
+	held := g.Holds()
+	before := g.Window
+	g = g.Add(o.GuardWindow, c.window...)
+	trips := func(noRcpt, of int) bool {
+		return noRcpt >= o.GuardMin && float64(noRcpt) >= o.GuardShare*float64(of)
+	}
+	tripped := !held && (trips(c.noRcpt, c.examined) || trips(g.NoRecipient(), len(g.Window)))
+	if tripped {
+		g.Tripped = o.Now()
+	}
+	// A check that only examined again the newest messages of the window
+	// (those the guard keeps) leaves it as it was: no write.
+	if tripped || !slices.Equal(before, g.Window) {
+		if err := c.j.SetGuard(ctx, c.a.ID, g); err != nil {
+			return true, fmt.Errorf("multidrop: account %s: deletion guard: %w", c.a.ID, err)
+		}
+	}
+	if !g.Holds() {
+		return false, nil
+	}
+	hold := &GuardHold{Since: g.Tripped, NoRecipient: g.NoRecipient(), Examined: len(g.Window)}
+	c.mu.Lock()
+	c.r.Guard = hold
+	c.mu.Unlock()
+	attrs := []any{"since", hold.Since, "no_recipient", hold.NoRecipient, "examined", hold.Examined, "kept", kept}
+	if tripped {
+		c.log.Warn("deletion guard tripped: messages without a valid recipient are kept until the guard is released", attrs...)
+		c.p.observe(Event{Kind: EventGuard, Account: c.a.ID, Err: ErrDeletionGuard})
+	} else {
+		c.log.Warn("deletion guard holds the account: messages without a valid recipient are kept until it is released", attrs...)
+	}
+	return true, nil
 }
 
 // decideNoRecipients decides the messages without a valid recipient that
 // the delete policy would delete, once every message of the session is
-// examined, adding the decisions to decided: kept when the deletion guard
-// trips on the whole check; otherwise marked final in one journal write
-// and deleted. Unless judged (the session ended before it settled) they
-// are all kept.
-func (c *check) decideNoRecipients(pend []*MessageReport, decided map[int]pop.Action, judged bool) {
-	if len(pend) == 0 {
-		return
-	}
+// examined, adding the decisions to decided: kept while the deletion guard
+// holds the account (see judgeGuard); otherwise marked final in one
+// journal write and deleted. Unless judged (the session ended before it
+// settled) they are all kept, and the guard does not judge.
+func (c *check) decideNoRecipients(ctx context.Context, pend []*MessageReport, decided map[int]pop.Action, judged bool) {
 	keep := func(why string, outcome Outcome) {
 		for _, mr := range pend {
 			mr.Action, mr.Reason, mr.Outcome = pop.Keep, why, outcome
@@ -519,12 +567,28 @@ func (c *check) decideNoRecipients(pend []*MessageReport, decided map[int]pop.Ac
 			c.tally(mr)
 		}
 	}
-	switch {
-	case !judged:
+	if !judged {
 		keep("no valid recipient; kept: the session ended before the check's deletion guard judged", OutcomeRetry)
 		return
-	case c.guardTrips():
-		keep("no valid recipient; kept by the deletion guard", OutcomeKept)
+	}
+	if c.guarded() {
+		holds, err := c.judgeGuard(ctx, len(pend))
+		switch {
+		case err != nil:
+			c.mu.Lock()
+			c.errs = append(c.errs, err)
+			c.mu.Unlock()
+			keep("no valid recipient; kept: the deletion guard's state is unknown", OutcomeRetry)
+			return
+		case holds && len(pend) > 0:
+			c.mu.Lock()
+			c.errs = append(c.errs, ErrDeletionGuard)
+			c.mu.Unlock()
+			keep("no valid recipient; kept by the deletion guard", OutcomeKept)
+			return
+		}
+	}
+	if len(pend) == 0 {
 		return
 	}
 	recs := make([]account.Record, len(pend))

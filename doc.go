@@ -65,12 +65,37 @@
 //
 // # The deletion guard
 //
-// When at least Options.GuardMin of the messages examined in a check have
-// no valid recipient, and they are at least Options.GuardShare of them,
-// the check looks wrong (a misconfigured domain, an empty directory): the
-// no-recipient delete policy is suspended and those messages are kept,
-// with [ErrDeletionGuard] in Report.Err. The guard judges the whole check
-// when it settles, before any deletion, whatever the DeliveryConcurrency.
+// An account whose mail suddenly has no valid recipient usually has a
+// broken directory (a users file emptied, a domain misspelt), and under
+// the default no-recipient policy, delete, it would lose all its mail. The
+// deletion guard watches for that. It judges, when a check settles and
+// before any deletion (whatever the DeliveryConcurrency), the whole check
+// and the account's window: its last Options.GuardWindow examined
+// messages (20), across checks, kept in the Journal ([account.Guard]) so
+// that restarts and several instances sharing the journal see one
+// window. When at least Options.GuardMin (5) messages of either had no
+// valid recipient, and they are at least Options.GuardShare (0.5) of it,
+// the guard trips: a domain checked every few minutes, two or three
+// messages at a time, trips it within a few checks as surely as one large
+// check does.
+//
+// Once tripped, the guard holds the account, across checks and restarts:
+// messages without a valid recipient are kept on the server (with
+// [ErrDeletionGuard] in Report.Err), while those with one are delivered
+// as usual. Each such check logs a warning, its [Report] says since when
+// and on what evidence (Report.Guard), and the Observer receives
+// [EventGuard] when it trips; [Pipeline.Guard] reads the state between
+// checks. The administrator fixes the directory (the kept messages are
+// then delivered) or finds the mail really is unaddressed, and confirms
+// with [Pipeline.ReleaseGuard]: the next check deletes what still has no
+// valid recipient, and the guard starts a new window.
+//
+// A domain that really receives mostly mail for unknown users (a
+// spam-heavy catch-all) sets the guard to match: a GuardShare of 0.9 trips
+// only when nine messages in ten have no recipient, a larger GuardWindow
+// judges a longer stretch of mail, and a GuardShare above 1 turns the
+// guard off. The keep and postmaster no-recipient policies delete nothing
+// for lack of a recipient, and the guard does not judge them.
 //
 // # Guarantees
 //

@@ -2,6 +2,7 @@ package multidrop_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -139,4 +140,57 @@ func splitAddr(addr string) (string, int) {
 		panic(err)
 	}
 	return host, n
+}
+
+// The deletion guard holds an account whose mail has no valid recipient
+// (here: a directory that lost its users) until the administrator
+// releases it; the next check then deletes that mail, as the account's
+// no-recipient policy says.
+func ExamplePipeline_ReleaseGuard() {
+	ctx := context.Background()
+	srv := &poptest.Server{ImplicitTLS: true}
+	srv.AddUser("example.com", "secret")
+	for i := range 5 {
+		srv.AddMessages("example.com", poptest.Message{UID: strconv.Itoa(i),
+			Data: []byte("Message-ID: <" + strconv.Itoa(i) + "@x>\r\nTo: alice@example.com\r\n\r\nHi\r\n")})
+	}
+	if err := srv.Listen(); err != nil {
+		panic(err)
+	}
+	defer srv.Close()
+	host, port := splitAddr(srv.Addr())
+	store := account.NewMemoryStore()
+	a, err := store.Put(ctx, account.Account{
+		ID: "example", Enabled: true, Host: host, Port: port, Domain: "example.com",
+		Security: account.SecurityTLS, TLS: account.TLS{RootCAs: string(srv.CAPEM())},
+		Auth: account.Auth{User: "example.com", Secret: "secret"},
+	})
+	if err != nil {
+		panic(err)
+	}
+	empty, err := resolve.NewStatic(resolve.Table{}) // alice is missing
+	if err != nil {
+		panic(err)
+	}
+	p, err := multidrop.New(&multidrop.Options{
+		Store: store, Journal: account.NewMemoryJournal(),
+		Resolver: resolve.New(empty, nil), Deliverer: &delivertest.Deliverer{},
+	})
+	if err != nil {
+		panic(err)
+	}
+
+	r, err := p.Check(ctx, a.ID)
+	fmt.Println(errors.Is(err, multidrop.ErrDeletionGuard), r.Kept, "kept")
+	fmt.Printf("guard: %d of %d without a valid recipient\n", r.Guard.NoRecipient, r.Guard.Examined)
+
+	if _, err := p.ReleaseGuard(ctx, a.ID); err != nil {
+		panic(err)
+	}
+	r, err = p.Check(ctx, a.ID)
+	fmt.Println(err, r.Deleted, "deleted", r.Guard == nil)
+	// Output:
+	// true 5 kept
+	// guard: 5 of 5 without a valid recipient
+	// <nil> 5 deleted true
 }

@@ -107,3 +107,7 @@ func (j fencedJournal) Forget(ctx context.Context, accountID string, keys ...str
 func (j fencedJournal) RecordBatch(ctx context.Context, accountID string, recs []account.Record) error {
 	return j.h.lost(account.RecordAll(ctx, j.Journal, accountID, recs))
 }
+
+func (j fencedJournal) SetGuard(ctx context.Context, accountID string, g account.Guard) error {
+	return j.h.lost(j.Journal.SetGuard(ctx, accountID, g))
+}

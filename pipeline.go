@@ -69,16 +69,21 @@ type Options struct {
 	// deliver copies of one message once per recipient (default 7 days).
 	MessageIDTTL time.Duration
 
-	// GuardMin and GuardShare configure the deletion guard: when at least
-	// GuardMin messages of a check have no valid recipient and they are at
-	// least GuardShare of the messages examined, none of them is deleted
-	// (the no-recipient delete policy is suspended for that check). The
-	// guard judges the whole check, at Settle, before any deletion, so no
-	// message without a recipient is deleted in a check where it trips.
-	// Defaults 5 and 0.5;
-	// GuardShare > 1 turns the guard off.
-	GuardMin   int
-	GuardShare float64
+	// GuardMin, GuardShare and GuardWindow configure the deletion guard,
+	// which suspends the no-recipient delete policy when an account looks
+	// misconfigured (see the package doc). It judges, before any deletion,
+	// the whole check and the account's window: its last GuardWindow
+	// examined messages, across checks, kept in the Journal. When at least
+	// GuardMin messages of either had no valid recipient and they are at
+	// least GuardShare of it, the guard trips and holds the account: its
+	// messages without a valid recipient are kept, in this check and every
+	// later one, across restarts and instances sharing the Journal, until
+	// ReleaseGuard. Defaults 5, 0.5 and 20; GuardShare > 1 turns the
+	// guard off, a higher share or a larger window makes it slower to trip
+	// (a spam-heavy domain).
+	GuardMin    int
+	GuardShare  float64
+	GuardWindow int
 
 	// LocalHost names this host in trace fields and notices (default
 	// os.Hostname()).
@@ -155,6 +160,9 @@ func New(opt *Options) (*Pipeline, error) {
 	}
 	if o.GuardShare <= 0 {
 		o.GuardShare = 0.5
+	}
+	if o.GuardWindow <= 0 {
+		o.GuardWindow = 20
 	}
 	if o.LocalHost == "" {
 		o.LocalHost = localHostname()

@@ -25,6 +25,13 @@ type Report struct {
 	Deleted   int   // messages marked for deletion (committed when Committed)
 	Bytes     int64 // octets downloaded
 
+	// Guard, when the deletion guard holds the account (it tripped in this
+	// check or an earlier one and was not released), says since when and
+	// on what evidence; nil otherwise. While it holds, messages without a
+	// valid recipient are kept (Report.Err has ErrDeletionGuard when this
+	// check kept some) until [Pipeline.ReleaseGuard].
+	Guard *GuardHold
+
 	// LoginDelay is the server's LOGIN-DELAY (RFC 2449): the scheduler does
 	// not log in again sooner.
 	LoginDelay time.Duration
@@ -41,6 +48,15 @@ type Report struct {
 	Err error
 
 	Messages []MessageReport
+}
+
+// GuardHold describes the deletion guard holding an account: since when,
+// and how many of the messages in its window (the account's most recently
+// examined messages, at most Options.GuardWindow) had no valid recipient.
+type GuardHold struct {
+	Since       time.Time
+	NoRecipient int
+	Examined    int
 }
 
 // MessageReport explains what happened to one message.
@@ -136,12 +152,17 @@ func outcomeOf(mr *MessageReport) Outcome {
 type EventKind string
 
 const (
-	EventCheckStart  EventKind = "check.start"
-	EventCheckEnd    EventKind = "check.end"
-	EventMessage     EventKind = "message"
-	EventDelivery    EventKind = "delivery"
-	EventGuard       EventKind = "guard"
-	EventAccountIdle EventKind = "account.paused" // from package schedule: an [AUTH] failure paused the account
+	EventCheckStart EventKind = "check.start"
+	EventCheckEnd   EventKind = "check.end"
+	EventMessage    EventKind = "message"
+	EventDelivery   EventKind = "delivery"
+	EventGuard      EventKind = "guard" // the deletion guard tripped
+	// EventGuardReleased: the administrator released the deletion guard
+	// (Pipeline.ReleaseGuard).
+	EventGuardReleased EventKind = "guard.released"
+	// EventAccountIdle comes from package schedule: an [AUTH] failure
+	// paused the account.
+	EventAccountIdle EventKind = "account.paused"
 )
 
 // Event is passed to Options.Observer, for metrics. Fields not relevant to

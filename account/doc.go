@@ -54,8 +54,9 @@
 // recipients, its final mark and the postmaster [Notice]s sent — and the
 // recipients delivered per Message-ID for a retention period, so that the
 // copies of one message a provider drops once per envelope recipient are
-// delivered once per recipient. Sync prunes the records of UIDs that left
-// the server. Every write is durable when it returns (in the persistent
+// delivered once per recipient. It also keeps each account's [Guard], the
+// deletion guard's memory: the last examined messages and whether the guard
+// holds the account. Sync prunes the records of UIDs that left the server. Every write is durable when it returns (in the persistent
 // implementations); an error means the state is unknown and the caller must
 // not delete anything on the server. [MemoryJournal] is the in-memory
 // implementation; [JournalState] is its per-account state as plain data.

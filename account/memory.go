@@ -338,6 +338,21 @@ func (j *MemoryJournal) forget(ctx context.Context, f *fence, accountID string, 
 	return j.write(ctx, f, accountID, func(st *JournalState) { st.Forget(keys) })
 }
 
+// Guard implements [Journal].
+func (j *MemoryJournal) Guard(ctx context.Context, accountID string) (Guard, error) {
+	if err := ctx.Err(); err != nil {
+		return Guard{}, err
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.state(accountID).GuardState(), nil
+}
+
+// SetGuard implements [Journal].
+func (j *MemoryJournal) SetGuard(ctx context.Context, accountID string, g Guard) error {
+	return j.write(ctx, nil, accountID, func(st *JournalState) { st.SetGuard(g) })
+}
+
 // write applies a change to an account's state under the journal's mutex,
 // after the fence's check (f may be nil: no lease).
 func (j *MemoryJournal) write(ctx context.Context, f *fence, accountID string, change func(*JournalState)) error {
@@ -410,6 +425,14 @@ func (fj *fencedMemoryJournal) Forget(ctx context.Context, accountID string, key
 	return fj.j.forget(ctx, fj.f, accountID, keys)
 }
 
+func (fj *fencedMemoryJournal) Guard(ctx context.Context, accountID string) (Guard, error) {
+	return fj.j.Guard(ctx, accountID)
+}
+
+func (fj *fencedMemoryJournal) SetGuard(ctx context.Context, accountID string, g Guard) error {
+	return fj.j.write(ctx, fj.f, accountID, func(st *JournalState) { st.SetGuard(g) })
+}
+
 // JournalState is the journal of one account as plain data, the form in
 // which [MemoryJournal] and the JSON store keep it. Its methods implement
 // the semantics documented on [Journal]; they are not safe for concurrent
@@ -427,6 +450,8 @@ type JournalState struct {
 	// MessageIDs maps a Message-ID to its recipients and the expiry of each
 	// record.
 	MessageIDs map[string]map[string]time.Time `json:"message_ids,omitempty"`
+	// Guard is the deletion guard's state; nil when it records nothing.
+	Guard *Guard `json:"guard,omitempty"`
 }
 
 // Sync records uids as seen at now if new, forgets the UIDs no longer
@@ -572,7 +597,26 @@ func (st *JournalState) forget(key string) {
 
 // Empty reports whether st holds nothing.
 func (st *JournalState) Empty() bool {
-	return len(st.Seen) == 0 && len(st.Deliveries) == 0 && len(st.Final) == 0 && len(st.Notices) == 0 && len(st.MessageIDs) == 0
+	return len(st.Seen) == 0 && len(st.Deliveries) == 0 && len(st.Final) == 0 && len(st.Notices) == 0 && len(st.MessageIDs) == 0 &&
+		st.Guard == nil
+}
+
+// GuardState returns the deletion guard's state.
+func (st *JournalState) GuardState() Guard {
+	if st.Guard == nil {
+		return Guard{}
+	}
+	return st.Guard.clone()
+}
+
+// SetGuard replaces the deletion guard's state; the zero Guard clears it.
+func (st *JournalState) SetGuard(g Guard) {
+	if g.IsZero() {
+		st.Guard = nil
+		return
+	}
+	g = g.clone()
+	st.Guard = &g
 }
 
 // Clone returns a deep copy of st.
@@ -595,6 +639,10 @@ func (st *JournalState) Clone() *JournalState {
 		for k, v := range st.MessageIDs {
 			c.MessageIDs[k] = maps.Clone(v)
 		}
+	}
+	if st.Guard != nil {
+		g := st.Guard.clone()
+		c.Guard = &g
 	}
 	return c
 }

@@ -76,6 +76,12 @@ type MutableStore interface {
 // A Message-ID record (the recipients a copy of one message was delivered
 // to, until it expires) is separate from the key's state. A Journal stores
 // each part as given: recipients are opaque strings, never interpreted.
+//
+// An account has one [Guard], the deletion guard's memory: the window of
+// its most recently examined messages (whether each had a valid
+// recipient), since when the guard holds the account once it tripped, and
+// when the administrator released it. SetGuard replaces it whole; Sync and
+// Forget never touch it, so it outlives the messages it describes.
 type Journal interface {
 	// Sync records the UIDs present in the current listing with now as their
 	// first-seen time if new, forgets every UID (and its delivery records)
@@ -94,6 +100,12 @@ type Journal interface {
 	// Forget removes the records of keys (after their messages were deleted
 	// on the server and the session committed).
 	Forget(ctx context.Context, accountID string, keys ...string) error
+	// Guard returns the account's deletion guard state; the zero Guard
+	// when nothing is recorded.
+	Guard(ctx context.Context, accountID string) (Guard, error)
+	// SetGuard durably replaces the account's deletion guard state with g;
+	// the zero Guard clears it.
+	SetGuard(ctx context.Context, accountID string, g Guard) error
 }
 
 // A Notice is a postmaster notice about one message, recorded in the
@@ -231,7 +243,7 @@ type Lease interface {
 }
 
 // A Fencer is a Journal that can be bound to a lease. The Journal it returns
-// checks, atomically with each write (Sync, Record, Forget), that
+// checks, atomically with each write (Sync, Record, Forget, SetGuard), that
 // lease is still the current, unexpired lease of the account, and refuses the
 // write with [ErrLeaseLost] otherwise; it also refuses any account ID other
 // than the lease's. An instance that paused past its lease's expiry can then

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -238,4 +239,38 @@ func TestCheckerAbsentOrBusy(t *testing.T) {
 	e2 := newEnv(t, nil, func(o *Options) { o.Checker = busyChecker{} })
 	e2.put(e2.account("a", "example.com"))
 	assert.Equal(t, http.StatusConflict, e2.api(http.MethodPost, "/api/accounts/a/check", nil).Code)
+}
+
+// The report of a check that the deletion guard holds says so, with its
+// evidence, for the page to show.
+func TestAPIReportShowsGuard(t *testing.T) {
+	srv := &poptest.Server{}
+	var msgs []poptest.Message
+	for i := range 5 {
+		msgs = append(msgs, poptest.Message{UID: fmt.Sprint("u", i),
+			Data: msg("spam", fmt.Sprintf("Message-ID: <m%d@x>", i), "From: x@remote.test", "To: nobody@example.com")})
+	}
+	srv.AddUser(popUser, popPass, msgs...)
+	e := newEnv(t, srv, nil)
+	e.put(e.account("a", "example.com"))
+	for _, check := range []string{"trips", "holds"} {
+		w := e.api(http.MethodPost, "/api/accounts/a/check", nil)
+		require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+		var rep ReportView
+		e.getJSON("/api/accounts/a/report", http.StatusOK, &rep)
+		require.NotNil(t, rep.Guard, check)
+		assert.Equal(t, 5, rep.Guard.NoRecipient, check)
+		assert.Equal(t, 5, rep.Guard.Examined, check)
+		assert.False(t, rep.Guard.Since.IsZero(), check)
+		assert.Contains(t, rep.Error, "deletion guard", check)
+		assert.Equal(t, 5, rep.Kept, check)
+	}
+	_, err := e.p.ReleaseGuard(t.Context(), "a")
+	require.NoError(t, err)
+	w := e.api(http.MethodPost, "/api/accounts/a/check", nil)
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	var rep ReportView
+	e.getJSON("/api/accounts/a/report", http.StatusOK, &rep)
+	assert.Nil(t, rep.Guard)
+	assert.Equal(t, 5, rep.Deleted)
 }

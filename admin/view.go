@@ -30,8 +30,21 @@ type ReportView struct {
 	Committed  bool      `json:"committed"`
 	Error      string    `json:"error,omitempty"`
 	// Problem is Error as a sentence for an administrator.
-	Problem  string        `json:"problem,omitempty"`
+	Problem string `json:"problem,omitempty"`
+	// Guard is set while the deletion guard holds the account
+	// (multidrop.Report.Guard).
+	Guard    *GuardView    `json:"guard,omitempty"`
 	Messages []MessageView `json:"messages"`
+}
+
+// GuardView says that the deletion guard holds an account: since when, and
+// how many of the messages of its window had no valid recipient. Messages
+// without a valid recipient are kept until the administrator releases it
+// (multidrop.Pipeline.ReleaseGuard, "multidropd accounts release-guard").
+type GuardView struct {
+	Since       time.Time `json:"since"`
+	NoRecipient int       `json:"no_recipient"`
+	Examined    int       `json:"examined"`
 }
 
 // MessageView explains what happened to one message of a check.
@@ -113,6 +126,9 @@ func newReportView(r *multidrop.Report) *ReportView {
 		Listed: r.Listed, Retrieved: r.Retrieved, Skipped: r.Skipped, Delivered: r.Delivered,
 		Dropped: r.Dropped, Kept: r.Kept, Retry: r.Retry, Deleted: r.Deleted, Bytes: r.Bytes,
 		Committed: r.Committed, Error: errText(r.Err), Problem: sentence(r.Err), Messages: []MessageView{},
+	}
+	if g := r.Guard; g != nil {
+		v.Guard = &GuardView{Since: g.Since, NoRecipient: g.NoRecipient, Examined: g.Examined}
 	}
 	for _, m := range r.Messages {
 		mv := MessageView{

@@ -590,6 +590,58 @@ func TestJournal(t *testing.T, newJournal func(t *testing.T, now func() time.Tim
 		assert.False(t, got.Final)
 	})
 
+	t.Run("Guard", func(t *testing.T) {
+		// The deletion guard's state of an account is stored whole, read
+		// back, kept by Sync and Forget, per account, and cleared by the
+		// zero Guard.
+		clk := NewClock()
+		j := newJournal(t, clk.Now)
+		ctx := t.Context()
+		got, err := j.Guard(ctx, "a")
+		require.NoError(t, err)
+		assert.True(t, got.IsZero(), "nothing recorded")
+
+		window := account.Guard{}.Add(3,
+			account.Examined{Key: "u1", NoRecipient: true},
+			account.Examined{Key: "u2"},
+			account.Examined{Key: "digest:x", NoRecipient: true})
+		for _, tc := range []struct {
+			name string
+			g    account.Guard
+		}{
+			{"window", window},
+			{"tripped", account.Guard{Window: window.Window, Tripped: clk.Now().Add(time.Minute)}},
+			{"tripped, empty window", account.Guard{Tripped: clk.Now().Add(2 * time.Minute)}},
+			{"released", account.Guard{Released: clk.Now().Add(3 * time.Minute)}},
+		} {
+			require.NoError(t, j.SetGuard(ctx, "a", tc.g), tc.name)
+			got, err := j.Guard(ctx, "a")
+			require.NoError(t, err, tc.name)
+			assert.Equal(t, tc.g.Window, got.Window, tc.name)
+			assert.True(t, tc.g.Tripped.Equal(got.Tripped), "%s: tripped %v, want %v", tc.name, got.Tripped, tc.g.Tripped)
+			assert.True(t, tc.g.Released.Equal(got.Released), "%s: released %v, want %v", tc.name, got.Released, tc.g.Released)
+			assert.Equal(t, tc.g.Holds(), got.Holds(), tc.name)
+		}
+
+		require.NoError(t, j.SetGuard(ctx, "a", window))
+		_, err = j.Sync(ctx, "a", []string{"u9"}, clk.Now())
+		require.NoError(t, err)
+		require.NoError(t, j.Forget(ctx, "a", "u1", "u2"))
+		got, err = j.Guard(ctx, "a")
+		require.NoError(t, err)
+		assert.Equal(t, window.Window, got.Window, "Sync and Forget leave the guard alone")
+		assert.Equal(t, 2, got.NoRecipient())
+		assert.False(t, got.Holds())
+		other, err := j.Guard(ctx, "b")
+		require.NoError(t, err)
+		assert.True(t, other.IsZero(), "guards are per account")
+
+		require.NoError(t, j.SetGuard(ctx, "a", account.Guard{}))
+		got, err = j.Guard(ctx, "a")
+		require.NoError(t, err)
+		assert.True(t, got.IsZero(), "the zero Guard clears it")
+	})
+
 	t.Run("MessageIDTTL", func(t *testing.T) {
 		clk := NewClock()
 		j := newJournal(t, clk.Now)
@@ -979,6 +1031,9 @@ func TestFencing(t *testing.T, newPair func(t *testing.T, now func() time.Time) 
 					MessageID: "<m@x>", IDRcpts: []string{"late@example.com"}, Expires: clk.Now().Add(time.Hour)}})
 			},
 			"Forget": func() error { return oj.Forget(ctx, "acct", "u1") },
+			"SetGuard": func() error {
+				return oj.SetGuard(ctx, "acct", account.Guard{Tripped: clk.Now()})
+			},
 			"Sync": func() error {
 				_, err := oj.Sync(ctx, "acct", nil, clk.Now())
 				return err
@@ -989,6 +1044,13 @@ func TestFencing(t *testing.T, newPair func(t *testing.T, now func() time.Time) 
 		got, err := rcptsOf(nj.Delivered(ctx, "acct", "u1"))
 		require.NoError(t, err)
 		assert.Equal(t, []string{"x@example.com"}, got, "stale writes left no trace")
+		g, err := nj.Guard(ctx, "acct")
+		require.NoError(t, err)
+		assert.False(t, g.Holds(), "a stale holder cannot trip the guard")
+		require.NoError(t, nj.SetGuard(ctx, "acct", account.Guard{Tripped: clk.Now()}))
+		g, err = nj.Guard(ctx, "acct")
+		require.NoError(t, err)
+		assert.True(t, g.Holds(), "the current holder can")
 		ids, err := nj.DeliveredID(ctx, "acct", "<m@x>")
 		require.NoError(t, err)
 		assert.Empty(t, ids)
@@ -1215,12 +1277,18 @@ func TestJournalRetention(t *testing.T, newPair func(t *testing.T, now func() ti
 		a, err := s.Create(t.Context(), a)
 		require.NoError(t, err)
 		require.NoError(t, j.Record(t.Context(), a.ID, account.Record{Key: "uid-1", Rcpts: rcpts, At: clk.Now()}))
+		require.NoError(t, j.SetGuard(t.Context(), a.ID, account.Guard{Tripped: clk.Now()}))
 		require.NoError(t, s.Delete(t.Context(), a.ID))
 		return clk, s, j, a
 	}
+	// delivered returns the recipients of the kept journal, after checking
+	// that its deletion guard state went (or stayed) with them.
 	delivered := func(t *testing.T, j account.Journal) []string {
 		got, err := j.Delivered(t.Context(), "acct", "uid-1")
 		require.NoError(t, err)
+		g, err := j.Guard(t.Context(), "acct")
+		require.NoError(t, err)
+		assert.Equal(t, len(got.Rcpts) > 0, g.Holds(), "the guard state is kept and dropped with the journal")
 		return got.Rcpts
 	}
 

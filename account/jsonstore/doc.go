@@ -37,11 +37,15 @@
 // repaired or removed, so a damaged journal never leads to deletions on a
 // server.
 //
-// The journal file is at format version 2: final marks and notices in
-// fields of their own ("final", "notices"). A version 1 file, whose
-// recipients carried them as markers ("" and "!oversize-notice",
-// "!foreign-notice"), is read as version 2 and rewritten so at its next
-// write.
+// The journal file is at format version 3: final marks and notices in
+// fields of their own ("final", "notices"), and each account's deletion
+// guard state ("guard": its window of recently examined messages and when
+// the guard tripped or was released, an [account.Guard]). Older files are
+// read forward one version at a time and rewritten at version 3 at their
+// next write: a version 2 file has no guard state (the guard's empty
+// memory); a version 1 file, whose recipients carried final marks and
+// notices as markers ("" and "!oversize-notice", "!foreign-notice"), has
+// them converted.
 //
 // # Scale
 //

@@ -14,10 +14,12 @@ type journalFile struct {
 	Accounts map[string]*account.JournalState `json:"accounts"`
 }
 
-// journalVersion is the version of the journal format: 2 records final
-// marks and notices in fields of their own; 1 recorded them as marker
-// recipients, which upgrade converts.
-const journalVersion = 2
+// journalVersion is the version of the journal format: 3 adds each
+// account's deletion guard state ("guard"); 2 records final marks and
+// notices in fields of their own; 1 recorded them as marker recipients,
+// which upgrade converts. upgrade takes a file of an older version forward
+// one version at a time.
+const journalVersion = 3
 
 // Markers of version 1 journals, recorded as recipients.
 const (
@@ -29,13 +31,23 @@ const (
 func (f *journalFile) setVersion() { f.Version = journalVersion }
 
 func (f *journalFile) upgrade() error {
-	switch f.Version {
-	case journalVersion:
-		return nil
-	case 1:
-	default:
+	if f.Version < 1 || f.Version > journalVersion {
 		return fmt.Errorf("unsupported format version %d (want %d)", f.Version, journalVersion)
 	}
+	if f.Version == 1 {
+		f.upgrade1()
+		f.Version = 2
+	}
+	if f.Version == 2 {
+		// Version 3 only adds the guard state: a version 2 journal has
+		// none, the guard's empty memory.
+		f.Version = 3
+	}
+	return nil
+}
+
+// upgrade1 converts the marker recipients of version 1 to typed states.
+func (f *journalFile) upgrade1() {
 	for _, st := range f.Accounts {
 		if st == nil {
 			continue
@@ -59,8 +71,6 @@ func (f *journalFile) upgrade() error {
 			st.Record(r)
 		}
 	}
-	f.Version = journalVersion
-	return nil
 }
 
 func (f *journalFile) state(id string) *account.JournalState {
@@ -232,6 +242,32 @@ func (j *Journal) Forget(ctx context.Context, accountID string, keys ...string) 
 	return j.update(ctx, accountID, func(v *journalFile) error {
 		if st := v.Accounts[accountID]; st != nil {
 			st.Forget(keys)
+		}
+		return nil
+	})
+}
+
+// Guard implements [account.Journal].
+func (j *Journal) Guard(ctx context.Context, accountID string) (account.Guard, error) {
+	var out account.Guard
+	err := j.f.read(ctx, func(v *journalFile) error {
+		if st := v.Accounts[accountID]; st != nil {
+			out = st.GuardState()
+		}
+		return nil
+	})
+	return out, err
+}
+
+// SetGuard implements [account.Journal].
+func (j *Journal) SetGuard(ctx context.Context, accountID string, g account.Guard) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return j.update(ctx, accountID, func(v *journalFile) error {
+		v.state(accountID).SetGuard(g)
+		if v.Accounts[accountID].Empty() {
+			delete(v.Accounts, accountID)
 		}
 		return nil
 	})

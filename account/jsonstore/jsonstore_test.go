@@ -243,7 +243,7 @@ func TestLockerAcrossHandles(t *testing.T) {
 
 // A journal written by release 1 (format version 1, final marks and
 // notices as marker recipients) opens with typed states, and its next
-// write stores format version 2 without markers.
+// write stores the current format version (3) without markers.
 func TestOpensRelease1Journal(t *testing.T) {
 	data, err := os.ReadFile(filepath.Join("testdata", "release1-journal.json"))
 	require.NoError(t, err)
@@ -263,7 +263,7 @@ func TestOpensRelease1Journal(t *testing.T) {
 		} `json:"accounts"`
 	}
 	require.NoError(t, json.Unmarshal(out, &doc))
-	assert.Equal(t, 2, doc.Version)
+	assert.Equal(t, 3, doc.Version)
 	for key, rcpts := range doc.Accounts["acct"].Deliveries {
 		for _, r := range rcpts {
 			assert.NotContains(t, []string{"", "!oversize-notice", "!foreign-notice"}, r, key)
@@ -362,4 +362,41 @@ func TestHandWrittenFileIsVetted(t *testing.T) {
 			assert.Equal(t, content, string(data), "the file is left as it is")
 		})
 	}
+}
+
+// A journal of format version 2 (before the deletion guard's state) opens
+// with its states and no guard state, and its next write stores version 3
+// with the guard.
+func TestOpensVersion2Journal(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "journal.json")
+	require.NoError(t, os.WriteFile(path, []byte(`{"version": 2, "accounts": {"acct": {
+		"deliveries": {"u1": ["alice@example.com"]}, "final": {"u1": true}}}}`), 0o600))
+	j, err := jsonstore.OpenJournal(path, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, j.Close()) })
+	ctx := t.Context()
+	d, err := j.Delivered(ctx, "acct", "u1")
+	require.NoError(t, err)
+	assert.Equal(t, account.Delivery{Rcpts: []string{"alice@example.com"}, Final: true}, d)
+	g, err := j.Guard(ctx, "acct")
+	require.NoError(t, err)
+	assert.True(t, g.IsZero())
+
+	tripped := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	require.NoError(t, j.SetGuard(ctx, "acct", account.Guard{Window: []account.Examined{{Key: "u2", NoRecipient: true}}, Tripped: tripped}))
+	out, err := os.ReadFile(path)
+	require.NoError(t, err)
+	var doc struct {
+		Version  int `json:"version"`
+		Accounts map[string]struct {
+			Final map[string]bool `json:"final"`
+			Guard *account.Guard  `json:"guard"`
+		} `json:"accounts"`
+	}
+	require.NoError(t, json.Unmarshal(out, &doc))
+	assert.Equal(t, 3, doc.Version)
+	assert.Equal(t, map[string]bool{"u1": true}, doc.Accounts["acct"].Final)
+	require.NotNil(t, doc.Accounts["acct"].Guard)
+	assert.Equal(t, []account.Examined{{Key: "u2", NoRecipient: true}}, doc.Accounts["acct"].Guard.Window)
+	assert.True(t, tripped.Equal(doc.Accounts["acct"].Guard.Tripped))
 }

@@ -62,7 +62,8 @@ func journalMarks(integer string) []string {
 //   - 3 moves final marks and notices to journal_marks ([journalMarks]);
 //   - 4 adds accounts.version ([accountVersion]);
 //   - 5 adds check_history ([checkHistory]);
-//   - 6 adds deleted_accounts ([deletedAccounts]).
+//   - 6 adds deleted_accounts ([deletedAccounts]);
+//   - 7 adds journal_guard ([journalGuard]).
 type migration struct {
 	version    int
 	statements []string
@@ -152,7 +153,7 @@ var SQLite = &Dialect{
 		`ALTER TABLE accounts ADD COLUMN paused_version INTEGER`,
 		`ALTER TABLE accounts ADD COLUMN check_requested INTEGER NOT NULL DEFAULT 0`,
 		`CREATE INDEX accounts_due ON accounts (next_check_at, id)`,
-	}}, {3, journalMarks("INTEGER")}, {4, accountVersion("INTEGER")}, {5, checkHistory("sqlite")}, {6, deletedAccounts("INTEGER")}},
+	}}, {3, journalMarks("INTEGER")}, {4, accountVersion("INTEGER")}, {5, checkHistory("sqlite")}, {6, deletedAccounts("INTEGER")}, {7, journalGuard("INTEGER")}},
 }
 
 // PostgreSQL is the dialect of PostgreSQL 12 or later, as served by
@@ -216,5 +217,5 @@ var PostgreSQL = &Dialect{
 		`ALTER TABLE accounts ADD COLUMN paused_version BIGINT`,
 		`ALTER TABLE accounts ADD COLUMN check_requested INTEGER NOT NULL DEFAULT 0`,
 		`CREATE INDEX accounts_due ON accounts (next_check_at, id)`,
-	}}, {3, journalMarks("BIGINT")}, {4, accountVersion("BIGINT")}, {5, checkHistory("postgres")}, {6, deletedAccounts("BIGINT")}},
+	}}, {3, journalMarks("BIGINT")}, {4, accountVersion("BIGINT")}, {5, checkHistory("postgres")}, {6, deletedAccounts("BIGINT")}, {7, journalGuard("BIGINT")}},
 }

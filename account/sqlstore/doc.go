@@ -55,7 +55,9 @@
 // "final" or "notice:" and the [account.Notice] (migration 3 moved them
 // there from the marker recipients of release 1's journal_deliveries), and
 // journal_message_ids one row per (account, Message-ID, recipient) with
-// its expiry. Each Journal write is one transaction ([Store.RecordBatch]
+// its expiry, and journal_guard (migration 7) one row per account with a
+// deletion guard state ([account.Guard]: the window as JSON text, the
+// tripped and released times). Each Journal write is one transaction ([Store.RecordBatch]
 // writes all its records in one, with multi-row inserts); it is durable when it
 // returns as far as the engine's commit is (see package sqlite for its
 // settings; PostgreSQL with its default synchronous_commit=on).

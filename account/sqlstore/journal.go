@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -107,6 +108,16 @@ func (s *Store) RecordBatch(ctx context.Context, accountID string, recs []accoun
 // Forget implements [account.Journal].
 func (s *Store) Forget(ctx context.Context, accountID string, keys ...string) error {
 	return (&journal{s: s}).Forget(ctx, accountID, keys...)
+}
+
+// Guard implements [account.Journal].
+func (s *Store) Guard(ctx context.Context, accountID string) (account.Guard, error) {
+	return (&journal{s: s}).Guard(ctx, accountID)
+}
+
+// SetGuard implements [account.Journal].
+func (s *Store) SetGuard(ctx context.Context, accountID string, g account.Guard) error {
+	return (&journal{s: s}).SetGuard(ctx, accountID, g)
 }
 
 func (j *journal) Sync(ctx context.Context, accountID string, uids []string, now time.Time) (map[string]time.Time, error) {
@@ -478,4 +489,63 @@ func tuples(rows, width int) string {
 		one = "(" + one + ")"
 	}
 	return strings.Repeat(one+", ", rows-1) + one
+}
+
+func (j *journal) Guard(ctx context.Context, accountID string) (account.Guard, error) {
+	var g account.Guard
+	var window string
+	var tripped, released int64
+	err := j.s.db.QueryRowContext(ctx, j.s.q(`SELECT window_json, tripped_at, released_at FROM journal_guard WHERE account_id = ?`), accountID).
+		Scan(&window, &tripped, &released)
+	if errors.Is(err, sql.ErrNoRows) {
+		return g, nil
+	}
+	if err != nil {
+		return g, fmt.Errorf("sqlstore: guard: %w", err)
+	}
+	if err := json.Unmarshal([]byte(window), &g.Window); err != nil {
+		return account.Guard{}, fmt.Errorf("sqlstore: guard: window of account %q: %w", accountID, err)
+	}
+	if len(g.Window) == 0 {
+		g.Window = nil
+	}
+	if tripped != 0 {
+		g.Tripped = time.Unix(0, tripped).UTC()
+	}
+	if released != 0 {
+		g.Released = time.Unix(0, released).UTC()
+	}
+	return g, nil
+}
+
+func (j *journal) SetGuard(ctx context.Context, accountID string, g account.Guard) error {
+	window, err := json.Marshal(g.Window)
+	if err != nil {
+		return fmt.Errorf("sqlstore: set guard: %w", err)
+	}
+	var tripped, released int64
+	if !g.Tripped.IsZero() {
+		tripped = g.Tripped.UnixNano()
+	}
+	if !g.Released.IsZero() {
+		released = g.Released.UnixNano()
+	}
+	return j.s.tx(ctx, func(tx *sql.Tx) error {
+		if err := j.check(ctx, tx, accountID); err != nil {
+			return err
+		}
+		var err error
+		if g.IsZero() {
+			_, err = tx.ExecContext(ctx, j.s.q(`DELETE FROM journal_guard WHERE account_id = ?`), accountID)
+		} else {
+			_, err = tx.ExecContext(ctx, j.s.q(`INSERT INTO journal_guard (account_id, window_json, tripped_at, released_at) VALUES (?, ?, ?, ?)
+				ON CONFLICT (account_id) DO UPDATE SET window_json = excluded.window_json,
+				tripped_at = excluded.tripped_at, released_at = excluded.released_at`),
+				accountID, string(window), tripped, released)
+		}
+		if err != nil {
+			return fmt.Errorf("sqlstore: set guard: %w", err)
+		}
+		return nil
+	})
 }

@@ -44,3 +44,20 @@ func deletedAccounts(integer string) []string {
 		`CREATE INDEX deleted_accounts_at ON deleted_accounts (deleted_at)`,
 	}
 }
+
+// journalGuard is migration 7: journal_guard, one row per account with a
+// deletion guard state ([account.Guard]): the window of recently examined
+// messages as a JSON array of {"key", "no_recipient"} (window_json), when
+// the guard tripped (tripped_at, Unix nanoseconds; 0 while it does not
+// hold the account) and when the administrator released it (released_at;
+// 0 unless a release awaits the next check).
+func journalGuard(integer string) []string {
+	return []string{
+		`CREATE TABLE journal_guard (
+			account_id TEXT PRIMARY KEY,
+			window_json TEXT NOT NULL,
+			tripped_at ` + integer + ` NOT NULL,
+			released_at ` + integer + ` NOT NULL
+		)`,
+	}
+}

@@ -13,7 +13,7 @@ import (
 
 // accountState lists the tables of per-account state that a deleted
 // account keeps for the retention period.
-var accountState = []string{"journal_seen", "journal_deliveries", "journal_message_ids", "check_history"}
+var accountState = []string{"journal_seen", "journal_deliveries", "journal_marks", "journal_message_ids", "journal_guard", "check_history"}
 
 func (s *Store) retention() int64 {
 	if s.o.JournalRetention > 0 {

@@ -16,6 +16,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/multidrop/multidrop"
 	"github.com/multidrop/multidrop/account"
 	"github.com/multidrop/multidrop/probe"
 	"github.com/multidrop/multidrop/resolve"
@@ -46,6 +47,11 @@ Commands on the account store of the configuration file:
                             deleting or delivering, and say for each whom it
                             would be delivered to, or why it would be dropped
                             or kept
+  release-guard ID          the administrator's confirmation after the
+                            deletion guard held the account (its directory
+                            fixed, or its mail really mostly without a valid
+                            recipient): the next check deletes the messages
+                            without a valid recipient again
 
 Account flags (add, edit): -id -host -port -domain -user -security
 (tls, starttls, none) -description -disabled -allow-insecure.
@@ -118,6 +124,8 @@ var accountCommands = map[string]func(*accountsCmd, []string) int{
 	"import":  (*accountsCmd).importFile,
 	"test":    (*accountsCmd).test,
 	"preview": (*accountsCmd).preview,
+
+	"release-guard": (*accountsCmd).releaseGuard,
 }
 
 func (ac *accountsCmd) get(id string) (account.Account, int) {
@@ -353,6 +361,37 @@ func (ac *accountsCmd) delete(ids []string) int {
 		return ac.errorf(ExitFailed, "%v", err)
 	}
 	fmt.Fprintf(ac.env.Stdout, "deleted %s\n", strings.Join(ids, ", "))
+	return ExitOK
+}
+
+// releaseGuard releases the deletion guard of one account.
+func (ac *accountsCmd) releaseGuard(args []string) int {
+	id, ok := ac.oneID(args)
+	if !ok {
+		return ExitConfig
+	}
+	if _, st := ac.get(id); st != ExitOK {
+		return st
+	}
+	p, _ := ac.d.Pipeline()
+	g, err := p.Guard(ac.ctx, id)
+	if err != nil {
+		return ac.errorf(ExitFailed, "%v", err)
+	}
+	held, err := p.ReleaseGuard(ac.ctx, id)
+	if errors.Is(err, multidrop.ErrAccountBusy) {
+		return ac.errorf(ExitBusy, "%s is being checked; try again in a moment", id)
+	}
+	if err != nil {
+		return ac.errorf(ExitFailed, "%v", err)
+	}
+	if !held {
+		fmt.Fprintf(ac.env.Stdout, "the deletion guard did not hold %s; its window is cleared\n", id)
+		return ExitOK
+	}
+	fmt.Fprintf(ac.env.Stdout, "released the deletion guard of %s (held since %s: %d of the last %d messages had no valid recipient);\n"+
+		"the next check deletes the messages without a valid recipient\n",
+		id, g.Tripped.Local().Format(time.RFC3339), g.NoRecipient(), len(g.Window))
 	return ExitOK
 }
 

@@ -151,3 +151,43 @@ func TestConfigAccountsFileExample(t *testing.T) {
 	require.Equal(t, ExitOK, code)
 	assert.Contains(t, out, `"postmaster": "postmaster@example.com"`)
 }
+
+// The deletion guard holds an account whose mail has no valid recipient
+// (here with pipeline.guard_min 2) across -once runs, until "accounts
+// release-guard" confirms; the next run deletes.
+func TestAccountsReleaseGuard(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, map[string]any{"pipeline": map[string]any{"local_host": "mx.test.example", "guard_min": 2}})
+	srv, a := popAccount(t, "x", msg("nobody@example.com", "", "for nobody"), msg("noone@example.com", "", "for no one"))
+	code, _, errOut := run(t, "pw\n", "accounts", "-config", cfg, "add", "-id", "shop", "-host", a.Host,
+		"-port", strconv.Itoa(a.Port), "-security", "none", "-allow-insecure", "-user", "box", "-domain", "example.com")
+	require.Equal(t, ExitOK, code, errOut)
+
+	for range 2 {
+		code, _, errOut = run(t, "", "-config", cfg, "-once")
+		assert.Equal(t, ExitFailed, code, errOut)
+		assert.Contains(t, errOut, "deletion guard")
+		assert.Len(t, srv.Mailbox("box"), 2, "kept by the guard, run after run")
+	}
+
+	for _, tc := range []struct {
+		args []string
+		code int
+		out  string
+	}{
+		{[]string{"shop"}, ExitOK, "released the deletion guard of shop (held since "},
+		{[]string{"shop"}, ExitOK, "the deletion guard did not hold shop"},
+		{[]string{"nope"}, ExitConfig, ""},
+		{nil, ExitConfig, ""},
+	} {
+		code, out, errOut := run(t, "", append([]string{"accounts", "-config", cfg, "release-guard"}, tc.args...)...)
+		assert.Equal(t, tc.code, code, "%v: %s", tc.args, errOut)
+		assert.Contains(t, out, tc.out, tc.args)
+		if tc.out == "" {
+			assert.NotEmpty(t, errOut, tc.args)
+		}
+	}
+	code, _, errOut = run(t, "", "-config", cfg, "-once")
+	require.Equal(t, ExitOK, code, errOut)
+	assert.Empty(t, srv.Mailbox("box"), "the release let the next run delete")
+}

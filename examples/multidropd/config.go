@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -127,6 +128,11 @@ type PipelineConfig struct {
 	Owner          string   `json:"owner"`
 	Schedule       string   `json:"schedule"` // local or shared; default by driver
 	Poll           Duration `json:"poll"`     // shared: wait between claims
+	// The deletion guard (multidrop.Options.GuardMin, GuardShare,
+	// GuardWindow); zero values mean the library's defaults.
+	GuardMin    int     `json:"guard_min"`
+	GuardShare  float64 `json:"guard_share"`
+	GuardWindow int     `json:"guard_window"`
 }
 
 // Duration is a time.Duration written as a Go duration string ("5m").
@@ -227,6 +233,7 @@ const (
 	maxMessageSizeCap = 1 << 40 // 1 TiB
 	maxInterval       = 7 * 24 * time.Hour
 	maxShortDuration  = time.Hour // lease_ttl, poll, check_interval
+	maxGuardWindow    = 10000     // guard_window, guard_min
 )
 
 // errText is err's text without the path os errors repeat.
@@ -392,6 +399,14 @@ func (p *configParser) check(path string, t reflect.Type, tok json.Token, off in
 		}
 		if _, err := strconv.ParseInt(n.String(), 10, 64); err != nil {
 			return want("a whole number")
+		}
+	case t.Kind() == reflect.Float64:
+		n, ok := tok.(json.Number)
+		if !ok {
+			return want("a number")
+		}
+		if _, err := strconv.ParseFloat(n.String(), 64); err != nil {
+			return want("a number")
 		}
 	case t.Kind() == reflect.Struct || t.Kind() == reflect.Map:
 		if d, ok := tok.(json.Delim); !ok || d != '{' {
@@ -666,6 +681,19 @@ func (p *configParser) complete(c *Config, dir string) error {
 		p.errKey("pipeline.max_message_size", "must not be negative")
 	} else if pc.MaxMessageSize > maxMessageSizeCap {
 		p.errKey("pipeline.max_message_size", "%d is too large (at most %d, 1 TiB)", pc.MaxMessageSize, int64(maxMessageSizeCap))
+	}
+	for _, k := range []struct {
+		key string
+		n   int
+	}{{"pipeline.guard_min", pc.GuardMin}, {"pipeline.guard_window", pc.GuardWindow}} {
+		if k.n < 0 {
+			p.errKey(k.key, "must not be negative")
+		} else if k.n > maxGuardWindow {
+			p.errKey(k.key, "%d is too large (at most %d)", k.n, maxGuardWindow)
+		}
+	}
+	if pc.GuardShare < 0 || math.IsNaN(pc.GuardShare) || math.IsInf(pc.GuardShare, 0) {
+		p.errKey("pipeline.guard_share", "must be a number from 0 (the default, 0.5) up; above 1 turns the guard off")
 	}
 	if time.Duration(pc.Interval) > maxInterval {
 		p.errKey("pipeline.interval", "%v is too long (at most %v)", time.Duration(pc.Interval), maxInterval)

@@ -142,6 +142,10 @@ func TestConfigErrors(t *testing.T) {
 		{"huge size", `{"pipeline": {"max_message_size": 9223372036854775807}, ` + base + `}`, "pipeline.max_message_size", 0, 0, "too large"},
 		{"long interval", `{"pipeline": {"interval": "10000h"}, ` + base + `}`, "pipeline.interval", 0, 0, "too long (at most 168h0m0s)"},
 		{"long lease", `{"pipeline": {"lease_ttl": "2h"}, ` + base + `}`, "pipeline.lease_ttl", 0, 0, "too long"},
+		{"guard share as a string", `{"pipeline": {"guard_share": "0.5"}, ` + base + `}`, "pipeline.guard_share", 1, 30, `want a number, found "0.5"`},
+		{"negative guard share", `{"pipeline": {"guard_share": -0.5}, ` + base + `}`, "pipeline.guard_share", 0, 0, "above 1 turns the guard off"},
+		{"negative guard min", `{"pipeline": {"guard_min": -1}, ` + base + `}`, "pipeline.guard_min", 0, 0, "must not be negative"},
+		{"huge guard window", `{"pipeline": {"guard_window": 1000000}, ` + base + `}`, "pipeline.guard_window", 0, 0, "too large (at most 10000)"},
 		{"utf-8 column", "{\"log\": {\"format\": \"é\", \"levl\": 1}, " + base + "}", "log.levl", 1, 25, "unknown key"},
 	}
 	for _, tc := range tests {

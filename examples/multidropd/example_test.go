@@ -16,7 +16,7 @@ func ExampleParseConfig_error() {
 	_, err := ParseConfig("multidropd.json", "/etc/multidrop/multidropd.json", data)
 	fmt.Println(err)
 	// Output:
-	// multidropd.json:4:16: pipeline.intervall: unknown key (known keys here: interval, concurrency, spool_dir, local_host, lease_ttl, max_message_size, owner, schedule, poll)
+	// multidropd.json:4:16: pipeline.intervall: unknown key (known keys here: interval, concurrency, spool_dir, local_host, lease_ttl, max_message_size, owner, schedule, poll, guard_min, guard_share, guard_window)
 }
 
 // The smallest useful configuration: an SQLite store next to the file,

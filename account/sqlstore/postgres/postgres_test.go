@@ -223,7 +223,7 @@ func TestOpensRelease1Database(t *testing.T) {
 	ctx := t.Context()
 	db := s.DB()
 	for _, q := range []string{`DROP TABLE journal_marks`, `ALTER TABLE accounts DROP COLUMN version`,
-		`DROP TABLE check_history`, `DROP TABLE deleted_accounts`, `DELETE FROM schema_migrations WHERE version > 2`} {
+		`DROP TABLE check_history`, `DROP TABLE deleted_accounts`, `DROP TABLE journal_guard`, `DELETE FROM schema_migrations WHERE version > 2`} {
 		_, err := db.ExecContext(ctx, q)
 		require.NoError(t, err)
 	}

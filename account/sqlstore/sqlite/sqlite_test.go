@@ -123,6 +123,12 @@ func (p *perAccountFence) DeliveredID(ctx context.Context, id, mid string) ([]st
 func (p *perAccountFence) Forget(ctx context.Context, id string, keys ...string) error {
 	return p.get(id).Forget(ctx, id, keys...)
 }
+func (p *perAccountFence) Guard(ctx context.Context, id string) (account.Guard, error) {
+	return p.get(id).Guard(ctx, id)
+}
+func (p *perAccountFence) SetGuard(ctx context.Context, id string, g account.Guard) error {
+	return p.get(id).SetGuard(ctx, id, g)
+}
 
 func TestLocker(t *testing.T) {
 	accounttest.TestLocker(t, func(t *testing.T, now func() time.Time) account.Locker { return temp(t, now) })
