@@ -56,6 +56,10 @@ func TestOnceLoginDelay(t *testing.T) {
 	path := writeConfig(t, dir, nil)
 	var logs bytes.Buffer
 	d := openDaemon(t, path, &logs)
+	_, ok := d.gate(d.store).(account.Scheduler)
+	require.True(t, ok, "the gate keeps the store's shared schedule")
+	_, ok = d.gate(account.NewMemoryStore()).(account.Scheduler)
+	require.False(t, ok)
 	srv := &poptest.Server{LoginDelay: 900}
 	a := startPOP(t, srv, "acct", msg("alice@example.com", "", "first"))
 	_, err := d.Store().Put(t.Context(), a)
