@@ -255,5 +255,10 @@ func (c *check) finish(ctx context.Context, fetchErr error) *Report {
 		}
 	}
 	c.r.Err = errors.Join(errs...)
+	if t, ok := pop.NextLogin(fetchErr); ok {
+		c.r.NextLogin = t
+	} else if errors.Is(fetchErr, pop.ErrLoginDelay) {
+		c.r.NextLogin = c.p.opt.Now().Add(loginDelay(c.r, fetchErr))
+	}
 	return c.r
 }

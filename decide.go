@@ -36,6 +36,7 @@ const (
 func (c *check) Plan(ctx context.Context, s pop.Scan) ([]pop.Step, error) {
 	c.r.Listed = len(s.Messages)
 	c.r.LoginDelay = s.LoginDelay
+	c.r.NextLogin = s.NextLogin()
 	var uids []string
 	for _, m := range s.Messages {
 		if m.UIDProblem == "" && m.UID != "" {

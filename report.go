@@ -35,6 +35,12 @@ type Report struct {
 	// LoginDelay is the server's LOGIN-DELAY (RFC 2449): the scheduler does
 	// not log in again sooner.
 	LoginDelay time.Duration
+	// NextLogin is the earliest time the server accepts the next login to
+	// the account: the login plus LoginDelay after a session, or what a
+	// [LOGIN-DELAY] refusal says (see [pop.NextLogin]; at least five
+	// minutes when the server announced no delay). Zero when the server
+	// set no constraint; an [IN-USE] refusal sets none.
+	NextLogin time.Time
 
 	// Committed is true when the session ended with QUIT +OK, so the
 	// deletions took effect.

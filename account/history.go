@@ -37,6 +37,11 @@ type CheckRecord struct {
 	// State is the account's state after the check, in the caller's
 	// vocabulary (such as "ok", "paused", "backoff").
 	State string `json:"state,omitempty"`
+	// NextLogin is the earliest time the server accepts the next login
+	// to the account (its LOGIN-DELAY, RFC 2449), zero when it set no
+	// constraint. A caller that checks the account reads it from the
+	// newest record and does not log in before.
+	NextLogin time.Time `json:"next_login,omitzero"`
 	// Messages has one entry per message examined.
 	Messages []CheckMessage `json:"messages,omitempty"`
 }

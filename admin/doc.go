@@ -9,7 +9,10 @@
 // host, domain, when it was last checked (relative, the exact time on
 // hover), the result (deliveries, kept and dropped, or the error as a
 // sentence), the next check and the state: enabled, disabled (the row is
-// greyed and hatched), paused or backing off with the reason. Failed rows
+// greyed and hatched), paused or backing off with the reason, and, when
+// the newest check record in [Options.History] says the server's
+// LOGIN-DELAY allows no login yet ([account.CheckRecord].NextLogin), "next
+// login allowed" with the time (relative, exact on hover). Failed rows
 // repeat their error below the list with the technical chain behind a
 // disclosure. The toolbar has New, Edit, Delete, Check Now, Resume (for
 // paused accounts), a search over ID, description, host, domains and user,

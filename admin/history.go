@@ -14,7 +14,8 @@ import (
 // RecordOf converts the report of a check into the record a
 // [account.History] keeps: the counts, the error, and per message its
 // UID, recipients, outcome (delivered, kept or dropped), reason and
-// warnings (rejected candidates, refused deliveries, message errors).
+// warnings (rejected candidates, refused deliveries, message errors),
+// and the earliest next login the server allows (NextLogin).
 func RecordOf(r *multidrop.Report) account.CheckRecord {
 	rec := account.CheckRecord{
 		AccountID: r.Account, Start: r.Start, Duration: r.Duration,
@@ -22,8 +23,9 @@ func RecordOf(r *multidrop.Report) account.CheckRecord {
 			Listed: r.Listed, Retrieved: r.Retrieved, Delivered: r.Delivered, Deleted: r.Deleted,
 			Kept: r.Kept, Dropped: r.Dropped, Skipped: r.Skipped, Bytes: r.Bytes,
 		},
-		Error: errText(r.Err),
-		State: "ok",
+		Error:     errText(r.Err),
+		State:     "ok",
+		NextLogin: r.NextLogin,
 	}
 	if r.Err != nil {
 		rec.State = "failed"

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -69,4 +70,35 @@ func TestHistoryPage(t *testing.T) {
 	noHist.put(noHist.account("a", popDomain))
 	assert.Equal(t, http.StatusNotFound, noHist.get("/history/a").Code)
 	assert.NotContains(t, noHist.get("/edit/a").Body.String(), "link-history")
+}
+
+// TestListNextLogin: after a check of a server announcing LOGIN-DELAY, the
+// list's state column says when the next login is allowed (relative, the
+// exact time on hover), from the newest record of the history; a time
+// already past is not shown.
+func TestListNextLogin(t *testing.T) {
+	srv := &poptest.Server{LoginDelay: 900}
+	e := newEnv(t, srv, nil)
+	e.put(e.account("a", popDomain))
+	e.put(e.account("b", popDomain))
+
+	require.Equal(t, http.StatusSeeOther, e.post("/check", url.Values{"id": {"a"}}).Code)
+	e.h.bg.wg.Wait()
+	recs, err := e.history.Checks(t.Context(), "a", 1)
+	require.NoError(t, err)
+	require.Len(t, recs, 1)
+	next := recs[0].NextLogin
+	require.False(t, next.IsZero(), "the record keeps the server's LOGIN-DELAY")
+	assert.WithinDuration(t, recs[0].Start.Add(15*time.Minute), next, 10*time.Second)
+
+	body := e.get("/").Body.String()
+	rowA := body[strings.Index(body, `id="row-a"`):strings.Index(body, `id="row-b"`)]
+	assert.Contains(t, rowA, `; next login allowed <time datetime="`+next.UTC().Format(time.RFC3339)+`" title="`+next.UTC().Format("2006-01-02 15:04:05 UTC")+`">in 1`)
+	assert.NotContains(t, body[strings.Index(body, `id="row-b"`):], "next login allowed", "b was never checked")
+
+	// An older constraint, already past, is not shown.
+	past := account.CheckRecord{AccountID: "b", Start: time.Now().Add(-time.Hour), NextLogin: time.Now().Add(-time.Minute), State: "ok"}
+	require.NoError(t, e.history.AddCheck(t.Context(), past))
+	body = e.get("/").Body.String()
+	assert.NotContains(t, body[strings.Index(body, `id="row-b"`):], "next login allowed")
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/multidrop/multidrop"
 	"github.com/multidrop/multidrop/account"
 	"github.com/multidrop/multidrop/deliver/delivertest"
+	"github.com/multidrop/multidrop/pop"
 	"github.com/multidrop/multidrop/pop/poptest"
 	"github.com/multidrop/multidrop/resolve"
 )
@@ -209,6 +210,7 @@ func TestSentence(t *testing.T) {
 		{fmt.Errorf("pop: tls: x509: certificate signed by unknown authority"), "certificate could not be verified"},
 		{fmt.Errorf("pop: PASS: -ERR [AUTH] invalid"), "user name or password"},
 		{fmt.Errorf("pop: read: i/o timeout"), "did not answer in time"},
+		{fmt.Errorf("multidrop: account a: %w", pop.ErrLoginDelay), "wait before the next login"},
 		{fmt.Errorf("something odd"), "The check failed."},
 	} {
 		assert.Contains(t, sentence(tc.err), tc.want, tc.err.Error())

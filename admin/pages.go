@@ -2,6 +2,7 @@ package admin
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"html/template"
@@ -68,6 +69,9 @@ type row struct {
 	State     state
 	CanResume bool
 	Now       time.Time
+	// NextLogin, when after Now, is the earliest next login the server
+	// allows (its LOGIN-DELAY), from the newest recorded check.
+	NextLogin time.Time
 }
 
 func parseTemplates(h *Handler) (*template.Template, error) {
@@ -237,14 +241,14 @@ func (h *Handler) listData(r *http.Request, q listQuery) (*pageData, error) {
 	d.Here = q.encode(0)
 	now := time.Now()
 	for _, a := range accs[lo:hi] {
-		d.Rows = append(d.Rows, h.rowOf(redact(a), now))
+		d.Rows = append(d.Rows, h.rowOf(r.Context(), redact(a), now))
 	}
 	return d, nil
 }
 
 // rowOf is one account's row: its last outcome and its state.
-func (h *Handler) rowOf(a account.Account, now time.Time) row {
-	rw := row{Account: a, Now: now}
+func (h *Handler) rowOf(ctx context.Context, a account.Account, now time.Time) row {
+	rw := row{Account: a, Now: now, NextLogin: h.nextLogin(ctx, a.ID, now)}
 	if h.opt.Checker == nil {
 		rw.State = stateOf(a, Status{})
 		return rw
@@ -263,6 +267,20 @@ func (h *Handler) rowOf(a account.Account, now time.Time) row {
 	_, rw.CanResume = h.opt.Checker.(Resumer)
 	rw.CanResume = rw.CanResume && st.Paused != ""
 	return rw
+}
+
+// nextLogin returns the earliest next login the server allows to account
+// id, as the newest record of the History says, when it is after now; the
+// zero time otherwise (or without a History, or when it cannot be read).
+func (h *Handler) nextLogin(ctx context.Context, id string, now time.Time) time.Time {
+	if h.opt.History == nil {
+		return time.Time{}
+	}
+	recs, err := h.opt.History.Checks(ctx, id, 1)
+	if err != nil || len(recs) == 0 || !recs[0].NextLogin.After(now) {
+		return time.Time{}
+	}
+	return recs[0].NextLogin
 }
 
 // state is the State column: a word and, for paused and backing off, why.

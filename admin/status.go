@@ -177,7 +177,7 @@ func sentence(err error) string {
 		return "The server refused the user name or password."
 	case strings.Contains(msg, "[in-use]"):
 		return "The mailbox is in use by another client; the check will be retried."
-	case strings.Contains(msg, "[login-delay]"):
+	case errors.Is(err, pop.ErrLoginDelay), strings.Contains(msg, "[login-delay]"):
 		return "The server asks to wait before the next login."
 	case strings.Contains(msg, "stls"), strings.Contains(msg, "starttls"):
 		return "The server does not offer the required STARTTLS."

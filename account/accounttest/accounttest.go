@@ -1143,8 +1143,9 @@ func SampleCheck(accountID string, start time.Time) account.CheckRecord {
 		Counts: account.CheckCounts{
 			Listed: 9, Retrieved: 8, Delivered: 7, Deleted: 6, Kept: 5, Dropped: 4, Skipped: 3, Bytes: 1 << 40,
 		},
-		Error: "pop: RETR 3: connection reset",
-		State: "backoff",
+		Error:     "pop: RETR 3: connection reset",
+		State:     "backoff",
+		NextLogin: start.Add(15 * time.Minute),
 		Messages: []account.CheckMessage{
 			{UID: "u1", Subject: "Grüße", From: "a@example.org", Recipients: []string{"alice", "bob"},
 				Outcome: "delivered", Reason: "envelope", Warnings: []string{"foreign recipient x@example.net"}},

@@ -13,6 +13,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -308,6 +309,9 @@ func (d *Daemon) Once(ctx context.Context, id string, env *Env) int {
 	if s.KeptTemporary > 0 {
 		attrs = append(attrs, "kept_reason", s.KeptReason)
 	}
+	if s.Deferred > 0 {
+		attrs = append(attrs, "deferred", s.Deferred, "deferred_until", s.DeferredUntil)
+	}
 	d.log.Info("round finished", attrs...)
 	if pr != nil {
 		fmt.Fprintln(env.Stdout, s.String())
@@ -325,10 +329,15 @@ type Summary struct {
 	// accounts; KeptReason is the first such failure's error.
 	KeptTemporary int
 	KeptReason    string
+	// Deferred counts the accounts not connected to because the server's
+	// LOGIN-DELAY allows no login yet (not a failure); DeferredUntil is
+	// the earliest of their next logins.
+	Deferred      int
+	DeferredUntil time.Time
 }
 
 // summarize counts reports: a report whose Err is ErrAccountBusy is busy,
-// any other Err a failure; kept messages are those a Report says were kept
+// one whose Err is a *DeferredError deferred, any other Err a failure; kept messages are those a Report says were kept
 // with a temporary delivery result.
 func summarize(reports []*multidrop.Report) Summary {
 	s := Summary{Accounts: len(reports)}
@@ -336,6 +345,12 @@ func summarize(reports []*multidrop.Report) Summary {
 		switch {
 		case errors.Is(r.Err, multidrop.ErrAccountBusy):
 			s.Busy++
+		case deferred(r.Err):
+			t, _ := deferredUntil(r.Err)
+			if s.Deferred == 0 || t.Before(s.DeferredUntil) {
+				s.DeferredUntil = t
+			}
+			s.Deferred++
 		case r.Err != nil:
 			s.Failed++
 		}
@@ -375,7 +390,10 @@ func (s Summary) ExitStatus() int {
 func (s Summary) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d %s checked: %d ok, %d failed, %d busy", s.Accounts, plural(s.Accounts, "account", "accounts"),
-		s.Accounts-s.Failed-s.Busy, s.Failed, s.Busy)
+		s.Accounts-s.Failed-s.Busy-s.Deferred, s.Failed, s.Busy)
+	if s.Deferred > 0 {
+		fmt.Fprintf(&b, ", %d deferred by LOGIN-DELAY until %s", s.Deferred, s.DeferredUntil.Local().Format("15:04"))
+	}
 	if s.KeptTemporary > 0 {
 		fmt.Fprintf(&b, "; %d %s kept after a temporary delivery failure", s.KeptTemporary, plural(s.KeptTemporary, "message", "messages"))
 		if s.KeptReason != "" {

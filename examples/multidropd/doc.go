@@ -28,7 +28,14 @@
 // failed, 2 on a usage or configuration error (also the status of a
 // daemon that cannot start), 3 when a message was kept after a temporary
 // delivery failure and 4 when an account was busy (its lease held
-// elsewhere); they end with a one-line summary. On a terminal they show progress and a
+// elsewhere); they end with a one-line summary.
+//
+// The server's LOGIN-DELAY (RFC 2449) holds across runs and restarts: the
+// earliest next login of each account is kept with its check history
+// (SQLite, PostgreSQL; in memory with the JSON store), and no check the
+// daemon starts (-once, -check, the schedule, Check Now) connects before
+// it. Such an account is counted as deferred, not failed (status 0);
+// an [IN-USE] refusal is a failure retried with the usual backoff. On a terminal they show progress and a
 // summary table, with log lines scrolling above the progress line;
 // otherwise they log structured lines to standard error. Signals are
 // logged when they arrive.

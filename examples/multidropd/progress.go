@@ -116,6 +116,9 @@ func writeSummary(w io.Writer, reports []*multidrop.Report) {
 		if errors.Is(r.Err, multidrop.ErrAccountBusy) {
 			status = "busy"
 			errs = append(errs, fmt.Sprintf("%s: not checked: %v", r.Account, oneLine(r.Err.Error())))
+		} else if deferred(r.Err) {
+			status = "deferred"
+			errs = append(errs, oneLine(r.Err.Error()))
 		} else if r.Err != nil {
 			status = "FAILED"
 			errs = append(errs, fmt.Sprintf("%s: %v", r.Account, oneLine(r.Err.Error())))

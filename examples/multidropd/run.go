@@ -435,7 +435,7 @@ func (d *Daemon) newPipelineOver(store account.Store, c *Config, dir *resolve.Fi
 	}
 	pc := c.Pipeline
 	p, err := multidrop.New(&multidrop.Options{
-		Store:          store,
+		Store:          d.gate(store), // see logindelay.go
 		Journal:        d.journal,
 		Locker:         d.locker,
 		Owner:          d.owner,
