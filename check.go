@@ -258,7 +258,9 @@ func (c *check) finish(ctx context.Context, fetchErr error) *Report {
 	if t, ok := pop.NextLogin(fetchErr); ok {
 		c.r.NextLogin = t
 	} else if errors.Is(fetchErr, pop.ErrLoginDelay) {
-		c.r.NextLogin = c.p.opt.Now().Add(loginDelay(c.r, fetchErr))
+		// Refused without a delay announced: five minutes, as the
+		// schedule waits.
+		c.r.NextLogin = c.p.opt.Now().Add(max(c.r.LoginDelay, 5*time.Minute))
 	}
 	return c.r
 }

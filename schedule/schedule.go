@@ -397,6 +397,10 @@ func (s *Schedule) reschedule(st *acctState, a account.Account, r *multidrop.Rep
 	case errors.Is(err, multidrop.ErrAccountBusy):
 		// Someone else is checking it: try again at the normal interval.
 		st.next = now.Add(st.interval + s.jitter(st.interval))
+	case errors.Is(err, pop.ErrLoginDelay):
+		// Not a failure: the check did not happen, and the server
+		// asks for a later login, which loginDelay sets below.
+		st.next = now
 	case isAuthFailure(err):
 		st.paused = "authentication failed"
 		st.version = version(a)

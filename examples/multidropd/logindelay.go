@@ -36,6 +36,13 @@ func (e *DeferredError) Error() string {
 // Is makes a *DeferredError match [pop.ErrLoginDelay].
 func (e *DeferredError) Is(target error) bool { return target == pop.ErrLoginDelay }
 
+// Unwrap returns the delay as the server's [LOGIN-DELAY] refusal would
+// carry it, so that the schedule waits until Until, not a backoff.
+func (e *DeferredError) Unwrap() error {
+	return &pop.Error{Command: "USER", Code: "LOGIN-DELAY", Text: "next login allowed at " + e.Until.UTC().Format(time.RFC3339),
+		LoginDelay: max(time.Until(e.Until), time.Second), NextLogin: e.Until}
+}
+
 // gatedStore is the account store the daemon's Pipelines read: Get fails
 // with a *DeferredError for an enabled account whose next login is not
 // allowed yet, so the Pipeline does not connect.
