@@ -391,7 +391,10 @@ func (s *Schedule) Run(ctx context.Context) error {
 func (s *Schedule) reschedule(st *acctState, a account.Account, r *multidrop.Report, err error) {
 	now := s.opt.Now()
 	switch {
-	case err == nil:
+	case err == nil || onlyGuard(err):
+		// A check the deletion guard held succeeded for the schedule:
+		// the account's good mail keeps its interval while the
+		// administrator decides.
 		st.failures = 0
 		st.next = now.Add(st.interval + s.jitter(st.interval))
 	case errors.Is(err, multidrop.ErrAccountBusy):
@@ -457,6 +460,21 @@ func (s *Schedule) jitter(iv time.Duration) time.Duration {
 		return 0
 	}
 	return time.Duration(mrand.Int64N(int64(2*d)+1)) - d
+}
+
+// onlyGuard reports whether err is made only of
+// [multidrop.ErrDeletionGuard].
+func onlyGuard(err error) bool {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs := j.Unwrap()
+		for _, e := range errs {
+			if !onlyGuard(e) {
+				return false
+			}
+		}
+		return len(errs) > 0
+	}
+	return errors.Is(err, multidrop.ErrDeletionGuard)
 }
 
 // isAuthFailure reports whether err says the credentials were refused

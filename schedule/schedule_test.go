@@ -465,3 +465,28 @@ func TestRunStatus(t *testing.T) {
 		assert.False(t, known, "Run ended")
 	})
 }
+
+// A check that the deletion guard held is no failure for the schedule: the
+// account keeps its interval (its good mail is still delivered) while the
+// administrator decides, instead of backing off for up to an hour.
+func TestRunGuardIsNoFailure(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var spam [][]byte
+		for i := range 6 {
+			spam = append(spam, msg("buy", fmt.Sprintf("Message-ID: <s%d@x>", i), "To: nobody@example.com"))
+		}
+		f := &fakeFetcher{messages: spam}
+		s, _, _ := newScheduled(t, f, account.Account{ID: "guarded"})
+		stop := run(t, s)
+		time.Sleep(35 * time.Minute)
+		st, ok := s.Status("guarded")
+		require.True(t, ok)
+		stop()
+		assert.Zero(t, st.Failures, "the held guard is not counted as a failure")
+		times := f.times("guarded")
+		require.GreaterOrEqual(t, len(times), 3, "checked at its interval")
+		for _, g := range gaps(times) {
+			assert.Less(t, g, 12*time.Minute, "no backoff")
+		}
+	})
+}
