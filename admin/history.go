@@ -13,7 +13,7 @@ import (
 
 // RecordOf converts the report of a check into the record a
 // [account.History] keeps: the counts, the error, and per message its
-// UID, recipients, outcome (delivered, kept or dropped), reason and
+// UID, subject, sender, recipients, outcome (delivered, kept or dropped), reason and
 // warnings (rejected candidates, refused deliveries, message errors).
 func RecordOf(r *multidrop.Report) account.CheckRecord {
 	rec := account.CheckRecord{
@@ -29,7 +29,7 @@ func RecordOf(r *multidrop.Report) account.CheckRecord {
 		rec.State = "failed"
 	}
 	for _, m := range r.Messages {
-		cm := account.CheckMessage{UID: m.UID, Reason: m.Reason}
+		cm := account.CheckMessage{UID: m.UID, Subject: m.Subject, From: m.From, Reason: m.Reason}
 		if cm.UID == "" {
 			cm.UID = m.Key
 		}
