@@ -156,8 +156,11 @@ func newTestView(r *probe.TestResult, a account.Account, now time.Time) *testVie
 
 func daysLeft(now, t time.Time) string {
 	d := t.Sub(now)
-	if d < 0 {
+	switch {
+	case d < 0:
 		return "EXPIRED"
+	case d < 24*time.Hour:
+		return "in less than a day"
 	}
 	return "in " + plural(int(d.Hours()/24), "day")
 }

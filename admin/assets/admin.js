@@ -206,7 +206,7 @@
             const e = doc.getElementById("page-error");
             say(e ? e.textContent : "The request failed: " + resp.status + " " + resp.statusText);
           }
-          out.scrollIntoView({ block: "nearest" });
+          out.scrollIntoView({ block: "start" });
         });
       })
       .catch(function (err) { busy(b, false); say("The request failed: " + err); });
