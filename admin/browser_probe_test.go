@@ -54,7 +54,7 @@ func TestBrowserProbe(t *testing.T) {
 	wd.waitFor("#test-verdict")
 	assert.Contains(t, wd.text(wd.find("#test-verdict")), "OK: logged in to "+e.host+":"+strconv.Itoa(e.port)+" and found 3 messages")
 	steps := wd.text(wd.find("table.steps"))
-	for _, s := range []string{"Connect ok", "TLS ok", "CAPA ok", "Login ok", "STAT ok"} {
+	for _, s := range []string{"Connect ok", "TLS ok", "Login ok", "CAPA ok", "STAT ok"} {
 		assert.Contains(t, steps, s)
 	}
 	assert.Equal(t, "CN=localhost", wd.text(wd.find(".cert-subject")))

@@ -49,7 +49,7 @@
 // their fields (422). Nothing is saved, and no secret is sent back. Test
 // connection runs [Prober.Test] ([probe.Test]): a table of the steps
 // (connect, TLS with the certificate's subject, issuer, expiry and SHA-256
-// pin, CAPA, login, STAT), each ok, failed or not tried, and a verdict in
+// pin, login, CAPA, STAT), each ok, failed or not tried, and a verdict in
 // words; Preview runs [Prober.Preview] ([probe.Preview]): per message its
 // subject, sender, size, what would become of it (deliver, postmaster,
 // drop, keep), the recipients and why, and the candidates that were

@@ -136,15 +136,17 @@ func newTestView(r *probe.TestResult, a account.Account, now time.Time) *testVie
 		tlsStep.Status, tlsStep.Detail = "none", "plaintext: the security setting is None"
 	}
 	v.Steps = append(v.Steps, tlsStep)
-	v.Steps = append(v.Steps, stepView{Name: "CAPA", Status: status(3), Detail: strings.Join(r.Capabilities, " ")})
-	if r.Failed == probe.StepStat && len(r.Capabilities) > 0 {
-		v.Steps[len(v.Steps)-1].Status = "ok"
-	}
 	login := stepView{Name: "Login", Status: status(2), Detail: "as " + a.Auth.User}
 	if r.LoginDelay > 0 {
 		login.Detail += fmt.Sprintf(" (the server asks for %s between logins)", r.LoginDelay)
 	}
 	v.Steps = append(v.Steps, login)
+	// CAPA is read again after the login; a failure there is StepStat.
+	capa := stepView{Name: "CAPA", Status: status(3), Detail: strings.Join(r.Capabilities, " ")}
+	if r.Failed == probe.StepStat && len(r.Capabilities) > 0 {
+		capa.Status = "ok"
+	}
+	v.Steps = append(v.Steps, capa)
 	stat := stepView{Name: "STAT", Status: status(3)}
 	if r.Failed == "" || r.Failed == probe.StepQuit {
 		stat.Status = "ok"

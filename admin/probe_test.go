@@ -4,9 +4,11 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -38,6 +40,24 @@ func verbsOf(srv *poptest.Server) []string {
 	return v
 }
 
+// checkLeaks fails t when goroutines started after it are still running
+// when the returned function is called (the probes' sessions on both
+// ends are closed).
+func checkLeaks(t *testing.T) func() {
+	before := runtime.NumGoroutine()
+	return func() {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if !assert.LessOrEqual(t, runtime.NumGoroutine(), before, "goroutines leaked") {
+			buf := make([]byte, 1<<20)
+			t.Logf("goroutines:\n%s", buf[:runtime.Stack(buf, true)])
+		}
+	}
+}
+
 // TestProbeTestConnection: Test connection tries the values of the form,
 // the stored password when the field is empty, and shows each step and
 // the certificate; nothing is saved, the password is never shown.
@@ -46,6 +66,7 @@ func TestProbeTestConnection(t *testing.T) {
 	srv.AddUser(popUser, popPass, poptest.Message{UID: "u1", Data: msg("hi", "To: alice@example.com")})
 	e := probeEnv(t, srv, "")
 	stored := e.put(e.account("a", popDomain))
+	defer checkLeaks(t)()
 
 	form := formOf(stored)
 	form.Del("Auth.Secret") // empty: the stored one
@@ -55,7 +76,7 @@ func TestProbeTestConnection(t *testing.T) {
 	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
 	body := w.Body.String()
 	assert.Contains(t, body, `id="test-verdict">OK: logged in to `+e.host+":"+strconv.Itoa(e.port)+" and found 1 message")
-	for _, step := range []string{"Connect", "TLS", "CAPA", "Login", "STAT"} {
+	for _, step := range []string{"Connect", "TLS", "Login", "CAPA", "STAT"} {
 		assert.Contains(t, body, `<tr class="step-ok" data-step="`+step+`">`, step)
 	}
 	assert.Contains(t, body, `<dd class="cert-subject">`)
@@ -169,6 +190,7 @@ func TestProbePreview(t *testing.T) {
 	)
 	e := probeEnv(t, srv, "")
 	stored := e.put(e.account("a", popDomain))
+	defer checkLeaks(t)()
 	form := formOf(stored)
 	form.Del("Auth.Secret")
 	w := e.post("/edit/a/preview", form)
