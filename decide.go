@@ -192,7 +192,7 @@ func (c *check) examine(ctx context.Context, mr *MessageReport, sp *spool.Spool)
 		c.fail(mr, stepParse, err)
 		return job{}, nil
 	}
-	mr.MessageID = pm.res.MessageID
+	mr.MessageID, mr.Subject, mr.From = pm.res.MessageID, pm.subject, pm.from
 	for _, w := range pm.res.Warnings {
 		mr.Warnings = append(mr.Warnings, w.String())
 	}

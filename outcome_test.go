@@ -1,6 +1,7 @@
 package multidrop_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -9,6 +10,7 @@ import (
 	"github.com/multidrop/multidrop"
 	"github.com/multidrop/multidrop/deliver"
 	"github.com/multidrop/multidrop/deliver/delivertest"
+	"github.com/multidrop/multidrop/parse"
 	"github.com/multidrop/multidrop/pop"
 	"github.com/multidrop/multidrop/pop/poptest"
 )
@@ -65,4 +67,34 @@ func TestMessageOutcomes(t *testing.T) {
 	// The error says each package once.
 	require.Error(t, got["big"].Err)
 	assert.NotContains(t, got["big"].Err.Error(), "spool: spool:")
+}
+
+// A message report carries the Subject and From of the message, decoded
+// and made safe to show: delivered, dropped and kept messages alike.
+func TestReportSubjectFrom(t *testing.T) {
+	long := strings.Repeat("x", 500)
+	srv := &poptest.Server{}
+	srv.AddUser(popUser, popPass,
+		poptest.Message{UID: "enc", Data: msg("a", "Message-ID: <e@x>", "To: alice@example.com",
+			"From: =?UTF-8?Q?J=C3=B6rg?= <joerg@remote.test>", "Subject: =?UTF-8?B?R3LDvMOfZQ==?=\r\n\tfolded")},
+		poptest.Message{UID: "ctl", Data: msg("b", "Message-ID: <c@x>", "To: nobody@example.com",
+			"From: x@remote.test", "Subject: bell\x07 "+long)},
+		poptest.Message{UID: "none", Data: msg("c", "Message-ID: <n@x>", "To: alice@example.com")},
+	)
+	e := newEnv(t, srv, nil)
+	r := e.check()
+	require.NoError(t, r.Err)
+	got := map[string]multidrop.MessageReport{}
+	for _, m := range r.Messages {
+		got[m.UID] = m
+	}
+	assert.Equal(t, "Grüße folded", got["enc"].Subject)
+	assert.Equal(t, "Jörg <joerg@remote.test>", got["enc"].From)
+	assert.Equal(t, multidrop.OutcomeDropped, got["ctl"].Outcome)
+	assert.Equal(t, "x@remote.test", got["ctl"].From)
+	assert.True(t, strings.HasPrefix(got["ctl"].Subject, "bell\uFFFD xxx"), got["ctl"].Subject)
+	assert.True(t, strings.HasSuffix(got["ctl"].Subject, "..."))
+	assert.Len(t, []rune(got["ctl"].Subject), parse.DefaultTextLength+3)
+	assert.Empty(t, got["none"].Subject)
+	assert.Empty(t, got["none"].From)
 }

@@ -25,6 +25,8 @@ type parsed struct {
 	// Set by digests.
 	copyID string
 	bodyAt int64 // offset of the body in the message
+	// subject and from are the Subject and From fields as parse.Text.
+	subject, from string
 }
 
 // parseOptions maps an account's settings to parse.Options once per check.
@@ -56,7 +58,8 @@ func parseMessage(r io.Reader, opts *parse.Options) (*parsed, error) {
 	if err != nil {
 		return nil, err
 	}
-	pm := &parsed{res: res, bodyAt: cr.n - int64(br.Buffered())}
+	pm := &parsed{res: res, bodyAt: cr.n - int64(br.Buffered()),
+		subject: parse.Text(h.Get("Subject"), 0), from: parse.Text(h.Get("From"), 0)}
 	for _, l := range res.Loops {
 		if l.Kind == parse.LoopStamp {
 			pm.keepReason = fmt.Sprintf("loop: the message carries this host's %s stamp", account.LoopField)

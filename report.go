@@ -76,6 +76,12 @@ type MessageReport struct {
 	Action    pop.Action // what the server was told: Keep or Delete
 	Outcome   Outcome    // what became of the message
 	Reason    string     // why, in a few words
+	// Subject and From are the message's Subject and From fields as text
+	// to show ([parse.Text]: encoded words decoded, no control
+	// characters, at most parse.DefaultTextLength characters); "" when
+	// the header could not be read.
+	Subject string
+	From    string
 	// Warnings are the defects of the header that did not stop the parse
 	// (a malformed To, a skipped line), as text.
 	Warnings []string

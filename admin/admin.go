@@ -59,6 +59,16 @@ type Options struct {
 	// CheckTimeout bounds a Check Now request; 0 means 5 minutes.
 	CheckTimeout time.Duration
 
+	// Prober runs Test connection and Preview on the values of the Edit
+	// POP Account form, without saving them; nil hides both buttons (their
+	// routes answer 501). [Probe] runs the probe package with fixed
+	// options; Preview needs the Pipeline's Resolver.
+	Prober Prober
+
+	// ProbeTimeout bounds a Test connection or a Preview; 0 means 2
+	// minutes.
+	ProbeTimeout time.Duration
+
 	// CheckConcurrency is how many of the selected accounts Check Now checks
 	// at once; 0 means 4.
 	CheckConcurrency int
@@ -115,6 +125,9 @@ func New(opt *Options) (*Handler, error) {
 	if o.CheckTimeout <= 0 {
 		o.CheckTimeout = 5 * time.Minute
 	}
+	if o.ProbeTimeout <= 0 {
+		o.ProbeTimeout = 2 * time.Minute
+	}
 	if o.CheckConcurrency <= 0 {
 		o.CheckConcurrency = 4
 	}
@@ -165,6 +178,10 @@ func (h *Handler) routes() {
 	h.mux.HandleFunc("POST /new", h.submitNew)
 	h.mux.HandleFunc("GET /edit/{id}", h.pageEdit)
 	h.mux.HandleFunc("POST /edit/{id}", h.submitEdit)
+	h.mux.HandleFunc("POST /new/test", h.probeRoute(true, "test"))
+	h.mux.HandleFunc("POST /new/preview", h.probeRoute(true, "preview"))
+	h.mux.HandleFunc("POST /edit/{id}/test", h.probeRoute(false, "test"))
+	h.mux.HandleFunc("POST /edit/{id}/preview", h.probeRoute(false, "preview"))
 	h.mux.HandleFunc("GET /report/{id}", h.pageReport)
 	h.mux.HandleFunc("POST /delete", h.submitDelete)
 	h.mux.HandleFunc("POST /check", h.submitCheck)

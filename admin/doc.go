@@ -44,6 +44,28 @@
 // form carries the account's Version: when someone else saved the account
 // meanwhile nothing is overwritten and the form says so (409).
 //
+// With [Options.Prober] the form also has Test connection and Preview.
+// Both send the form's current values, for a new account or an edited
+// one, to their own route; the account is built from them exactly as Save
+// builds it (an empty password or key field means the stored one, and
+// "remove" clears it) and validated the same way, the errors shown next to
+// their fields (422). Nothing is saved, and no secret is sent back. Test
+// connection runs [Prober.Test] ([probe.Test]): a table of the steps
+// (connect, TLS with the certificate's subject, issuer, expiry and SHA-256
+// pin, login, CAPA, STAT), each ok, failed or not tried, and a verdict in
+// words; Preview runs [Prober.Preview] ([probe.Preview]): per message its
+// subject, sender, size, what would become of it (deliver, postmaster,
+// drop, keep), the recipients and why, and the candidates that were
+// rejected. Nothing is deleted, delivered or written to a journal. Each
+// runs within [Options.ProbeTimeout]. [Probe] is the Prober over fixed
+// [probe.PreviewOptions]: Preview needs the Pipeline's Resolver (and its
+// LocalHost, to recognise looping mail), and the Downloader gives the dial
+// and TLS settings. With script, the page sends the form in the background
+// and shows the result above the form, which keeps what was typed (a
+// password too); without script the buttons submit the form and the page
+// comes back with the result and the values, the secrets to be typed
+// again.
+//
 // The history page shows the last [account.HistoryLimit] checks of an
 // account from [Options.History], newest first, each with its counts, its
 // error and per message the UID, subject, sender, recipients, outcome,
@@ -58,6 +80,10 @@
 //	POST /new              create; 303 to the list, or 422 with the errors
 //	GET  /edit/{id}        the Edit POP Account screen
 //	POST /edit/{id}        update; 303 to the list, 422 with the errors, 409 on a conflict
+//	POST /new/test         Test connection on the new-account form; 200, or 422 with the errors
+//	POST /new/preview      Preview on the new-account form
+//	POST /edit/{id}/test   Test connection on the account's form (nothing is saved)
+//	POST /edit/{id}/preview Preview on the account's form (nothing is saved)
 //	POST /delete           id=...&id=...: a confirmation page; with confirmed=yes, delete
 //	POST /check            id=...&id=...: start Check Now; 303 to the list (back=?query)
 //	POST /resume           id=...: resume paused accounts; 303 to the list

@@ -37,6 +37,7 @@ func Example() {
 		Store:  store,
 		Prefix: "/admin",
 		// Checker: pipeline, // a *multidrop.Pipeline enables Check Now and the reports
+		// Prober: &admin.Probe{Options: probe.PreviewOptions{Resolver: resolver}}, // Test connection and Preview
 		Logger: slog.New(slog.DiscardHandler),
 	})
 	if err != nil {

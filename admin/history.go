@@ -13,9 +13,10 @@ import (
 
 // RecordOf converts the report of a check into the record a
 // [account.History] keeps: the counts, the error, and per message its
-// UID, recipients, outcome (delivered, kept or dropped), reason and
-// warnings (rejected candidates, refused deliveries, message errors),
-// and the earliest next login the server allows (NextLogin).
+// UID, subject, sender, recipients, outcome (delivered, kept or
+// dropped), reason and warnings (rejected candidates, refused deliveries,
+// message errors), and the earliest next login the server allows
+// (NextLogin).
 func RecordOf(r *multidrop.Report) account.CheckRecord {
 	rec := account.CheckRecord{
 		AccountID: r.Account, Start: r.Start, Duration: r.Duration,
@@ -31,7 +32,7 @@ func RecordOf(r *multidrop.Report) account.CheckRecord {
 		rec.State = "failed"
 	}
 	for _, m := range r.Messages {
-		cm := account.CheckMessage{UID: m.UID, Reason: m.Reason}
+		cm := account.CheckMessage{UID: m.UID, Subject: m.Subject, From: m.From, Reason: m.Reason}
 		if cm.UID == "" {
 			cm.UID = m.Key
 		}

@@ -45,8 +45,9 @@ func TestHistoryPage(t *testing.T) {
 	first := recs[1]
 	assert.Equal(t, 1, first.Counts.Delivered)
 	require.Len(t, first.Messages, 2)
-	assert.Equal(t, account.CheckMessage{UID: "u1", Recipients: []string{"alice@example.com"}, Outcome: "delivered", Reason: first.Messages[0].Reason}, first.Messages[0])
+	assert.Equal(t, account.CheckMessage{UID: "u1", Subject: "one", From: "x@remote.test", Recipients: []string{"alice@example.com"}, Outcome: "delivered", Reason: first.Messages[0].Reason}, first.Messages[0])
 	assert.Equal(t, "dropped", first.Messages[1].Outcome)
+	assert.Equal(t, hostile, first.Messages[1].Subject, "stored as text, escaped when shown")
 	assert.Contains(t, strings.Join(first.Messages[1].Warnings, "\n"), "nobody@example.com (To): unknown")
 
 	w := e.get("/history/a")
@@ -57,6 +58,7 @@ func TestHistoryPage(t *testing.T) {
 	assert.Less(t, strings.Index(body, `0 deliveries, 0 kept, 0 dropped`), strings.Index(body, `1 delivery, 0 kept, 1 dropped`), "newest first")
 	assert.Contains(t, body, `<tr class="outcome-delivered"><td><code>u1</code></td>`)
 	assert.Contains(t, body, "<td>alice@example.com</td><td>delivered</td>")
+	assert.Contains(t, body, "<td><code>u1</code></td><td>one</td><td>x@remote.test</td>", "subject and sender")
 	assert.Contains(t, body, "<div>nobody@example.com (To): unknown")
 	assertEscaped(t, body)
 

@@ -42,9 +42,11 @@ type pageData struct {
 	Refresh  bool // a check is running: reload the page shortly
 
 	// edit page
-	Form   *formView
-	Groups []group
-	Report *ReportView
+	Form     *formView
+	Groups   []group
+	Report   *ReportView
+	Probe    *probeView // the result of Test connection or Preview
+	CanProbe bool
 
 	// history page
 	History    []historyEntry
@@ -127,6 +129,7 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, code int, name 
 	d.Prefix = h.opt.Prefix
 	d.HasChecker = h.opt.Checker != nil
 	d.HasHistory = h.opt.History != nil
+	d.CanProbe = h.opt.Prober != nil
 	if d.Heading == "" {
 		d.Heading = d.Title
 	}
@@ -344,67 +347,66 @@ func (h *Handler) submitEdit(w http.ResponseWriter, r *http.Request) {
 	h.submit(w, r, false)
 }
 
-func (h *Handler) submit(w http.ResponseWriter, r *http.Request, isNew bool) {
+// submission is a submitted Edit POP Account form, made into an account
+// as Save makes it.
+type submission struct {
+	isNew bool
+	form  url.Values
+	old   account.Account // the stored account (zero for a new one)
+	a     account.Account
+	errs  map[string][]string // the form's own errors, by field
+	verr  error               // a validation error of the account
+}
+
+// readForm parses the form of r and builds its account from the stored
+// one: a new account takes the ID field; an edited one keeps the stored
+// secrets whose fields are empty (unless "remove" is ticked) and carries
+// the form's Version. It answers the request itself when it fails.
+func (h *Handler) readForm(w http.ResponseWriter, r *http.Request, isNew bool) (*submission, bool) {
 	if err := r.ParseForm(); err != nil {
 		h.fail(w, r, 0, fmt.Errorf("%w: %v", errBadRequest, err))
-		return
+		return nil, false
 	}
-	var old account.Account
+	s := &submission{isNew: isNew, form: r.PostForm}
 	if !isNew {
 		var err error
-		if old, err = h.opt.Store.Get(r.Context(), r.PathValue("id")); err != nil {
+		if s.old, err = h.opt.Store.Get(r.Context(), r.PathValue("id")); err != nil {
 			h.fail(w, r, 0, err)
-			return
+			return nil, false
 		}
 	}
-	a, errs := accountFromForm(r.PostForm, old)
+	s.a, s.errs = accountFromForm(r.PostForm, s.old)
 	if isNew {
-		a.ID = strings.TrimSpace(r.PostForm.Get("ID"))
+		s.a.ID = strings.TrimSpace(r.PostForm.Get("ID"))
 	} else {
-		keepSecrets(&a, old, r.PostForm.Get("clear:Auth.Secret") != "", r.PostForm.Get("clear:TLS.ClientKey") != "")
-		a.Version = old.Version // a form of an older release has no Version
+		keepSecrets(&s.a, s.old, r.PostForm.Get("clear:Auth.Secret") != "", r.PostForm.Get("clear:TLS.ClientKey") != "")
+		s.a.Version = s.old.Version // a form of an older release has no Version
 		if v, ok := r.PostForm["Version"]; ok {
-			a.Version, _ = strconv.ParseInt(v[0], 10, 64)
+			s.a.Version, _ = strconv.ParseInt(v[0], 10, 64)
 		}
 	}
-	var stored account.Account
-	var err error
-	conflict := false
-	if len(errs) == 0 {
-		stored, err = h.put(r.Context(), a, isNew)
-		switch {
-		case err == nil:
-			http.Redirect(w, r, h.url("/?saved=", url.QueryEscape(stored.ID)), http.StatusSeeOther)
-			return
-		case errors.Is(err, account.ErrExists):
-			errs["ID"] = append(errs["ID"], "an account with this ID exists")
-			err = nil
-		case errors.Is(err, account.ErrConflict):
-			conflict = true
-			err = nil
-		default:
-			var ve *account.ValidationError
-			if !errors.As(err, &ve) {
-				h.fail(w, r, 0, err)
-				return
-			}
-		}
-	}
+	return s, true
+}
+
+// formPage is the Edit POP Account screen showing s again: its values
+// without the secrets, and its errors next to their fields.
+func (h *Handler) formPage(r *http.Request, s *submission) *pageData {
+	a, isNew := s.a, s.isNew
 	title := "Edit POP Account"
 	if isNew {
 		title = "New POP Account"
 	}
-	f := &formView{New: isNew, ID: a.ID, Values: formValues(r.PostForm), Errors: errs,
+	f := &formView{New: isNew, ID: a.ID, Values: formValues(s.form), Errors: s.errs,
 		SecretSet: a.Auth.Secret != "" && !isNew, KeySet: a.TLS.ClientKey != "" && !isNew, Version: a.Version}
-	if pw, _ := proxyPassword(old.Proxy); pw != "" && !isNew {
+	if pw, _ := proxyPassword(s.old.Proxy); pw != "" && !isNew {
 		f.ProxySet = true
 	}
 	if isNew {
 		f.Values["ID"] = a.ID
 	}
-	f.SecretRetype = r.PostForm.Get("Auth.Secret") != ""
-	f.KeyRetype = r.PostForm.Get("TLS.ClientKey") != ""
-	for _, fe := range fieldErrorsOf(err) {
+	f.SecretRetype = s.form.Get("Auth.Secret") != ""
+	f.KeyRetype = s.form.Get("TLS.ClientKey") != ""
+	for _, fe := range fieldErrorsOf(s.verr) {
 		name, msg := placeError(formFields, fe)
 		if name == "" {
 			f.Other = append(f.Other, msg)
@@ -412,7 +414,41 @@ func (h *Handler) submit(w http.ResponseWriter, r *http.Request, isNew bool) {
 			f.Errors[name] = append(f.Errors[name], msg)
 		}
 	}
-	d := &pageData{Title: title, Form: f, Groups: groups, Error: "The account was not saved: correct the fields marked below."}
+	d := &pageData{Title: title, Form: f, Groups: groups}
+	if !isNew {
+		d.Report = h.lastReport(a.ID)
+	}
+	return d
+}
+
+func (h *Handler) submit(w http.ResponseWriter, r *http.Request, isNew bool) {
+	s, ok := h.readForm(w, r, isNew)
+	if !ok {
+		return
+	}
+	a := s.a
+	conflict := false
+	if len(s.errs) == 0 {
+		stored, err := h.put(r.Context(), a, isNew)
+		switch {
+		case err == nil:
+			http.Redirect(w, r, h.url("/?saved=", url.QueryEscape(stored.ID)), http.StatusSeeOther)
+			return
+		case errors.Is(err, account.ErrExists):
+			s.errs["ID"] = append(s.errs["ID"], "an account with this ID exists")
+		case errors.Is(err, account.ErrConflict):
+			conflict = true
+		default:
+			var ve *account.ValidationError
+			if !errors.As(err, &ve) {
+				h.fail(w, r, 0, err)
+				return
+			}
+			s.verr = err
+		}
+	}
+	d := h.formPage(r, s)
+	d.Error = "The account was not saved: correct the fields marked below."
 	code := http.StatusUnprocessableEntity
 	if conflict {
 		// Someone saved the account after this form was opened: show
@@ -423,13 +459,10 @@ func (h *Handler) submit(w http.ResponseWriter, r *http.Request, isNew bool) {
 			h.fail(w, r, 0, gerr)
 			return
 		}
-		f.Conflict, f.Version = true, cur.Version
+		d.Form.Conflict, d.Form.Version = true, cur.Version
 		code = http.StatusConflict
 		d.Error = "Someone else changed this account after you opened it, so it was not saved. " +
 			"Your changes are below; the current settings are on the account's page (open it in a new tab to compare). Save again to replace their change with yours."
-	}
-	if !isNew {
-		d.Report = h.lastReport(a.ID)
 	}
 	h.render(w, r, code, "edit", d)
 }

@@ -314,7 +314,7 @@ func TestCheckNowReportAndEscaping(t *testing.T) {
 	require.Equal(t, http.StatusOK, w.Code)
 	body = w.Body.String()
 	for _, want := range []string{"Recipients: alice@example.com", "nobody@example.com (To): unknown",
-		"alice@example.com: delivered", "<summary>Explanation</summary>", "Message-ID: <code>&lt;m1@x&gt;</code>", "Committed</th><td>yes",
+		"alice@example.com: delivered", "<summary>Explanation</summary>", "Message-ID: <code>&lt;m1@x&gt;</code>", "<p>From: x@remote.test</p>", "<p>Subject: &lt;script&gt;", "Committed</th><td>yes",
 		`<span class="outcome">delivered</span> (delete)`, "Header warnings:", "<li>Cc[1]: "} {
 		assert.Contains(t, body, want)
 	}

@@ -54,6 +54,8 @@ type MessageView struct {
 	Key         string          `json:"key,omitempty"`
 	Size        int64           `json:"size"`
 	MessageID   string          `json:"message_id,omitempty"`
+	Subject     string          `json:"subject,omitempty"`
+	From        string          `json:"from,omitempty"`
 	Action      string          `json:"action"`  // "delete" or "keep"
 	Outcome     string          `json:"outcome"` // multidrop.Outcome: "delivered", "dropped", "kept", "retry"...
 	Reason      string          `json:"reason,omitempty"`
@@ -133,6 +135,7 @@ func newReportView(r *multidrop.Report) *ReportView {
 	for _, m := range r.Messages {
 		mv := MessageView{
 			Number: m.Number, UID: m.UID, Key: m.Key, Size: m.Size, MessageID: m.MessageID,
+			Subject: m.Subject, From: m.From,
 			Action: actionName(m.Action), Outcome: string(m.Outcome), Reason: m.Reason,
 			Warnings: m.Warnings, Recipients: []string{},
 			Already: m.Already, Error: errText(m.Err),

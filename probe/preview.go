@@ -42,9 +42,11 @@ const (
 
 // PreviewMessage is the preview of one message.
 type PreviewMessage struct {
-	Number    int
-	UID       string
-	Size      int64
+	Number int
+	UID    string
+	Size   int64
+	// From and Subject are the message's fields as text to show
+	// ([parse.Text]: decoded, no control characters, bounded length).
 	From      string
 	Subject   string
 	MessageID string
@@ -124,7 +126,7 @@ func (p *previewer) examine(ctx context.Context, pm *PreviewMessage, body io.Rea
 		pm.Outcome, pm.Reason, pm.Err = Keep, "the header cannot be read", err
 		return
 	}
-	pm.From, pm.Subject = hdr.Get("From"), hdr.Get("Subject")
+	pm.From, pm.Subject = parse.Text(hdr.Get("From"), 0), parse.Text(hdr.Get("Subject"), 0)
 	res, err := parse.Candidates(hdr, p.popts)
 	if err != nil {
 		pm.Outcome, pm.Reason, pm.Err = Keep, "the header cannot be parsed", err

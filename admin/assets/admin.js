@@ -159,3 +159,56 @@
   }
   refresh();
 })();
+
+// The Edit POP Account form's Test connection and Preview buttons: the
+// form's values go to the button's formaction in the background and the
+// answer's result replaces the #probe-result section, so the form (a typed
+// password included) stays as it is. A form with errors (422) is then
+// submitted as without script, to show them next to their fields.
+(function () {
+  const form = document.getElementById("account-form");
+  const out = document.getElementById("probe-result");
+  if (!form || !out || !window.fetch || !window.DOMParser) return;
+  const buttons = Array.from(form.querySelectorAll("button[data-probe]"));
+  let plain = false;
+  function busy(b, on) {
+    buttons.forEach(function (x) { x.disabled = on; });
+    if (on) b.setAttribute("aria-busy", "true"); else b.removeAttribute("aria-busy");
+  }
+  function say(text) {
+    const p = document.createElement("p");
+    p.id = "probe-status";
+    p.className = "muted";
+    p.textContent = text;
+    out.replaceChildren(p);
+  }
+  form.addEventListener("submit", function (ev) {
+    const b = ev.submitter;
+    if (plain || !b || !b.dataset.probe) return;
+    ev.preventDefault();
+    const body = new URLSearchParams(new FormData(form));
+    busy(b, true);
+    say(b.dataset.probe === "test" ? "Testing the connection\u2026" : "Downloading a preview\u2026");
+    fetch(b.getAttribute("formaction"), { method: "POST", body: body, credentials: "same-origin" })
+      .then(function (resp) {
+        return resp.text().then(function (html) {
+          busy(b, false);
+          if (resp.status === 422) {
+            plain = true;
+            form.requestSubmit(b);
+            return;
+          }
+          const doc = new DOMParser().parseFromString(html, "text/html");
+          const res = doc.getElementById("probe-result");
+          if (res && res.childNodes.length) {
+            out.replaceChildren.apply(out, Array.from(res.childNodes).map(function (n) { return document.importNode(n, true); }));
+          } else {
+            const e = doc.getElementById("page-error");
+            say(e ? e.textContent : "The request failed: " + resp.status + " " + resp.statusText);
+          }
+          out.scrollIntoView({ block: "start" });
+        });
+      })
+      .catch(function (err) { busy(b, false); say("The request failed: " + err); });
+  });
+})();

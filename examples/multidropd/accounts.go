@@ -19,7 +19,6 @@ import (
 	"github.com/multidrop/multidrop"
 	"github.com/multidrop/multidrop/account"
 	"github.com/multidrop/multidrop/probe"
-	"github.com/multidrop/multidrop/resolve"
 )
 
 // accountsUsage is the help of "multidropd accounts".
@@ -540,12 +539,7 @@ func (ac *accountsCmd) preview(args []string) int {
 	if st != ExitOK {
 		return st
 	}
-	ac.d.mu.Lock()
-	dir, c := ac.d.dir, ac.d.cfg
-	ac.d.mu.Unlock()
-	r, err := probe.Preview(ac.ctx, a, &probe.PreviewOptions{
-		Resolver: resolve.New(dir, nil), Max: *max, LocalHost: c.Pipeline.LocalHost,
-	})
+	r, err := probe.Preview(ac.ctx, a, ac.d.previewOptions(*max))
 	if r != nil {
 		writePreview(ac.env.Stdout, r)
 	}

@@ -13,6 +13,8 @@ import (
 	"github.com/multidrop/multidrop"
 	"github.com/multidrop/multidrop/account"
 	"github.com/multidrop/multidrop/admin"
+	"github.com/multidrop/multidrop/probe"
+	"github.com/multidrop/multidrop/resolve"
 )
 
 // adminHandler returns the Remote POP Accounts page over the daemon's
@@ -23,6 +25,7 @@ func (d *Daemon) adminHandler() (*admin.Handler, error) {
 		Store:   d.store,
 		Checker: checker{d},
 		History: d.history,
+		Prober:  prober{d},
 		Logger:  d.log,
 	})
 	if err != nil {
@@ -147,6 +150,31 @@ func (d *Daemon) lastReport(id string) *multidrop.Report {
 		}
 	}
 	return nil
+}
+
+// prober is the page's Test connection and Preview: the checks of
+// "accounts test" and "accounts preview", over the current configuration
+// (its user directory and local host name, as a reload left them). The
+// POP sessions use the Pipeline's defaults, as its checks do.
+type prober struct{ d *Daemon }
+
+var _ admin.Prober = prober{}
+
+func (p prober) Test(ctx context.Context, a account.Account) *probe.TestResult {
+	return probe.Test(ctx, a, nil)
+}
+
+func (p prober) Preview(ctx context.Context, a account.Account) (*probe.PreviewResult, error) {
+	return probe.Preview(ctx, a, p.d.previewOptions(probe.DefaultPreviewMessages))
+}
+
+// previewOptions are the options of a preview of at most max messages
+// with the current user directory and local host name.
+func (d *Daemon) previewOptions(max int) *probe.PreviewOptions {
+	d.mu.Lock()
+	dir, c := d.dir, d.cfg
+	d.mu.Unlock()
+	return &probe.PreviewOptions{Resolver: resolve.New(dir, nil), Max: max, LocalHost: c.Pipeline.LocalHost}
 }
 
 // requireAuth serves h only to requests with the configured credentials:

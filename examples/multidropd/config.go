@@ -47,6 +47,7 @@ type StoreConfig struct {
 	Path    string `json:"path"`    // sqlite database file or JSON accounts file
 	Journal string `json:"journal"` // json: journal file
 	Leases  string `json:"leases"`  // json: leases file
+	History string `json:"history"` // json: check history file
 	DSN     string `json:"dsn"`     // postgres connection string
 }
 
@@ -519,6 +520,7 @@ func (p *configParser) complete(c *Config, dir string) error {
 		p.only("store", s.DSN == "", "dsn", "sqlite")
 		p.only("store", s.Journal == "", "journal", "sqlite")
 		p.only("store", s.Leases == "", "leases", "sqlite")
+		p.only("store", s.History == "", "history", "sqlite")
 	case "json":
 		if s.Path == "" {
 			p.errKey("store.path", "required with driver \"json\" (the accounts file)")
@@ -530,6 +532,9 @@ func (p *configParser) complete(c *Config, dir string) error {
 		if s.Leases == "" {
 			s.Leases = base + ".leases.json"
 		}
+		if s.History == "" {
+			s.History = base + ".history.json"
+		}
 		p.only("store", s.DSN == "", "dsn", "json")
 	case "postgres":
 		if s.DSN == "" {
@@ -538,10 +543,11 @@ func (p *configParser) complete(c *Config, dir string) error {
 		p.only("store", s.Path == "", "path", "postgres")
 		p.only("store", s.Journal == "", "journal", "postgres")
 		p.only("store", s.Leases == "", "leases", "postgres")
+		p.only("store", s.History == "", "history", "postgres")
 	default:
 		p.errKey("store.driver", "unknown driver %q (want sqlite, json or postgres)", s.Driver)
 	}
-	s.Path, s.Journal, s.Leases = abs(s.Path), abs(s.Journal), abs(s.Leases)
+	s.Path, s.Journal, s.Leases, s.History = abs(s.Path), abs(s.Journal), abs(s.Leases), abs(s.History)
 
 	// deliver
 	d := &c.Deliver

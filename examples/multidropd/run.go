@@ -145,7 +145,7 @@ type Daemon struct {
 	observer atomic.Pointer[func(multidrop.Event)]
 	metrics  *admin.Metrics // fed by every Pipeline, served on /metrics
 	// history keeps the last checks of each account for the admin page:
-	// the store's own when it keeps one (SQLite, PostgreSQL), else memory.
+	// the store's own (SQLite, PostgreSQL) or the history file (JSON).
 	history account.History
 	record  func(multidrop.Event)
 	reload  sync.Mutex // serialises Reload
@@ -270,19 +270,21 @@ func (d *Daemon) openStore(ctx context.Context, c *Config) error {
 		d.store, d.journal, d.locker, d.closers = st, st, st, []io.Closer{st}
 		d.releaseGone(ctx, st)
 	case "json":
-		for _, k := range []struct{ key, path string }{{"store.path", s.Path}, {"store.journal", s.Journal}, {"store.leases", s.Leases}} {
+		for _, k := range []struct{ key, path string }{{"store.path", s.Path}, {"store.journal", s.Journal}, {"store.leases", s.Leases}, {"store.history", s.History}} {
 			if err := checkDir(dirOf(k.path)); err != nil {
 				return keyError(c, k.key, err)
 			}
 		}
-		st, err := jsonstore.Open(s.Path, nil)
-		if err != nil {
-			return keyError(c, "store.path", err)
-		}
+		// The store keeps a deleted account's journal for the retention
+		// period, so the account created again finds what it delivered.
 		j, err := jsonstore.OpenJournal(s.Journal, nil)
 		if err != nil {
-			_ = st.Close()
 			return keyError(c, "store.journal", err)
+		}
+		st, err := jsonstore.Open(s.Path, &jsonstore.Options{Journal: j})
+		if err != nil {
+			_ = j.Close()
+			return keyError(c, "store.path", err)
 		}
 		l, err := jsonstore.OpenLocker(s.Leases, nil)
 		if err != nil {
@@ -290,14 +292,23 @@ func (d *Daemon) openStore(ctx context.Context, c *Config) error {
 			_ = j.Close()
 			return keyError(c, "store.leases", err)
 		}
-		d.store, d.journal, d.locker, d.closers = st, j, l, []io.Closer{st, j, l}
+		h, err := jsonstore.OpenHistory(s.History, nil)
+		if err != nil {
+			_ = st.Close()
+			_ = j.Close()
+			_ = l.Close()
+			return keyError(c, "store.history", err)
+		}
+		d.store, d.journal, d.locker, d.history, d.closers = st, j, l, h, []io.Closer{st, j, l, h}
 	default:
 		return keyError(c, "store.driver", fmt.Errorf("unknown driver %q", s.Driver))
 	}
-	if h, ok := d.store.(account.History); ok {
-		d.history = h
-	} else {
-		d.history = account.NewMemoryHistory()
+	if d.history == nil {
+		if h, ok := d.store.(account.History); ok {
+			d.history = h
+		} else {
+			d.history = account.NewMemoryHistory()
+		}
 	}
 	d.record = admin.HistoryRecorder(d.history, d.log)
 	// An unreachable or unreadable store fails now, not at the first check.
