@@ -196,7 +196,7 @@ func BenchmarkStageMaildir(b *testing.B) {
 	msgs := stageCorpus()
 	root := b.TempDir()
 	m, err := deliver.NewMaildir(&deliver.MaildirOptions{
-		Template: "{root}/{domain}/{user}/Maildir", Root: root, Create: true, KeyNames: true,
+		Root: root, Create: true, // the defaults: key-named files, Delivered-To
 		TraceOptions: deliver.TraceOptions{LocalHost: "mx.local.test", DeliveredTo: true, ReturnPath: true},
 		SpoolDir:     root,
 	})

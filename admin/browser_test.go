@@ -575,19 +575,6 @@ func (wd *webDriver) doubleClick(el string) {
 	wd.perform(map[string]any{"type": "pointer", "id": "mouse", "parameters": map[string]string{"pointerType": "mouse"}, "actions": wd.pointer(el, 2)})
 }
 
-func (wd *webDriver) alertText() string {
-	wd.t.Helper()
-	var s string
-	wd.waitUntil("the confirmation dialog", func() bool { return wd.try(http.MethodGet, "/alert/text", nil, &s) == nil })
-	return s
-}
-
-// alert accepts or dismisses the open dialog.
-func (wd *webDriver) alert(how string) {
-	wd.alertText()
-	wd.call(http.MethodPost, "/alert/"+how, nil, nil)
-}
-
 // screenshot saves the page as a PNG under os.TempDir()/multidrop-artifacts
 // and returns its path.
 func (wd *webDriver) screenshot(t *testing.T, name string) string {

@@ -550,7 +550,7 @@ func TestMaildirFolder(t *testing.T) {
 }
 
 func TestMaildirKeyNames(t *testing.T) {
-	m, root := newTestMaildir(t, MaildirOptions{Create: true, KeyNames: true})
+	m, root := newTestMaildir(t, MaildirOptions{Create: true})
 	dir := filepath.Join(root, "example.com", "a", "Maildir")
 	env := Envelope{To: []string{"a@example.com", "b@example.com"}, Trace: Trace{Key: "UIDL-1"}}
 	deliver := func(env Envelope) {
@@ -607,7 +607,7 @@ func TestMaildirKeyNames(t *testing.T) {
 // alone for a while before it was read (its time could hide a change made
 // in the same tick otherwise).
 func TestMaildirKeyNamesCurScans(t *testing.T) {
-	m, root := newTestMaildir(t, MaildirOptions{Create: true, KeyNames: true})
+	m, root := newTestMaildir(t, MaildirOptions{Create: true})
 	fs := &faultFS{}
 	m.fs = fs
 	dir := filepath.Join(root, "example.com", "a", "Maildir")
