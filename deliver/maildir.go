@@ -115,9 +115,11 @@ type MaildirOptions struct {
 }
 
 // Maildir delivers into Maildirs (maildir(5), Maildir++) on local file
-// systems. Each message is written under tmp/, fsynced, hard-linked into new/
-// (link never replaces an existing file), and new/ is fsynced before the
-// recipient is reported Delivered; the tmp/ entry is then removed. Any
+// systems. Each message is written under tmp/, fsynced, moved into new/
+// without replacing an existing file (renamed with RENAME_NOREPLACE on
+// Linux, for the last recipient of the file; hard-linked otherwise, the
+// tmp/ entry removed after), and new/ is fsynced, once for the concurrent
+// deliveries into it, before the recipient is reported Delivered. Any
 // failure of the file system (ENOSPC, EDQUOT, EIO, a short write, a failed
 // fsync or close) removes what was written and is a temporary failure.
 //
