@@ -1164,7 +1164,7 @@ type maildirFile interface {
 type osFS struct{}
 
 func (osFS) Create(name string, perm os.FileMode) (maildirFile, error) {
-	return os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	return createFile(name, perm)
 }
 func (osFS) Open(name string) (io.ReadCloser, error)       { return os.Open(name) }
 func (osFS) Link(oldname, newname string) error            { return os.Link(oldname, newname) }
@@ -1173,17 +1173,7 @@ func (osFS) Remove(name string) error                      { return os.Remove(na
 func (osFS) MkdirAll(name string, perm os.FileMode) error  { return os.MkdirAll(name, perm) }
 func (osFS) Stat(name string) (os.FileInfo, error)         { return os.Stat(name) }
 
-func (osFS) SyncDir(name string) error {
-	d, err := os.Open(name)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
+func (osFS) SyncDir(name string) error { return syncDir(name) }
 
 func (osFS) ReadDirNames(name string, fn func(string) bool) error {
 	d, err := os.Open(name)

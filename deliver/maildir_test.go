@@ -267,11 +267,11 @@ func (f *faultFS) Create(name string, perm os.FileMode) (maildirFile, error) {
 	if f.create != nil && filepath.Base(name) != "maildirfolder" {
 		return nil, &os.PathError{Op: "open", Path: name, Err: f.create}
 	}
-	file, err := f.osFS.Create(name, perm)
+	file, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
 	if err != nil {
 		return nil, err
 	}
-	return &faultFile{File: file.(*os.File), fs: f}, nil
+	return &faultFile{File: file, fs: f}, nil
 }
 
 func (f *faultFS) Link(oldname, newname string) error {
