@@ -3,6 +3,7 @@ package multidrop
 import (
 	"context"
 	"fmt"
+	"io"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -12,8 +13,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/multidrop/multidrop/account"
+	"github.com/multidrop/multidrop/deliver"
 	"github.com/multidrop/multidrop/internal/spool"
+	"github.com/multidrop/multidrop/parse"
 	"github.com/multidrop/multidrop/pop"
+	"github.com/multidrop/multidrop/resolve"
 )
 
 // The journal commit waits for the messages of every slot and those queued
@@ -50,4 +54,20 @@ func TestFinisherGroupsAcrossSlots(t *testing.T) {
 		assert.Empty(t, undecided)
 		assert.Equal(t, []int{n}, commits, "one commit for all")
 	})
+}
+
+// A message is held in memory up to 256 KiB by default (a larger one goes
+// to a temporary file): the DeliveryConcurrency+1 messages held at once
+// stay within about 2 MiB.
+func TestSpoolMemoryDefault(t *testing.T) {
+	p, err := New(&Options{
+		Store:   account.NewMemoryStore(),
+		Journal: account.NewMemoryJournal(),
+		Resolver: resolve.Func(func(context.Context, account.Account, []parse.Candidate) (resolve.Result, error) {
+			return resolve.Result{}, nil
+		}),
+		Deliverer: deliver.Func(func(context.Context, deliver.Envelope, io.Reader) (deliver.Results, error) { return nil, nil }),
+	})
+	require.NoError(t, err)
+	assert.Equal(t, int64(256<<10), p.opt.SpoolMemory)
 }
