@@ -59,9 +59,10 @@ func newFinisher(write func([]account.Record) error, n int) *finisher {
 		tails:   map[string]chan struct{}{},
 		decided: map[int]pop.Action{},
 	}
-	// Every pending message may queue for one commit; a commit waits for
-	// the messages of the other slots.
-	f.rec = recorder.New(write, pending, n, func() int { return len(f.pending) })
+	// Every pending message may queue for one commit, and a commit waits
+	// (up to recorder.CommitDelay) for all of them: the messages of the
+	// slots, and those waiting for their slot.
+	f.rec = recorder.New(write, pending, pending, func() int { return len(f.pending) })
 	return f
 }
 

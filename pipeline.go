@@ -46,7 +46,7 @@ type Options struct {
 	Deliverer deliver.Deliverer
 
 	// SpoolDir is where messages above SpoolMemory are spooled (default
-	// os.TempDir()); SpoolMemory defaults to 1 MiB.
+	// os.TempDir()); SpoolMemory defaults to 256 KiB.
 	SpoolDir    string
 	SpoolMemory int64
 	// MaxMessageSize caps one downloaded message (default 1 GiB); a larger
@@ -141,7 +141,7 @@ func New(opt *Options) (*Pipeline, error) {
 		o.LeaseTTL = 2 * time.Minute
 	}
 	if o.SpoolMemory <= 0 {
-		o.SpoolMemory = 1 << 20
+		o.SpoolMemory = 256 << 10
 	}
 	if o.MaxMessageSize <= 0 {
 		o.MaxMessageSize = 1 << 30

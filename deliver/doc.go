@@ -36,12 +36,14 @@
 // [Maildir] follows maildir(5) and the Maildir++ folder convention
 // (Courier, Dovecot). A message is written to a uniquely named file in
 // tmp/ (time, microseconds, process id, counter, a random tag of the
-// process, and host), fsynced and closed; then hard-linked into new/ under
-// its final name (link(2) never replaces an existing file, unlike
-// rename(2)); new/ is fsynced; only then is the recipient [Delivered], and
-// the tmp/ name is removed. A crash at any point leaves either nothing in
-// new/ or the whole message: at worst an orphan in tmp/ (a partial copy, or
-// the second name of a file linked into new/). The first delivery into a
+// process, and host), fsynced and closed; then moved into new/ under its
+// final name, never replacing an existing file: on Linux by renameat2 with
+// RENAME_NOREPLACE (plain rename(2) would replace one), elsewhere, or
+// where the file system does not offer it, by link(2) and then removing
+// the tmp/ name; new/ is fsynced; only then is the recipient [Delivered].
+// A crash at any point leaves either nothing in new/ or the whole message:
+// at worst an orphan in tmp/ (a partial copy, or the second name of a file
+// linked into new/). The first delivery into a
 // Maildir in a process removes such orphans of this host's dead processes,
 // recognised by host and process id in their names, and any file in tmp/
 // older than 36 hours (maildir(5)); a file that a live process may still be
@@ -52,9 +54,12 @@
 // link is impossible, across file systems for one. A shared file names no
 // recipient, so Delivered-To and the Received "for" clause appear only in a
 // file for one recipient; [MaildirOptions].Separate writes a file per
-// recipient instead, each with its own. The new/ directories are fsynced once
-// per message and Maildir (group commit), still before any recipient is
-// reported delivered.
+// recipient instead, each with its own; the last recipient of a file takes
+// it by rename, the others by link. The new/ directories are fsynced once
+// per message and Maildir, still before any recipient is reported
+// delivered, and one fsync serves the concurrent deliveries into a Maildir
+// (group commit): a delivery about to fsync new/ waits up to 2 ms for the
+// others into that Maildir that are still writing their files.
 //
 // By default (unless [MaildirOptions].NoKeyNames) the file name derives
 // from the message key and the recipient, so a second delivery of the same

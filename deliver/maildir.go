@@ -115,9 +115,11 @@ type MaildirOptions struct {
 }
 
 // Maildir delivers into Maildirs (maildir(5), Maildir++) on local file
-// systems. Each message is written under tmp/, fsynced, hard-linked into new/
-// (link never replaces an existing file), and new/ is fsynced before the
-// recipient is reported Delivered; the tmp/ entry is then removed. Any
+// systems. Each message is written under tmp/, fsynced, moved into new/
+// without replacing an existing file (renamed with RENAME_NOREPLACE on
+// Linux, for the last recipient of the file; hard-linked otherwise, the
+// tmp/ entry removed after), and new/ is fsynced, once for the concurrent
+// deliveries into it, before the recipient is reported Delivered. Any
 // failure of the file system (ENOSPC, EDQUOT, EIO, a short write, a failed
 // fsync or close) removes what was written and is a temporary failure.
 //
@@ -148,6 +150,9 @@ type Maildir struct {
 	swept  sync.Map     // directory → struct{}: tmp/ swept (see sweepTmp)
 	curs   sync.Map     // cur/ directory → *curScan, with KeyNames
 	cached atomic.Int64 // names in curs
+	// noRename holds the new/ directories where renameNoReplace is not
+	// offered (link and unlink instead).
+	noRename sync.Map
 
 	syncMu sync.Mutex          // guards syncs and the dirSyncs in it
 	syncs  map[string]*dirSync // the new/ directories being fsynced
@@ -155,24 +160,29 @@ type Maildir struct {
 
 // dirSync coalesces the fsyncs of one directory by concurrent deliveries:
 // each waits for a sync begun after its link, and one sync serves every
-// link made before it began.
+// link made before it began. A delivery announces the directories it will
+// link into before it writes its file (coming); the delivery that would
+// begin a sync while others are coming waits for them, up to
+// dirSyncDelay, so that one sync serves them too (a group commit, as the
+// journal's).
 type dirSync struct {
-	cond     sync.Cond // L is Maildir.syncMu
-	started  uint64    // syncs begun
-	finished uint64    // syncs ended
-	running  bool
-	failed   uint64 // the number of the last sync that failed, 0 if none
-	err      error  // its error
-	users    int
+	cond      sync.Cond // L is Maildir.syncMu
+	started   uint64    // syncs begun
+	finished  uint64    // syncs ended
+	running   bool
+	gathering bool   // a delivery waits for those coming before it begins a sync
+	failed    uint64 // the number of the last sync that failed, 0 if none
+	err       error  // its error
+	users     int    // deliveries in syncDir
+	coming    int    // deliveries announced by expectSync, not yet in syncDir
 }
 
-// syncDir fsyncs dir after the caller's changes to it: with a sync begun
-// since, which other callers may share. It fails when any sync that ended
-// while the caller waited failed (a failed sync may have lost the
-// directory's changes, and the next may not report it again).
-func (m *Maildir) syncDir(dir string) error {
-	m.syncMu.Lock()
-	defer m.syncMu.Unlock()
+// dirSyncDelay bounds the wait of a directory's sync for the deliveries
+// into it that are still writing their files.
+const dirSyncDelay = 2 * time.Millisecond
+
+// dirSync returns dir's dirSync, made if needed; syncMu is held.
+func (m *Maildir) dirSync(dir string) *dirSync {
 	if m.syncs == nil {
 		m.syncs = map[string]*dirSync{}
 	}
@@ -182,18 +192,75 @@ func (m *Maildir) syncDir(dir string) error {
 		d.cond.L = &m.syncMu
 		m.syncs[dir] = d
 	}
+	return d
+}
+
+// dropSync forgets dir's dirSync when no delivery uses it; syncMu is held.
+func (m *Maildir) dropSync(dir string, d *dirSync) {
+	if d.users == 0 && d.coming == 0 {
+		delete(m.syncs, dir)
+	}
+}
+
+// expectSync announces a delivery that will link into dir and then call
+// syncDir(dir, true) or, if it links nothing, cancelSync(dir).
+func (m *Maildir) expectSync(dir string) {
+	m.syncMu.Lock()
+	defer m.syncMu.Unlock()
+	m.dirSync(dir).coming++
+}
+
+// cancelSync withdraws an expectSync.
+func (m *Maildir) cancelSync(dir string) {
+	m.syncMu.Lock()
+	defer m.syncMu.Unlock()
+	d := m.syncs[dir]
+	d.coming--
+	d.cond.Broadcast()
+	m.dropSync(dir, d)
+}
+
+// syncDir fsyncs dir after the caller's changes to it: with a sync begun
+// since, which other callers may share. expected says the caller announced
+// itself with expectSync. It fails when any sync that ended while the
+// caller waited failed (a failed sync may have lost the directory's
+// changes, and the next may not report it again).
+func (m *Maildir) syncDir(dir string, expected bool) error {
+	m.syncMu.Lock()
+	defer m.syncMu.Unlock()
+	d := m.dirSync(dir)
+	if expected {
+		d.coming--
+		d.cond.Broadcast()
+	}
 	d.users++
 	defer func() {
-		if d.users--; d.users == 0 {
-			delete(m.syncs, dir)
-		}
+		d.users--
+		m.dropSync(dir, d)
 	}()
 	arrived := d.finished
 	need := d.started + 1 // the next sync to begin
 	for d.finished < need {
-		if d.running {
+		if d.running || d.gathering {
 			d.cond.Wait()
 			continue
+		}
+		if d.coming > 0 {
+			// Others are writing files to link here: wait for them
+			// (they arrive before the sync begins, so it serves them).
+			d.gathering = true
+			expired := false
+			t := time.AfterFunc(dirSyncDelay, func() {
+				m.syncMu.Lock()
+				expired = true
+				d.cond.Broadcast()
+				m.syncMu.Unlock()
+			})
+			for !expired && d.coming > 0 {
+				d.cond.Wait()
+			}
+			t.Stop()
+			d.gathering = false
 		}
 		d.running = true
 		d.started++
@@ -722,6 +789,22 @@ func (m *Maildir) deliverGroup(ctx context.Context, env Envelope, rr *rereader, 
 			_ = m.fs.Remove(w.tmp)
 		}
 	}()
+	// Announce the new/ directories this group will sync, so that a sync
+	// of one by another delivery waits for this one's link (see dirSync).
+	expected := map[string]bool{}
+	for _, t := range g {
+		if nd := filepath.Join(t.dir, "new"); !expected[nd] {
+			expected[nd] = true
+			m.expectSync(nd)
+		}
+	}
+	defer func() {
+		for nd, still := range expected {
+			if still {
+				m.cancelSync(nd)
+			}
+		}
+	}()
 	// stop is set when the rest of the group cannot be served (the context
 	// ended, the message cannot be read); the links made so far are still
 	// committed below, so that no file sits in new/ unreported.
@@ -734,11 +817,17 @@ func (m *Maildir) deliverGroup(ctx context.Context, env Envelope, rr *rereader, 
 			stop = err
 			break
 		}
+		// The last recipient takes the file written for it (or for the
+		// others) by renaming it into new/; the others link it.
+		last := k == len(g)-1
 		// Link a copy already written, when one is on this file system.
 		done := false
 		var lastErr error
-		for _, w := range files {
-			err := m.linkNew(w, t)
+		for j, w := range files {
+			moved, err := m.linkNew(w, t, last)
+			if moved {
+				files = slices.Delete(files, j, j+1)
+			}
 			if err == nil {
 				done = true
 				break
@@ -780,7 +869,11 @@ func (m *Maildir) deliverGroup(ctx context.Context, env Envelope, rr *rereader, 
 			continue
 		}
 		files = append(files, w)
-		if err := m.linkNew(w, t); err != nil {
+		moved, err := m.linkNew(w, t, last)
+		if moved {
+			files = files[:len(files)-1]
+		}
+		if err != nil {
 			if errors.Is(err, errAlreadyThere) {
 				res[t.i].Status = Delivered
 				continue
@@ -797,7 +890,8 @@ func (m *Maildir) deliverGroup(ctx context.Context, env Envelope, rr *rereader, 
 		nd := filepath.Join(t.dir, "new")
 		err, ok := synced[nd]
 		if !ok {
-			err = m.syncDir(nd)
+			expected[nd] = false
+			err = m.syncDir(nd, true)
 			synced[nd] = err
 		}
 		if err != nil {
@@ -818,29 +912,51 @@ var errAlreadyThere = errors.New("already delivered")
 // maxNameTries bounds the retries after a unique name collision.
 const maxNameTries = 8
 
-// linkNew hard-links w into t's new/ directory. It never replaces a file:
-// a unique name that exists is replaced by another, a key-derived one means
-// the message is there already (errAlreadyThere).
-func (m *Maildir) linkNew(w written, t *maildirTarget) error {
+// errNoRename says that renaming without replacing is not offered (by the
+// system or the file system): link and unlink instead.
+var errNoRename = errors.New("rename without replacing is not supported")
+
+// linkNew hard-links w into t's new/ directory or, with move, renames it
+// there (moved says it did: w's tmp/ name is gone). It never replaces a
+// file: a unique name that exists is replaced by another, a key-derived one
+// means the message is there already (errAlreadyThere). Renaming needs
+// renameat2 with RENAME_NOREPLACE (Linux); where it is not offered,
+// linkNew links.
+func (m *Maildir) linkNew(w written, t *maildirTarget, move bool) (moved bool, err error) {
+	nd := filepath.Join(t.dir, "new")
+	if move {
+		if _, no := m.noRename.Load(nd); no {
+			move = false
+		}
+	}
 	for range maxNameTries {
 		base := t.key
 		if base == "" {
 			base = m.uniqueName() + ",S=" + strconv.FormatInt(w.size, 10)
 		}
-		dst := filepath.Join(t.dir, "new", base)
-		err := m.fs.Link(w.tmp, dst)
+		dst := filepath.Join(nd, base)
+		if move {
+			err = m.fs.RenameNoReplace(w.tmp, dst)
+			if errors.Is(err, errNoRename) {
+				m.noRename.Store(nd, struct{}{})
+				move = false
+			}
+		}
+		if !move {
+			err = m.fs.Link(w.tmp, dst)
+		}
 		if err == nil {
 			t.newLnk = dst
-			return nil
+			return move, nil
 		}
 		if !errors.Is(err, os.ErrExist) {
-			return err
+			return false, err
 		}
 		if t.key != "" {
-			return errAlreadyThere
+			return false, errAlreadyThere
 		}
 	}
-	return errors.New("no free unique name in new/")
+	return false, errors.New("no free unique name in new/")
 }
 
 // createTmp creates a new file under dir/tmp with a unique name that also
@@ -1027,6 +1143,9 @@ type maildirFS interface {
 	Create(name string, perm os.FileMode) (maildirFile, error) // exclusive
 	Open(name string) (io.ReadCloser, error)
 	Link(oldname, newname string) error
+	// RenameNoReplace renames unless newname exists (os.ErrExist);
+	// errNoRename where that is not offered.
+	RenameNoReplace(oldname, newname string) error
 	Remove(name string) error
 	MkdirAll(name string, perm os.FileMode) error
 	Stat(name string) (os.FileInfo, error)
@@ -1045,25 +1164,16 @@ type maildirFile interface {
 type osFS struct{}
 
 func (osFS) Create(name string, perm os.FileMode) (maildirFile, error) {
-	return os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	return createFile(name, perm)
 }
-func (osFS) Open(name string) (io.ReadCloser, error)      { return os.Open(name) }
-func (osFS) Link(oldname, newname string) error           { return os.Link(oldname, newname) }
-func (osFS) Remove(name string) error                     { return os.Remove(name) }
-func (osFS) MkdirAll(name string, perm os.FileMode) error { return os.MkdirAll(name, perm) }
-func (osFS) Stat(name string) (os.FileInfo, error)        { return os.Stat(name) }
+func (osFS) Open(name string) (io.ReadCloser, error)       { return os.Open(name) }
+func (osFS) Link(oldname, newname string) error            { return os.Link(oldname, newname) }
+func (osFS) RenameNoReplace(oldname, newname string) error { return renameNoReplace(oldname, newname) }
+func (osFS) Remove(name string) error                      { return os.Remove(name) }
+func (osFS) MkdirAll(name string, perm os.FileMode) error  { return os.MkdirAll(name, perm) }
+func (osFS) Stat(name string) (os.FileInfo, error)         { return os.Stat(name) }
 
-func (osFS) SyncDir(name string) error {
-	d, err := os.Open(name)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
+func (osFS) SyncDir(name string) error { return syncDir(name) }
 
 func (osFS) ReadDirNames(name string, fn func(string) bool) error {
 	d, err := os.Open(name)

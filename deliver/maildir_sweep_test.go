@@ -24,7 +24,7 @@ const sweepChildEnv = "MULTIDROP_TEST_MAILDIR_CRASH_CHILD"
 
 type crashChild struct {
 	Dir  string // the Maildir
-	Mode string // "write": stop mid-write; "link": stop after the link into new/
+	Mode string // "write": stop mid-write; "link": stop after the link into new/; "rename": after the rename into new/
 }
 
 // crashMsg is large enough that a part of it is on disk before the end.
@@ -52,8 +52,20 @@ func (stopReader) Read([]byte) (int, error) {
 }
 
 // stopRemoveFS says "ready" and blocks for ever when a file under tmp/ is
-// removed: the message is linked into new/ and new/ is fsynced.
+// removed: the message is linked into new/ and new/ is fsynced. It offers
+// no rename without replacing, so the delivery links.
 type stopRemoveFS struct{ osFS }
+
+func (stopRemoveFS) RenameNoReplace(string, string) error { return errNoRename }
+
+// stopSyncFS says "ready" and blocks for ever when a directory is fsynced:
+// the message is renamed into new/, which is not fsynced yet.
+type stopSyncFS struct{ osFS }
+
+func (f stopSyncFS) SyncDir(name string) error {
+	stopReader{}.Read(nil)
+	return f.osFS.SyncDir(name)
+}
 
 func (f stopRemoveFS) Remove(name string) error {
 	if filepath.Base(filepath.Dir(name)) == "tmp" {
@@ -77,17 +89,20 @@ func TestMaildirCrashChild(t *testing.T) {
 		msg = io.MultiReader(msg, stopReader{})
 	case "link":
 		m.fs = stopRemoveFS{}
+	case "rename":
+		m.fs = stopSyncFS{}
 	}
 	_, _ = m.Deliver(t.Context(), crashEnv, msg)
 	t.Fatal("the delivery returned")
 }
 
 // TestMaildirCrashSweep kills a delivering process (SIGKILL) in the middle
-// of writing a file and after linking it into new/, before its tmp/ name is
-// removed; the next deliverer of this host removes the dead process's
-// leftover in tmp/ and delivers the message exactly once.
+// of writing a file, after linking it into new/ before its tmp/ name is
+// removed, and after renaming it into new/ before new/ is fsynced; the next
+// deliverer of this host removes the dead process's leftover in tmp/ and
+// delivers the message exactly once.
 func TestMaildirCrashSweep(t *testing.T) {
-	for _, mode := range []string{"write", "link"} {
+	for _, mode := range []string{"write", "link", "rename"} {
 		t.Run(mode, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "Maildir")
 			raw, err := json.Marshal(crashChild{Dir: dir, Mode: mode})
@@ -104,11 +119,15 @@ func TestMaildirCrashSweep(t *testing.T) {
 			require.Error(t, cmd.Wait())
 
 			left := files(t, dir, "tmp")
-			require.Len(t, left, 1, "the killed process left its file in tmp/")
-			fi, err := os.Stat(filepath.Join(dir, "tmp", left[0]))
-			require.NoError(t, err)
-			require.Positive(t, fi.Size())
-			wantNew := map[string]int{"write": 0, "link": 1}[mode]
+			if mode == "rename" {
+				require.Empty(t, left, "the file left tmp/ by its rename")
+			} else {
+				require.Len(t, left, 1, "the killed process left its file in tmp/")
+				fi, err := os.Stat(filepath.Join(dir, "tmp", left[0]))
+				require.NoError(t, err)
+				require.Positive(t, fi.Size())
+			}
+			wantNew := map[string]int{"write": 0, "link": 1, "rename": 1}[mode]
 			require.Len(t, files(t, dir, "new"), wantNew)
 
 			m := newCrashMaildir(t, dir)

@@ -250,7 +250,8 @@ type faultFS struct {
 	sync       error
 	close      error
 	syncDir    error
-	link       func(oldname, newname string) error
+	link       func(oldname, newname string) error // link and rename into new/
+	noRename   bool                                // rename without replacing is not offered
 	syncDirFn  func(name string) error
 	writes     int // successful writes to message files
 }
@@ -266,11 +267,11 @@ func (f *faultFS) Create(name string, perm os.FileMode) (maildirFile, error) {
 	if f.create != nil && filepath.Base(name) != "maildirfolder" {
 		return nil, &os.PathError{Op: "open", Path: name, Err: f.create}
 	}
-	file, err := f.osFS.Create(name, perm)
+	file, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
 	if err != nil {
 		return nil, err
 	}
-	return &faultFile{File: file.(*os.File), fs: f}, nil
+	return &faultFile{File: file, fs: f}, nil
 }
 
 func (f *faultFS) Link(oldname, newname string) error {
@@ -281,6 +282,19 @@ func (f *faultFS) Link(oldname, newname string) error {
 		}
 	}
 	return f.osFS.Link(oldname, newname)
+}
+
+func (f *faultFS) RenameNoReplace(oldname, newname string) error {
+	if f.noRename {
+		return errNoRename
+	}
+	f.log("rename", newname)
+	if f.link != nil {
+		if err := f.link(oldname, newname); err != nil {
+			return err
+		}
+	}
+	return f.osFS.RenameNoReplace(oldname, newname)
 }
 
 func (f *faultFS) ReadDirNames(name string, fn func(string) bool) error {
@@ -358,9 +372,54 @@ func TestMaildirOrderOfOperations(t *testing.T) {
 	require.NoError(t, err)
 	// The file is complete and fsynced before it is linked; new/ is
 	// fsynced (once per Maildir) before the recipients count as delivered;
-	// the tmp/ name goes last. Each Maildir's tmp/ is swept first (once).
-	assert.Equal(t, []string{"readdir tmp", "readdir tmp", "create tmp", "sync tmp", "close tmp", "link new", "link new", "syncdir new", "syncdir new", "remove tmp"}, fs.ops)
+	// the last recipient takes the tmp/ name by renaming it. Each
+	// Maildir's tmp/ is swept first (once).
+	assert.Equal(t, []string{"readdir tmp", "readdir tmp", "create tmp", "sync tmp", "close tmp", "link new", "rename new", "syncdir new", "syncdir new"}, fs.ops)
 	assert.Len(t, files(t, filepath.Join(root, "example.com", "a", "Maildir"), "new"), 1)
+	assert.Empty(t, files(t, filepath.Join(root, "example.com", "b", "Maildir"), "tmp"))
+
+	// Where rename without replacing is not offered, the last recipient
+	// links too and the tmp/ name is removed; that is remembered.
+	fs = &faultFS{noRename: true}
+	m.fs = fs
+	for range 2 {
+		fs.ops = nil
+		_, err = m.Deliver(t.Context(), Envelope{To: []string{"c@example.com"}}, strings.NewReader(testMsg))
+		require.NoError(t, err)
+		assert.Equal(t, []string{"create tmp", "sync tmp", "close tmp", "link new", "syncdir new", "remove tmp"}, fs.ops[len(fs.ops)-6:])
+	}
+	dir := filepath.Join(root, "example.com", "c", "Maildir")
+	assert.Len(t, files(t, dir, "new"), 2)
+	assert.Empty(t, files(t, dir, "tmp"))
+	_, no := m.noRename.Load(filepath.Join(dir, "new"))
+	assert.True(t, no)
+}
+
+// A single recipient's file is renamed into new/ and never replaces one
+// there: a key-derived name found at rename time is an earlier delivery.
+func TestMaildirRenameNoReplace(t *testing.T) {
+	m, root := newTestMaildir(t, MaildirOptions{Create: true})
+	env := Envelope{To: []string{"a@example.com"}, Trace: Trace{Account: "acct", Key: "UID1"}}
+	dir := filepath.Join(root, "example.com", "a", "Maildir")
+	first := false
+	m.fs = &faultFS{link: func(oldname, newname string) error {
+		if !first {
+			// Another process delivers the same message between the
+			// look-up and the rename.
+			first = true
+			require.NoError(t, os.WriteFile(newname, []byte("earlier"), 0o600))
+		}
+		return nil
+	}}
+	res, err := m.Deliver(t.Context(), env, strings.NewReader(testMsg))
+	require.NoError(t, err)
+	assert.Equal(t, Delivered, res[0].Status)
+	got := files(t, dir, "new")
+	require.Len(t, got, 1)
+	b, err := os.ReadFile(filepath.Join(dir, "new", got[0]))
+	require.NoError(t, err)
+	assert.Equal(t, "earlier", string(b), "the file there is kept")
+	assert.Empty(t, files(t, dir, "tmp"), "the copy not renamed is removed")
 }
 
 func TestMaildirFailures(t *testing.T) {
@@ -974,4 +1033,83 @@ func TestMaildirRepeatedRecipient(t *testing.T) {
 		assert.Equal(t, Delivered, r.Status)
 	}
 	assert.Len(t, files(t, filepath.Join(root, "example.com", "a", "Maildir"), "new"), 1, "one file for a repeated recipient")
+}
+
+// gateReader blocks its first read until gate is closed, then reads r.
+type gateReader struct {
+	gate <-chan struct{}
+	r    io.Reader
+}
+
+func (g *gateReader) Read(p []byte) (int, error) {
+	<-g.gate
+	return g.r.Read(p)
+}
+
+// A delivery about to fsync new/ waits, up to dirSyncDelay, for the other
+// deliveries into the same Maildir still writing their files, so that one
+// fsync serves them all; none reports Delivered before its link is synced.
+func TestMaildirDirSyncGathers(t *testing.T) {
+	for _, late := range []bool{false, true} {
+		t.Run(fmt.Sprint("late=", late), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				m, root := newTestMaildir(t, MaildirOptions{Create: true})
+				var mu sync.Mutex
+				var syncs []int // links in new/ at each sync
+				synced := func() []int { mu.Lock(); defer mu.Unlock(); return slices.Clone(syncs) }
+				dir := filepath.Join(root, "example.com", "a", "Maildir")
+				fs := &faultFS{syncDirFn: func(name string) error {
+					mu.Lock()
+					defer mu.Unlock()
+					syncs = append(syncs, len(files(t, dir, "new")))
+					return nil
+				}}
+				m.fs = fs
+				// Prepare the Maildir (its first delivery sweeps tmp/).
+				_, err := m.Deliver(t.Context(), Envelope{To: []string{"a@example.com"}}, strings.NewReader(testMsg))
+				require.NoError(t, err)
+				mu.Lock()
+				syncs = nil
+				mu.Unlock()
+
+				gate := make(chan struct{})
+				slow := make(chan Results, 1)
+				go func() {
+					res, err := m.Deliver(t.Context(), Envelope{To: []string{"a@example.com"}}, &gateReader{gate: gate, r: strings.NewReader(testMsg)})
+					assert.NoError(t, err)
+					slow <- res
+				}()
+				synctest.Wait() // the slow delivery waits for its message
+				fast := make(chan Results, 1)
+				go func() {
+					res, err := m.Deliver(t.Context(), Envelope{To: []string{"a@example.com"}}, strings.NewReader(testMsg))
+					assert.NoError(t, err)
+					fast <- res
+				}()
+				synctest.Wait() // the fast one has linked and waits for the slow one
+				assert.Empty(t, synced(), "no sync yet")
+				select {
+				case <-fast:
+					t.Fatal("delivered before new/ was synced")
+				default:
+				}
+				if late {
+					time.Sleep(dirSyncDelay)
+					synctest.Wait()
+					assert.Equal(t, []int{2}, synced(), "the wait is bounded: the fast one synced alone")
+				}
+				close(gate)
+				assert.Equal(t, Delivered, (<-fast)[0].Status)
+				assert.Equal(t, Delivered, (<-slow)[0].Status)
+				if late {
+					assert.Equal(t, []int{2, 3}, synced())
+				} else {
+					assert.Equal(t, []int{3}, synced(), "one sync for both")
+				}
+				m.syncMu.Lock()
+				assert.Empty(t, m.syncs, "nothing left behind")
+				m.syncMu.Unlock()
+			})
+		})
+	}
 }

@@ -5,12 +5,16 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"syscall"
 )
 
 func main() {
 	if n := procs(os.Getenv("GOMAXPROCS"), runtime.GOMAXPROCS(0), runtime.NumCPU()); n != runtime.GOMAXPROCS(0) {
 		runtime.GOMAXPROCS(n)
+	}
+	if p, ok := gcPercent(os.Getenv("GOGC")); ok {
+		debug.SetGCPercent(p)
 	}
 	// The first SIGINT or SIGTERM stops gracefully, the second cuts; Main
 	// logs each as it arrives.
@@ -37,6 +41,24 @@ func isTerminal(f *os.File) bool {
 // percentile of scheduling latency was 17 ms at GOMAXPROCS=2 and 2 ms at
 // 4, and a check took 10-15% less time.
 const minProcs = 4
+
+// defaultGCPercent is the GOGC multidropd runs with unless the environment
+// sets one. A check's heap is mostly short-lived message bytes (spools,
+// copy buffers), so a collection goal of 1.5 times the live heap instead of
+// twice lowers the peak RSS at little cost: in scripts/bench-pipeline's
+// corpus run (2,000 messages, plain, 3 runs each) 40.2 MiB at GOGC=100,
+// 38.2 MiB at 50 and 35.8 MiB at 25, with CPU times within the runs'
+// spread (2.44, 2.51, 2.55 s); 25 doubles the collections again.
+const defaultGCPercent = 50
+
+// gcPercent returns the GC percentage to set, unless the environment sets
+// GOGC (ok is false then: the administrator's choice stands).
+func gcPercent(env string) (percent int, ok bool) {
+	if env != "" {
+		return 0, false
+	}
+	return defaultGCPercent, true
+}
 
 // procs returns the GOMAXPROCS to run with: minProcs when the current one
 // is lower and follows the machine's CPUs; the current one when the

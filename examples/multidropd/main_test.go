@@ -23,3 +23,13 @@ func TestProcs(t *testing.T) {
 		assert.Equal(t, tc.want, procs(tc.env, tc.current, tc.cpus), "GOMAXPROCS=%q, current %d, %d CPUs", tc.env, tc.current, tc.cpus)
 	}
 }
+
+func TestGCPercent(t *testing.T) {
+	p, ok := gcPercent("")
+	assert.True(t, ok)
+	assert.Equal(t, 50, p)
+	_, ok = gcPercent("200")
+	assert.False(t, ok, "the administrator's GOGC stands")
+	_, ok = gcPercent("off")
+	assert.False(t, ok)
+}

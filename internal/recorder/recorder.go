@@ -5,9 +5,11 @@
 // the records that arrive while a write is in progress go into the next
 // write together, and before a write it waits up to [CommitDelay] for the
 // records of other messages being finished, until it has a group of them.
-// In a stream of messages a commit then serves about one message per
-// delivery slot instead of two or three, and the wait is absorbed by the
-// messages pending behind the slots.
+// In a stream of messages a commit then serves the messages of every
+// delivery slot and those queued behind them (about ten in a check of
+// 2,000 messages, against five with a group of one per slot and a 1 ms
+// wait), and the wait is absorbed by the messages pending behind the
+// slots. Each writer still returns only once its records are committed.
 package recorder
 
 import (
@@ -16,8 +18,11 @@ import (
 	"github.com/multidrop/multidrop/account"
 )
 
-// CommitDelay bounds the wait of the first record of a group commit.
-const CommitDelay = time.Millisecond
+// CommitDelay bounds the wait of the first record of a group commit. It is
+// about the time a message's Maildir delivery takes (two fsyncs), so that
+// a commit serves the messages of every delivery slot, not only those that
+// happened to finish together.
+const CommitDelay = 4 * time.Millisecond
 
 // Recorder writes records through one write function, grouping them.
 type Recorder struct {
