@@ -5,68 +5,29 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"reflect"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/multidrop/multidrop/account"
+	"github.com/multidrop/multidrop/account/accounttest"
 )
 
-// SecretFields are the Go paths of the string fields of Account that hold
-// secrets; every other string field is shown by Redacted.
-var secretFields = map[string]bool{
-	"Auth.Secret":   true,
-	"TLS.ClientKey": true,
-	"Proxy":         true, // its userinfo password (the user name is shown)
-}
-
-// fillMarkers sets every string reachable in v (struct fields, slice
-// elements, map keys and values) to a marker naming its path, and returns
-// the markers by path.
-func fillMarkers(v reflect.Value, path string, out map[string]string) {
-	switch v.Kind() {
-	case reflect.String:
-		m := "MARK-" + strings.NewReplacer(".", "-", "[", "-", "]", "").Replace(path) + "-END"
-		v.SetString(m)
-		out[path] = m
-	case reflect.Struct:
-		for i := range v.NumField() {
-			f := v.Type().Field(i)
-			if !f.IsExported() {
-				continue
-			}
-			p := f.Name
-			if path != "" {
-				p = path + "." + f.Name
-			}
-			fillMarkers(v.Field(i), p, out)
-		}
-	case reflect.Slice:
-		s := reflect.MakeSlice(v.Type(), 1, 1)
-		fillMarkers(s.Index(0), path+"[0]", out)
-		v.Set(s)
-	case reflect.Map:
-		m := reflect.MakeMap(v.Type())
-		k := reflect.New(v.Type().Key()).Elem()
-		fillMarkers(k, path+"[key]", out)
-		e := reflect.New(v.Type().Elem()).Elem()
-		fillMarkers(e, path+"[elem]", out)
-		m.SetMapIndex(k, e)
-		v.Set(m)
-	case reflect.Pointer:
-		p := reflect.New(v.Type().Elem())
-		fillMarkers(p.Elem(), path, out)
-		v.Set(p)
+// secretFields are the paths of the secret string fields of Account
+// (accounttest.SecretFields) and the proxy URL, whose password is its
+// secret (the user name is shown).
+var secretFields = func() map[string]bool {
+	m := map[string]bool{"Proxy": true}
+	for _, f := range accounttest.SecretFields {
+		m[f] = true
 	}
-}
+	return m
+}()
 
 func TestRedactedCoversEveryField(t *testing.T) {
 	var a account.Account
-	markers := map[string]string{}
-	fillMarkers(reflect.ValueOf(&a).Elem(), "", markers)
+	markers := accounttest.FillMarkers(&a)
 	require.Contains(t, markers, "Auth.Secret")
 	require.Contains(t, markers, "Resolving.Rules[0].Users[0]", "the walk reaches nested fields")
 	for p := range secretFields {

@@ -16,48 +16,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/multidrop/multidrop/account"
+	"github.com/multidrop/multidrop/account/accounttest"
 )
 
 // secretFields are the paths of the Account fields that must never leave
 // the process; the proxy URL's password is the further secret.
-var secretFields = []string{"Auth.Secret", "TLS.ClientKey"}
+var secretFields = accounttest.SecretFields
 
 const proxySecret = "MARKproxypwMARK"
-
-// fillMarkers sets every string of v (recursively: structs, slices, maps)
-// to a marker naming its path, and returns the markers by path.
-func fillMarkers(v reflect.Value, path string, out map[string]string) {
-	switch v.Kind() {
-	case reflect.String:
-		m := "MARK" + strings.NewReplacer(".", "", "[", "", "]", "").Replace(path) + "MARK"
-		v.SetString(m)
-		out[path] = m
-	case reflect.Struct:
-		for i := range v.NumField() {
-			f := v.Type().Field(i)
-			if !f.IsExported() {
-				continue
-			}
-			p := f.Name
-			if path != "" {
-				p = path + "." + f.Name
-			}
-			fillMarkers(v.Field(i), p, out)
-		}
-	case reflect.Slice:
-		s := reflect.MakeSlice(v.Type(), 1, 1)
-		fillMarkers(s.Index(0), path+"[0]", out)
-		v.Set(s)
-	case reflect.Map:
-		m := reflect.MakeMap(v.Type())
-		k := reflect.New(v.Type().Key()).Elem()
-		fillMarkers(k, path+"Key", out)
-		e := reflect.New(v.Type().Elem()).Elem()
-		fillMarkers(e, path+"Value", out)
-		m.SetMapIndex(k, e)
-		v.Set(m)
-	}
-}
 
 // rawStore is a MutableStore that keeps accounts as given, without
 // validation, so that an account full of markers can be served.
@@ -111,8 +77,7 @@ func (s *rawStore) Delete(_ context.Context, ids ...string) error { return nil }
 // the other fields' markers do (so the walk reaches them).
 func TestNoSecretInResponses(t *testing.T) {
 	var a account.Account
-	markers := map[string]string{}
-	fillMarkers(reflect.ValueOf(&a).Elem(), "", markers)
+	markers := accounttest.FillMarkers(&a)
 	a.ID = "acc"
 	a.Proxy = "socks5://proxyuser:" + proxySecret + "@proxy.test:1080"
 	delete(markers, "ID")
