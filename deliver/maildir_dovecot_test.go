@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -28,7 +29,10 @@ func TestMaildirDovecot(t *testing.T) {
 	rcpt := user + "@example.com"
 	dir := srv.Maildir(user)
 	path := func(string) (string, error) { return dir, nil }
-	trace := deliver.TraceOptions{LocalHost: "mx.example.com", DeliveredTo: true}
+	// One clock for both files: their Received fields must not straddle
+	// a second.
+	at := time.Now()
+	trace := deliver.TraceOptions{LocalHost: "mx.example.com", DeliveredTo: true, Now: func() time.Time { return at }}
 	msg := "From: a@example.org\r\nSubject: via maildir\r\n\r\nline\r\n.dot line\r\n"
 	env := deliver.Envelope{From: "a@example.org", To: []string{rcpt}, Trace: deliver.Trace{Host: "pop.example.net", Key: "K1"}}
 
