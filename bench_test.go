@@ -146,7 +146,7 @@ func benchCheckAllEmpty(b *testing.B, store string, n int) {
 		Resolver:    resolve.New(dir, nil),
 		Deliverer:   &delivertest.Deliverer{},
 		Fetcher:     &pop.Downloader{Options: pop.Options{Timeouts: account.Timeouts{Command: time.Minute, Data: time.Minute}}},
-		SpoolDir:    b.TempDir(),
+		Spool:       multidrop.SpoolOptions{Dir: b.TempDir()},
 		Concurrency: 16,
 		Logger:      slog.New(slog.DiscardHandler),
 	}

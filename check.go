@@ -119,8 +119,8 @@ func (c *check) handle(ctx context.Context, m pop.MessageInfo, body io.Reader) (
 	// Spool once. A server without usable UIDs needs the digest as the key
 	// now; otherwise the digests are computed with the message's job, off
 	// the session's path.
-	opts := &spool.Options{Dir: c.p.opt.SpoolDir, Threshold: c.p.opt.SpoolMemory,
-		MaxSize: c.p.opt.MaxMessageSize, SizeHint: m.Size}
+	opts := &spool.Options{Dir: c.p.opt.Spool.Dir, Threshold: c.p.opt.Spool.Memory,
+		MaxSize: c.p.opt.Spool.MaxMessageSize, SizeHint: m.Size}
 	mr.Key = m.UID
 	var sp *spool.Spool
 	var err error

@@ -501,7 +501,7 @@ func (c *check) guarded() bool {
 // to the account's window in the journal and reports whether the guard
 // holds the account: tripped by an earlier check and not released, or
 // tripping now because most of the window, or of this check, had no valid
-// recipient (at least Options.GuardMin, and Options.GuardShare of them).
+// recipient (at least Options.Guard.Min, and Options.Guard.Share of them).
 // The first check after a release never trips it.
 // With err (the journal failed) nothing without a recipient may be
 // deleted. kept is how many messages the guard would keep.
@@ -522,9 +522,9 @@ func (c *check) judgeGuard(ctx context.Context, kept int) (holds bool, err error
 	}
 	held := g.Holds()
 	before := g.Window
-	g = g.Add(o.GuardWindow, c.window...)
+	g = g.Add(o.Guard.Window, c.window...)
 	trips := func(noRcpt, of int) bool {
-		return noRcpt >= o.GuardMin && float64(noRcpt) >= o.GuardShare*float64(of)
+		return noRcpt >= o.Guard.Min && float64(noRcpt) >= o.Guard.Share*float64(of)
 	}
 	tripped := !held && (trips(c.noRcpt, c.examined) || trips(g.NoRecipient(), len(g.Window)))
 	if tripped {

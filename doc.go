@@ -70,11 +70,11 @@
 // the default no-recipient policy, delete, it would lose all its mail. The
 // deletion guard watches for that. It judges, when a check settles and
 // before any deletion (whatever the DeliveryConcurrency), the whole check
-// and the account's window: its last Options.GuardWindow examined
+// and the account's window: its last Options.Guard.Window examined
 // messages (20), across checks, kept in the Journal ([account.Guard]) so
 // that restarts and several instances sharing the journal see one
-// window. When at least Options.GuardMin (5) messages of either had no
-// valid recipient, and they are at least Options.GuardShare (0.5) of it,
+// window. When at least Options.Guard.Min (5) messages of either had no
+// valid recipient, and they are at least Options.Guard.Share (0.5) of it,
 // the guard trips: a domain checked every few minutes, two or three
 // messages at a time, trips it within a few checks as surely as one large
 // check does.
@@ -133,7 +133,7 @@
 // # Several instances
 //
 // Instances that share one account store (account/sqlstore on PostgreSQL,
-// each with its own Options.Owner) give it as Options.Locker: a check then
+// each with its own Options.Lease.Owner) give it as Options.Locker: a check then
 // runs under a lease of the account, so Check on one instance returns
 // [ErrAccountBusy] while another checks the account. Package schedule's
 // RunShared shares the schedule itself through the store, and runs each

@@ -138,7 +138,7 @@ func e2ePipeline(t *testing.T, a account.Account, users []string, d deliver.Deli
 		Resolver:  resolve.New(dir, nil),
 		Deliverer: d,
 		Fetcher:   &pop.Downloader{Options: pop.Options{Timeouts: account.Timeouts{Command: 10 * time.Second, Data: 10 * time.Second}}},
-		SpoolDir:  t.TempDir(),
+		Spool:     multidrop.SpoolOptions{Dir: t.TempDir()},
 		LocalHost: "mx.local.test",
 		Logger:    slog.New(slog.DiscardHandler),
 	})

@@ -44,7 +44,7 @@ func TestStaleInstanceIsFenced(t *testing.T) {
 	e = newEnv(t, srv, nil, func(e *env, o *multidrop.Options) {
 		locker.Now = func() time.Time { return e.now }
 		o.Locker = locker
-		o.LeaseTTL = time.Minute
+		o.Lease.TTL = time.Minute
 		pd.inner = o.Deliverer
 		o.Deliverer = pd
 	})
@@ -82,7 +82,7 @@ func TestPauseBeforeDeliveryDeliversNothing(t *testing.T) {
 	e = newEnv(t, srv, nil, func(e *env, o *multidrop.Options) {
 		locker.Now = func() time.Time { return e.now }
 		o.Locker = locker
-		o.LeaseTTL = time.Minute
+		o.Lease.TTL = time.Minute
 		inner := o.Resolver
 		o.Resolver = resolve.Func(func(ctx context.Context, a account.Account, c []parse.Candidate) (resolve.Result, error) {
 			if !paused {

@@ -69,5 +69,5 @@ func TestSpoolMemoryDefault(t *testing.T) {
 		Deliverer: deliver.Func(func(context.Context, deliver.Envelope, io.Reader) (deliver.Results, error) { return nil, nil }),
 	})
 	require.NoError(t, err)
-	assert.Equal(t, int64(256<<10), p.opt.SpoolMemory)
+	assert.Equal(t, int64(256<<10), p.opt.Spool.Memory)
 }

@@ -39,7 +39,7 @@ func (p *Pipeline) ReleaseGuard(ctx context.Context, id string) (bool, error) {
 	defer p.unclaim(id)
 	j := p.opt.Journal
 	if p.opt.Locker != nil {
-		lease, err := p.opt.Locker.Acquire(ctx, id, p.opt.Owner, p.opt.LeaseTTL)
+		lease, err := p.opt.Locker.Acquire(ctx, id, p.opt.Lease.Owner, p.opt.Lease.TTL)
 		if errors.Is(err, account.ErrLeaseHeld) {
 			return false, fmt.Errorf("%w: %s (lease held elsewhere)", ErrAccountBusy, id)
 		}

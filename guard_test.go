@@ -234,7 +234,7 @@ func TestGuardWindow(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := &poptest.Server{}
 			g := newGuardRun(t, onePipeline, srv, func(_ *env, o *multidrop.Options) {
-				o.GuardShare, o.GuardWindow = tc.share, tc.window
+				o.Guard.Share, o.Guard.Window = tc.share, tc.window
 			})
 			next, spam := 0, 0
 			for i := range 30 {

@@ -203,7 +203,7 @@ func lmtpCrashWindow(t *testing.T, messages, conc, k int) {
 		p, err := multidrop.New(&multidrop.Options{
 			Store: store, Journal: j, Resolver: resolve.New(dir, nil), Deliverer: d,
 			Fetcher:             &pop.Downloader{Options: pop.Options{Timeouts: account.Timeouts{Command: 5 * time.Second, Data: 5 * time.Second}}},
-			SpoolDir:            t.TempDir(),
+			Spool:               multidrop.SpoolOptions{Dir: t.TempDir()},
 			Logger:              slog.New(slog.DiscardHandler),
 			DeliveryConcurrency: conc,
 		})

@@ -178,7 +178,7 @@ func TestCheckBusyAcrossInstances(t *testing.T) {
 				}
 				p, err := multidrop.New(&multidrop.Options{Store: st, Journal: st, Locker: st,
 					Resolver: resolve.New(f.dir, nil), Deliverer: dlv,
-					Owner: fmt.Sprint("instance-", i), Logger: slog.New(slog.DiscardHandler)})
+					Lease: multidrop.LeaseOptions{Owner: fmt.Sprint("instance-", i)}, Logger: slog.New(slog.DiscardHandler)})
 				require.NoError(t, err)
 				pipes[i] = p
 			}

@@ -31,8 +31,8 @@ func TestMessageOutcomes(t *testing.T) {
 	e := newEnv(t, srv, nil, func(e *env, o *multidrop.Options) {
 		e.dlv.Fail("carol@example.com", delivertest.Fault{Status: deliver.Permanent})
 		e.dlv.Fail("bob@example.com", delivertest.Fault{Status: deliver.Temporary})
-		o.MaxMessageSize = 2048
-		o.GuardMin = 10
+		o.Spool.MaxMessageSize = 2048
+		o.Guard.Min = 10
 	})
 	r := e.check()
 	require.NoError(t, r.Err, "message failures are reported with their message")

@@ -30,13 +30,9 @@ type Options struct {
 	// Locker, when set, gives one session per mailbox across processes. An
 	// in-process guard is always applied.
 	Locker account.Locker
-	// Owner identifies this instance in leases (default:
-	// account.ProcessOwner(), so that a Locker takes over at once the
-	// leases of a crashed process of this host).
-	Owner string
-	// LeaseTTL is the lease length, renewed at a third of it while a check
-	// runs (default 2 minutes).
-	LeaseTTL time.Duration
+	// Lease names this instance in the Locker's leases and sets their
+	// length.
+	Lease LeaseOptions
 
 	// Fetcher collects a mailbox (default: a pop.Downloader with Logger).
 	Fetcher pop.Fetcher
@@ -45,13 +41,8 @@ type Options struct {
 	// Deliverer delivers to the recipients (required).
 	Deliverer deliver.Deliverer
 
-	// SpoolDir is where messages above SpoolMemory are spooled (default
-	// os.TempDir()); SpoolMemory defaults to 256 KiB.
-	SpoolDir    string
-	SpoolMemory int64
-	// MaxMessageSize caps one downloaded message (default 1 GiB); a larger
-	// one is kept on the server and reported.
-	MaxMessageSize int64
+	// Spool says where a check holds the messages it downloads.
+	Spool SpoolOptions
 
 	// Concurrency bounds CheckAll (default 4 accounts at once).
 	Concurrency int
@@ -61,7 +52,7 @@ type Options struct {
 	// overlap, and the journal records of messages that finish together
 	// share one commit. Copies of one message are still finished one after
 	// the other, and no message is deleted before it is final. Each holds
-	// its spooled message (up to SpoolMemory in memory). 1 is the same
+	// its spooled message (up to Spool.Memory in memory). 1 is the same
 	// machinery with one slot: each message is finished, journal included,
 	// before the next one starts, while the next one downloads.
 	DeliveryConcurrency int
@@ -69,21 +60,9 @@ type Options struct {
 	// deliver copies of one message once per recipient (default 7 days).
 	MessageIDTTL time.Duration
 
-	// GuardMin, GuardShare and GuardWindow configure the deletion guard,
-	// which suspends the no-recipient delete policy when an account looks
-	// misconfigured (see the package doc). It judges, before any deletion,
-	// the whole check and the account's window: its last GuardWindow
-	// examined messages, across checks, kept in the Journal. When at least
-	// GuardMin messages of either had no valid recipient and they are at
-	// least GuardShare of it, the guard trips and holds the account: its
-	// messages without a valid recipient are kept, in this check and every
-	// later one, across restarts and instances sharing the Journal, until
-	// ReleaseGuard. Defaults 5, 0.5 and 20; GuardShare > 1 turns the
-	// guard off, a higher share or a larger window makes it slower to trip
-	// (a spam-heavy domain).
-	GuardMin    int
-	GuardShare  float64
-	GuardWindow int
+	// Guard configures the deletion guard (see GuardOptions and the
+	// package doc).
+	Guard GuardOptions
 
 	// LocalHost names this host in trace fields and notices (default
 	// os.Hostname()).
@@ -99,6 +78,47 @@ type Options struct {
 	Observer func(Event)
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+}
+
+// LeaseOptions name this instance in leases and set their length.
+type LeaseOptions struct {
+	// Owner identifies this instance in leases (default:
+	// account.ProcessOwner(), so that a Locker takes over at once the
+	// leases of a crashed process of this host).
+	Owner string
+	// TTL is the lease length, renewed at a third of it while a check
+	// runs (default 2 minutes).
+	TTL time.Duration
+}
+
+// SpoolOptions say where and how much of the messages a check downloads
+// are held.
+type SpoolOptions struct {
+	// Dir is where messages above Memory are spooled (default
+	// os.TempDir()).
+	Dir string
+	// Memory is how much of a message is held in memory (default 256 KiB).
+	Memory int64
+	// MaxMessageSize caps one downloaded message (default 1 GiB); a larger
+	// one is kept on the server and reported.
+	MaxMessageSize int64
+}
+
+// GuardOptions configure the deletion guard, which suspends the
+// no-recipient delete policy when an account looks misconfigured. It
+// judges, before any deletion, the whole check and the account's window:
+// its last Window examined messages, across checks, kept in the Journal.
+// When at least Min messages of either had no valid recipient and they are
+// at least Share of it, the guard trips and holds the account: its
+// messages without a valid recipient are kept, in this check and every
+// later one, across restarts and instances sharing the Journal, until
+// ReleaseGuard. Defaults 5, 0.5 and 20; a Share above 1 turns the guard
+// off, a higher share or a larger window makes it slower to trip (a
+// spam-heavy domain).
+type GuardOptions struct {
+	Min    int
+	Share  float64
+	Window int
 }
 
 // Pipeline checks remote POP accounts and redistributes their mail. It is
@@ -134,17 +154,17 @@ func New(opt *Options) (*Pipeline, error) {
 	if o.Fetcher == nil {
 		o.Fetcher = &pop.Downloader{Logger: o.Logger}
 	}
-	if o.Owner == "" {
-		o.Owner = account.ProcessOwner()
+	if o.Lease.Owner == "" {
+		o.Lease.Owner = account.ProcessOwner()
 	}
-	if o.LeaseTTL <= 0 {
-		o.LeaseTTL = 2 * time.Minute
+	if o.Lease.TTL <= 0 {
+		o.Lease.TTL = 2 * time.Minute
 	}
-	if o.SpoolMemory <= 0 {
-		o.SpoolMemory = 256 << 10
+	if o.Spool.Memory <= 0 {
+		o.Spool.Memory = 256 << 10
 	}
-	if o.MaxMessageSize <= 0 {
-		o.MaxMessageSize = 1 << 30
+	if o.Spool.MaxMessageSize <= 0 {
+		o.Spool.MaxMessageSize = 1 << 30
 	}
 	if o.Concurrency <= 0 {
 		o.Concurrency = 4
@@ -155,14 +175,14 @@ func New(opt *Options) (*Pipeline, error) {
 	if o.MessageIDTTL <= 0 {
 		o.MessageIDTTL = 7 * 24 * time.Hour
 	}
-	if o.GuardMin <= 0 {
-		o.GuardMin = 5
+	if o.Guard.Min <= 0 {
+		o.Guard.Min = 5
 	}
-	if o.GuardShare <= 0 {
-		o.GuardShare = 0.5
+	if o.Guard.Share <= 0 {
+		o.Guard.Share = 0.5
 	}
-	if o.GuardWindow <= 0 {
-		o.GuardWindow = 20
+	if o.Guard.Window <= 0 {
+		o.Guard.Window = 20
 	}
 	if o.LocalHost == "" {
 		o.LocalHost = localHostname()
@@ -206,7 +226,7 @@ type CheckOptions struct {
 	// is lost; the caller releases it (Scheduler.Done).
 	Claim *account.Claim
 	// LeaseTTL is the length Claim.Lease was taken for, and renewed for
-	// (default Options.LeaseTTL).
+	// (default Options.Lease.TTL).
 	LeaseTTL time.Duration
 }
 
@@ -224,7 +244,7 @@ func (p *Pipeline) CheckWith(ctx context.Context, id string, opt *CheckOptions) 
 		return nil, fmt.Errorf("multidrop: account %s: the claim has no lease", id)
 	}
 	if o.LeaseTTL <= 0 {
-		o.LeaseTTL = p.opt.LeaseTTL
+		o.LeaseTTL = p.opt.Lease.TTL
 	}
 	if !p.claim(id) {
 		return nil, fmt.Errorf("%w: %s", ErrAccountBusy, id)
@@ -252,7 +272,7 @@ func (p *Pipeline) CheckWith(ctx context.Context, id string, opt *CheckOptions) 
 		}
 	}
 	if o.Claim == nil && p.opt.Locker != nil {
-		lease, err := p.opt.Locker.Acquire(ctx, id, p.opt.Owner, p.opt.LeaseTTL)
+		lease, err := p.opt.Locker.Acquire(ctx, id, p.opt.Lease.Owner, p.opt.Lease.TTL)
 		if errors.Is(err, account.ErrLeaseHeld) {
 			// err (an *account.LeaseHeldError) names the holder and
 			// the expiry.
@@ -261,7 +281,7 @@ func (p *Pipeline) CheckWith(ctx context.Context, id string, opt *CheckOptions) 
 		if err != nil {
 			return nil, fmt.Errorf("multidrop: account %s: lease: %w", id, err)
 		}
-		held = p.holdLease(ctx, lease, p.opt.LeaseTTL, cancel)
+		held = p.holdLease(ctx, lease, p.opt.Lease.TTL, cancel)
 		defer func() {
 			held.release()
 			// Release on a fresh context: the check's may be cancelled.

@@ -103,7 +103,7 @@ func newEnv(t *testing.T, srv *poptest.Server, edit func(*account.Account), opts
 		Resolver:  resolve.New(dir, nil),
 		Deliverer: e.dlv,
 		Fetcher:   &pop.Downloader{Options: pop.Options{Timeouts: account.Timeouts{Command: 5 * time.Second, Data: 5 * time.Second}}},
-		SpoolDir:  t.TempDir(),
+		Spool:     multidrop.SpoolOptions{Dir: t.TempDir()},
 		LocalHost: "mx.local.test",
 		Logger:    slog.New(slog.DiscardHandler),
 		Now:       func() time.Time { return e.now },
@@ -401,7 +401,7 @@ func TestDeletionGuard(t *testing.T) {
 			}
 			srv.AddUser(popUser, popPass, msgs...)
 			e := newEnv(t, srv, nil, func(_ *env, o *multidrop.Options) {
-				o.GuardMin, o.GuardShare, o.DeliveryConcurrency = tc.min, tc.share, tc.conc
+				o.Guard.Min, o.Guard.Share, o.DeliveryConcurrency = tc.min, tc.share, tc.conc
 			})
 			r := e.check()
 			if tc.tripped {
@@ -601,7 +601,7 @@ func TestCheckWithClaim(t *testing.T) {
 		inner := o.Fetcher
 		o.Fetcher = fetchFunc(func(ctx context.Context, a account.Account, h pop.Handler) error {
 			// Past a third of the claim's one-minute lease before the
-			// delivery (not of Options.LeaseTTL, two minutes).
+			// delivery (not of Options.Lease.TTL, two minutes).
 			clock.Add(30)
 			return inner.Fetch(ctx, a, h)
 		})

@@ -58,7 +58,7 @@ type Report struct {
 
 // GuardHold describes the deletion guard holding an account: since when,
 // and how many of the messages in its window (the account's most recently
-// examined messages, at most Options.GuardWindow) had no valid recipient.
+// examined messages, at most Options.Guard.Window) had no valid recipient.
 type GuardHold struct {
 	Since       time.Time
 	NoRecipient int

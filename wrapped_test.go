@@ -50,7 +50,7 @@ func TestDelegatingFetcherBehavesTheSame(t *testing.T) {
 		srv.AddUser(popUser, popPass, msgs...)
 		var df *delegatingFetcher
 		e := newEnv(t, srv, nil, func(_ *env, o *multidrop.Options) {
-			o.GuardMin, o.GuardShare, o.DeliveryConcurrency = min, share, conc
+			o.Guard.Min, o.Guard.Share, o.DeliveryConcurrency = min, share, conc
 			if wrapped {
 				df = &delegatingFetcher{inner: o.Fetcher}
 				o.Fetcher = df

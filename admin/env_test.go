@@ -96,7 +96,7 @@ func newEnv(t *testing.T, srv *poptest.Server, edit func(*Options)) *env {
 		Resolver:  resolve.New(dir, nil),
 		Deliverer: e.dlv,
 		Fetcher:   &pop.Downloader{Options: pop.Options{Timeouts: account.Timeouts{Command: 5 * time.Second, Data: 5 * time.Second}}},
-		SpoolDir:  t.TempDir(),
+		Spool:     multidrop.SpoolOptions{Dir: t.TempDir()},
 		LocalHost: "mx.local.test",
 		Logger:    logger,
 		Observer:  func(ev multidrop.Event) { e.metrics.Observe(ev); record(ev) },

@@ -250,7 +250,7 @@ func TestCheckNowDisabledOnce(t *testing.T) {
 		require.NoError(t, err)
 		once, err := multidrop.New(&multidrop.Options{
 			Store: enabledView{store}, Journal: account.NewMemoryJournal(), Resolver: resolve.New(dir, nil),
-			Deliverer: &delivertest.Deliverer{}, SpoolDir: t.TempDir(),
+			Deliverer: &delivertest.Deliverer{}, Spool: multidrop.SpoolOptions{Dir: t.TempDir()},
 		})
 		require.NoError(t, err)
 		o.Checker = onceChecker{Pipeline: o.Checker.(*multidrop.Pipeline), once: once}

@@ -271,12 +271,11 @@ func newInstance(t *testing.T, st *sqlstore.Store, f *farm, name string, log *ch
 	t.Helper()
 	o := &multidrop.Options{
 		Store: st, Journal: st, Locker: st,
-		Owner:     name,
-		LeaseTTL:  time.Minute,
+		Lease:     multidrop.LeaseOptions{Owner: name, TTL: time.Minute},
 		Fetcher:   &pop.Downloader{Options: pop.Options{Timeouts: account.Timeouts{Command: 10 * time.Second, Data: 10 * time.Second}}},
 		Resolver:  resolve.New(f.dir, nil),
 		Deliverer: f.dlv,
-		SpoolDir:  t.TempDir(),
+		Spool:     multidrop.SpoolOptions{Dir: t.TempDir()},
 		LocalHost: name + ".mx.test",
 		Logger:    slog.New(slog.DiscardHandler),
 	}
@@ -669,10 +668,10 @@ func TestSharedInstanceProcess(t *testing.T) {
 	dir, err := resolve.NewStatic(resolve.Table{Users: []resolve.User{{Address: "alice@example.com"}}})
 	require.NoError(t, err)
 	p, err := multidrop.New(&multidrop.Options{
-		Store: st, Journal: st, Locker: st, Owner: c.Owner,
+		Store: st, Journal: st, Locker: st, Lease: multidrop.LeaseOptions{Owner: c.Owner},
 		Fetcher:  &pop.Downloader{Options: pop.Options{Timeouts: account.Timeouts{Command: 10 * time.Second, Data: 10 * time.Second}}},
 		Resolver: resolve.New(dir, nil), Deliverer: md,
-		SpoolDir: t.TempDir(), LocalHost: c.Owner, Logger: slog.New(slog.DiscardHandler),
+		Spool: multidrop.SpoolOptions{Dir: t.TempDir()}, LocalHost: c.Owner, Logger: slog.New(slog.DiscardHandler),
 	})
 	require.NoError(t, err)
 	s, err := schedule.New(p, st, &schedule.Options{Owner: c.Owner, Interval: 300 * time.Millisecond, Poll: 20 * time.Millisecond})
@@ -883,7 +882,7 @@ func ExampleSchedule_RunShared() {
 	host, _ := os.Hostname()
 	p, err := multidrop.New(&multidrop.Options{
 		Store: st, Journal: st, Locker: st,
-		Owner:     host, // unique per instance
+		Lease:     multidrop.LeaseOptions{Owner: host}, // unique per instance
 		Resolver:  resolve.New(dir, nil),
 		Deliverer: md,
 	})

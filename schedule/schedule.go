@@ -67,7 +67,7 @@ type Options struct {
 	// (default: the store, when it implements [account.Scheduler]).
 	Scheduler account.Scheduler
 	// Owner names this instance in the leases RunShared claims (default: a
-	// random ID). Use the Pipeline's Options.Owner.
+	// random ID). Use the Pipeline's Options.Lease.Owner.
 	Owner string
 	// LeaseTTL is the length of those leases, renewed at a third of it
 	// while a check runs (default 2 minutes).

@@ -377,7 +377,7 @@ func TestRunGracefulStopCommits(t *testing.T) {
 		Fetcher:             &pop.Downloader{Options: pop.Options{Timeouts: account.Timeouts{Command: 5 * time.Second, Data: 5 * time.Second}}},
 		Resolver:            resolve.New(aliceDirectory(t), nil),
 		DeliveryConcurrency: 2,
-		SpoolDir:            t.TempDir(),
+		Spool:               multidrop.SpoolOptions{Dir: t.TempDir()},
 		Deliverer: deliver.Func(func(dctx context.Context, env deliver.Envelope, m io.Reader) (deliver.Results, error) {
 			once.Do(func() {
 				cancel() // the shutdown comes while messages are in hand

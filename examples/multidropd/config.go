@@ -129,8 +129,8 @@ type PipelineConfig struct {
 	Owner          string   `json:"owner"`
 	Schedule       string   `json:"schedule"` // local or shared; default by driver
 	Poll           Duration `json:"poll"`     // shared: wait between claims
-	// The deletion guard (multidrop.Options.GuardMin, GuardShare,
-	// GuardWindow); zero values mean the library's defaults.
+	// The deletion guard (multidrop.Options.Guard: Min, Share,
+	// Window); zero values mean the library's defaults.
 	GuardMin    int     `json:"guard_min"`
 	GuardShare  float64 `json:"guard_share"`
 	GuardWindow int     `json:"guard_window"`

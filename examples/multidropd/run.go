@@ -446,22 +446,18 @@ func (d *Daemon) newPipelineOver(store account.Store, c *Config, dir *resolve.Fi
 	}
 	pc := c.Pipeline
 	p, err := multidrop.New(&multidrop.Options{
-		Store:          d.gate(store), // see logindelay.go
-		Journal:        d.journal,
-		Locker:         d.locker,
-		Owner:          d.owner,
-		LeaseTTL:       time.Duration(pc.LeaseTTL),
-		Resolver:       resolve.New(dir, nil),
-		Deliverer:      dl,
-		SpoolDir:       pc.SpoolDir,
-		MaxMessageSize: pc.MaxMessageSize,
-		Concurrency:    pc.Concurrency,
-		GuardMin:       pc.GuardMin,
-		GuardShare:     pc.GuardShare,
-		GuardWindow:    pc.GuardWindow,
-		LocalHost:      pc.LocalHost,
-		Logger:         d.log,
-		Observer:       d.observe,
+		Store:       d.gate(store), // see logindelay.go
+		Journal:     d.journal,
+		Locker:      d.locker,
+		Lease:       multidrop.LeaseOptions{Owner: d.owner, TTL: time.Duration(pc.LeaseTTL)},
+		Resolver:    resolve.New(dir, nil),
+		Deliverer:   dl,
+		Spool:       multidrop.SpoolOptions{Dir: pc.SpoolDir, MaxMessageSize: pc.MaxMessageSize},
+		Concurrency: pc.Concurrency,
+		Guard:       multidrop.GuardOptions{Min: pc.GuardMin, Share: pc.GuardShare, Window: pc.GuardWindow},
+		LocalHost:   pc.LocalHost,
+		Logger:      d.log,
+		Observer:    d.observe,
 	})
 	if err != nil {
 		return nil, keyError(c, "pipeline", err)

@@ -238,7 +238,7 @@ func TestPipeline(t *testing.T) {
 	out := os.Getenv("MULTIDROP_BENCH_OUT")
 	require.NotEmpty(t, out, "MULTIDROP_BENCH_OUT")
 	o := &multidrop.Options{
-		SpoolDir: out, LocalHost: "mx.local.test",
+		Spool: multidrop.SpoolOptions{Dir: out}, LocalHost: "mx.local.test",
 		Logger: benchLogger(),
 	}
 	a := benchAccount(t, srv, os.Getenv("MULTIDROP_BENCH_USER"))

@@ -139,11 +139,11 @@ func run(n, k, conc, pool int, poll time.Duration) error {
 		defer st.Close()
 		p, err := multidrop.New(&multidrop.Options{
 			Store: st, Journal: st, Locker: st,
-			Owner:     fmt.Sprintf("instance-%d", i),
+			Lease:     multidrop.LeaseOptions{Owner: fmt.Sprintf("instance-%d", i)},
 			Fetcher:   &pop.Downloader{Options: pop.Options{Timeouts: account.Timeouts{Command: 30 * time.Second, Data: 30 * time.Second}}},
 			Resolver:  resolve.New(dir, nil),
 			Deliverer: &delivertest.Deliverer{},
-			SpoolDir:  spool,
+			Spool:     multidrop.SpoolOptions{Dir: spool},
 			Logger:    slog.New(slog.DiscardHandler),
 			Observer: func(e multidrop.Event) {
 				if e.Kind != multidrop.EventCheckEnd {
