@@ -32,7 +32,7 @@ import (
 	"github.com/multidrop/multidrop/resolve"
 	"github.com/multidrop/multidrop/schedule"
 
-	"github.com/multidrop/multidrop/internal/pgtest"
+	"github.com/multidrop/multidrop/internal/farmtest"
 )
 
 // These tests run several Pipelines (the instances of a deployment) on one
@@ -40,41 +40,13 @@ import (
 // PostgreSQL. Real database and network I/O are involved, so they use short
 // real intervals rather than synctest, and wait for outcomes with deadlines.
 
-// dbOpener opens a new Store, with its own connection pool, on the test's
-// database; now is the store's clock (nil: the database's).
-type dbOpener func(t testing.TB, now func() time.Time) *sqlstore.Store
+// The shared databases and the farm of mailboxes are package farmtest's.
+type farm = farmtest.Farm
 
-// sharedEngines returns the databases to run a shared test on: SQLite (one
-// file) and PostgreSQL (a fresh schema), the latter skipped with one line
-// without MULTIDROP_PG_DSN and failed under CI=true.
-func sharedEngines() map[string]func(t *testing.T) dbOpener {
-	openWith := func(open func(ctx context.Context, now func() time.Time) (*sqlstore.Store, error)) dbOpener {
-		return func(t testing.TB, now func() time.Time) *sqlstore.Store {
-			s, err := open(context.Background(), now)
-			require.NoError(t, err)
-			t.Cleanup(func() { _ = s.Close() })
-			return s
-		}
-	}
-	return map[string]func(t *testing.T) dbOpener{
-		"sqlite": func(t *testing.T) dbOpener {
-			path := filepath.Join(t.TempDir(), "multidrop.db")
-			return openWith(func(ctx context.Context, now func() time.Time) (*sqlstore.Store, error) {
-				return sqlite.Open(ctx, path, &sqlstore.Options{Now: now})
-			})
-		},
-		"postgres": func(t *testing.T) dbOpener {
-			dsn := pgTestSchema(t)
-			return openWith(func(ctx context.Context, now func() time.Time) (*sqlstore.Store, error) {
-				return postgres.Open(ctx, dsn, &sqlstore.Options{Now: now})
-			})
-		},
-	}
-}
-
-// pgTestSchema returns a DSN on a fresh schema of MULTIDROP_PG_DSN, dropped
-// when the test ends.
-func pgTestSchema(t *testing.T) string { return pgtest.Schema(t, "mdshared") }
+var (
+	sharedEngines = farmtest.Engines
+	newFarm       = farmtest.New
+)
 
 // fakeClock is a store clock that moves only when the test says, shared
 // by every store of a test: leases expire and accounts fall due on cue.
@@ -84,102 +56,6 @@ var fakeBase = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
 
 func (c *fakeClock) Now() time.Time          { return fakeBase.Add(time.Duration(c.off.Load())) }
 func (c *fakeClock) Advance(d time.Duration) { c.off.Add(int64(d)) }
-
-// farm is a poptest server with n mailboxes (box000, box001, ...), one
-// account each in the store, and a recording Deliverer shared by the
-// instances.
-type farm struct {
-	srv  *poptest.Server
-	dlv  *delivertest.Deliverer
-	ids  []string
-	next map[string]int // next message number per mailbox
-	dir  resolve.Directory
-}
-
-func newFarm(t *testing.T, st *sqlstore.Store, n, per int) *farm {
-	t.Helper()
-	f := &farm{srv: &poptest.Server{}, dlv: &delivertest.Deliverer{}, next: map[string]int{}}
-	f.srv.Start(t)
-	host, port := splitHostPort(t, f.srv.Addr())
-	for i := range n {
-		id := fmt.Sprintf("box%03d", i)
-		f.ids = append(f.ids, id)
-		f.srv.AddUser(id, "pw-"+id)
-		f.add(id, per)
-		_, err := st.Put(t.Context(), account.Account{
-			ID: id, Enabled: true, Description: "shared " + id,
-			Host: host, Port: port, Domain: "example.com",
-			Security: account.SecurityNone,
-			Auth:     account.Auth{User: id, Secret: "pw-" + id, Mechanism: account.MechanismUser, AllowInsecure: true},
-		})
-		require.NoError(t, err)
-	}
-	dir, err := resolve.NewStatic(resolve.Table{Users: []resolve.User{{Address: "alice@example.com"}}})
-	require.NoError(t, err)
-	f.dir = dir
-	return f
-}
-
-// add appends k messages to a mailbox, with UIDs "<box>-<n>".
-func (f *farm) add(id string, k int) {
-	var ms []poptest.Message
-	for range k {
-		f.next[id]++
-		uid := fmt.Sprintf("%s-%d", id, f.next[id])
-		ms = append(ms, poptest.Message{UID: uid, Data: msg("body of "+uid,
-			"Message-ID: <"+uid+"@shared.test>", "To: alice@example.com", "Subject: "+uid)})
-	}
-	f.srv.AddMessages(id, ms...)
-}
-
-// expected lists the UIDs added so far.
-func (f *farm) expected() []string {
-	var out []string
-	for _, id := range f.ids {
-		for k := 1; k <= f.next[id]; k++ {
-			out = append(out, fmt.Sprintf("%s-%d", id, k))
-		}
-	}
-	return out
-}
-
-// delivered counts the delivered copies per message key.
-func (f *farm) delivered() map[string]int {
-	out := map[string]int{}
-	for _, d := range f.dlv.Deliveries() {
-		for _, r := range d.Results {
-			if r.Status == deliver.Delivered {
-				out[d.Envelope.Trace.Key]++
-			}
-		}
-	}
-	return out
-}
-
-func (f *farm) allDelivered() bool {
-	got := f.delivered()
-	for _, k := range f.expected() {
-		if got[k] == 0 {
-			return false
-		}
-	}
-	return true
-}
-
-// assertExactlyOnce checks that every message was delivered once, no
-// mailbox was opened by two sessions at once, and every mailbox is empty.
-func (f *farm) assertExactlyOnce(t *testing.T) {
-	t.Helper()
-	got := f.delivered()
-	for _, k := range f.expected() {
-		assert.Equal(t, 1, got[k], "deliveries of %s", k)
-	}
-	assert.Len(t, got, len(f.expected()), "nothing else was delivered")
-	for _, id := range f.ids {
-		assert.Zero(t, f.srv.Overlaps(id), "overlapping sessions on %s", id)
-		assert.Empty(t, f.srv.Mailbox(id), "mailbox %s", id)
-	}
-}
 
 // checkLog records the checks of every instance from its Observer.
 type checkLog struct {
@@ -273,8 +149,8 @@ func newInstance(t *testing.T, st *sqlstore.Store, f *farm, name string, log *ch
 		Store: st, Journal: st, Locker: st,
 		Lease:     multidrop.LeaseOptions{Owner: name, TTL: time.Minute},
 		Fetcher:   &pop.Downloader{Options: pop.Options{Timeouts: account.Timeouts{Command: 10 * time.Second, Data: 10 * time.Second}}},
-		Resolver:  resolve.New(f.dir, nil),
-		Deliverer: f.dlv,
+		Resolver:  resolve.New(f.Dir, nil),
+		Deliverer: f.Dlv,
 		Spool:     multidrop.SpoolOptions{Dir: t.TempDir()},
 		LocalHost: name + ".mx.test",
 		Logger:    slog.New(slog.DiscardHandler),
@@ -350,15 +226,15 @@ func TestSharedInstances(t *testing.T) {
 			defer r.stop(t)
 			// Generous bounds: on a loaded 2-core machine SQLite under
 			// -race checks slowly; the test asserts the outcome, not speed.
-			require.Eventually(t, f.allDelivered, time.Minute, 20*time.Millisecond, "first messages")
-			for _, id := range f.ids {
-				f.add(id, 1)
+			require.Eventually(t, f.AllDelivered, time.Minute, 20*time.Millisecond, "first messages")
+			for _, id := range f.IDs {
+				f.Add(id, 1)
 			}
-			require.Eventually(t, func() bool { return f.allDelivered() && log.minChecks(f.ids) >= 2 },
+			require.Eventually(t, func() bool { return f.AllDelivered() && log.minChecks(f.IDs) >= 2 },
 				time.Minute, 20*time.Millisecond, "later messages, two checks each at least")
 			r.stop(t)
 
-			f.assertExactlyOnce(t)
+			f.AssertExactlyOnce(t)
 			log.assertSpaced(t, iv*8/10)
 			assert.Empty(t, log.errs)
 			assert.Len(t, log.by, 3, "every instance took part")
@@ -383,10 +259,10 @@ func TestSharedClockSkew(t *testing.T) {
 				}), 20*time.Millisecond)
 			}
 			defer r.stop(t)
-			require.Eventually(t, func() bool { return f.allDelivered() && log.minChecks(f.ids) >= 2 },
+			require.Eventually(t, func() bool { return f.AllDelivered() && log.minChecks(f.IDs) >= 2 },
 				20*time.Second, 20*time.Millisecond)
 			r.stop(t)
-			f.assertExactlyOnce(t)
+			f.AssertExactlyOnce(t)
 			log.assertSpaced(t, iv*8/10)
 			assert.Empty(t, log.errs)
 		})
@@ -493,7 +369,7 @@ func TestSharedFailover(t *testing.T) {
 			defer killNow()
 			stA := open(t, clk.Now)
 			recA := &claimRecorder{Store: stA}
-			hold := newHold(f.dlv, victim+"-2")
+			hold := newHold(f.Dlv, victim+"-2")
 			a := newInstance(t, stA, f, "instance-a", nil, func(o *multidrop.Options, so *schedule.Options) {
 				o.Locker, so.Scheduler = recA, recA
 				so.Concurrency = 1 // only the victim is in flight when it dies
@@ -514,8 +390,8 @@ func TestSharedFailover(t *testing.T) {
 			killNow()
 			require.NoError(t, stA.Close())
 			ra.stop(t)
-			require.Equal(t, []string{victim + "-1"}, keys(f.delivered(), victim))
-			require.Len(t, f.srv.Mailbox(victim), 2, "nothing deleted: the session ended without QUIT")
+			require.Equal(t, []string{victim + "-1"}, keys(f.Delivered(), victim))
+			require.Len(t, f.Srv.Mailbox(victim), 2, "nothing deleted: the session ended without QUIT")
 
 			var r running
 			for i := range 2 {
@@ -523,8 +399,8 @@ func TestSharedFailover(t *testing.T) {
 			}
 			defer r.stop(t)
 			others := func() bool {
-				got := f.delivered()
-				for _, k := range f.expected() {
+				got := f.Delivered()
+				for _, k := range f.Expected() {
 					if got[k] == 0 && k != victim+"-2" {
 						return false
 					}
@@ -533,13 +409,13 @@ func TestSharedFailover(t *testing.T) {
 			}
 			require.Eventually(t, others, 20*time.Second, 10*time.Millisecond)
 			time.Sleep(100 * time.Millisecond) // a few polls: the live lease keeps the victim
-			assert.Equal(t, 0, f.delivered()[victim+"-2"], "taken over before the lease expired")
+			assert.Equal(t, 0, f.Delivered()[victim+"-2"], "taken over before the lease expired")
 
 			clk.Advance(2 * time.Minute) // a's lease (one minute) expires
-			require.Eventually(t, func() bool { return f.allDelivered() && len(f.srv.Mailbox(victim)) == 0 },
+			require.Eventually(t, func() bool { return f.AllDelivered() && len(f.Srv.Mailbox(victim)) == 0 },
 				20*time.Second, 10*time.Millisecond)
 			r.stop(t)
-			f.assertExactlyOnce(t)
+			f.AssertExactlyOnce(t)
 
 			// The dead instance comes back with its old lease: refused.
 			late := open(t, clk.Now)
@@ -579,7 +455,7 @@ func TestSharedLongPause(t *testing.T) {
 			f := newFarm(t, open(t, clk.Now), 1, 2)
 			const victim = "box000"
 			log := newCheckLog()
-			hold := newHold(f.dlv, victim+"-1")
+			hold := newHold(f.Dlv, victim+"-1")
 			reports := make(chan *multidrop.Report, 8)
 			rec := &claimRecorder{Store: open(t, clk.Now)}
 			a := newInstance(t, rec.Store, f, "paused", nil, func(o *multidrop.Options, so *schedule.Options) {
@@ -623,8 +499,8 @@ func TestSharedLongPause(t *testing.T) {
 			rec.pause(false)
 			require.ErrorIs(t, r.Err, account.ErrLeaseLost)
 			assert.Zero(t, r.Deleted)
-			assert.Len(t, f.srv.Mailbox(victim), 2, "the stale instance deleted nothing")
-			for _, c := range f.srv.Transcript() {
+			assert.Len(t, f.Srv.Mailbox(victim), 2, "the stale instance deleted nothing")
+			for _, c := range f.Srv.Transcript() {
 				if c.Session == 1 {
 					assert.NotEqual(t, "DELE", c.Name, "no DELE from the stale session")
 				}
@@ -632,12 +508,12 @@ func TestSharedLongPause(t *testing.T) {
 
 			require.Eventually(t, func() bool {
 				clk.Advance(time.Second) // past the other instance's backoff
-				return len(f.srv.Mailbox(victim)) == 0
+				return len(f.Srv.Mailbox(victim)) == 0
 			}, 20*time.Second, 20*time.Millisecond)
-			got := f.delivered()
+			got := f.Delivered()
 			assert.Equal(t, 1, got[victim+"-2"])
 			assert.Equal(t, 2, got[victim+"-1"], "the message in hand during the pause, once per instance")
-			assert.Positive(t, f.srv.Overlaps(victim), "the new holder's login was refused while the paused session lasted")
+			assert.Positive(t, f.Srv.Overlaps(victim), "the new holder's login was refused while the paused session lasted")
 		})
 	}
 }
@@ -738,9 +614,9 @@ func TestSharedProcesses(t *testing.T) {
 		})
 	}
 	done := func() bool {
-		n := sessions(f.srv)
-		for _, id := range f.ids {
-			if len(f.srv.Mailbox(id)) > 0 || n[id] < 3 {
+		n := sessions(f.Srv)
+		for _, id := range f.IDs {
+			if len(f.Srv.Mailbox(id)) > 0 || n[id] < 3 {
 				return false
 			}
 		}
@@ -763,12 +639,12 @@ func TestSharedProcesses(t *testing.T) {
 		require.NotNil(t, m, name)
 		got[string(m[1])]++
 	}
-	for _, k := range f.expected() {
+	for _, k := range f.Expected() {
 		assert.Equal(t, 1, got[k], "copies of %s", k)
 	}
-	assert.Len(t, files, len(f.expected()))
-	for _, id := range f.ids {
-		assert.Zero(t, f.srv.Overlaps(id), id)
+	assert.Len(t, files, len(f.Expected()))
+	for _, id := range f.IDs {
+		assert.Zero(t, f.Srv.Overlaps(id), id)
 	}
 }
 
@@ -780,7 +656,7 @@ func TestSharedRescheduling(t *testing.T) {
 	clk := &fakeClock{}
 	st := open(t, clk.Now)
 	f := newFarm(t, st, 3, 1)
-	f.srv.LoginDelay = 900
+	f.Srv.LoginDelay = 900
 	ctx := t.Context()
 	bad, err := st.Get(ctx, "box001")
 	require.NoError(t, err)
@@ -801,7 +677,7 @@ func TestSharedRescheduling(t *testing.T) {
 	var r running
 	p := r.start(t, in, 10*time.Millisecond)
 	defer r.stop(t)
-	require.Eventually(t, func() bool { return log.minChecks(f.ids) >= 1 }, 10*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return log.minChecks(f.IDs) >= 1 }, 10*time.Second, 10*time.Millisecond)
 	for _, tc := range []struct {
 		id     string
 		after  time.Duration
@@ -822,7 +698,7 @@ func TestSharedRescheduling(t *testing.T) {
 			assert.Equal(t, clk.Now().Add(tc.after), next, tc.id)
 		}
 	}
-	assert.Equal(t, 1, f.delivered()["box000-1"])
+	assert.Equal(t, 1, f.Delivered()["box000-1"])
 
 	// The failure count grows across checks.
 	clk.Advance(8 * time.Second)
