@@ -107,46 +107,13 @@ func (s *MemoryStore) List(ctx context.Context, f Filter) ([]Account, error) {
 // Put validates a, assigns a new ID (see [NewID]) when a.ID is empty, and
 // stores a copy, replacing any account with the same ID.
 func (s *MemoryStore) Put(ctx context.Context, a Account) (Account, error) {
-	if err := ctx.Err(); err != nil {
-		return Account{}, err
-	}
-	if err := a.Validate(); err != nil {
-		return Account{}, err
-	}
-	a = a.Clone()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if a.ID == "" {
-		a.ID = NewID()
-	}
-	s.adopt(a)
-	a.Version = s.accounts[a.ID].Version + 1
-	s.accounts[a.ID] = a
-	return a.Clone(), nil
+	return s.write(ctx, a, writePut)
 }
 
 // Create validates a, assigns a new ID when a.ID is empty, and stores a
 // copy with Version 1; it fails with [ErrExists] when the ID is taken.
 func (s *MemoryStore) Create(ctx context.Context, a Account) (Account, error) {
-	if err := ctx.Err(); err != nil {
-		return Account{}, err
-	}
-	if err := a.Validate(); err != nil {
-		return Account{}, err
-	}
-	a = a.Clone()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if a.ID == "" {
-		a.ID = NewID()
-	}
-	if _, ok := s.accounts[a.ID]; ok {
-		return Account{}, fmt.Errorf("%w: %q", ErrExists, a.ID)
-	}
-	s.adopt(a)
-	a.Version = 1
-	s.accounts[a.ID] = a
-	return a.Clone(), nil
+	return s.write(ctx, a, writeCreate)
 }
 
 // Update validates a and replaces the stored account with the same ID
@@ -154,6 +121,21 @@ func (s *MemoryStore) Create(ctx context.Context, a Account) (Account, error) {
 // [ErrConflict] when the versions differ and with [ErrNotFound] when
 // there is no such account.
 func (s *MemoryStore) Update(ctx context.Context, a Account) (Account, error) {
+	return s.write(ctx, a, writeUpdate)
+}
+
+// writeMode is how a write treats an account already stored.
+type writeMode int
+
+const (
+	writePut    writeMode = iota // replace it, or create
+	writeCreate                  // fail with ErrExists
+	writeUpdate                  // replace it at a.Version only; never create
+)
+
+// write is Put, Create and Update: one validation, one lock, the version
+// rule of each.
+func (s *MemoryStore) write(ctx context.Context, a Account, mode writeMode) (Account, error) {
 	if err := ctx.Err(); err != nil {
 		return Account{}, err
 	}
@@ -163,14 +145,20 @@ func (s *MemoryStore) Update(ctx context.Context, a Account) (Account, error) {
 	a = a.Clone()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	old, ok := s.accounts[a.ID]
-	if !ok {
-		return Account{}, fmt.Errorf("%w: %q", ErrNotFound, a.ID)
+	if a.ID == "" && mode != writeUpdate {
+		a.ID = NewID()
 	}
-	if old.Version != a.Version {
+	old, exists := s.accounts[a.ID]
+	switch {
+	case mode == writeCreate && exists:
+		return Account{}, fmt.Errorf("%w: %q", ErrExists, a.ID)
+	case mode == writeUpdate && !exists:
+		return Account{}, fmt.Errorf("%w: %q", ErrNotFound, a.ID)
+	case mode == writeUpdate && old.Version != a.Version:
 		return Account{}, fmt.Errorf("%w: account %q is at version %d, not %d", ErrConflict, a.ID, old.Version, a.Version)
 	}
-	a.Version++
+	s.adopt(a) // a deleted account's journal, kept or dropped
+	a.Version = old.Version + 1
 	s.accounts[a.ID] = a
 	return a.Clone(), nil
 }
