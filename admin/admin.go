@@ -186,6 +186,7 @@ func (h *Handler) routes() {
 	h.mux.HandleFunc("POST /delete", h.submitDelete)
 	h.mux.HandleFunc("POST /check", h.submitCheck)
 	h.mux.HandleFunc("POST /resume", h.submitResume)
+	h.mux.HandleFunc("POST /release-guard", h.submitReleaseGuard)
 	h.mux.HandleFunc("GET /history/{id}", h.pageHistory)
 
 	h.mux.HandleFunc("GET /api/csrf", h.apiCSRF)
@@ -198,6 +199,7 @@ func (h *Handler) routes() {
 	h.mux.HandleFunc("POST /api/accounts/check", h.apiCheck)
 	h.mux.HandleFunc("POST /api/accounts/{id}/check", h.apiCheckOne)
 	h.mux.HandleFunc("GET /api/accounts/{id}/report", h.apiReport)
+	h.mux.HandleFunc("POST /api/accounts/{id}/release-guard", h.apiReleaseGuard)
 }
 
 // serve sets the security headers, checks the anti-CSRF token of every

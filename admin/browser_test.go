@@ -589,3 +589,69 @@ func (wd *webDriver) screenshot(t *testing.T, name string) string {
 	require.NoError(t, os.WriteFile(path, png, 0o644))
 	return path
 }
+
+// TestBrowserGuard: the list says which account the deletion guard holds
+// and why; Release guard is enabled only for a selection with such a row,
+// and the report's banner has its own button.
+func TestBrowserGuard(t *testing.T) {
+	driver, err := exec.LookPath("chromedriver")
+	if _, serr := os.Stat(chromiumPath); serr != nil || err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("chromium (%s) or chromedriver missing under CI: %v %v", chromiumPath, serr, err)
+		}
+		t.Skip("skipping: chromium or chromedriver not installed (apt-get install chromium chromium-driver)")
+	}
+	srv := guardServer(9)
+	srv.AddUser("other-drop", popPass)
+	e := newEnv(t, srv, func(o *Options) { o.Prefix = "/admin" })
+	e.put(e.account("held", popDomain))
+	other := e.account("other", popDomain)
+	other.Auth.User = "other-drop"
+	e.put(other)
+	require.Equal(t, http.StatusOK, e.api(http.MethodPost, "/api/accounts/held/check", nil).Code)
+	mux := http.NewServeMux()
+	mux.Handle("/admin/", http.StripPrefix("/admin", e.h))
+	web := httptest.NewServer(mux)
+	t.Cleanup(web.Close)
+	base := web.URL + "/admin/"
+
+	wd := startDriver(t, driver)
+	wd.navigate(base)
+	state := wd.text(wd.find(`#row-held .c-state`))
+	assert.Contains(t, state, "deletion guard holds it: since ")
+	assert.Contains(t, state, "9 of the last 9 messages had no valid recipient; those are kept")
+	assert.Equal(t, "enabled", wd.text(wd.find(`#row-other .c-state`)))
+	assert.False(t, wd.enabled("#btn-release-guard"), "nothing selected")
+	wd.click(wd.row("other"))
+	assert.False(t, wd.enabled("#btn-release-guard"), "the guard does not hold other")
+	wd.modClick(keyControl, wd.row("held"))
+	assert.True(t, wd.enabled("#btn-release-guard"))
+	t.Log("screenshot of the list with a held account:", wd.screenshot(t, "admin-guard-list.png"))
+
+	// The report page: the banner and its button.
+	wd.navigate(base + "report/held")
+	assert.Contains(t, wd.text(wd.find("#guard-banner")), "The deletion guard holds held since ")
+	t.Log("screenshot of the report's banner:", wd.screenshot(t, "admin-guard-report.png"))
+	wd.click(wd.find("#guard-banner #btn-release-guard"))
+	wd.waitFor("#page-notice")
+	assert.Contains(t, wd.text(wd.find("#page-notice")), "Deletion guard released for held")
+	assert.Empty(t, wd.findAll("#guard-banner"))
+	g, err := e.p.Guard(t.Context(), "held")
+	require.NoError(t, err)
+	assert.False(t, g.Holds())
+
+	// From the list's toolbar too, once it trips again.
+	require.Equal(t, http.StatusOK, e.api(http.MethodPost, "/api/accounts/held/check", nil).Code) // deletes the 9
+	for i := range 9 {
+		srv.AddMessages(popUser, poptest.Message{UID: fmt.Sprint("v", i),
+			Data: msg("spam", fmt.Sprintf("Message-ID: <n%d@x>", i), "From: x@remote.test", "To: nobody@example.com")})
+	}
+	require.Equal(t, http.StatusOK, e.api(http.MethodPost, "/api/accounts/held/check", nil).Code)
+	wd.navigate(base)
+	require.Contains(t, wd.text(wd.find(`#row-held .c-state`)), "deletion guard holds it")
+	wd.click(wd.row("held"))
+	wd.click(wd.find("#btn-release-guard"))
+	wd.waitFor("#page-notice")
+	assert.Contains(t, wd.text(wd.find("#page-notice")), "Deletion guard released for held")
+	assert.NotContains(t, wd.text(wd.find(`#row-held .c-state`)), "deletion guard")
+}

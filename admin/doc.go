@@ -33,6 +33,20 @@
 // Resume needs a [Resumer]; Check Now on a disabled account runs one check
 // with an [OnceChecker] (the account stays disabled).
 //
+// With a Checker that is also a [GuardKeeper] (*multidrop.Pipeline is), a
+// row whose account the deletion guard holds says "deletion guard holds it"
+// with the reason ("since 2026-11-01 15:04 UTC: 9 of the last 20 messages
+// had no valid recipient; those are kept until you release the guard"),
+// the report page shows the same in a banner, and Release guard (a toolbar
+// button for the selected rows the guard holds, and a button in the
+// banner) is the administrator's confirmation: it calls
+// [GuardKeeper.ReleaseGuard], so that the next check deletes the messages
+// without a valid recipient, and comes back (303) to the list or the report
+// with a notice saying for which accounts the guard was released, which it
+// did not hold, and which are being checked (try again when the check
+// ends). The banner reflects the guard as it is now, not as the last
+// report saw it.
+//
 // New and Edit open the Edit POP Account screen: a Basic section (ID,
 // Enabled, Description, host, port, domain, security, user, password) and
 // folded Advanced groups (connection and authentication, retrieval,
@@ -87,6 +101,8 @@
 //	POST /delete           id=...&id=...: a confirmation page; with confirmed=yes, delete
 //	POST /check            id=...&id=...: start Check Now; 303 to the list (back=?query)
 //	POST /resume           id=...: resume paused accounts; 303 to the list
+//	POST /release-guard    id=...: release the deletion guard; 303 to the list (back=?query),
+//	                       or to the report with to=report, with a notice
 //	GET  /history/{id}     the last checks of the account
 //	GET  /report/{id}      the last check's report
 //	GET  /static/...       the style sheet and the script
@@ -126,6 +142,8 @@
 //	POST   /api/accounts/{id}/check       Check Now: a CheckResult
 //	POST   /api/accounts/check            IDList: {"results": [CheckResult...]}
 //	GET    /api/accounts/{id}/report      the last check's ReportView; 404 before the first
+//	POST   /api/accounts/{id}/release-guard  release the deletion guard: a GuardState;
+//	                                      409 while the account is being checked (try again)
 //
 // Edits are atomic: POST creates only (409 when the ID exists, however
 // many create it at once); PUT replaces the version named by If-Match (the

@@ -21,9 +21,11 @@ type pageData struct {
 	Title      string
 	Heading    string
 	Error      string
+	Notice     string // what an action did, on the page it came back to
 	Token      string
 	Prefix     string
 	HasChecker bool
+	CanRelease bool // the Checker is a GuardKeeper: Release guard
 
 	// list page
 	Rows     []row
@@ -70,7 +72,10 @@ type row struct {
 	Next      time.Time
 	State     state
 	CanResume bool
-	Now       time.Time
+	// Guard is set while the deletion guard holds the account; with it
+	// the row offers Release guard.
+	Guard *GuardView
+	Now   time.Time
 	// NextLogin, when after Now, is the earliest next login the server
 	// allows (its LOGIN-DELAY), from the newest recorded check.
 	NextLogin time.Time
@@ -128,6 +133,7 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, code int, name 
 	d.Token = h.csrf.token(time.Now())
 	d.Prefix = h.opt.Prefix
 	d.HasChecker = h.opt.Checker != nil
+	d.CanRelease = h.guardKeeper() != nil
 	d.HasHistory = h.opt.History != nil
 	d.CanProbe = h.opt.Prober != nil
 	if d.Heading == "" {
@@ -266,7 +272,11 @@ func (h *Handler) rowOf(ctx context.Context, a account.Account, now time.Time) r
 		st = src.Status(a.ID)
 	}
 	rw.Next = st.Next
+	rw.Guard = h.guardOf(ctx, a.ID)
 	rw.State = stateOf(a, st)
+	if rw.Guard != nil {
+		rw.State = state{Word: "deletion guard holds it", Reason: rw.Guard.Reason()}
+	}
 	_, rw.CanResume = h.opt.Checker.(Resumer)
 	rw.CanResume = rw.CanResume && st.Paused != ""
 	return rw
@@ -318,6 +328,7 @@ func (h *Handler) pageList(w http.ResponseWriter, r *http.Request) {
 			d.Refresh = true // until the checks end; a reload is a GET and checks nothing
 		}
 	}
+	d.Notice = guardNotice(r.URL.Query())
 	h.render(w, r, http.StatusOK, "list", d)
 }
 
@@ -493,7 +504,14 @@ func (h *Handler) pageReport(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := &pageData{Title: "Last check of " + a.ID, Report: h.lastReport(a.ID),
-		Form: &formView{ID: a.ID}, Rows: []row{{Account: redact(a)}}}
+		Form: &formView{ID: a.ID}, Rows: []row{{Account: redact(a)}}, Notice: guardNotice(r.URL.Query())}
+	if d.Report != nil {
+		d.Rows[0].Guard = d.Report.Guard
+	}
+	if h.guardKeeper() != nil {
+		// The guard as it is now: the report may predate a release.
+		d.Rows[0].Guard = h.guardOf(r.Context(), a.ID)
+	}
 	h.render(w, r, http.StatusOK, "report", d)
 }
 

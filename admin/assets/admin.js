@@ -20,6 +20,7 @@
   const btnDelete = document.getElementById("btn-delete");
   const btnCheck = document.getElementById("btn-check");
   const btnResume = document.getElementById("btn-resume");
+  const btnRelease = document.getElementById("btn-release-guard");
   const dialog = document.getElementById("delete-dialog");
   const ids = document.createElement("span");
   toolbar.appendChild(ids);
@@ -52,6 +53,7 @@
     btnDelete.disabled = s.length === 0;
     if (btnCheck) btnCheck.disabled = s.length === 0;
     if (btnResume) btnResume.disabled = !s.some(function (r) { return r.dataset.resume === "yes"; });
+    if (btnRelease) btnRelease.disabled = !s.some(function (r) { return r.dataset.guard === "yes"; });
     ids.replaceChildren();
     s.forEach(function (r) {
       const in_ = document.createElement("input");

@@ -134,6 +134,22 @@ func (c checker) Resume(id string) bool {
 	return s != nil && s.Wake(context.Background(), id) == nil
 }
 
+var _ admin.GuardKeeper = checker{}
+
+// Guard is the deletion guard's state of an account (admin.GuardKeeper),
+// from the current Pipeline's journal.
+func (c checker) Guard(ctx context.Context, id string) (account.Guard, error) {
+	p, _ := c.d.Pipeline()
+	return p.Guard(ctx, id)
+}
+
+// ReleaseGuard releases the deletion guard of an account
+// (admin.GuardKeeper), as "multidropd accounts release-guard" does.
+func (c checker) ReleaseGuard(ctx context.Context, id string) (bool, error) {
+	p, _ := c.d.Pipeline()
+	return p.ReleaseGuard(ctx, id)
+}
+
 func (c checker) LastReport(id string) *multidrop.Report {
 	return c.d.lastReport(id)
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -291,4 +292,51 @@ func TestAdminShowsSchedule(t *testing.T) {
 	require.Equal(t, http.StatusOK, w.Code)
 	assert.Contains(t, w.Body.String(), "backing off")
 	assert.Contains(t, w.Body.String(), "the last check failed")
+}
+
+// TestAdminReleaseGuard: the daemon's admin page says which account the
+// deletion guard holds (its checker is an admin.GuardKeeper over the
+// current Pipeline), and its API releases it; the next check deletes.
+func TestAdminReleaseGuard(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, map[string]any{"pipeline": map[string]any{"local_host": "mx.test.example", "guard_min": 2}})
+	srv, a := popAccount(t, "x", msg("nobody@example.com", "", "for nobody"), msg("noone@example.com", "", "for no one"))
+	code, _, errOut := run(t, "pw\n", "accounts", "-config", cfg, "add", "-id", "shop", "-host", a.Host,
+		"-port", strconv.Itoa(a.Port), "-security", "none", "-allow-insecure", "-user", "box", "-domain", "example.com")
+	require.Equal(t, ExitOK, code, errOut)
+	d := openDaemon(t, cfg, new(bytes.Buffer))
+	h, err := d.adminHandler()
+	require.NoError(t, err)
+	serve := func(r *http.Request) *httptest.ResponseRecorder {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w
+	}
+
+	rep, err := checker{d}.Check(t.Context(), "shop")
+	require.ErrorIs(t, err, multidrop.ErrDeletionGuard)
+	require.NotNil(t, rep.Guard)
+	assert.Len(t, srv.Mailbox("box"), 2)
+	body := serve(httptest.NewRequest("GET", "/", nil)).Body.String()
+	assert.Contains(t, body, "deletion guard holds it: since ")
+	assert.Contains(t, body, "2 of the last 2 messages had no valid recipient")
+	assert.Contains(t, body, `id="btn-release-guard"`)
+
+	var tok admin.CSRFToken
+	require.NoError(t, json.Unmarshal(serve(httptest.NewRequest("GET", "/api/csrf", nil)).Body.Bytes(), &tok))
+	r := httptest.NewRequest("POST", "/api/accounts/shop/release-guard", nil)
+	r.Header.Set(admin.CSRFHeader, tok.Token)
+	w := serve(r)
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	var st admin.GuardState
+	require.NoError(t, json.Unmarshal(w.Body.Bytes(), &st))
+	assert.Equal(t, admin.GuardState{ID: "shop", Released: true}, st)
+	g, err := checker{d}.Guard(t.Context(), "shop")
+	require.NoError(t, err)
+	assert.False(t, g.Holds())
+	assert.NotContains(t, serve(httptest.NewRequest("GET", "/", nil)).Body.String(), "deletion guard holds it")
+
+	_, err = checker{d}.Check(t.Context(), "shop")
+	require.NoError(t, err)
+	assert.Empty(t, srv.Mailbox("box"), "the release let the next check delete")
 }
