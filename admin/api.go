@@ -141,7 +141,7 @@ type CSRFToken struct {
 func redactAll(accs []account.Account) []account.Account {
 	out := make([]account.Account, len(accs))
 	for i, a := range accs {
-		out[i] = redact(a)
+		out[i] = a.Redacted()
 	}
 	return out
 }
@@ -167,7 +167,7 @@ func (h *Handler) apiGet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	setETag(w, a)
-	writeJSON(w, http.StatusOK, redact(a))
+	writeJSON(w, http.StatusOK, a.Redacted())
 }
 
 // etag is the entity tag of an account's stored version.
@@ -216,7 +216,7 @@ func (h *Handler) apiCreate(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Location", h.url("/api/accounts/", stored.ID))
 	setETag(w, stored)
-	writeJSON(w, http.StatusCreated, redact(stored))
+	writeJSON(w, http.StatusCreated, stored.Redacted())
 }
 
 func (h *Handler) apiUpdate(w http.ResponseWriter, r *http.Request) {
@@ -256,7 +256,7 @@ func (h *Handler) apiUpdate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	setETag(w, stored)
-	writeJSON(w, http.StatusOK, redact(stored))
+	writeJSON(w, http.StatusOK, stored.Redacted())
 }
 
 func (h *Handler) apiDeleteOne(w http.ResponseWriter, r *http.Request) {

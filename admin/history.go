@@ -122,7 +122,7 @@ func (h *Handler) pageHistory(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, 0, err)
 		return
 	}
-	d := &pageData{Title: "History of " + a.ID, Form: &formView{ID: a.ID}, Rows: []row{{Account: redact(a), Now: time.Now()}}}
+	d := &pageData{Title: "History of " + a.ID, Form: &formView{ID: a.ID}, Rows: []row{{Account: a.Redacted(), Now: time.Now()}}}
 	for _, rec := range recs {
 		e := historyEntry{CheckRecord: rec}
 		if rec.Error != "" {

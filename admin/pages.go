@@ -250,7 +250,7 @@ func (h *Handler) listData(r *http.Request, q listQuery) (*pageData, error) {
 	d.Here = q.encode(0)
 	now := time.Now()
 	for _, a := range accs[lo:hi] {
-		d.Rows = append(d.Rows, h.rowOf(r.Context(), redact(a), now))
+		d.Rows = append(d.Rows, h.rowOf(r.Context(), a.Redacted(), now))
 	}
 	return d, nil
 }
@@ -409,7 +409,7 @@ func (h *Handler) formPage(r *http.Request, s *submission) *pageData {
 	}
 	f := &formView{New: isNew, ID: a.ID, Values: formValues(s.form), Errors: s.errs,
 		SecretSet: a.Auth.Secret != "" && !isNew, KeySet: a.TLS.ClientKey != "" && !isNew, Version: a.Version}
-	if pw, _ := proxyPassword(s.old.Proxy); pw != "" && !isNew {
+	if pw := s.old.ProxyPassword(); pw != "" && !isNew {
 		f.ProxySet = true
 	}
 	if isNew {
@@ -504,7 +504,7 @@ func (h *Handler) pageReport(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := &pageData{Title: "Last check of " + a.ID, Report: h.lastReport(a.ID),
-		Form: &formView{ID: a.ID}, Rows: []row{{Account: redact(a)}}, Notice: guardNotice(r.URL.Query())}
+		Form: &formView{ID: a.ID}, Rows: []row{{Account: a.Redacted()}}, Notice: guardNotice(r.URL.Query())}
 	if d.Report != nil {
 		d.Rows[0].Guard = d.Report.Guard
 	}
@@ -536,7 +536,7 @@ func (h *Handler) submitDelete(w http.ResponseWriter, r *http.Request) {
 				h.fail(w, r, 0, err)
 				return
 			}
-			d.Confirm = append(d.Confirm, redact(a))
+			d.Confirm = append(d.Confirm, a.Redacted())
 		}
 		h.render(w, r, http.StatusOK, "confirm", d)
 		return

@@ -6,30 +6,6 @@ import (
 	"github.com/multidrop/multidrop/account"
 )
 
-// redact is [account.Account.Redacted] plus the password of the proxy
-// URL, which the page and the API treat as a secret like Auth.Secret.
-func redact(a account.Account) account.Account {
-	r := a.Redacted()
-	if pw, ok := proxyPassword(a.Proxy); ok && pw != "" && pw != account.RedactedSecret {
-		r.Proxy = withProxyPassword(a.Proxy, account.RedactedSecret)
-	}
-	return r
-}
-
-// proxyPassword returns the password of a proxy URL; ok is false when the
-// URL does not parse or has no user.
-func proxyPassword(proxy string) (string, bool) {
-	if proxy == "" {
-		return "", false
-	}
-	u, err := url.Parse(proxy)
-	if err != nil || u.User == nil {
-		return "", false
-	}
-	pw, _ := u.User.Password()
-	return pw, true
-}
-
 // proxyUser returns the user of a proxy URL, or "".
 func proxyUser(proxy string) string {
 	u, err := url.Parse(proxy)
@@ -58,11 +34,10 @@ func withProxyPassword(proxy, pw string) string {
 // names the same proxy user without a password or with the redaction
 // marker: the password is write-only, like Auth.Secret.
 func keepProxyPassword(a *account.Account, old account.Account) {
-	pw, ok := proxyPassword(a.Proxy)
-	if !ok || (pw != "" && pw != account.RedactedSecret) {
+	if pw := a.ProxyPassword(); pw != "" && pw != account.RedactedSecret {
 		return
 	}
-	oldPW, _ := proxyPassword(old.Proxy)
+	oldPW := old.ProxyPassword()
 	if proxyUser(old.Proxy) != proxyUser(a.Proxy) {
 		oldPW = "" // another user: the old password is not theirs
 	}
