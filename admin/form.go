@@ -203,7 +203,7 @@ var groups = []group{
 			get: func(a *account.Account) string { return withProxyPassword(a.Proxy, "") },
 			set: func(a *account.Account, v string) error { a.Proxy = strings.TrimSpace(v); return nil }},
 		{Name: "ProxyPassword", Label: "Proxy password", Kind: kSecret, Help: "For a proxy URL with a user. Never shown again once saved.",
-			get: func(a *account.Account) string { pw, _ := proxyPassword(a.Proxy); return pw },
+			get: func(a *account.Account) string { return a.ProxyPassword() },
 			set: func(a *account.Account, v string) error {
 				if v != "" {
 					a.Proxy = withProxyPassword(a.Proxy, v)
@@ -270,6 +270,10 @@ var groups = []group{
 		withDefault(duration("Timeouts.Dial", "Connect", "Such as 30s.", func(a *account.Account) *time.Duration { return &a.Timeouts.Dial }), pop.DefaultDialTimeout.String()),
 		withDefault(duration("Timeouts.Command", "One command", "", func(a *account.Account) *time.Duration { return &a.Timeouts.Command }), pop.DefaultCommandTimeout.String()),
 		withDefault(duration("Timeouts.Data", "Download idle", "", func(a *account.Account) *time.Duration { return &a.Timeouts.Data }), pop.DefaultDataTimeout.String()),
+		withDefault(duration("Timeouts.Message", "One message in all", "", func(a *account.Account) *time.Duration { return &a.Timeouts.Message }), pop.DefaultMessageTimeout.String()),
+		withDefault(number("Timeouts.MinRate", "Slowest download (octets/s)", "Below it the session ends; -1 turns the floor off.", func(a *account.Account) *int64 { return &a.Timeouts.MinRate }), fmt.Sprint(pop.DefaultMinRate)),
+		withDefault(duration("Timeouts.RateWindow", "Measured over", "", func(a *account.Account) *time.Duration { return &a.Timeouts.RateWindow }), pop.DefaultRateWindow.String()),
+		withDefault(duration("Timeouts.Session", "Whole session", "Login to QUIT; a cut session deletes nothing.", func(a *account.Account) *time.Duration { return &a.Timeouts.Session }), pop.DefaultSessionTimeout.String()),
 	}},
 	{"TLS details", false, []*field{
 		withDefault(text("TLS.ServerName", "TLS server name", "", func(a *account.Account) *string { return &a.TLS.ServerName }), "the POP server name"),
@@ -362,7 +366,7 @@ func (f *formView) has(name string) bool { return len(f.Errors[name]) > 0 }
 func newFormView(a account.Account, isNew bool) *formView {
 	f := &formView{New: isNew, ID: a.ID, Values: map[string]string{}, Errors: map[string][]string{},
 		SecretSet: a.Auth.Secret != "", KeySet: a.TLS.ClientKey != "", Version: a.Version}
-	if pw, _ := proxyPassword(a.Proxy); pw != "" {
+	if pw := a.ProxyPassword(); pw != "" {
 		f.ProxySet = true
 	}
 	for _, g := range groups {

@@ -57,7 +57,7 @@ func TestGuardOnListAndReport(t *testing.T) {
 	row := rowOfBody(t, body, "a")
 	assert.Contains(t, row, `data-guard="yes"`)
 	assert.Contains(t, row, `data-state="deletion guard holds it"`)
-	assert.Regexp(t, `<span class="c-state state-deletion-guard-holds-it">deletion guard holds it: since \d{4}-\d\d-\d\d \d\d:\d\d UTC: 5 of the last 5 messages had no valid recipient; those are kept until you release the guard`, row)
+	assert.Regexp(t, `<span class="c-state state-deletion-guard-holds-it">deletion guard holds it<span class="reason">: since \d{4}-\d\d-\d\d \d\d:\d\d UTC: 5 of the last 5 messages had no valid recipient; those are kept until you release the guard`, row)
 	assert.NotContains(t, rowOfBody(t, body, "b"), "data-guard")
 
 	rep := e.get("/report/a").Body.String()

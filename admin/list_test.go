@@ -147,10 +147,10 @@ func TestListStatus(t *testing.T) {
 	}
 	assert.Contains(t, row("ok"), `<span class="c-state state-enabled">enabled</span>`)
 	assert.Regexp(t, `<time datetime="[^"]+" title="[^"]+ UTC">in 5 minutes</time>`, row("ok"))
-	assert.Contains(t, row("paused"), `paused: the server refused the password`)
+	assert.Contains(t, row("paused"), `paused<span class="reason">: the server refused the password</span>`)
 	assert.Contains(t, row("paused"), `data-resume="yes"`)
 	assert.NotContains(t, row("ok"), `data-resume`)
-	assert.Contains(t, row("slow"), "backing off: 3 failures in a row")
+	assert.Contains(t, row("slow"), `backing off<span class="reason">: 3 failures in a row</span>`)
 	assert.Contains(t, row("slow"), ">in 2 hours</time>")
 	assert.Contains(t, row("off"), "disabled")
 	assert.Contains(t, body, `id="btn-resume"`)

@@ -198,6 +198,8 @@ func TestNewAndDeleteOnPage(t *testing.T) {
 	form.Set("Resolving.Aliases", "sales: alice, bob\ninfo: carol")
 	form.Set("Resolving.Rules", "equals deny spam@example.net\nregexp deliver ^team-.* alice bob")
 	form.Set("Timeouts.Dial", "15s")
+	form.Set("Timeouts.MinRate", "512")
+	form.Set("Timeouts.Session", "1h30m")
 	form.Set("ExtraDomains", "example.org\n\n")
 	w := e.post("/new", form)
 	require.Equal(t, http.StatusSeeOther, w.Code, w.Body.String())
@@ -211,6 +213,8 @@ func TestNewAndDeleteOnPage(t *testing.T) {
 		{Match: "regexp", Pattern: "^team-.*", Action: account.RuleDeliver, Users: []string{"alice", "bob"}},
 	}, a.Resolving.Rules)
 	assert.Equal(t, 15*time.Second, a.Timeouts.Dial)
+	assert.Equal(t, int64(512), a.Timeouts.MinRate, "the bounds of issue 14 are on the form")
+	assert.Equal(t, 90*time.Minute, a.Timeouts.Session)
 	assert.Equal(t, []string{"example.org"}, a.ExtraDomains)
 	assert.Equal(t, popPass, a.Auth.Secret)
 
