@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -107,8 +106,9 @@ func readJSON(r *http.Request, v any) error {
 		}
 		return fmt.Errorf("%w: %v", errBadRequest, err)
 	}
-	if key := unknownKey(raw, reflect.TypeOf(v)); key != "" {
-		return fmt.Errorf("%w: unknown key %s", errBadRequest, key)
+	var uk *account.UnknownKeyError
+	if err := account.CheckKeys(raw, v); errors.As(err, &uk) {
+		return fmt.Errorf("%w: unknown key %s", errBadRequest, uk.Path)
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
