@@ -135,7 +135,7 @@ func (p *previewer) examine(ctx context.Context, pm *PreviewMessage, body io.Rea
 	pm.MessageID = res.MessageID
 	for _, l := range res.Loops {
 		if l.Kind == parse.LoopStamp {
-			pm.Outcome, pm.Reason = Keep, "loop: it carries this host's stamp"
+			p.loop(pm, "loop: it carries this host's stamp")
 			return
 		}
 	}
@@ -143,7 +143,9 @@ func (p *previewer) examine(ctx context.Context, pm *PreviewMessage, body io.Rea
 		pm.Outcome, pm.Reason = Keep, "envelope-only mode and no trusted envelope header"
 		return
 	}
-	rr, err := p.opts.Resolver.Resolve(ctx, p.a, res.Candidates)
+	// resolve.Message, as the Pipeline: loop markers, untrusted and
+	// unused candidates are rejected with their reasons too.
+	rr, err := resolve.Message(ctx, p.opts.Resolver, p.a, res)
 	if err != nil {
 		pm.Outcome, pm.Reason, pm.Err = Keep, "the recipients cannot be resolved", err
 		return
@@ -160,6 +162,12 @@ func (p *previewer) examine(ctx context.Context, pm *PreviewMessage, body io.Rea
 		}
 		return
 	}
+	for _, r := range rr.Rejected {
+		if r.Reason == resolve.ReasonLoop {
+			p.loop(pm, "loop: every recipient has had this message")
+			return
+		}
+	}
 	switch p.a.Policy.NoRecipient {
 	case account.NoRecipientKeep:
 		pm.Outcome, pm.Reason = Keep, "no valid recipient; the account's policy keeps it"
@@ -168,4 +176,13 @@ func (p *previewer) examine(ctx context.Context, pm *PreviewMessage, body io.Rea
 	default:
 		pm.Outcome, pm.Reason = Drop, "no valid recipient; the account's policy deletes it"
 	}
+}
+
+// loop decides a looping message as the account's loop policy does.
+func (p *previewer) loop(pm *PreviewMessage, why string) {
+	if p.a.Policy.Loop == account.LoopQuarantine {
+		pm.Outcome, pm.Reason = Postmaster, why+"; the account's policy quarantines it to "+p.a.Policy.Postmaster
+		return
+	}
+	pm.Outcome, pm.Reason = Keep, why+"; kept"
 }

@@ -162,3 +162,23 @@ func TestPreview(t *testing.T) {
 	_, err = probe.Preview(t.Context(), a, nil)
 	assert.Error(t, err, "a Resolver is required")
 }
+
+// A message carrying this host's loop stamp is decided as the Pipeline
+// decides it: kept, or quarantined to the postmaster under that policy.
+func TestPreviewLoop(t *testing.T) {
+	_, a := server(t, "From: x@elsewhere.example\r\nTo: alice@example.com\r\n"+account.LoopField+": mx.test\r\nSubject: again\r\n\r\nbody\r\n")
+	dir, err := resolve.NewStatic(resolve.Table{Users: []resolve.User{{Address: "alice@example.com"}}})
+	require.NoError(t, err)
+	opts := &probe.PreviewOptions{Resolver: resolve.New(dir, nil), LocalHost: "mx.test"}
+	for _, tc := range []struct {
+		policy account.LoopPolicy
+		want   probe.Outcome
+	}{{account.LoopKeep, probe.Keep}, {account.LoopQuarantine, probe.Postmaster}} {
+		a.Policy.Loop, a.Policy.Postmaster = tc.policy, "postmaster@example.com"
+		r, err := probe.Preview(t.Context(), a, opts)
+		require.NoError(t, err)
+		require.Len(t, r.Messages, 1)
+		assert.Equal(t, tc.want, r.Messages[0].Outcome, string(tc.policy))
+		assert.Contains(t, r.Messages[0].Reason, "loop")
+	}
+}
