@@ -179,8 +179,11 @@ const formatVersion = 1
 
 // checkVersion is the upgrade of a format that has had one version.
 func checkVersion(v int) error {
-	if v != formatVersion {
-		return fmt.Errorf("unsupported format version %d (want %d)", v, formatVersion)
+	switch {
+	case v == 0:
+		return fmt.Errorf(`no "version": want "version": %d`, formatVersion)
+	case v != formatVersion:
+		return fmt.Errorf(`unsupported format version %d (want "version": %d)`, v, formatVersion)
 	}
 	return nil
 }

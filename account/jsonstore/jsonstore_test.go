@@ -400,3 +400,36 @@ func TestOpensVersion2Journal(t *testing.T) {
 	assert.Equal(t, []account.Examined{{Key: "u2", NoRecipient: true}}, doc.Accounts["acct"].Guard.Window)
 	assert.True(t, tripped.Equal(doc.Accounts["acct"].Guard.Tripped))
 }
+
+// ReadAccounts reads what the store writes, deleted-account records
+// included (the import of a store's own file), and vets it as Open does.
+func TestReadAccounts(t *testing.T) {
+	dir := t.TempDir()
+	j, err := jsonstore.OpenJournal(filepath.Join(dir, "journal.json"), nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, j.Close()) })
+	path := filepath.Join(dir, "accounts.json")
+	s, err := jsonstore.Open(path, &jsonstore.Options{Journal: j})
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, s.Close()) })
+	for _, d := range []string{"example.com", "example.org"} {
+		_, err := s.Create(t.Context(), accounttest.Sample(d))
+		require.NoError(t, err)
+	}
+	all, err := s.List(t.Context(), account.Filter{})
+	require.NoError(t, err)
+	require.NoError(t, s.Delete(t.Context(), all[0].ID))
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.Contains(t, string(data), `"deleted"`, "the file keeps a deleted-account record")
+
+	got, err := jsonstore.ReadAccounts(data)
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	assert.Equal(t, all[1].ID, got[0].ID)
+
+	_, err = jsonstore.ReadAccounts([]byte(`{"accounts": []}`))
+	assert.ErrorContains(t, err, `want "version": 1`)
+	_, err = jsonstore.ReadAccounts([]byte(`{"version": 1, "accounts": [{"id": "a", "leave_on_sever": true}]}`))
+	assert.ErrorContains(t, err, "accounts[0].leave_on_sever")
+}

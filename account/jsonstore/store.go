@@ -3,6 +3,7 @@ package jsonstore
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -70,6 +71,26 @@ func (f *accountsFile) check(data []byte) error {
 	return nil
 }
 func (f *accountsFile) setVersion() { f.Version = formatVersion }
+
+// ReadAccounts reads the accounts of an accounts file (the store's format,
+// as the store and an export write it) and vets them as the store vets its
+// file when it loads it: the format version, no unknown key (named with
+// its path), every account valid, IDs present and not repeated. The
+// deleted-account records of a store's file are not accounts: they are
+// left out.
+func ReadAccounts(data []byte) ([]account.Account, error) {
+	var f accountsFile
+	if err := json.Unmarshal(data, &f); err != nil {
+		return nil, fmt.Errorf("jsonstore: %w", err)
+	}
+	if err := f.upgrade(); err != nil {
+		return nil, fmt.Errorf("jsonstore: %w", err)
+	}
+	if err := f.check(data); err != nil {
+		return nil, fmt.Errorf("jsonstore: %w", err)
+	}
+	return f.Accounts, nil
+}
 
 // Store is an [account.MutableStore] kept in one JSON file. It is safe for
 // concurrent use by goroutines and by processes: see the package

@@ -18,6 +18,7 @@ import (
 
 	"github.com/multidrop/multidrop"
 	"github.com/multidrop/multidrop/account"
+	"github.com/multidrop/multidrop/account/jsonstore"
 	"github.com/multidrop/multidrop/probe"
 )
 
@@ -445,36 +446,18 @@ func (ac *accountsCmd) importFile(args []string) int {
 	if err != nil {
 		return ac.errorf(ExitFailed, "%v", err)
 	}
-	var af accountsFile
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&af); err != nil {
-		return ac.errorf(ExitConfig, "%s: %v", name, err)
+	// The store's own reader: the same checks (with key paths) and the
+	// deleted-account records of a store's file left out.
+	accts, err := jsonstore.ReadAccounts(b)
+	if err != nil {
+		return ac.errorf(ExitConfig, "%s: nothing imported: %v", name, err)
 	}
-	if af.Version != 1 {
-		return ac.errorf(ExitConfig, "%s: want \"version\": 1 (the format of export and of the json store), found %d", name, af.Version)
-	}
-	// Check every account before changing any.
-	var errs []string
-	seen := map[string]bool{}
-	for i, a := range af.Accounts {
-		if err := a.Validate(); err != nil {
-			errs = append(errs, fmt.Sprintf("accounts[%d] (%s): %v", i, a.ID, err))
-		}
-		if seen[a.ID] {
-			errs = append(errs, fmt.Sprintf("accounts[%d]: ID %q given twice", i, a.ID))
-		}
-		seen[a.ID] = true
-	}
-	if len(errs) > 0 {
-		return ac.errorf(ExitConfig, "%s: nothing imported:\n  %s", name, strings.Join(errs, "\n  "))
-	}
-	for _, a := range af.Accounts {
+	for _, a := range accts {
 		if _, err := ac.d.Store().Put(ac.ctx, a); err != nil {
 			return ac.errorf(ExitFailed, "account %s: %v", a.ID, err)
 		}
 	}
-	fmt.Fprintf(ac.env.Stdout, "imported %d %s\n", len(af.Accounts), plural(len(af.Accounts), "account", "accounts"))
+	fmt.Fprintf(ac.env.Stdout, "imported %d %s\n", len(accts), plural(len(accts), "account", "accounts"))
 	return ExitOK
 }
 

@@ -318,7 +318,7 @@ func TestAdminReleaseGuard(t *testing.T) {
 	require.NotNil(t, rep.Guard)
 	assert.Len(t, srv.Mailbox("box"), 2)
 	body := serve(httptest.NewRequest("GET", "/", nil)).Body.String()
-	assert.Contains(t, body, "deletion guard holds it: since ")
+	assert.Contains(t, body, `deletion guard holds it<span class="reason">: since `)
 	assert.Contains(t, body, "2 of the last 2 messages had no valid recipient")
 	assert.Contains(t, body, `id="btn-release-guard"`)
 
