@@ -36,12 +36,10 @@ type check struct {
 	// planned holds the journal's recipients of each listed UID, read by
 	// Plan; read-only afterwards. A key is written only by the job of its
 	// own message, so it stays true for the check.
-	planned  map[string]account.Delivery
-	examined int            // messages cleanly parsed and resolved
-	noRcpt   int            // of those, with no valid recipient
-	popts    *parse.Options // from the account, made at the first message
-	ids      *idFilter      // set by Plan; nil: ask the journal for every copy
-	settled  bool           // Settle ran
+	planned map[string]account.Delivery
+	popts   *parse.Options // from the account, made at the first message
+	ids     *idFilter      // set by Plan; nil: ask the journal for every copy
+	settled bool           // Settle ran
 	// window lists the messages examined, in the order of the session,
 	// for the deletion guard's window.
 	window []account.Examined

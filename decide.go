@@ -210,7 +210,6 @@ func (c *check) examine(ctx context.Context, mr *MessageReport, sp *spool.Spool)
 		return job{}, pm
 	}
 	mr.Resolution = res
-	c.examined++
 	c.window = append(c.window, account.Examined{Key: mr.Key, NoRecipient: len(res.Recipients) == 0 && !hasLoop(res)})
 
 	if len(res.Recipients) == 0 {
@@ -473,7 +472,6 @@ func (c *check) leaveOrDelete(mr *MessageReport, why string) pop.Action {
 // message whose candidates gave no valid recipient. It returns the job
 // that finishes the message, or none (no run) when it is kept.
 func (c *check) noRecipient(mr *MessageReport, pm *parsed) job {
-	c.noRcpt++
 	switch c.a.Policy.NoRecipient {
 	case account.NoRecipientKeep:
 		mr.Reason, mr.Outcome = "no valid recipient; kept by policy", OutcomeKept
@@ -526,7 +524,8 @@ func (c *check) judgeGuard(ctx context.Context, kept int) (holds bool, err error
 	trips := func(noRcpt, of int) bool {
 		return noRcpt >= o.Guard.Min && float64(noRcpt) >= o.Guard.Share*float64(of)
 	}
-	tripped := !held && (trips(c.noRcpt, c.examined) || trips(g.NoRecipient(), len(g.Window)))
+	this := account.Guard{Window: c.window} // this check's messages alone
+	tripped := !held && (trips(this.NoRecipient(), len(c.window)) || trips(g.NoRecipient(), len(g.Window)))
 	if tripped {
 		g.Tripped = o.Now()
 	}

@@ -91,10 +91,10 @@
 // valid recipient, and the guard starts a new window.
 //
 // A domain that really receives mostly mail for unknown users (a
-// spam-heavy catch-all) sets the guard to match: a GuardShare of 0.9 trips
-// only when nine messages in ten have no recipient, a larger GuardWindow
-// judges a longer stretch of mail, and a GuardShare above 1 turns the
-// guard off. The keep and postmaster no-recipient policies delete nothing
+// spam-heavy catch-all) sets the guard to match: an Options.Guard.Share
+// of 0.9 trips only when nine messages in ten have no recipient, a larger
+// Guard.Window judges a longer stretch of mail, and a Share above 1 turns
+// the guard off. The keep and postmaster no-recipient policies delete nothing
 // for lack of a recipient, and the guard does not judge them.
 //
 // # Guarantees

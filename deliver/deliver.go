@@ -36,7 +36,7 @@ type Trace struct {
 	Key  string // message key (UIDL or digest), used as the Received id
 	// Account and Digest (e.g. "sha256:<hex>" of the message as fetched)
 	// make a message's identity unique across accounts and across a server
-	// that reuses UIDs; Maildir's KeyNames includes them in the file name.
+	// that reuses UIDs; Maildir's key-derived file names include them.
 	Account string
 	Digest  string
 }

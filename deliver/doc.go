@@ -123,7 +123,9 @@
 // one or two per delivery slot). Every other message is either recorded
 // (and deleted next time without a second delivery) or was never accepted.
 // A server that deduplicates (a Sieve "duplicate" test on Message-ID, RFC
-// 7352, for one) closes the window; Maildir with key-derived names has none. SMTP requires STARTTLS (RFC 3207) with a verified certificate except
+// 7352, for one) closes the window; Maildir with key-derived names has none.
+//
+// SMTP requires STARTTLS (RFC 3207) with a verified certificate except
 // to a loopback smarthost ([TLSMode]), authenticates with a [sasl.Client]
 // only over TLS or loopback, continues after a 452 "too many recipients"
 // with the rest in a new transaction (when the message can rewind: an

@@ -148,7 +148,7 @@ type Maildir struct {
 
 	ready  sync.Map     // directory → struct{}: checked (or made) by prepare
 	swept  sync.Map     // directory → struct{}: tmp/ swept (see sweepTmp)
-	curs   sync.Map     // cur/ directory → *curScan, with KeyNames
+	curs   sync.Map     // cur/ directory → *curScan, with key-derived names
 	cached atomic.Int64 // names in curs
 	// noRename holds the new/ directories where renameNoReplace is not
 	// offered (link and unlink instead).
@@ -318,7 +318,6 @@ func NewMaildir(opts *MaildirOptions) (*Maildir, error) {
 		}
 		m.template = t
 	}
-	o.KeyNames = !o.NoKeyNames
 	o.TraceOptions.DeliveredTo = !o.NoDeliveredTo
 	if o.Folder != "" {
 		f := strings.TrimPrefix(o.Folder, ".")
@@ -641,7 +640,7 @@ func (m *Maildir) deliver(ctx context.Context, env Envelope, msg io.Reader) (Res
 			continue
 		}
 		t := &maildirTarget{i: i, rcpt: rcpt, dir: dir}
-		if m.opts.KeyNames && env.Trace.Key != "" {
+		if !m.opts.NoKeyNames && env.Trace.Key != "" {
 			t.key = keyName(env.Trace, rcpt)
 			found, err := m.present(t)
 			if err != nil {
