@@ -2,9 +2,7 @@ package multidrop
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"time"
 
 	"github.com/multidrop/multidrop/account"
 )
@@ -37,25 +35,14 @@ func (p *Pipeline) ReleaseGuard(ctx context.Context, id string) (bool, error) {
 		return false, fmt.Errorf("%w: %s", ErrAccountBusy, id)
 	}
 	defer p.unclaim(id)
+	lease, release, err := p.acquire(ctx, id)
+	if err != nil {
+		return false, err
+	}
+	defer release()
 	j := p.opt.Journal
-	if p.opt.Locker != nil {
-		lease, err := p.opt.Locker.Acquire(ctx, id, p.opt.Lease.Owner, p.opt.Lease.TTL)
-		if errors.Is(err, account.ErrLeaseHeld) {
-			return false, fmt.Errorf("%w: %s (lease held elsewhere)", ErrAccountBusy, id)
-		}
-		if err != nil {
-			return false, fmt.Errorf("multidrop: account %s: lease: %w", id, err)
-		}
-		defer func() {
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			defer cancel()
-			if err := lease.Release(rctx); err != nil {
-				p.opt.Logger.Warn("releasing lease", "account", id, "err", err)
-			}
-		}()
-		if f, ok := j.(account.Fencer); ok {
-			j = f.Fenced(lease)
-		}
+	if f, ok := j.(account.Fencer); ok && lease != nil {
+		j = f.Fenced(lease)
 	}
 	g, err := j.Guard(ctx, id)
 	if err != nil {

@@ -271,26 +271,16 @@ func (p *Pipeline) CheckWith(ctx context.Context, id string, opt *CheckOptions) 
 			return nil, fmt.Errorf("%w: %s", ErrAccountDisabled, id)
 		}
 	}
-	if o.Claim == nil && p.opt.Locker != nil {
-		lease, err := p.opt.Locker.Acquire(ctx, id, p.opt.Lease.Owner, p.opt.Lease.TTL)
-		if errors.Is(err, account.ErrLeaseHeld) {
-			// err (an *account.LeaseHeldError) names the holder and
-			// the expiry.
-			return nil, fmt.Errorf("%w: %s: %w", ErrAccountBusy, id, err)
-		}
+	if o.Claim == nil {
+		lease, release, err := p.acquire(ctx, id)
 		if err != nil {
-			return nil, fmt.Errorf("multidrop: account %s: lease: %w", id, err)
+			return nil, err
 		}
-		held = p.holdLease(ctx, lease, p.opt.Lease.TTL, cancel)
-		defer func() {
-			held.release()
-			// Release on a fresh context: the check's may be cancelled.
-			rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			defer rcancel()
-			if err := lease.Release(rctx); err != nil {
-				p.opt.Logger.Warn("releasing lease", "account", id, "err", err)
-			}
-		}()
+		defer release()
+		if lease != nil {
+			held = p.holdLease(ctx, lease, p.opt.Lease.TTL, cancel)
+			defer held.release()
+		}
 	}
 
 	r := p.run(ctx, a, held, o.Stop)
@@ -448,4 +438,29 @@ func CheckAccount(ctx context.Context, a account.Account, opt *Options) (*Report
 		return nil, err
 	}
 	return p.Check(ctx, a.ID)
+}
+
+// acquire takes the Locker's lease on an account for this instance, or
+// returns a nil lease when there is no Locker. A lease held by another
+// live owner is ErrAccountBusy, with the *account.LeaseHeldError that
+// names the holder and the expiry. release gives the lease back, on a
+// fresh context (the caller's may be cancelled by then).
+func (p *Pipeline) acquire(ctx context.Context, id string) (lease account.Lease, release func(), err error) {
+	if p.opt.Locker == nil {
+		return nil, func() {}, nil
+	}
+	lease, err = p.opt.Locker.Acquire(ctx, id, p.opt.Lease.Owner, p.opt.Lease.TTL)
+	if errors.Is(err, account.ErrLeaseHeld) {
+		return nil, nil, fmt.Errorf("%w: %s: %w", ErrAccountBusy, id, err)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("multidrop: account %s: lease: %w", id, err)
+	}
+	return lease, func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := lease.Release(rctx); err != nil {
+			p.opt.Logger.Warn("releasing lease", "account", id, "err", err)
+		}
+	}, nil
 }
