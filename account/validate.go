@@ -373,29 +373,18 @@ func (v *validator) proxy(p string) {
 }
 
 func (v *validator) timeouts(t Timeouts) {
-	if t.Dial < 0 {
-		v.add("Timeouts.Dial", "is negative")
-	}
-	if t.Command < 0 {
-		v.add("Timeouts.Command", "is negative")
-	}
-	if t.Data < 0 {
-		v.add("Timeouts.Data", "is negative")
-	}
-	if t.Message < 0 {
-		v.add("Timeouts.Message", "is negative")
-	}
-	if t.RateWindow < 0 {
-		v.add("Timeouts.RateWindow", "is negative")
-	}
-	if t.Session < 0 {
-		v.add("Timeouts.Session", "is negative")
-	}
-	if t.Window < 0 {
-		v.add("Timeouts.Window", "is negative")
-	}
-	if t.MaxListing < 0 {
-		v.add("Timeouts.MaxListing", "is negative")
+	// MinRate may be negative: it turns the rate floor off.
+	for _, f := range []struct {
+		name string
+		n    int64
+	}{
+		{"Dial", int64(t.Dial)}, {"Command", int64(t.Command)}, {"Data", int64(t.Data)},
+		{"Message", int64(t.Message)}, {"RateWindow", int64(t.RateWindow)}, {"Session", int64(t.Session)},
+		{"Window", int64(t.Window)}, {"MaxListing", int64(t.MaxListing)},
+	} {
+		if f.n < 0 {
+			v.add("Timeouts."+f.name, "is negative")
+		}
 	}
 }
 

@@ -211,19 +211,6 @@ var outcomeWords = map[probe.Outcome]string{
 	probe.Deliver: "to deliver", probe.Postmaster: "for the postmaster", probe.Drop: "to drop", probe.Keep: "to keep",
 }
 
-// OutcomeText is the row's outcome in words.
-func (r previewRow) OutcomeText() string {
-	switch r.Outcome {
-	case probe.Deliver:
-		return "deliver"
-	case probe.Postmaster:
-		return "postmaster"
-	case probe.Drop:
-		return "drop"
-	}
-	return "keep"
-}
-
 // probeRoute serves Test connection (kind "test") or Preview ("preview")
 // of the new-account form or of an account's form.
 func (h *Handler) probeRoute(isNew bool, kind string) http.HandlerFunc {
