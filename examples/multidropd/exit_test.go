@@ -2,10 +2,8 @@ package main
 
 import (
 	"bytes"
-	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
@@ -17,25 +15,10 @@ import (
 )
 
 // popAccount starts a poptest server with user "box" holding msgs and
-// returns an account for it (plaintext on loopback).
+// returns an account for it (plaintext on loopback; see startPOP).
 func popAccount(t *testing.T, id string, msgs ...[]byte) (*poptest.Server, account.Account) {
-	t.Helper()
 	srv := &poptest.Server{}
-	srv.Start(t)
-	var pm []poptest.Message
-	for i, m := range msgs {
-		pm = append(pm, poptest.Message{UID: "u" + strconv.Itoa(i+1), Data: m})
-	}
-	srv.AddUser("box", "pw", pm...)
-	host, port, err := net.SplitHostPort(srv.Addr())
-	require.NoError(t, err)
-	n, err := strconv.Atoi(port)
-	require.NoError(t, err)
-	return srv, account.Account{
-		ID: id, Enabled: true, Host: host, Port: n, Domain: "example.com",
-		Security: account.SecurityNone,
-		Auth:     account.Auth{User: "box", Secret: "pw", AllowInsecure: true},
-	}
+	return srv, startPOP(t, srv, id, msgs...)
 }
 
 // TestOnceExitStatuses: a message kept by a temporary delivery failure
