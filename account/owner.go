@@ -1,7 +1,6 @@
 package account
 
 import (
-	"crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"os"
@@ -10,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/multidrop/multidrop/internal/proc"
 )
 
 // A LeaseHeldError is the error of Locker.Acquire when another owner holds
@@ -26,14 +27,6 @@ func (e *LeaseHeldError) Error() string {
 
 // Unwrap returns [ErrLeaseHeld].
 func (e *LeaseHeldError) Unwrap() error { return ErrLeaseHeld }
-
-// processTag tells this process from an earlier process of the host that
-// had the same pid (a restarted container's daemon, typically).
-var processTag = func() string {
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}()
 
 var ownerSeq atomic.Uint64
 
@@ -53,7 +46,7 @@ var hostName = sync.OnceValue(func() string {
 // gone (see [OwnerGone]), instead of waiting for the lease to expire: a
 // daemon restarted after a crash resumes its accounts at once.
 func ProcessOwner() string {
-	return hostName() + ":" + strconv.Itoa(os.Getpid()) + ":" + processTag + "-" + strconv.FormatUint(ownerSeq.Add(1), 10)
+	return hostName() + ":" + strconv.Itoa(os.Getpid()) + ":" + proc.Tag + "-" + strconv.FormatUint(ownerSeq.Add(1), 10)
 }
 
 // OwnerGone reports whether owner, made by [ProcessOwner], names a process
@@ -69,9 +62,9 @@ func OwnerGone(owner string) bool {
 		return false
 	}
 	if pid == os.Getpid() {
-		return tag != processTag
+		return tag != proc.Tag
 	}
-	return processGone(pid)
+	return proc.Gone(pid)
 }
 
 // parseOwner splits an owner made by ProcessOwner.
@@ -91,7 +84,7 @@ func parseOwner(owner string) (host string, pid int, tag string, ok bool) {
 		return "", 0, "", false
 	}
 	tag, _, ok = strings.Cut(tag, "-")
-	if !ok || len(tag) != len(processTag) {
+	if !ok || len(tag) != len(proc.Tag) {
 		return "", 0, "", false
 	}
 	if _, err := hex.DecodeString(tag); err != nil {

@@ -3,7 +3,6 @@ package deliver
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -19,6 +18,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/multidrop/multidrop/internal/proc"
 )
 
 // DefaultMaildirTemplate is the Template a Maildir deliverer uses when
@@ -541,15 +542,8 @@ func (m *Maildir) tmpName() string {
 	now := time.Now()
 	return strconv.FormatInt(now.Unix(), 10) + ".M" + strconv.Itoa(now.Nanosecond()/1000) +
 		"P" + strconv.Itoa(os.Getpid()) + "Q" + strconv.FormatUint(maildirSeq.Add(1), 10) +
-		"R" + processTag + "." + m.host
+		"R" + proc.Tag + "." + m.host
 }
-
-// processTag tells this process from an earlier one with the same pid.
-var processTag = func() string {
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}()
 
 // tmpMaxAge is the age past which any file in tmp/ is removed (maildir(5)).
 const tmpMaxAge = 36 * time.Hour
@@ -579,10 +573,10 @@ func (m *Maildir) sweepTmp(dir string, now time.Time) {
 		path := filepath.Join(tmp, name)
 		if sm := tmpNameRE.FindStringSubmatch(name); sm != nil && sm[3] == m.host {
 			pid, tag := sm[1], sm[2]
-			if pid == self && tag == processTag {
+			if pid == self && tag == proc.Tag {
 				continue // this process's: its writer removes it
 			}
-			if pid == self || !processAlive(pid) {
+			if n, err := strconv.Atoi(pid); pid == self || err == nil && proc.Gone(n) {
 				_ = m.fs.Remove(path)
 				continue
 			}

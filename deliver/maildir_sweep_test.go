@@ -17,6 +17,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/multidrop/multidrop/internal/proc"
 )
 
 // sweepChildEnv carries the configuration of TestMaildirCrashChild.
@@ -153,9 +155,9 @@ func TestMaildirSweepTmp(t *testing.T) {
 	self := strconv.Itoa(os.Getpid())
 	live := strconv.Itoa(os.Getppid())
 	require.NotEqual(t, self, live)
-	otherTag := strings.Repeat("0", len(processTag))
-	if otherTag == processTag {
-		otherTag = strings.Repeat("1", len(processTag))
+	otherTag := strings.Repeat("0", len(proc.Tag))
+	if otherTag == proc.Tag {
+		otherTag = strings.Repeat("1", len(proc.Tag))
 	}
 	name := func(pid, tag, host string) string {
 		n := "1700000000.M1P" + pid + "Q1"
@@ -172,7 +174,7 @@ func TestMaildirSweepTmp(t *testing.T) {
 		mod  time.Time
 		kept bool
 	}{
-		{"this process", name(self, processTag, "host.example"), old, true},
+		{"this process", name(self, proc.Tag, "host.example"), old, true},
 		{"this pid, an earlier process", name(self, otherTag, "host.example"), time.Now(), false},
 		{"dead pid", name(deadPid, otherTag, "host.example"), time.Now(), false},
 		{"dead pid, name without tag", name(deadPid, "", "host.example"), time.Now(), false},
