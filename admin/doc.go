@@ -18,7 +18,8 @@
 // paused accounts), a search over ID, description, host, domains and user,
 // and a "For Domain" drop-down; a count says how many accounts match, and
 // the list is paged on the server ([PageSize] a page), so 10,000 accounts
-// cost one List and a filter.
+// cost one List, a filter in memory, and the history and guard reads of
+// the rows of one page.
 //
 // The list is an ARIA listbox with multiple selection and one Tab stop:
 // Up, Down, Home and End move and select, Shift extends the selection,

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -208,8 +209,11 @@ func TestSentence(t *testing.T) {
 		{fmt.Errorf("x: %w", account.ErrNotFound), "no longer exists"},
 		{fmt.Errorf("pop: dial 127.0.0.1:1: dial tcp 127.0.0.1:1: connect: connection refused"), "refused the connection"},
 		{fmt.Errorf("pop: tls: x509: certificate signed by unknown authority"), "certificate could not be verified"},
-		{fmt.Errorf("pop: PASS: -ERR [AUTH] invalid"), "user name or password"},
+		{fmt.Errorf("x: %w", &pop.Error{Command: "PASS", Code: "AUTH", Text: "invalid"}), "user name or password"},
+		{fmt.Errorf("x: %w", &pop.Error{Command: "PASS", Code: "IN-USE", Text: "locked"}), "in use by another client"},
 		{fmt.Errorf("pop: read: i/o timeout"), "did not answer in time"},
+		{fmt.Errorf("pop: RETR: %w", os.ErrDeadlineExceeded), "did not answer in time"},
+		{fmt.Errorf("resolve: no certificate here, no timeouts either"), "The check failed."},
 		{fmt.Errorf("multidrop: account a: %w", pop.ErrLoginDelay), "wait before the next login"},
 		{fmt.Errorf("something odd"), "The check failed."},
 	} {

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -161,23 +162,23 @@ func sentence(err error) string {
 		return "The account no longer exists."
 	case errors.Is(err, multidrop.ErrDeletionGuard):
 		return "Most messages had no valid recipient, so they were kept on the server: check the domain's users."
-	case errors.Is(err, context.DeadlineExceeded), strings.Contains(msg, "i/o timeout"), strings.Contains(msg, "timeout"):
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded), strings.Contains(msg, "i/o timeout"):
 		return "The server did not answer in time."
 	case errors.Is(err, context.Canceled):
 		return "The check was stopped before it ended."
 	case errors.As(err, &dnsErr):
 		return "The server's name could not be found: check the host name."
 	case errors.As(err, &unknownCA), errors.As(err, &hostErr), errors.As(err, &certErr),
-		strings.Contains(msg, "x509:"), strings.Contains(msg, "certificate"):
+		strings.Contains(msg, "x509:"):
 		return "The server's TLS certificate could not be verified: check the host name, or trust its certificate authority in the TLS details."
 	case strings.Contains(msg, "connection refused"):
 		return "The server refused the connection: check the host, the port and the security setting."
-	case errors.As(err, &pe) && strings.Contains(strings.ToUpper(pe.Text), "[AUTH]"),
-		strings.Contains(msg, "[auth]"), strings.Contains(msg, "authentication failed"), strings.Contains(msg, "auth:"):
+	case errors.As(err, &pe) && strings.EqualFold(strings.SplitN(pe.Code, "/", 2)[0], "AUTH"),
+		strings.Contains(msg, "authentication failed"):
 		return "The server refused the user name or password."
-	case strings.Contains(msg, "[in-use]"):
+	case errors.Is(err, pop.ErrInUse):
 		return "The mailbox is in use by another client; the check will be retried."
-	case errors.Is(err, pop.ErrLoginDelay), strings.Contains(msg, "[login-delay]"):
+	case errors.Is(err, pop.ErrLoginDelay):
 		return "The server asks to wait before the next login."
 	case strings.Contains(msg, "stls"), strings.Contains(msg, "starttls"):
 		return "The server does not offer the required STARTTLS."
