@@ -155,6 +155,7 @@ func (ss *session) respond(c Command, handle func() error) error {
 				return err
 			}
 			if c.Name == "GREETING" && strings.HasPrefix(text, "-ERR") {
+				_ = ss.flush()
 				return errEnd
 			}
 		}
@@ -298,7 +299,27 @@ func (ss *session) write(c Command, reply []byte) error {
 	if _, err := ss.w.Write(reply); err != nil {
 		return err
 	}
+	if ss.injecting() {
+		return nil // after writes the injected text and flushes both at once
+	}
 	return ss.flush()
+}
+
+// injecting reports whether an Inject fault of the current command is
+// still to be written: the reply and the injected text then go out in one
+// write, so that the client has both when it reads the reply (arriving
+// apart, the injected text would or would not be caught depending on the
+// scheduling of the two processes).
+func (ss *session) injecting() bool {
+	if ss.afterDone {
+		return false
+	}
+	for _, f := range ss.faults {
+		if f.Kind == Inject {
+			return true
+		}
+	}
+	return false
 }
 
 func (ss *session) flush() error {
