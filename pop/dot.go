@@ -26,6 +26,11 @@ type dotReader struct {
 	n         int64  // message bytes produced
 }
 
+var (
+	crlf    = []byte("\r\n")
+	crlfDot = []byte("\r\n.")
+)
+
 func newDotReader(br *bufio.Reader, command string) *dotReader {
 	return &dotReader{br: br, command: command, lineStart: true}
 }
@@ -87,11 +92,20 @@ func (d *dotReader) next(max int, block bool) ([]byte, error) {
 	if len(buf) > max {
 		buf = buf[:max]
 	}
-	if i := bytes.IndexByte(buf, '\n'); i >= 0 {
-		buf = buf[:i+1]
-		if (i > 0 && buf[i-1] == '\r') || (i == 0 && d.prevCR) {
-			d.lineStart = true
-		}
+	// Only a line that begins with a dot needs the work above (a stuffed
+	// dot, or the terminator): the chunk runs up to the next such line,
+	// or to the end of what is buffered, many lines at once. A line
+	// begins after CRLF, and when the buffer ends there the next byte is
+	// not known yet.
+	switch i := bytes.Index(buf, crlfDot); {
+	case d.prevCR && buf[0] == '\n': // a CRLF split between two chunks
+		buf = buf[:1]
+		d.lineStart = true
+	case i >= 0:
+		buf = buf[:i+2]
+		d.lineStart = true
+	case bytes.HasSuffix(buf, crlf):
+		d.lineStart = true
 	}
 	d.prevCR = buf[len(buf)-1] == '\r'
 	d.n += int64(len(buf))

@@ -200,21 +200,30 @@ func FuzzDotReader(f *testing.F) {
 }
 
 func BenchmarkDotReader(b *testing.B) {
-	var m bytes.Buffer
-	for m.Len() < 1<<20 {
-		m.WriteString("Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor\r\n.leading dot\r\n")
-	}
-	wire := stuff(m.Bytes())
-	r := bytes.NewReader(wire)
-	br := bufio.NewReaderSize(r, bufferSize)
-	b.SetBytes(int64(m.Len()))
-	b.ReportAllocs()
-	for b.Loop() {
-		r.Reset(wire)
-		br.Reset(r)
-		d := newDotReader(br, "RETR")
-		if _, err := io.Copy(io.Discard, d); err != nil {
-			b.Fatal(err)
-		}
+	for _, bc := range []struct{ name, lines string }{
+		// Text as mail has it: lines beginning with a dot are rare.
+		{"text", "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor\r\n"},
+		// The worst case: every other line is stuffed.
+		{"dots", "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor\r\n.leading dot\r\n"},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			var m bytes.Buffer
+			for m.Len() < 1<<20 {
+				m.WriteString(bc.lines)
+			}
+			wire := stuff(m.Bytes())
+			r := bytes.NewReader(wire)
+			br := bufio.NewReaderSize(r, bufferSize)
+			b.SetBytes(int64(m.Len()))
+			b.ReportAllocs()
+			for b.Loop() {
+				r.Reset(wire)
+				br.Reset(r)
+				d := newDotReader(br, "RETR")
+				if _, err := io.Copy(io.Discard, d); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
