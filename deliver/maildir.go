@@ -527,22 +527,22 @@ type maildirTarget struct {
 // maildirSeq makes unique names unique within the process.
 var maildirSeq atomic.Uint64
 
-func (m *Maildir) uniqueName() string {
-	now := time.Now()
-	return strconv.FormatInt(now.Unix(), 10) + ".M" + strconv.Itoa(now.Nanosecond()/1000) +
-		"P" + strconv.Itoa(os.Getpid()) + "Q" + strconv.FormatUint(maildirSeq.Add(1), 10) + "." + m.host
-}
+// uniqueName is a unique name for a file in new/ (NoKeyNames, or no key).
+func (m *Maildir) uniqueName() string { return m.name("") }
 
 // tmpName is a unique name for a file under tmp/: uniqueName with the
 // process's random instance tag after the sequence number
 // ("...P<pid>Q<seq>R<tag>.<host>"), so that sweepTmp tells the leftovers of
 // an earlier process that had the same pid (a restarted container's
 // daemon, typically) from this process's own files.
-func (m *Maildir) tmpName() string {
+func (m *Maildir) tmpName() string { return m.name("R" + proc.Tag) }
+
+// name is a maildir(5) unique name: seconds, microseconds, pid and a
+// sequence number of this process, tag, and the host.
+func (m *Maildir) name(tag string) string {
 	now := time.Now()
 	return strconv.FormatInt(now.Unix(), 10) + ".M" + strconv.Itoa(now.Nanosecond()/1000) +
-		"P" + strconv.Itoa(os.Getpid()) + "Q" + strconv.FormatUint(maildirSeq.Add(1), 10) +
-		"R" + proc.Tag + "." + m.host
+		"P" + strconv.Itoa(os.Getpid()) + "Q" + strconv.FormatUint(maildirSeq.Add(1), 10) + tag + "." + m.host
 }
 
 // tmpMaxAge is the age past which any file in tmp/ is removed (maildir(5)).
