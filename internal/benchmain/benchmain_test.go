@@ -401,29 +401,109 @@ func TestDaemon(t *testing.T) {
   "pipeline": {"spool_dir": ".", "local_host": "mx.local.test"}
 }
 `), 0o600))
-	var stderr bytes.Buffer
 	cmd := exec.CommandContext(ctx, bin, "-config", cfg, "-once")
+	d, cpu, rss, machine := runChild(t, cmd)
+	requireEmpty(t, srv, popUser)
+	report(os.Getenv("MULTIDROP_BENCH_NAME"), envInt(t, "BENCH_MESSAGES", 0), benchBytes(t), d, cpu, rss, machine)
+}
+
+// runChild runs cmd to its end and returns its wall time, its CPU time and
+// peak RSS (the child's rusage: user and system time, ru_maxrss) and the
+// machine's CPU time meanwhile. It fails the test, with the child's
+// standard error, when cmd fails.
+func runChild(t *testing.T, cmd *exec.Cmd) (d time.Duration, cpu usage, rss int64, machine time.Duration) {
+	t.Helper()
+	var stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
 	m0, start := machineCPU(), time.Now()
-	err = cmd.Run()
+	err := cmd.Run()
 	d, m1 := time.Since(start), machineCPU()
-	require.NoError(t, err, "multidropd: %s", stderr.String())
+	require.NoError(t, err, "%s: %s", filepath.Base(cmd.Path), stderr.String())
 	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
 	require.True(t, ok)
+	return d, usage{time.Duration(ru.Utime.Nano()), time.Duration(ru.Stime.Nano())}, ru.Maxrss << 10, m1 - m0
+}
 
+// requireEmpty fails the test unless popUser's mailbox is empty.
+func requireEmpty(t *testing.T, srv *dovecottest.Server, popUser string) {
+	t.Helper()
+	ctx := t.Context()
 	c, err := pop.Dial(ctx, nil, srv.POP3S, srv.TLSConfig(t), nil)
 	require.NoError(t, err)
 	defer c.Close()
 	require.NoError(t, c.Login(ctx, popUser, dovecottest.Password))
 	left, _, err := c.Stat(ctx)
 	require.NoError(t, err)
-	require.Zero(t, left, "messages left in the mailbox after multidropd -once")
+	require.Zero(t, left, "messages left in the mailbox")
 	require.NoError(t, c.Quit(ctx))
+}
 
+// benchBytes is BENCH_BYTES, the size of the mailbox the load phase made.
+func benchBytes(t *testing.T) int64 {
+	n, err := strconv.ParseInt(os.Getenv("BENCH_BYTES"), 10, 64)
+	require.NoError(t, err, "BENCH_BYTES")
+	return n
+}
+
+// TestMpop runs mpop (the binary MULTIDROP_BENCH_MPOP), a single-drop POP3
+// client, over MULTIDROP_BENCH_USER's mailbox, for comparison: every
+// message into one Maildir under MULTIDROP_BENCH_OUT, no recipient
+// recovery, each message deleted on the server once delivered (keep off).
+// Its durability is its own: it fsyncs each message file in tmp/ before
+// linking it into new/, and no directory. Plain POP3 without STLS or
+// implicit TLS with the test CA as in the other phases, PLAIN
+// authentication, pipelining as mpop decides (Dovecot offers it). It
+// reports like TestDaemon and checks that the mailbox is empty afterwards
+// and that new/ holds every message.
+func TestMpop(t *testing.T) {
+	phase(t, "mpop")
+	srv := dovecottest.Get(t)
+	bin, out := os.Getenv("MULTIDROP_BENCH_MPOP"), os.Getenv("MULTIDROP_BENCH_OUT")
+	require.NotEmpty(t, bin, "MULTIDROP_BENCH_MPOP")
+	require.NotEmpty(t, out, "MULTIDROP_BENCH_OUT")
+	popUser := os.Getenv("MULTIDROP_BENCH_USER")
+	md := filepath.Join(out, "Maildir")
+	for _, sub := range []string{"cur", "new", "tmp"} {
+		require.NoError(t, os.MkdirAll(filepath.Join(md, sub), 0o700))
+	}
+	addr, security := srv.POP3S, "tls on\ntls_starttls off\ntls_trust_file "+quote(t, srv.CAFile)
+	if mode(t) == "plain" {
+		addr, security = srv.POP3, "tls off"
+	}
+	host, port, err := net.SplitHostPort(addr)
+	require.NoError(t, err)
+	cfg := filepath.Join(out, "mpoprc")
+	require.NoError(t, os.WriteFile(cfg, fmt.Appendf(nil, `account bench
+host %s
+port %s
+%s
+auth plain
+user %s
+password %s
+delivery maildir %s
+uidls_file %s
+keep off
+`, host, port, security, quote(t, popUser), quote(t, dovecottest.Password), quote(t, md),
+		quote(t, filepath.Join(out, "uidls"))), 0o600)) // mpop refuses a password in a file others can read
+
+	cmd := exec.CommandContext(t.Context(), bin, "-C", cfg, "-q", "bench")
+	d, cpu, rss, machine := runChild(t, cmd)
+	requireEmpty(t, srv, popUser)
 	msgs := envInt(t, "BENCH_MESSAGES", 0)
-	octets, _ := strconv.ParseInt(os.Getenv("BENCH_BYTES"), 10, 64)
-	report(os.Getenv("MULTIDROP_BENCH_NAME"), msgs, octets, d,
-		usage{time.Duration(ru.Utime.Nano()), time.Duration(ru.Stime.Nano())}, ru.Maxrss<<10, m1-m0)
+	for sub, want := range map[string]int{"new": msgs, "cur": 0, "tmp": 0} {
+		files, err := os.ReadDir(filepath.Join(md, sub))
+		require.NoError(t, err)
+		require.Len(t, files, want, "files in the Maildir's %s/", sub)
+	}
+	report(os.Getenv("MULTIDROP_BENCH_NAME"), msgs, benchBytes(t), d, cpu, rss, machine)
+}
+
+// quote returns s as an argument of an mpoprc command.
+func quote(t *testing.T, s string) string {
+	require.NotContains(t, s, `"`)
+	require.NotContains(t, s, "\n")
+	require.NotContains(t, s, `\\`)
+	return `"` + s + `"`
 }
 
 // benchLogger discards, or writes to MULTIDROP_BENCH_LOG when set.
