@@ -13,9 +13,10 @@
 // an SQLite journal with synchronous commits); the daemon phase by running
 // the multidropd binary with -once and a configuration file of defaults;
 // the minimal phase with the least a client can do: a pipelined RETR of
-// every message, bodies discarded, then DELE of every message and QUIT.
-// Each prints a RESULT line with its wall time, user and system CPU time
-// and peak RSS.
+// every message, bodies discarded, then DELE of every message and QUIT;
+// the mpop phase by running mpop, a single-drop client, into one Maildir.
+// Each prints a RESULT line with its wall time, user and system CPU time,
+// peak RSS and the machine's CPU time.
 //
 // MULTIDROP_BENCH_MESSAGES and MULTIDROP_BENCH_BIG_MIB change the number of
 // messages (2,000) and the size of the big one (200 MiB). For finding where
