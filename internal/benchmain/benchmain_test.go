@@ -1,7 +1,8 @@
 // Package benchmain measures multidrop end to end against the private
 // Dovecot; it is run by scripts/bench-pipeline, one phase per process so
 // that each reports its own CPU time and peak RSS (VmHWM). Without
-// MULTIDROP_BENCH_PHASE every test skips.
+// MULTIDROP_BENCH_PHASE every test skips but TestRunChild, which checks
+// how a child process is measured.
 //
 // The load phase fills MULTIDROP_BENCH_BOXES identical multidrop mailboxes
 // with the corpus (2,000 messages of 2 KiB to 1 MiB, about 100 MB: each
@@ -42,6 +43,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/multidrop/multidrop"
@@ -580,4 +582,32 @@ func benchLogger() *slog.Logger {
 		}
 	}
 	return slog.New(slog.DiscardHandler)
+}
+
+// TestRunChild checks the peak RSS runChild reports: the child's own, not
+// the larger one of this process, which its ru_maxrss carries over from the
+// exec. The child is this test binary again, touching childMiB.
+func TestRunChild(t *testing.T) {
+	const parentMiB, childMiB = 128, 24
+	if os.Getenv("BENCHMAIN_CHILD") != "" {
+		touch(childMiB)
+		return
+	}
+	big := touch(parentMiB)
+	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run", "^TestRunChild$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "BENCHMAIN_CHILD=1", "MULTIDROP_BENCH_PHASE=")
+	_, cpu, rss, _ := runChild(t, cmd)
+	runtime.KeepAlive(big)
+	assert.GreaterOrEqual(t, rss, int64(childMiB<<20), "the child's peak RSS holds what it touched")
+	assert.Less(t, rss, int64(parentMiB<<20), "the child's peak RSS is not this process's")
+	assert.Positive(t, cpu.user+cpu.sys)
+}
+
+// touch allocates mib MiB and writes every page of it.
+func touch(mib int) []byte {
+	b := make([]byte, mib<<20)
+	for i := 0; i < len(b); i += 4096 {
+		b[i] = 1
+	}
+	return b
 }
