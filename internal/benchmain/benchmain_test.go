@@ -1,7 +1,8 @@
 // Package benchmain measures multidrop end to end against the private
 // Dovecot; it is run by scripts/bench-pipeline, one phase per process so
 // that each reports its own CPU time and peak RSS (VmHWM). Without
-// MULTIDROP_BENCH_PHASE every test skips.
+// MULTIDROP_BENCH_PHASE every test skips but TestRunChild, which checks
+// how a child process is measured.
 //
 // The load phase fills MULTIDROP_BENCH_BOXES identical multidrop mailboxes
 // with the corpus (2,000 messages of 2 KiB to 1 MiB, about 100 MB: each
@@ -13,9 +14,10 @@
 // an SQLite journal with synchronous commits); the daemon phase by running
 // the multidropd binary with -once and a configuration file of defaults;
 // the minimal phase with the least a client can do: a pipelined RETR of
-// every message, bodies discarded, then DELE of every message and QUIT.
-// Each prints a RESULT line with its wall time, user and system CPU time
-// and peak RSS.
+// every message, bodies discarded, then DELE of every message and QUIT;
+// the mpop phase by running mpop, a single-drop client, into one Maildir.
+// Each prints a RESULT line with its wall time, user and system CPU time,
+// peak RSS and the machine's CPU time.
 //
 // MULTIDROP_BENCH_MESSAGES and MULTIDROP_BENCH_BIG_MIB change the number of
 // messages (2,000) and the size of the big one (200 MiB). For finding where
@@ -34,12 +36,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/multidrop/multidrop"
@@ -163,18 +167,27 @@ func mode(t *testing.T) string {
 
 // peakRSS returns the process's VmHWM in bytes.
 func peakRSS() int64 {
-	b, err := os.ReadFile("/proc/self/status")
+	n, _ := vmHWM("/proc/self/status")
+	return n
+}
+
+// vmHWM returns the VmHWM in bytes of the status file of /proc named.
+func vmHWM(status string) (int64, error) {
+	b, err := os.ReadFile(status)
 	if err != nil {
-		return 0
+		return 0, err
 	}
 	for l := range strings.Lines(string(b)) {
 		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
 			f := strings.Fields(v)
-			n, _ := strconv.ParseInt(f[0], 10, 64)
-			return n << 10
+			if len(f) == 0 {
+				break
+			}
+			n, err := strconv.ParseInt(f[0], 10, 64)
+			return n << 10, err
 		}
 	}
-	return 0
+	return 0, fmt.Errorf("no VmHWM in %s", status)
 }
 
 // TestLoad creates MULTIDROP_BENCH_BOXES (default 1) identical mailboxes
@@ -370,8 +383,8 @@ func TestMinimal(t *testing.T) {
 // mailbox: a configuration file with every default (SQLite store and
 // journal, fsynced Maildirs, key-named files) but the paths, the users file
 // and the account put in the store beforehand. It reports the child's wall
-// time, CPU time and peak RSS (its rusage), and checks that the mailbox is
-// empty afterwards.
+// time, CPU time and peak RSS (see runChild), and checks that the mailbox
+// is empty afterwards.
 func TestDaemon(t *testing.T) {
 	phase(t, "daemon")
 	srv := dovecottest.Get(t)
@@ -401,29 +414,163 @@ func TestDaemon(t *testing.T) {
   "pipeline": {"spool_dir": ".", "local_host": "mx.local.test"}
 }
 `), 0o600))
-	var stderr bytes.Buffer
 	cmd := exec.CommandContext(ctx, bin, "-config", cfg, "-once")
+	d, cpu, rss, machine := runChild(t, cmd)
+	requireEmpty(t, srv, popUser)
+	report(os.Getenv("MULTIDROP_BENCH_NAME"), envInt(t, "BENCH_MESSAGES", 0), benchBytes(t), d, cpu, rss, machine)
+}
+
+// runChild runs cmd to its end and returns its wall time, its CPU time
+// (user and system, from its rusage), its peak RSS and the machine's CPU
+// time meanwhile. It fails the test, with the child's standard error, when
+// cmd fails.
+//
+// The peak RSS is the child's VmHWM, read when it exits (traced for that
+// one stop with PTRACE_O_TRACEEXIT), not its ru_maxrss: at exec the kernel
+// counts into ru_maxrss the peak RSS of the address space the exec
+// replaces, and a Go process execs its children from its own (vfork), so
+// ru_maxrss is never below this test process's peak (about 10 MiB, more
+// than mpop's own).
+func runChild(t *testing.T, cmd *exec.Cmd) (d time.Duration, cpu usage, rss int64, machine time.Duration) {
+	t.Helper()
+	var stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Ptrace: true}
+	runtime.LockOSThread() // the tracer is the thread that started the child
+	defer runtime.UnlockOSThread()
 	m0, start := machineCPU(), time.Now()
-	err = cmd.Run()
+	require.NoError(t, cmd.Start())
+	rss, traceErr := peakAtExit(cmd.Process.Pid)
+	if traceErr != nil {
+		_ = cmd.Process.Kill() // it may be stopped
+	}
+	err := cmd.Wait()
 	d, m1 := time.Since(start), machineCPU()
-	require.NoError(t, err, "multidropd: %s", stderr.String())
+	require.NoError(t, err, "%s: %s", filepath.Base(cmd.Path), stderr.String())
+	require.NoError(t, traceErr, "%s: reading its peak RSS", filepath.Base(cmd.Path))
 	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
 	require.True(t, ok)
+	return d, usage{time.Duration(ru.Utime.Nano()), time.Duration(ru.Stime.Nano())}, rss, m1 - m0
+}
 
+// peakAtExit follows the traced child pid, stopped after its exec, to its
+// exit and returns its VmHWM then, leaving it to exit (and to be reaped
+// by the caller). Signals the child gets on the way are passed on.
+func peakAtExit(pid int) (int64, error) {
+	for first := true; ; first = false {
+		var ws syscall.WaitStatus
+		_, err := syscall.Wait4(pid, &ws, 0, nil)
+		for err == syscall.EINTR {
+			_, err = syscall.Wait4(pid, &ws, 0, nil)
+		}
+		if err != nil {
+			return 0, err
+		}
+		if !ws.Stopped() {
+			return 0, fmt.Errorf("ended before its exit stop: %v", ws)
+		}
+		sig := ws.StopSignal()
+		switch {
+		case first: // the SIGTRAP after exec
+			if err := syscall.PtraceSetOptions(pid, syscall.PTRACE_O_TRACEEXIT|syscall.PTRACE_O_TRACEEXEC); err != nil {
+				return 0, err
+			}
+			sig = 0
+		case sig == syscall.SIGTRAP && ws.TrapCause() == syscall.PTRACE_EVENT_EXEC: // a wrapper's exec
+			sig = 0
+		case sig == syscall.SIGTRAP && ws.TrapCause() == syscall.PTRACE_EVENT_EXIT:
+			hwm, err := vmHWM(fmt.Sprintf("/proc/%d/status", pid))
+			if derr := syscall.PtraceDetach(pid); err == nil {
+				err = derr
+			}
+			return hwm, err
+		}
+		if err := syscall.PtraceCont(pid, int(sig)); err != nil {
+			return 0, err
+		}
+	}
+}
+
+// requireEmpty fails the test unless popUser's mailbox is empty.
+func requireEmpty(t *testing.T, srv *dovecottest.Server, popUser string) {
+	t.Helper()
+	ctx := t.Context()
 	c, err := pop.Dial(ctx, nil, srv.POP3S, srv.TLSConfig(t), nil)
 	require.NoError(t, err)
 	defer c.Close()
 	require.NoError(t, c.Login(ctx, popUser, dovecottest.Password))
 	left, _, err := c.Stat(ctx)
 	require.NoError(t, err)
-	require.Zero(t, left, "messages left in the mailbox after multidropd -once")
+	require.Zero(t, left, "messages left in the mailbox")
 	require.NoError(t, c.Quit(ctx))
+}
 
+// benchBytes is BENCH_BYTES, the size of the mailbox the load phase made.
+func benchBytes(t *testing.T) int64 {
+	n, err := strconv.ParseInt(os.Getenv("BENCH_BYTES"), 10, 64)
+	require.NoError(t, err, "BENCH_BYTES")
+	return n
+}
+
+// TestMpop runs mpop (the binary MULTIDROP_BENCH_MPOP), a single-drop POP3
+// client, over MULTIDROP_BENCH_USER's mailbox, for comparison: every
+// message into one Maildir under MULTIDROP_BENCH_OUT, no recipient
+// recovery, each message deleted on the server once delivered (keep off).
+// Its durability is its own: it fsyncs each message file in tmp/ before
+// linking it into new/, and no directory. Plain POP3 without STLS or
+// implicit TLS with the test CA as in the other phases, PLAIN
+// authentication, pipelining as mpop decides (Dovecot offers it). It
+// reports like TestDaemon and checks that the mailbox is empty afterwards
+// and that new/ holds every message.
+func TestMpop(t *testing.T) {
+	phase(t, "mpop")
+	srv := dovecottest.Get(t)
+	bin, out := os.Getenv("MULTIDROP_BENCH_MPOP"), os.Getenv("MULTIDROP_BENCH_OUT")
+	require.NotEmpty(t, bin, "MULTIDROP_BENCH_MPOP")
+	require.NotEmpty(t, out, "MULTIDROP_BENCH_OUT")
+	popUser := os.Getenv("MULTIDROP_BENCH_USER")
+	md := filepath.Join(out, "Maildir")
+	for _, sub := range []string{"cur", "new", "tmp"} {
+		require.NoError(t, os.MkdirAll(filepath.Join(md, sub), 0o700))
+	}
+	addr, security := srv.POP3S, "tls on\ntls_starttls off\ntls_trust_file "+quote(t, srv.CAFile)
+	if mode(t) == "plain" {
+		addr, security = srv.POP3, "tls off"
+	}
+	host, port, err := net.SplitHostPort(addr)
+	require.NoError(t, err)
+	cfg := filepath.Join(out, "mpoprc")
+	require.NoError(t, os.WriteFile(cfg, fmt.Appendf(nil, `account bench
+host %s
+port %s
+%s
+auth plain
+user %s
+password %s
+delivery maildir %s
+uidls_file %s
+keep off
+`, host, port, security, quote(t, popUser), quote(t, dovecottest.Password), quote(t, md),
+		quote(t, filepath.Join(out, "uidls"))), 0o600)) // mpop refuses a password in a file others can read
+
+	cmd := exec.CommandContext(t.Context(), bin, "-C", cfg, "-q", "bench")
+	d, cpu, rss, machine := runChild(t, cmd)
+	requireEmpty(t, srv, popUser)
 	msgs := envInt(t, "BENCH_MESSAGES", 0)
-	octets, _ := strconv.ParseInt(os.Getenv("BENCH_BYTES"), 10, 64)
-	report(os.Getenv("MULTIDROP_BENCH_NAME"), msgs, octets, d,
-		usage{time.Duration(ru.Utime.Nano()), time.Duration(ru.Stime.Nano())}, ru.Maxrss<<10, m1-m0)
+	for sub, want := range map[string]int{"new": msgs, "cur": 0, "tmp": 0} {
+		files, err := os.ReadDir(filepath.Join(md, sub))
+		require.NoError(t, err)
+		require.Len(t, files, want, "files in the Maildir's %s/", sub)
+	}
+	report(os.Getenv("MULTIDROP_BENCH_NAME"), msgs, benchBytes(t), d, cpu, rss, machine)
+}
+
+// quote returns s as an argument of an mpoprc command.
+func quote(t *testing.T, s string) string {
+	require.NotContains(t, s, `"`)
+	require.NotContains(t, s, "\n")
+	require.NotContains(t, s, `\\`)
+	return `"` + s + `"`
 }
 
 // benchLogger discards, or writes to MULTIDROP_BENCH_LOG when set.
@@ -435,4 +582,32 @@ func benchLogger() *slog.Logger {
 		}
 	}
 	return slog.New(slog.DiscardHandler)
+}
+
+// TestRunChild checks the peak RSS runChild reports: the child's own, not
+// the larger one of this process, which its ru_maxrss carries over from the
+// exec. The child is this test binary again, touching childMiB.
+func TestRunChild(t *testing.T) {
+	const parentMiB, childMiB = 128, 24
+	if os.Getenv("BENCHMAIN_CHILD") != "" {
+		touch(childMiB)
+		return
+	}
+	big := touch(parentMiB)
+	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run", "^TestRunChild$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "BENCHMAIN_CHILD=1", "MULTIDROP_BENCH_PHASE=")
+	_, cpu, rss, _ := runChild(t, cmd)
+	runtime.KeepAlive(big)
+	assert.GreaterOrEqual(t, rss, int64(childMiB<<20), "the child's peak RSS holds what it touched")
+	assert.Less(t, rss, int64(parentMiB<<20), "the child's peak RSS is not this process's")
+	assert.Positive(t, cpu.user+cpu.sys)
+}
+
+// touch allocates mib MiB and writes every page of it.
+func touch(mib int) []byte {
+	b := make([]byte, mib<<20)
+	for i := 0; i < len(b); i += 4096 {
+		b[i] = 1
+	}
+	return b
 }
