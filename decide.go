@@ -49,6 +49,9 @@ func (c *check) Plan(ctx context.Context, s pop.Scan) ([]pop.Step, error) {
 		return nil, fmt.Errorf("multidrop: account %s: journal: %w", c.a.ID, err)
 	}
 	c.firstSeen = seen
+	if c.planned, err = c.statesOf(ctx, uids); err != nil {
+		return nil, fmt.Errorf("multidrop: account %s: journal: %w", c.a.ID, err)
+	}
 
 	msgs := slices.Clone(s.Messages)
 	rt := c.a.Retrieval
@@ -105,15 +108,7 @@ func (c *check) planOne(ctx context.Context, m pop.MessageInfo, mr *MessageRepor
 	rt := c.a.Retrieval
 	keyed := m.UIDProblem == "" && m.UID != ""
 	if keyed {
-		done, err := c.recipientsOf(ctx, m.UID)
-		if err != nil {
-			return pop.Keep, fmt.Errorf("multidrop: account %s: journal: %w", c.a.ID, err)
-		}
-		if c.planned == nil {
-			c.planned = map[string]account.Delivery{}
-		}
-		c.planned[m.UID] = done
-		if done.Final {
+		if done := c.planned[m.UID]; done.Final {
 			mr.Outcome = OutcomeDelivered
 			if !rt.LeaveOnServer {
 				mr.Reason = "already delivered"

@@ -921,6 +921,55 @@ func TestCopyLookups(t *testing.T) {
 	}
 }
 
+// keyReads counts the journal's reads of key states, one key at a time and
+// in batches.
+type keyReads struct {
+	account.Journal
+	one, batches atomic.Int64
+}
+
+func (j *keyReads) Delivered(ctx context.Context, accountID, key string) (account.Delivery, error) {
+	j.one.Add(1)
+	return j.Journal.Delivered(ctx, accountID, key)
+}
+
+func (j *keyReads) DeliveredBatch(ctx context.Context, accountID string, keys []string) (map[string]account.Delivery, error) {
+	j.batches.Add(1)
+	return account.DeliveredAll(ctx, j.Journal, accountID, keys)
+}
+
+// A check reads the journal's states of the listed UIDs in one batch read
+// and asks about no key alone: messages final in the journal are left on
+// the server without a download, a key's recorded recipient gets no second
+// copy.
+func TestPlanReadsStatesAtOnce(t *testing.T) {
+	srv := &poptest.Server{}
+	srv.AddUser(popUser, popPass,
+		poptest.Message{UID: "u1", Data: msg("one", "Message-ID: <1@x>", "To: alice@example.com")},
+		poptest.Message{UID: "u2", Data: msg("two", "Message-ID: <2@x>", "To: bob@example.com")},
+	)
+	mj := account.NewMemoryJournal()
+	kj := &keyReads{Journal: mj}
+	e := newEnv(t, srv, func(a *account.Account) { a.Retrieval.LeaveOnServer = true }, withJournal(kj))
+	mj.Now = func() time.Time { return e.now }
+	require.NoError(t, e.check().Err)
+	assert.Equal(t, int64(1), kj.batches.Load())
+
+	srv.AddMessages(popUser,
+		poptest.Message{UID: "u3", Data: msg("three", "Message-ID: <3@x>", "To: carol@example.com")},
+		poptest.Message{UID: "u4", Data: msg("four", "Message-ID: <4@x>", "To: alice@example.com, bob@example.com")},
+	)
+	// u4 was delivered to alice by a check that ended before its mark.
+	require.NoError(t, mj.Record(t.Context(), e.acct.ID, account.Record{Key: "u4", Rcpts: []string{"alice@example.com"}, At: e.now}))
+	r := e.check()
+	require.NoError(t, r.Err)
+	assert.Equal(t, int64(2), kj.batches.Load(), "one batch read per check")
+	assert.Zero(t, kj.one.Load(), "no key read alone")
+	assert.Equal(t, 2, r.Retrieved)
+	assert.Equal(t, 2, r.Skipped)
+	assert.Equal(t, map[string]int{"alice@example.com": 1, "bob@example.com": 2, "carol@example.com": 1}, e.delivered())
+}
+
 // An embedder's Handler may run sessions of one account side by side: each
 // copy asks the journal.
 func TestHandlerAsksForEveryCopy(t *testing.T) {
