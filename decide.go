@@ -255,10 +255,12 @@ func (c *check) deliverAll(ctx context.Context, mr *MessageReport, sp *spooled, 
 	if err != nil {
 		return c.fail(mr, stepJournal, err)
 	}
-	if pm.copyID != "" && c.ids.mayHold(pm.copyID) {
-		byID, err := c.recipientsOfCopy(ctx, pm.copyID)
-		if err != nil {
-			return c.fail(mr, stepJournal, err)
+	if pm.copyID != "" {
+		byID, known := c.ids.recipients(pm.copyID)
+		if !known {
+			if byID, err = c.recipientsOfCopy(ctx, pm.copyID); err != nil {
+				return c.fail(mr, stepJournal, err)
+			}
 		}
 		done = append(done, byID...)
 	}
@@ -382,11 +384,11 @@ func (c *check) deliverTo(ctx context.Context, mr *MessageReport, sp *spooled, p
 		// again. With the final mark the key's record allows a DELE without
 		// download.
 		d.marked = d.ok && o.markFinal
-		if copyID != "" {
-			c.ids.add(copyID)
-		}
 		if err := c.fin.write([]account.Record{c.deliveryRecord(mr.Key, copyID, final, d.marked)}); err != nil {
 			return delivery{}, err
+		}
+		if copyID != "" {
+			c.ids.recorded(copyID, final)
 		}
 	}
 	return d, nil
