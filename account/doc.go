@@ -64,7 +64,7 @@
 // Three optional interfaces make a check of many messages cheaper where a
 // journal access is a transaction: a [BatchRecorder] writes the records of
 // several deliveries in one durable write, a [BatchReader] reads the states
-// of every listed UID in one read instead of one Delivered per message, and
+// of every listed UID at once instead of one Delivered per message, and
 // an [IDLister] lists the account's Message-IDs, which a check reads once
 // instead of asking DeliveredID about each message. [RecordAll] and
 // [DeliveredAll] use the first two where a journal has them and the

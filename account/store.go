@@ -189,10 +189,10 @@ type IDLister interface {
 	MessageIDs(ctx context.Context, accountID string, limit int) ([]string, bool, error)
 }
 
-// A BatchReader is a Journal that reads the states of several message keys
-// in one read (one query, one read transaction): a check reads those of
-// every listed UID once, when it plans, instead of asking Delivered about
-// each, where a question costs a round trip or a read transaction.
+// A BatchReader is a Journal that reads the states of many message keys at
+// once (a database store: one query per few hundred keys): a check reads
+// those of every listed UID when it plans, instead of asking Delivered
+// about each, where a question costs a round trip or a read transaction.
 type BatchReader interface {
 	// DeliveredBatch returns the state of each of keys, as Delivered
 	// returns it, by key; a key with nothing recorded is left out.
@@ -200,7 +200,7 @@ type BatchReader interface {
 }
 
 // DeliveredAll returns the states of keys through j, as
-// [BatchReader.DeliveredBatch] does: in one read when j is a BatchReader,
+// [BatchReader.DeliveredBatch] does: at once when j is a BatchReader,
 // otherwise with Delivered for each.
 func DeliveredAll(ctx context.Context, j Journal, accountID string, keys []string) (map[string]Delivery, error) {
 	if b, ok := j.(BatchReader); ok {
