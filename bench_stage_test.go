@@ -252,3 +252,90 @@ func BenchmarkStageJournal(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkStageJournalPlan reads the journal's states of a listing's keys
+// from an SQLite journal, as a check's plan does: one Delivered per key (a
+// read transaction each), and one DeliveredAll for the whole listing (a
+// BatchReader: one query per 500 keys). The listing has 2,000 UIDs, half
+// of them final; ns/key is the time per listed key in both.
+func BenchmarkStageJournalPlan(b *testing.B) {
+	const listing = 2000
+	db, err := sqlite.Open(b.Context(), filepath.Join(b.TempDir(), "multidrop.db"), nil)
+	require.NoError(b, err)
+	b.Cleanup(func() { _ = db.Close() })
+	a, err := db.Put(b.Context(), stageAccount())
+	require.NoError(b, err)
+	keys := make([]string, listing)
+	var recs []account.Record
+	now := time.Now()
+	for i := range keys {
+		keys[i] = fmt.Sprintf("uid%06d", i)
+		if i%2 == 0 {
+			recs = append(recs, account.Record{Key: keys[i], Rcpts: []string{stageUser(i)}, Final: true, At: now})
+		}
+	}
+	_, err = db.Sync(b.Context(), a.ID, keys, now)
+	require.NoError(b, err)
+	require.NoError(b, account.RecordAll(b.Context(), db, a.ID, recs))
+	perKey := func(b *testing.B, keysPerOp int) {
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*keysPerOp), "ns/key")
+	}
+	b.Run("each", func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			if _, err := db.Delivered(b.Context(), a.ID, keys[i%listing]); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+		perKey(b, 1)
+	})
+	b.Run("batch", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			got, err := account.DeliveredAll(b.Context(), db, a.ID, keys)
+			if err != nil || len(got) != listing/2 {
+				b.Fatal(err, len(got))
+			}
+		}
+		perKey(b, listing)
+	})
+}
+
+// BenchmarkStageJournalForget forgets, in one Forget as a check does after
+// its session committed, the state of 2,000 deleted messages of an SQLite
+// journal (their seen UID, recipient and final mark); ns/key is the time
+// per key, the recording of the state excluded.
+func BenchmarkStageJournalForget(b *testing.B) {
+	const deleted = 2000
+	db, err := sqlite.Open(b.Context(), filepath.Join(b.TempDir(), "multidrop.db"), nil)
+	require.NoError(b, err)
+	b.Cleanup(func() { _ = db.Close() })
+	a, err := db.Put(b.Context(), stageAccount())
+	require.NoError(b, err)
+	keys := make([]string, deleted)
+	recs := make([]account.Record, deleted)
+	b.ReportAllocs()
+	var forgetting time.Duration
+	round := 0
+	for b.Loop() {
+		b.StopTimer()
+		now := time.Now()
+		for i := range keys {
+			keys[i] = fmt.Sprintf("uid%d-%06d", round, i)
+			recs[i] = account.Record{Key: keys[i], Rcpts: []string{stageUser(i)}, Final: true, At: now}
+		}
+		round++
+		_, err := db.Sync(b.Context(), a.ID, keys, now)
+		require.NoError(b, err)
+		require.NoError(b, account.RecordAll(b.Context(), db, a.ID, recs))
+		b.StartTimer()
+		start := time.Now()
+		if err := db.Forget(b.Context(), a.ID, keys...); err != nil {
+			b.Fatal(err)
+		}
+		forgetting += time.Since(start)
+	}
+	b.ReportMetric(float64(forgetting.Nanoseconds())/float64(b.N*deleted), "ns/key")
+}

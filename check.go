@@ -33,8 +33,8 @@ type check struct {
 	fin   *finisher
 
 	firstSeen map[string]time.Time
-	// planned holds the journal's recipients of each listed UID, read by
-	// Plan; read-only afterwards. A key is written only by the job of its
+	// planned holds the journal's state of each listed UID, read by Plan
+	// in one read (see statesOf); read-only afterwards. A key is written only by the job of its
 	// own message, so it stays true for the check.
 	planned map[string]account.Delivery
 	popts   *parse.Options // from the account, made at the first message

@@ -49,6 +49,9 @@ func (c *check) Plan(ctx context.Context, s pop.Scan) ([]pop.Step, error) {
 		return nil, fmt.Errorf("multidrop: account %s: journal: %w", c.a.ID, err)
 	}
 	c.firstSeen = seen
+	if c.planned, err = c.statesOf(ctx, uids); err != nil {
+		return nil, fmt.Errorf("multidrop: account %s: journal: %w", c.a.ID, err)
+	}
 
 	msgs := slices.Clone(s.Messages)
 	rt := c.a.Retrieval
@@ -105,15 +108,7 @@ func (c *check) planOne(ctx context.Context, m pop.MessageInfo, mr *MessageRepor
 	rt := c.a.Retrieval
 	keyed := m.UIDProblem == "" && m.UID != ""
 	if keyed {
-		done, err := c.recipientsOf(ctx, m.UID)
-		if err != nil {
-			return pop.Keep, fmt.Errorf("multidrop: account %s: journal: %w", c.a.ID, err)
-		}
-		if c.planned == nil {
-			c.planned = map[string]account.Delivery{}
-		}
-		c.planned[m.UID] = done
-		if done.Final {
+		if done := c.planned[m.UID]; done.Final {
 			mr.Outcome = OutcomeDelivered
 			if !rt.LeaveOnServer {
 				mr.Reason = "already delivered"
@@ -260,10 +255,12 @@ func (c *check) deliverAll(ctx context.Context, mr *MessageReport, sp *spooled, 
 	if err != nil {
 		return c.fail(mr, stepJournal, err)
 	}
-	if pm.copyID != "" && c.ids.mayHold(pm.copyID) {
-		byID, err := c.recipientsOfCopy(ctx, pm.copyID)
-		if err != nil {
-			return c.fail(mr, stepJournal, err)
+	if pm.copyID != "" {
+		byID, known := c.ids.recipients(pm.copyID)
+		if !known {
+			if byID, err = c.recipientsOfCopy(ctx, pm.copyID); err != nil {
+				return c.fail(mr, stepJournal, err)
+			}
 		}
 		done = append(done, byID...)
 	}
@@ -387,11 +384,11 @@ func (c *check) deliverTo(ctx context.Context, mr *MessageReport, sp *spooled, p
 		// again. With the final mark the key's record allows a DELE without
 		// download.
 		d.marked = d.ok && o.markFinal
-		if copyID != "" {
-			c.ids.add(copyID)
-		}
 		if err := c.fin.write([]account.Record{c.deliveryRecord(mr.Key, copyID, final, d.marked)}); err != nil {
 			return delivery{}, err
+		}
+		if copyID != "" {
+			c.ids.recorded(copyID, final)
 		}
 	}
 	return d, nil

@@ -34,7 +34,8 @@
 // # A check
 //
 // Within a check, messages are planned from the listing (already final in
-// the journal, oversize, caps), examined — parsed and resolved — in the
+// the journal, whose states of the listed UIDs are read at once; oversize;
+// caps), examined — parsed and resolved — in the
 // order of the session, and finished — delivered and recorded in the
 // journal — by up to Options.DeliveryConcurrency goroutines while the next
 // messages download (one slot when it is 1: the same machinery). The

@@ -30,6 +30,22 @@ func (c *check) recipientsOf(ctx context.Context, key string) (account.Delivery,
 	return c.j.Delivered(ctx, c.a.ID, key)
 }
 
+// statesOf returns the journal's state of each of the listed UIDs, read
+// at once (one read where the journal is an account.BatchReader), with an
+// entry for every UID, recorded or not.
+func (c *check) statesOf(ctx context.Context, uids []string) (map[string]account.Delivery, error) {
+	states, err := account.DeliveredAll(ctx, c.j, c.a.ID, uids)
+	if err != nil {
+		return nil, err
+	}
+	for _, u := range uids {
+		if _, ok := states[u]; !ok {
+			states[u] = account.Delivery{}
+		}
+	}
+	return states, nil
+}
+
 // recipientsOfCopy returns the journal's recipients of a copy ID.
 func (c *check) recipientsOfCopy(ctx context.Context, copyID string) ([]string, error) {
 	return c.j.DeliveredID(ctx, c.a.ID, copyID)

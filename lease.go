@@ -96,6 +96,12 @@ func (j fencedJournal) Sync(ctx context.Context, accountID string, uids []string
 	return m, j.h.lost(err)
 }
 
+// DeliveredBatch reads through the journal's own batch read, which the
+// embedding would hide.
+func (j fencedJournal) DeliveredBatch(ctx context.Context, accountID string, keys []string) (map[string]account.Delivery, error) {
+	return account.DeliveredAll(ctx, j.Journal, accountID, keys)
+}
+
 func (j fencedJournal) Record(ctx context.Context, accountID string, r account.Record) error {
 	return j.h.lost(j.Journal.Record(ctx, accountID, r))
 }

@@ -870,9 +870,9 @@ func (j idLister) MessageIDs(ctx context.Context, accountID string, limit int) (
 }
 
 // A journal that lists its Message-IDs is asked about a copy only when the
-// copy's Message-ID is among them or was recorded by the check, unless the
-// account has more records than the check reads (16 per message); either
-// way each copy reaches each recipient once.
+// copy's Message-ID is among them (the recipients of one the check
+// recorded, it knows), unless the account has more records than the check
+// reads (16 per message); either way each copy reaches each recipient once.
 func TestCopyLookups(t *testing.T) {
 	x := msg("x text", "Message-ID: <x@remote.test>", "From: x@remote.test", "To: alice@example.com")
 	y := msg("y text", "Message-ID: <y@remote.test>", "From: y@remote.test", "To: bob@example.com")
@@ -883,9 +883,9 @@ func TestCopyLookups(t *testing.T) {
 		others int   // other Message-ID records of the account
 		calls  int64 // DeliveredID queries of the second check
 	}{
-		{"listed", true, 0, 2},                   // x again and y's copy
-		{"listed, under the bound", true, 63, 2}, // with x's: 64 records, 4 messages
-		{"over the bound", true, 64, 3},          // y too
+		{"listed", true, 0, 1},                   // x again (y's copy: recorded by this check)
+		{"listed, under the bound", true, 63, 1}, // with x's: 64 records, 4 messages
+		{"over the bound", true, 64, 3},          // x, y and y's copy
 		{"not a lister", false, 0, 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -915,6 +915,92 @@ func TestCopyLookups(t *testing.T) {
 			r := e.check()
 			require.NoError(t, r.Err)
 			assert.Equal(t, tc.calls, cj.calls.Load()-before)
+			assert.Equal(t, map[string]int{"alice@example.com": 1, "bob@example.com": 1, "carol@example.com": 1}, e.delivered())
+			assert.Empty(t, srv.Mailbox(popUser))
+		})
+	}
+}
+
+// keyReads counts the journal's reads of key states, one key at a time and
+// in batches.
+type keyReads struct {
+	account.Journal
+	one, batches atomic.Int64
+}
+
+func (j *keyReads) Delivered(ctx context.Context, accountID, key string) (account.Delivery, error) {
+	j.one.Add(1)
+	return j.Journal.Delivered(ctx, accountID, key)
+}
+
+func (j *keyReads) DeliveredBatch(ctx context.Context, accountID string, keys []string) (map[string]account.Delivery, error) {
+	j.batches.Add(1)
+	return account.DeliveredAll(ctx, j.Journal, accountID, keys)
+}
+
+// A check reads the journal's states of the listed UIDs in one batch read
+// and asks about no key alone: messages final in the journal are left on
+// the server without a download, a key's recorded recipient gets no second
+// copy.
+func TestPlanReadsStatesAtOnce(t *testing.T) {
+	srv := &poptest.Server{}
+	srv.AddUser(popUser, popPass,
+		poptest.Message{UID: "u1", Data: msg("one", "Message-ID: <1@x>", "To: alice@example.com")},
+		poptest.Message{UID: "u2", Data: msg("two", "Message-ID: <2@x>", "To: bob@example.com")},
+	)
+	mj := account.NewMemoryJournal()
+	kj := &keyReads{Journal: mj}
+	e := newEnv(t, srv, func(a *account.Account) { a.Retrieval.LeaveOnServer = true }, withJournal(kj))
+	mj.Now = func() time.Time { return e.now }
+	require.NoError(t, e.check().Err)
+	assert.Equal(t, int64(1), kj.batches.Load())
+
+	srv.AddMessages(popUser,
+		poptest.Message{UID: "u3", Data: msg("three", "Message-ID: <3@x>", "To: carol@example.com")},
+		poptest.Message{UID: "u4", Data: msg("four", "Message-ID: <4@x>", "To: alice@example.com, bob@example.com")},
+	)
+	// u4 was delivered to alice by a check that ended before its mark.
+	require.NoError(t, mj.Record(t.Context(), e.acct.ID, account.Record{Key: "u4", Rcpts: []string{"alice@example.com"}, At: e.now}))
+	r := e.check()
+	require.NoError(t, r.Err)
+	assert.Equal(t, int64(2), kj.batches.Load(), "one batch read per check")
+	assert.Zero(t, kj.one.Load(), "no key read alone")
+	assert.Equal(t, 2, r.Retrieved)
+	assert.Equal(t, 2, r.Skipped)
+	assert.Equal(t, map[string]int{"alice@example.com": 1, "bob@example.com": 2, "carol@example.com": 1}, e.delivered())
+}
+
+// The copies of one message, one per envelope recipient, and a repeated
+// copy to one of them: the check knows the recipients of the copies it
+// recorded, so it asks the journal about none, and each recipient gets the
+// message once, whatever the concurrency.
+func TestCopiesOfThisCheckAskNothing(t *testing.T) {
+	copyTo := func(rcpt string) []byte {
+		return msg("the text", "Delivered-To: "+rcpt, "Received: by mx.provider.test; Mon, 1 Nov 2026 10:00:00 +0000",
+			"Message-ID: <c@remote.test>", "From: a@remote.test", "To: list@remote.test")
+	}
+	for _, conc := range []int{1, 8} {
+		t.Run(fmt.Sprintf("concurrency %d", conc), func(t *testing.T) {
+			srv := &poptest.Server{}
+			srv.AddUser(popUser, popPass,
+				poptest.Message{UID: "c1", Data: copyTo("alice@example.com")},
+				poptest.Message{UID: "c2", Data: copyTo("bob@example.com")},
+				poptest.Message{UID: "c3", Data: copyTo("alice@example.com")},
+				poptest.Message{UID: "c4", Data: copyTo("carol@example.com")},
+			)
+			mj := account.NewMemoryJournal()
+			cj := &idCounting{Journal: mj}
+			e := newEnv(t, srv, nil, withJournal(idLister{cj}), func(_ *env, o *multidrop.Options) { o.DeliveryConcurrency = conc })
+			mj.Now = func() time.Time { return e.now }
+			require.NoError(t, e.check().Err)
+			assert.Zero(t, cj.calls.Load(), "DeliveredID queries")
+			assert.Equal(t, map[string]int{"alice@example.com": 1, "bob@example.com": 1, "carol@example.com": 1}, e.delivered())
+			assert.Empty(t, srv.Mailbox(popUser))
+
+			// The next check's copy is one the journal has records for.
+			srv.AddMessages(popUser, poptest.Message{UID: "c5", Data: copyTo("alice@example.com")})
+			require.NoError(t, e.check().Err)
+			assert.Equal(t, int64(1), cj.calls.Load(), "DeliveredID queries")
 			assert.Equal(t, map[string]int{"alice@example.com": 1, "bob@example.com": 1, "carol@example.com": 1}, e.delivered())
 			assert.Empty(t, srv.Mailbox(popUser))
 		})

@@ -61,11 +61,15 @@
 // not delete anything on the server. [MemoryJournal] is the in-memory
 // implementation; [JournalState] is its per-account state as plain data.
 //
-// Two optional interfaces make a check of many messages cheaper where a
+// Three optional interfaces make a check of many messages cheaper where a
 // journal access is a transaction: a [BatchRecorder] writes the records of
-// several deliveries in one durable write, and an [IDLister] lists the
-// account's Message-IDs, which a check reads once instead of asking
-// DeliveredID about each message. The three implementations have both.
+// several deliveries in one durable write, a [BatchReader] reads the states
+// of every listed UID at once instead of one Delivered per message, and
+// an [IDLister] lists the account's Message-IDs, which a check reads once
+// instead of asking DeliveredID about each message. [RecordAll] and
+// [DeliveredAll] use the first two where a journal has them and the
+// Journal's own methods otherwise. The three implementations have all
+// three.
 //
 // # Leases
 //

@@ -232,6 +232,8 @@ var (
 
 	_ BatchRecorder = (*MemoryJournal)(nil)
 	_ BatchRecorder = (*fencedMemoryJournal)(nil)
+	_ BatchReader   = (*MemoryJournal)(nil)
+	_ BatchReader   = (*fencedMemoryJournal)(nil)
 )
 
 // NewMemoryJournal returns an empty MemoryJournal.
@@ -284,6 +286,16 @@ func (j *MemoryJournal) Delivered(ctx context.Context, accountID, key string) (D
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	return j.state(accountID).Delivered(key), nil
+}
+
+// DeliveredBatch implements [BatchReader].
+func (j *MemoryJournal) DeliveredBatch(ctx context.Context, accountID string, keys []string) (map[string]Delivery, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.state(accountID).DeliveredBatch(keys), nil
 }
 
 // Record implements [Journal].
@@ -393,6 +405,10 @@ func (fj *fencedMemoryJournal) Delivered(ctx context.Context, accountID, key str
 	return fj.j.Delivered(ctx, accountID, key)
 }
 
+func (fj *fencedMemoryJournal) DeliveredBatch(ctx context.Context, accountID string, keys []string) (map[string]Delivery, error) {
+	return fj.j.DeliveredBatch(ctx, accountID, keys)
+}
+
 func (fj *fencedMemoryJournal) Record(ctx context.Context, accountID string, r Record) error {
 	return fj.j.write(ctx, fj.f, accountID, func(st *JournalState) { st.Record(r) })
 }
@@ -489,6 +505,18 @@ func (st *JournalState) pruneIDs(now time.Time) {
 // Delivered returns the state of key.
 func (st *JournalState) Delivered(key string) Delivery {
 	return Delivery{Rcpts: slices.Clone(st.Deliveries[key]), Final: st.Final[key], Notices: slices.Clone(st.Notices[key])}
+}
+
+// DeliveredBatch returns the states of keys, leaving out the keys with
+// nothing recorded (see [BatchReader]).
+func (st *JournalState) DeliveredBatch(keys []string) map[string]Delivery {
+	out := make(map[string]Delivery, len(keys))
+	for _, k := range keys {
+		if d := st.Delivered(k); !d.empty() {
+			out[k] = d
+		}
+	}
+	return out
 }
 
 // Record applies r: its part for the key, then its Message-ID record. The

@@ -21,7 +21,7 @@ func TestMemoryJournal(t *testing.T) {
 }
 
 // plainJournal hides every method but the Journal interface's, so that
-// RecordAll takes its fallback path.
+// RecordAll and DeliveredAll take their fallback paths.
 type plainJournal struct{ account.Journal }
 
 func TestRecordAllWithoutBatchRecorder(t *testing.T) {
@@ -29,6 +29,7 @@ func TestRecordAllWithoutBatchRecorder(t *testing.T) {
 		j := account.NewMemoryJournal()
 		j.Now = now
 		var _ account.BatchRecorder = j
+		var _ account.BatchReader = j
 		return plainJournal{j}
 	})
 }

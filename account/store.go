@@ -189,6 +189,39 @@ type IDLister interface {
 	MessageIDs(ctx context.Context, accountID string, limit int) ([]string, bool, error)
 }
 
+// A BatchReader is a Journal that reads the states of many message keys at
+// once (a database store: one query per few hundred keys): a check reads
+// those of every listed UID when it plans, instead of asking Delivered
+// about each, where a question costs a round trip or a read transaction.
+type BatchReader interface {
+	// DeliveredBatch returns the state of each of keys, as Delivered
+	// returns it, by key; a key with nothing recorded is left out.
+	DeliveredBatch(ctx context.Context, accountID string, keys []string) (map[string]Delivery, error)
+}
+
+// DeliveredAll returns the states of keys through j, as
+// [BatchReader.DeliveredBatch] does: at once when j is a BatchReader,
+// otherwise with Delivered for each.
+func DeliveredAll(ctx context.Context, j Journal, accountID string, keys []string) (map[string]Delivery, error) {
+	if b, ok := j.(BatchReader); ok {
+		return b.DeliveredBatch(ctx, accountID, keys)
+	}
+	out := map[string]Delivery{}
+	for _, k := range keys {
+		d, err := j.Delivered(ctx, accountID, k)
+		if err != nil {
+			return nil, err
+		}
+		if !d.empty() {
+			out[k] = d
+		}
+	}
+	return out, nil
+}
+
+// empty reports whether nothing is recorded in d.
+func (d Delivery) empty() bool { return len(d.Rcpts) == 0 && !d.Final && len(d.Notices) == 0 }
+
 // A BatchRecorder is a Journal that makes several records durable in one
 // write (one transaction, one commit): the Pipeline groups the records of
 // deliveries that finish together, saving a synchronous commit per message.

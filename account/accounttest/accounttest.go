@@ -745,6 +745,60 @@ func TestJournal(t *testing.T, newJournal func(t *testing.T, now func() time.Tim
 		assert.Empty(t, other)
 	})
 
+	t.Run("DeliveredBatch", func(t *testing.T) {
+		// The states of many keys read at once (in one read by a
+		// BatchReader, with Delivered for each otherwise) are those
+		// Delivered returns, keys with nothing recorded left out, per
+		// account; more keys than one query of a database store takes.
+		clk := NewClock()
+		j := newJournal(t, clk.Now)
+		ctx := t.Context()
+		now := clk.Now()
+		const n = 1203
+		keys := make([]string, n)
+		want := map[string]account.Delivery{}
+		var recs []account.Record
+		for i := range keys {
+			k := "u" + strconv.Itoa(i)
+			keys[i] = k
+			var r account.Record
+			switch i % 4 {
+			case 0:
+				continue // nothing recorded
+			case 1:
+				r = account.Record{Key: k, Rcpts: []string{"y@example.com", "x@example.com"}}
+				want[k] = account.Delivery{Rcpts: []string{"x@example.com", "y@example.com"}}
+			case 2:
+				r = account.Record{Key: k, Rcpts: []string{"x@example.com"}, Final: true}
+				want[k] = account.Delivery{Rcpts: []string{"x@example.com"}, Final: true}
+			case 3:
+				r = account.Record{Key: k, Final: true, Notices: []account.Notice{account.NoticeOversize, account.NoticeForeign}}
+				want[k] = account.Delivery{Final: true, Notices: []account.Notice{account.NoticeForeign, account.NoticeOversize}}
+			}
+			r.At = now
+			recs = append(recs, r)
+		}
+		_, err := j.Sync(ctx, "a", keys, now)
+		require.NoError(t, err)
+		require.NoError(t, account.RecordAll(ctx, j, "a", recs))
+		require.NoError(t, j.Record(ctx, "b", account.Record{Key: "u0", Final: true, At: now}))
+
+		got, err := account.DeliveredAll(ctx, j, "a", append(slices.Clone(keys), "unknown"))
+		require.NoError(t, err)
+		assert.Equal(t, want, got)
+		for _, k := range []string{"u0", "u1", "u2", "u3", keys[n-1]} {
+			d, err := j.Delivered(ctx, "a", k)
+			require.NoError(t, err)
+			assert.Equal(t, want[k], d, "Delivered agrees for %s", k)
+		}
+		got, err = account.DeliveredAll(ctx, j, "b", []string{"u0", "u1"})
+		require.NoError(t, err)
+		assert.Equal(t, map[string]account.Delivery{"u0": {Final: true}}, got, "states are per account")
+		got, err = account.DeliveredAll(ctx, j, "a", nil)
+		require.NoError(t, err)
+		assert.Empty(t, got)
+	})
+
 	t.Run("Forget", func(t *testing.T) {
 		clk := NewClock()
 		j := newJournal(t, clk.Now)

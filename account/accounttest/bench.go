@@ -51,6 +51,23 @@ func BenchmarkJournal(b *testing.B, j account.Journal) {
 			}
 		}
 	})
+	// The states of a listing of 1,000 UIDs, as a check's plan reads them
+	// (at once where the journal is an account.BatchReader).
+	b.Run("DeliveredAll1000", func(b *testing.B) {
+		if _, err := j.Sync(ctx, "bench-all", uids, time.Now()); err != nil {
+			b.Fatal(err)
+		}
+		for i, u := range uids[:len(uids)/2] {
+			if err := j.Record(ctx, "bench-all", account.Record{Key: u, Rcpts: []string{"a@example.com"}, Final: i%2 == 0, At: time.Now()}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		for b.Loop() {
+			if _, err := account.DeliveredAll(ctx, j, "bench-all", uids); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
 
 // BenchmarkLocker measures one Acquire and Release of a lease.

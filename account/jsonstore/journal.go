@@ -100,6 +100,7 @@ var (
 	_ account.Fencer  = (*Journal)(nil)
 
 	_ account.BatchRecorder = (*Journal)(nil)
+	_ account.BatchReader   = (*Journal)(nil)
 )
 
 // Fenced implements [account.Fencer] for leases from a [Locker]: each write
@@ -181,6 +182,22 @@ func (j *Journal) Delivered(ctx context.Context, accountID, key string) (account
 		return nil
 	})
 	return out, err
+}
+
+// DeliveredBatch implements [account.BatchReader]: one reading of the
+// file for every key.
+func (j *Journal) DeliveredBatch(ctx context.Context, accountID string, keys []string) (map[string]account.Delivery, error) {
+	out := map[string]account.Delivery{}
+	err := j.f.read(ctx, func(v *journalFile) error {
+		if st := v.Accounts[accountID]; st != nil {
+			out = st.DeliveredBatch(keys)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // Record implements [account.Journal].

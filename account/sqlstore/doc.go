@@ -58,9 +58,13 @@
 // its expiry, and journal_guard (migration 7) one row per account with a
 // deletion guard state ([account.Guard]: the window as JSON text, the
 // tripped and released times). Each Journal write is one transaction ([Store.RecordBatch]
-// writes all its records in one, with multi-row inserts); it is durable when it
+// writes all its records in one, with multi-row inserts; Forget deletes
+// the rows of up to 500 keys per statement); it is durable when it
 // returns as far as the engine's commit is (see package sqlite for its
 // settings; PostgreSQL with its default synchronous_commit=on).
+// [Store.DeliveredBatch] reads the states of up to 500 keys per query, so
+// that a check reads those of a whole listing in a few queries instead of
+// one read transaction per message.
 //
 // # Leases and fencing
 //

@@ -25,6 +25,8 @@ var (
 	_ account.BatchRecorder = (*journal)(nil)
 	_ account.IDLister      = (*Store)(nil)
 	_ account.IDLister      = (*journal)(nil)
+	_ account.BatchReader   = (*Store)(nil)
+	_ account.BatchReader   = (*journal)(nil)
 )
 
 // Fenced implements [account.Fencer]: the returned Journal refuses writes
@@ -83,6 +85,11 @@ func (s *Store) Sync(ctx context.Context, accountID string, uids []string, now t
 // Delivered implements [account.Journal].
 func (s *Store) Delivered(ctx context.Context, accountID, key string) (account.Delivery, error) {
 	return (&journal{s: s}).Delivered(ctx, accountID, key)
+}
+
+// DeliveredBatch implements [account.BatchReader].
+func (s *Store) DeliveredBatch(ctx context.Context, accountID string, keys []string) (map[string]account.Delivery, error) {
+	return (&journal{s: s}).DeliveredBatch(ctx, accountID, keys)
 }
 
 // Record implements [account.Journal].
@@ -239,6 +246,73 @@ func (j *journal) Delivered(ctx context.Context, accountID, key string) (account
 	slices.Sort(d.Rcpts)
 	slices.Sort(d.Notices)
 	return d, nil
+}
+
+// deliveredBatch reads the recipients and marks of rows keys in one query.
+func deliveredBatch(rows int) string {
+	in := tuples(rows, 1)
+	return `SELECT msg_key, rcpt, 0 FROM journal_deliveries WHERE account_id = ? AND msg_key IN (` + in + `)
+	UNION ALL SELECT msg_key, mark, 1 FROM journal_marks WHERE account_id = ? AND msg_key IN (` + in + `)`
+}
+
+// DeliveredBatch implements [account.BatchReader]: one query for up to
+// batchRows keys, prepared when it has that many (a listing's keys come
+// in such batches, the rest once per check).
+func (j *journal) DeliveredBatch(ctx context.Context, accountID string, keys []string) (map[string]account.Delivery, error) {
+	out := make(map[string]account.Delivery)
+	args := make([]any, len(keys))
+	for i, k := range keys {
+		args[i] = k
+	}
+	err := batches(args, 1, func(batch []any, n int) error {
+		q := deliveredBatch(n)
+		all := make([]any, 0, 2*n+2)
+		all = append(append(append(append(all, accountID), batch...), accountID), batch...)
+		var rows *sql.Rows
+		var err error
+		if n == batchRows {
+			var st *sql.Stmt
+			if st, err = j.s.prepared(ctx, q); err != nil {
+				return err
+			}
+			rows, err = st.QueryContext(ctx, all...)
+		} else {
+			rows, err = j.s.db.QueryContext(ctx, j.s.q(q), all...)
+		}
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var key, v string
+			var mark int
+			if err := rows.Scan(&key, &v, &mark); err != nil {
+				return err
+			}
+			d := out[key]
+			switch {
+			case mark == 0:
+				d.Rcpts = append(d.Rcpts, v)
+			case v == markFinal:
+				d.Final = true
+			case strings.HasPrefix(v, markNotice):
+				d.Notices = append(d.Notices, account.Notice(strings.TrimPrefix(v, markNotice)))
+			default:
+				continue
+			}
+			out[key] = d
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: delivered: %w", err)
+	}
+	for k, d := range out {
+		slices.Sort(d.Rcpts)
+		slices.Sort(d.Notices)
+		out[k] = d
+	}
+	return out, nil
 }
 
 func (j *journal) Record(ctx context.Context, accountID string, r account.Record) error {
@@ -412,15 +486,20 @@ func (j *journal) Forget(ctx context.Context, accountID string, keys ...string) 
 		if err := j.check(ctx, tx, accountID); err != nil {
 			return err
 		}
-		for _, k := range keys {
-			for _, q := range []string{
-				`DELETE FROM journal_deliveries WHERE account_id = ? AND msg_key = ?`,
-				`DELETE FROM journal_marks WHERE account_id = ? AND msg_key = ?`,
-				`DELETE FROM journal_seen WHERE account_id = ? AND uid = ?`,
-			} {
-				if _, err := tx.ExecContext(ctx, j.s.q(q), accountID, k); err != nil {
-					return fmt.Errorf("sqlstore: forget: %w", err)
-				}
+		// Three statements per batchRows keys, not per key: a check
+		// forgets every message it deleted.
+		args := make([]any, len(keys))
+		for i, k := range keys {
+			args[i] = k
+		}
+		for _, table := range [][2]string{{"journal_deliveries", "msg_key"}, {"journal_marks", "msg_key"}, {"journal_seen", "uid"}} {
+			err := batches(args, 1, func(batch []any, n int) error {
+				_, err := tx.ExecContext(ctx, j.s.q(`DELETE FROM `+table[0]+` WHERE account_id = ? AND `+table[1]+
+					` IN (`+tuples(n, 1)+`)`), append([]any{accountID}, batch...)...)
+				return err
+			})
+			if err != nil {
+				return fmt.Errorf("sqlstore: forget: %w", err)
 			}
 		}
 		return nil

@@ -114,6 +114,9 @@ func (p *perAccountFence) Sync(ctx context.Context, id string, uids []string, no
 func (p *perAccountFence) Delivered(ctx context.Context, id, key string) (account.Delivery, error) {
 	return p.get(id).Delivered(ctx, id, key)
 }
+func (p *perAccountFence) DeliveredBatch(ctx context.Context, id string, keys []string) (map[string]account.Delivery, error) {
+	return account.DeliveredAll(ctx, p.get(id), id, keys)
+}
 func (p *perAccountFence) Record(ctx context.Context, id string, r account.Record) error {
 	return p.get(id).Record(ctx, id, r)
 }
