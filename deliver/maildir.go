@@ -527,6 +527,9 @@ type maildirTarget struct {
 // maildirSeq makes unique names unique within the process.
 var maildirSeq atomic.Uint64
 
+// pid is this process's id in unique names, read once (a system call).
+var pid = strconv.Itoa(os.Getpid())
+
 // uniqueName is a unique name for a file in new/ (NoKeyNames, or no key).
 func (m *Maildir) uniqueName() string { return m.name("") }
 
@@ -542,7 +545,7 @@ func (m *Maildir) tmpName() string { return m.name("R" + proc.Tag) }
 func (m *Maildir) name(tag string) string {
 	now := time.Now()
 	return strconv.FormatInt(now.Unix(), 10) + ".M" + strconv.Itoa(now.Nanosecond()/1000) +
-		"P" + strconv.Itoa(os.Getpid()) + "Q" + strconv.FormatUint(maildirSeq.Add(1), 10) + tag + "." + m.host
+		"P" + pid + "Q" + strconv.FormatUint(maildirSeq.Add(1), 10) + tag + "." + m.host
 }
 
 // tmpMaxAge is the age past which any file in tmp/ is removed (maildir(5)).
@@ -568,15 +571,14 @@ func (m *Maildir) sweepTmp(dir string, now time.Time) {
 		names = append(names, name)
 		return true
 	})
-	self := strconv.Itoa(os.Getpid())
 	for _, name := range names {
 		path := filepath.Join(tmp, name)
 		if sm := tmpNameRE.FindStringSubmatch(name); sm != nil && sm[3] == m.host {
-			pid, tag := sm[1], sm[2]
-			if pid == self && tag == proc.Tag {
+			owner, tag := sm[1], sm[2]
+			if owner == pid && tag == proc.Tag {
 				continue // this process's: its writer removes it
 			}
-			if n, err := strconv.Atoi(pid); pid == self || err == nil && proc.Gone(n) {
+			if n, err := strconv.Atoi(owner); owner == pid || err == nil && proc.Gone(n) {
 				_ = m.fs.Remove(path)
 				continue
 			}
