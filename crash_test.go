@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -183,6 +184,9 @@ func crashPoint(t *testing.T, tc crashSetup, conc int) {
 	}
 
 	for session := 1; session <= 4; session++ {
+		// The server lets go of the mailbox of a session cut short once it
+		// sees the connection end; the restarted check comes after that.
+		require.Eventually(t, func() bool { return !srv.Locked(popUser) }, 5*time.Second, time.Millisecond)
 		var uids []string
 		for _, m := range srv.Mailbox(popUser) {
 			uids = append(uids, m.UID)

@@ -184,6 +184,7 @@ func newReader(c net.Conn) *bufio.Reader { return bufio.NewReader(c) }
 
 func unlocked(s *Server, user string) bool {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.users[user] != nil && s.users[user].holder == 0
+	known := s.users[user] != nil
+	s.mu.Unlock()
+	return known && !s.Locked(user)
 }

@@ -345,6 +345,16 @@ func (s *Server) Overlaps(user string) int {
 	return 0
 }
 
+// Locked reports whether a session holds user's mailbox: one logged in
+// that has not ended yet. A client that hung up holds it until the server
+// has noticed (a test that starts the next session at once may be refused
+// with "-ERR [IN-USE]", as by a real server).
+func (s *Server) Locked(user string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.users[user] != nil && s.users[user].holder != 0
+}
+
 // Sessions returns the number of connections accepted so far.
 func (s *Server) Sessions() int {
 	s.mu.Lock()
