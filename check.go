@@ -206,6 +206,7 @@ func (c *check) tally(mr *MessageReport) {
 	if mr.Outcome == "" {
 		mr.Outcome = outcomeOf(mr)
 	}
+	mr.detach()
 	c.mu.Lock()
 	switch mr.Action {
 	case pop.Delete:

@@ -30,9 +30,12 @@ type finisher struct {
 	// tails holds, per serialisation key (a message key; a copy's
 	// Message-ID with one of its recipients), a channel closed when the
 	// last message started with that key is finished. Handle's goroutine
-	// only.
-	tails map[string]chan struct{}
-	rec   *recorder.Recorder
+	// only. Keys whose channel is closed are pruned once the map holds
+	// pruneAt of them, so that it holds about the pending messages' keys
+	// rather than every key of the check.
+	tails   map[string]chan struct{}
+	pruneAt int
+	rec     *recorder.Recorder
 
 	mu sync.Mutex
 	// decided holds the decisions by message number; undecided the
@@ -44,6 +47,10 @@ type finisher struct {
 
 // pendingPerSlot sets how many messages may wait for the journal per slot.
 const pendingPerSlot = 8
+
+// minPruneAt is the least number of serialisation keys the finisher holds
+// before it forgets those of finished messages.
+const minPruneAt = 256
 
 // newFinisher returns a finisher of n slots. With one slot, one message is
 // pending at a time: each is finished, journal included, before the next
@@ -57,6 +64,7 @@ func newFinisher(write func([]account.Record) error, n int) *finisher {
 		slots:   make(chan struct{}, n),
 		pending: make(chan struct{}, pending),
 		tails:   map[string]chan struct{}{},
+		pruneAt: minPruneAt,
 		decided: map[int]pop.Action{},
 	}
 	// Every pending message may queue for one commit, and a commit waits
@@ -97,6 +105,9 @@ func (f *finisher) start(ctx context.Context, mr *MessageReport, sp *spool.Spool
 		return err
 	}
 	s := &spooled{Spool: sp, release: func() { <-f.slots }}
+	if len(f.tails) >= f.pruneAt {
+		f.prune()
+	}
 	var after []chan struct{}
 	done := make(chan struct{})
 	for _, k := range serial {
@@ -126,6 +137,21 @@ func (f *finisher) start(ctx context.Context, mr *MessageReport, sp *spool.Spool
 		finished(mr)
 	})
 	return nil
+}
+
+// prune forgets the serialisation keys whose last message is finished
+// (nothing started later has to wait for it), and sets the size of the
+// next pruning to twice what is left, so that pruning costs a constant
+// amount per message.
+func (f *finisher) prune() {
+	for k, t := range f.tails {
+		select {
+		case <-t:
+			delete(f.tails, k)
+		default:
+		}
+	}
+	f.pruneAt = max(2*len(f.tails), minPruneAt)
 }
 
 // acquire takes a pending token and then a slot, or neither when ctx ends

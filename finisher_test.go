@@ -71,3 +71,43 @@ func TestSpoolMemoryDefault(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, int64(256<<10), p.opt.Spool.Memory)
 }
+
+// The finisher forgets the serialisation keys of finished messages: over a
+// check of many messages it holds the keys of the messages still pending,
+// not one per message handled, and a message whose key is still pending
+// keeps waiting for it after a pruning.
+func TestFinisherForgetsFinishedKeys(t *testing.T) {
+	f := newFinisher(func([]account.Record) error { return nil }, 2)
+	defer f.close()
+	var mu sync.Mutex
+	var order []string
+	release := make(chan struct{})
+	first := func(ctx context.Context, mr *MessageReport, s *spooled) pop.Action {
+		<-release
+		mu.Lock()
+		defer mu.Unlock()
+		order = append(order, "first")
+		return pop.Delete
+	}
+	nop := func(context.Context, *MessageReport, *spooled) pop.Action { return pop.Delete }
+	require.NoError(t, f.start(t.Context(), &MessageReport{Number: 1}, spool.New(nil), []string{"key x"}, first, func(*MessageReport) {}))
+	const n = 2000
+	for i := range n {
+		mr := &MessageReport{Number: i + 2, Key: fmt.Sprint("k", i)}
+		serial := []string{"key " + mr.Key, "copy id@example.com " + mr.Key}
+		require.NoError(t, f.start(t.Context(), mr, spool.New(nil), serial, nop, func(*MessageReport) {}))
+	}
+	assert.Less(t, len(f.tails), 2*minPruneAt, "keys of finished messages kept")
+	assert.Contains(t, f.tails, "key x", "the pending message's key was pruned")
+	second := func(ctx context.Context, mr *MessageReport, s *spooled) pop.Action {
+		mu.Lock()
+		defer mu.Unlock()
+		order = append(order, "second")
+		return pop.Delete
+	}
+	require.NoError(t, f.start(t.Context(), &MessageReport{Number: n + 2}, spool.New(nil), []string{"key x"}, second, func(*MessageReport) {}))
+	close(release)
+	decided, _ := f.wait()
+	assert.Len(t, decided, n+2)
+	assert.Equal(t, []string{"first", "second"}, order)
+}

@@ -2,9 +2,11 @@ package multidrop
 
 import (
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/multidrop/multidrop/deliver"
+	"github.com/multidrop/multidrop/parse"
 	"github.com/multidrop/multidrop/pop"
 	"github.com/multidrop/multidrop/resolve"
 )
@@ -98,6 +100,46 @@ type MessageReport struct {
 	Err error
 
 	slot int // index in Report.Messages
+}
+
+// detach gives the report copies of its own of the strings it took from
+// the message's header (Subject, From, Message-ID, the addresses and
+// field names of the resolution's candidates): they are substrings of the
+// whole header, which the check's report would otherwise keep alive until
+// the check ends, for every message of it (a few KiB each, where DKIM
+// signatures and Received chains make the header long). Equal strings
+// share one copy.
+func (mr *MessageReport) detach() {
+	copies := map[string]string{}
+	own := func(s *string) {
+		if *s == "" {
+			return
+		}
+		c, ok := copies[*s]
+		if !ok {
+			c = strings.Clone(*s)
+			copies[c] = c
+		}
+		*s = c
+	}
+	candidate := func(c *parse.Candidate) {
+		for _, s := range []*string{&c.Address, &c.Name, &c.Field, &c.Local, &c.Domain, &c.Route} {
+			own(s)
+		}
+	}
+	own(&mr.Subject)
+	own(&mr.From)
+	own(&mr.MessageID)
+	res := &mr.Resolution
+	for i := range res.Recipients {
+		candidate(&res.Recipients[i].Candidate)
+	}
+	for i := range res.Rejected {
+		candidate(&res.Rejected[i].Candidate)
+	}
+	for i := range res.Explanation.Steps {
+		candidate(&res.Explanation.Steps[i].Candidate)
+	}
 }
 
 // Outcome says what became of a message in a check.

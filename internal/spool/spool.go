@@ -440,16 +440,17 @@ const readChunk = 32 << 10
 // and reusing their buffers saves the allocation, the zeroing and the
 // garbage collection of most bytes downloaded, while what the pool keeps
 // stays bounded (a sync.Pool would keep any number until the next
-// collections). poolBytes is two buffers of the Pipeline's default
-// in-memory threshold (1 MiB): the pool's bytes are live heap, which the
-// garbage collector's goal doubles, and in scripts/bench-pipeline's corpus
-// run 4 MiB cost 3-5 MiB of peak RSS for no measurable CPU time.
+// collections). poolBytes is four buffers of the Pipeline's default
+// in-memory threshold (256 KiB): the pool's bytes are live heap, which the
+// garbage collector's goal multiplies, and in scripts/bench-pipeline's
+// corpus run 4 MiB cost 3-5 MiB of peak RSS for no measurable CPU time,
+// 2 MiB about 1 MiB more than 1 MiB.
 const (
 	minShift  = 12 // 4 KiB
 	maxShift  = 22 // 4 MiB
 	minBuf    = 1 << minShift
 	maxPooled = 1 << maxShift
-	poolBytes = 2 << 20
+	poolBytes = 1 << 20
 )
 
 var pool struct {

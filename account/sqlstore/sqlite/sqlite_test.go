@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"os"
 	"os/exec"
@@ -429,4 +430,20 @@ func TestJournalRetention(t *testing.T) {
 		s := temp(t, now)
 		return s, s
 	})
+}
+
+// Every connection opened with DSN caches at most 256 KiB of pages, not
+// SQLite's default 2 MiB, and keeps the durability settings.
+func TestDSNPragmas(t *testing.T) {
+	db, err := sql.Open("sqlite", sqlite.DSN(filepath.Join(t.TempDir(), "m.db")))
+	require.NoError(t, err)
+	defer db.Close()
+	for _, c := range []struct {
+		pragma string
+		want   string
+	}{{"cache_size", "-256"}, {"synchronous", "2"}, {"journal_mode", "wal"}, {"foreign_keys", "1"}} {
+		var got string
+		require.NoError(t, db.QueryRowContext(t.Context(), "PRAGMA "+c.pragma).Scan(&got))
+		assert.Equal(t, c.want, got, c.pragma)
+	}
 }
