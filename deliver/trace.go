@@ -11,6 +11,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -423,8 +424,11 @@ func (h *Hygiene) Reader(msg io.Reader) io.Reader {
 	if fields == nil {
 		fields = defaultEnvelopeFields
 	}
+	br := filterBufs.Get().(*bufio.Reader)
+	br.Reset(msg)
 	f := &headerFilter{
-		r:      bufio.NewReaderSize(msg, 4096),
+		r:      br,
+		src:    msg,
 		names:  make(map[string]bool, len(fields)),
 		remove: hy.Action == RemoveEnvelopeFields,
 		prefix: hy.RenamePrefix,
@@ -443,9 +447,14 @@ func (h *Hygiene) Reader(msg io.Reader) io.Reader {
 	return f
 }
 
+// filterBufs holds the read buffers of headerFilters, each used only while
+// a message's header passes.
+var filterBufs = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
+
 // headerFilter is the streaming rewriter behind Hygiene.Reader.
 type headerFilter struct {
-	r       *bufio.Reader
+	r       *bufio.Reader   // nil once the header is past and r was drained
+	src     io.Reader       // what r reads
 	names   map[string]bool // lower-case field names acted on
 	remove  bool
 	prefix  string
@@ -474,6 +483,16 @@ func (f *headerFilter) Read(p []byte) (int, error) {
 		}
 		switch f.state {
 		case fsBody:
+			if f.r != nil && f.r.Buffered() == 0 {
+				// The body goes straight through; the buffer serves
+				// the next message.
+				f.r.Reset(nil)
+				filterBufs.Put(f.r)
+				f.r = nil
+			}
+			if f.r == nil {
+				return f.src.Read(p)
+			}
 			return f.r.Read(p)
 		case fsPass, fsDrop:
 			line, end, err := f.lineChunk()

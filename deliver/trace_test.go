@@ -258,3 +258,25 @@ func BenchmarkHygieneReader(b *testing.B) {
 		}
 	}
 }
+
+// The filter's read buffer serves only the header: once the body starts
+// and the buffer is drained it goes back to the pool for the next message,
+// and the body is read straight from the source.
+func TestHygieneReaderReleasesBuffer(t *testing.T) {
+	body := strings.Repeat("body line\r\n", 2000)
+	msg := "Received: from a\r\nDelivered-To: x@example.com\r\nSubject: s\r\n\r\n" + body
+	r := (&Hygiene{}).Reader(strings.NewReader(msg))
+	f, ok := r.(*headerFilter)
+	require.True(t, ok)
+	var out bytes.Buffer
+	p := make([]byte, 100)
+	for f.r != nil {
+		n, err := r.Read(p)
+		require.NoError(t, err)
+		out.Write(p[:n])
+	}
+	assert.Less(t, out.Len(), 2*4096, "the buffer was kept into the body")
+	_, err := io.Copy(&out, r)
+	require.NoError(t, err)
+	assert.Equal(t, "Received: from a\r\nX-Original-Delivered-To: x@example.com\r\nSubject: s\r\n\r\n"+body, out.String())
+}

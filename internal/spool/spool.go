@@ -32,7 +32,7 @@ import (
 const DefaultThreshold = 1 << 20
 
 // bufSize is the size of the write buffer in front of the temporary file.
-const bufSize = 256 << 10
+const bufSize = 64 << 10
 
 // Options configures a Spool. A nil *Options means all defaults.
 type Options struct {
@@ -45,8 +45,10 @@ type Options struct {
 	// MaxSize is the largest message accepted, in bytes; 0 means no limit.
 	MaxSize int64
 	// SizeHint is the expected size of the message (a POP3 scan listing's),
-	// or 0: the memory is then taken at once instead of growing. A wrong
-	// hint costs time, never correctness.
+	// or 0: the memory is then taken at once instead of growing, and a
+	// message announced larger than Threshold goes to the file from its
+	// first byte (no memory buffer filled and copied first). A wrong hint
+	// costs time, never correctness.
 	SizeHint int64
 }
 
@@ -137,6 +139,9 @@ func (s *Spool) write(p []byte) (int, error) {
 
 // append stores p, spilling to the file when the threshold is crossed.
 func (s *Spool) append(p []byte) (int, error) {
+	if err := s.spillEarly(); err != nil {
+		return 0, err
+	}
 	if !s.spilled && s.size+int64(len(p)) <= s.threshold {
 		s.reserve(len(p))
 		s.mem = append(s.mem, p...)
@@ -194,6 +199,15 @@ func (s *Spool) reserve(n int) {
 	s.mem = m
 }
 
+// spillEarly spills an empty spool whose size hint is over the threshold:
+// the message will not fit in memory.
+func (s *Spool) spillEarly() error {
+	if s.spilled || s.size > 0 || s.hint <= s.threshold {
+		return nil
+	}
+	return s.spill()
+}
+
 // spill moves the in-memory bytes to a new temporary file.
 func (s *Spool) spill() error {
 	f, err := os.CreateTemp(s.dir, "multidrop-spool-*")
@@ -240,6 +254,10 @@ func (s *Spool) ReadFrom(r io.Reader) (int64, error) {
 	}
 	if s.err != nil {
 		return 0, s.err
+	}
+	if err := s.spillEarly(); err != nil {
+		s.err = err
+		return 0, err
 	}
 	var total int64
 	var buf []byte

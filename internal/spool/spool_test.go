@@ -50,7 +50,13 @@ func TestSpoolRoundTrip(t *testing.T) {
 				s, err := Read(r, &Options{Threshold: tc.threshold, Dir: dir, SizeHint: hint})
 				require.NoError(t, err)
 				assert.Equal(t, int64(tc.size), s.Size())
-				assert.Equal(t, tc.inMemory, s.InMemory())
+				// A hint over the threshold sends the message to the
+				// file at once.
+				threshold := tc.threshold
+				if threshold == 0 {
+					threshold = DefaultThreshold
+				}
+				assert.Equal(t, tc.inMemory && hint <= threshold, s.InMemory())
 				for range 3 { // re-readable any number of times
 					got, err := io.ReadAll(s.Reader())
 					require.NoError(t, err)
@@ -331,4 +337,25 @@ func TestSpoolPoolBound(t *testing.T) {
 	require.NoError(t, open().Close())
 	runtime.ReadMemStats(&after)
 	assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(len(msg)/4), "the pooled buffer reused")
+}
+
+// A message announced larger than the threshold goes to the file from its
+// first byte: no memory buffer of the threshold's size is filled, copied
+// and dropped first.
+func TestSpoolHintOverThreshold(t *testing.T) {
+	const threshold, size = 1 << 20, 3 << 20
+	dir := t.TempDir()
+	want := randomBytes(size, 11)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	s, err := Read(bytes.NewReader(want), &Options{Threshold: threshold, Dir: dir, SizeHint: size})
+	require.NoError(t, err)
+	runtime.ReadMemStats(&after)
+	defer s.Close()
+	assert.False(t, s.InMemory())
+	assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(threshold/2), "the threshold's memory was taken")
+	got, err := io.ReadAll(s.Reader())
+	require.NoError(t, err)
+	assert.True(t, bytes.Equal(want, got))
 }
