@@ -44,14 +44,13 @@ const minProcs = 4
 
 // defaultGCPercent is the GOGC multidropd runs with unless the environment
 // sets one. A check's heap is mostly short-lived message bytes (spools,
-// copy buffers), so a collection goal of 1.25 times the live heap instead
-// of twice lowers the peak RSS at little cost. In scripts/bench-pipeline's
-// corpus run (2,000 messages, plain, 3 runs each): first 40.2 MiB at
-// GOGC=100, 38.2 MiB at 50, 35.8 MiB at 25 (CPU 2.44, 2.51, 2.55 s, within
-// the runs' spread); once the check kept less per message, 35.4 MiB at 50
-// and 32.7 MiB at 25 (CPU 2.01 and 1.92 s). The collector then runs about
-// twice as often as at 50, on a live heap of a few MiB (1-3 % of the CPU).
-const defaultGCPercent = 25
+// copy buffers), so a collection goal of 1.5 times the live heap instead
+// of twice lowers the peak RSS. In scripts/bench-pipeline's corpus run
+// (2,000 messages, plain, medians of 3, on a quiet machine, once the check
+// kept little per message and allocated 64 MB): 35.1 MiB and 1.62 s of
+// CPU at GOGC=100, 31.5 MiB and 1.86 s at 50, 30.1 MiB and 2.16 s at 25 —
+// below 50 each MiB saved costs a fifth of a second of collections.
+const defaultGCPercent = 50
 
 // gcPercent returns the GC percentage to set, unless the environment sets
 // GOGC (ok is false then: the administrator's choice stands).

@@ -27,7 +27,7 @@ func TestProcs(t *testing.T) {
 func TestGCPercent(t *testing.T) {
 	p, ok := gcPercent("")
 	assert.True(t, ok)
-	assert.Equal(t, 25, p)
+	assert.Equal(t, 50, p)
 	_, ok = gcPercent("200")
 	assert.False(t, ok, "the administrator's GOGC stands")
 	_, ok = gcPercent("off")
