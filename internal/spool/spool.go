@@ -12,7 +12,7 @@
 //
 // # Bounds
 //
-// Memory use is bounded by the threshold plus one write buffer, whatever the
+// Memory use is bounded by the threshold plus one chunk (32 KiB), whatever the
 // size of the message. The temporary file is unlinked as soon as it is created
 // where the operating system allows it, so a crash leaves nothing behind.
 // A size cap ([Options].MaxSize) makes writes fail with a [*TooLargeError].
@@ -22,7 +22,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/bits"
 	"os"
 	"sync"
 )
@@ -32,7 +31,7 @@ import (
 const DefaultThreshold = 1 << 20
 
 // bufSize is the size of the write buffer in front of the temporary file.
-const bufSize = 64 << 10
+const bufSize = chunkSize
 
 // Options configures a Spool. A nil *Options means all defaults.
 type Options struct {
@@ -45,9 +44,8 @@ type Options struct {
 	// MaxSize is the largest message accepted, in bytes; 0 means no limit.
 	MaxSize int64
 	// SizeHint is the expected size of the message (a POP3 scan listing's),
-	// or 0: the memory is then taken at once instead of growing, and a
-	// message announced larger than Threshold goes to the file from its
-	// first byte (no memory buffer filled and copied first). A wrong hint
+	// or 0: a message announced larger than Threshold goes to the file
+	// from its first byte (no memory filled and copied first). A wrong hint
 	// costs time, never correctness.
 	SizeHint int64
 }
@@ -73,7 +71,7 @@ type Spool struct {
 	hint      int64
 
 	mu      sync.Mutex
-	mem     []byte   // the message while it is in memory
+	mem     [][]byte // the message while it is in memory: full chunks, the last one filling
 	f       *os.File // the temporary file, once spilled
 	name    string   // file name still to remove on Close ("" when unlinked)
 	wbuf    []byte   // pending bytes not yet written to f
@@ -143,10 +141,15 @@ func (s *Spool) append(p []byte) (int, error) {
 		return 0, err
 	}
 	if !s.spilled && s.size+int64(len(p)) <= s.threshold {
-		s.reserve(len(p))
-		s.mem = append(s.mem, p...)
-		s.size += int64(len(p))
-		return len(p), nil
+		n := len(p)
+		for len(p) > 0 {
+			last := s.room()
+			c := copy(last[len(last):cap(last)], p)
+			s.mem[len(s.mem)-1] = last[:len(last)+c]
+			p = p[c:]
+		}
+		s.size += int64(n)
+		return n, nil
 	}
 	if !s.spilled {
 		if err := s.spill(); err != nil {
@@ -179,24 +182,22 @@ func (s *Spool) append(p []byte) (int, error) {
 	return n, nil
 }
 
-// reserve makes room in memory for n more bytes, the total being within
-// the threshold: the size hint at first, then doubling up to the threshold
-// (append's gentler growth for large slices would allocate several times
-// the threshold). Buffers come from, and go back to, a pool.
-func (s *Spool) reserve(n int) {
-	need := len(s.mem) + n
-	if need <= cap(s.mem) {
-		return
+// room returns the last chunk of memory, a new one when the last is full.
+func (s *Spool) room() []byte {
+	if n := len(s.mem); n > 0 && len(s.mem[n-1]) < cap(s.mem[n-1]) {
+		return s.mem[n-1]
 	}
-	c := max(2*cap(s.mem), need, minBuf)
-	if s.mem == nil && s.hint >= int64(need) {
-		c = int(min(s.hint+1, s.threshold)) // +1: EOF needs room to be seen
+	s.mem = append(s.mem, getChunk())
+	return s.mem[len(s.mem)-1]
+}
+
+// release gives the memory chunks back to the pool.
+func (s *Spool) release() {
+	for i, c := range s.mem {
+		putChunk(c)
+		s.mem[i] = nil
 	}
-	c = max(min(c, int(s.threshold)), need)
-	m := getBuf(c)[:len(s.mem)]
-	copy(m, s.mem)
-	putBuf(s.mem)
-	s.mem = m
+	s.mem = nil
 }
 
 // spillEarly spills an empty spool whose size hint is over the threshold:
@@ -221,14 +222,13 @@ func (s *Spool) spill() error {
 	}
 	s.f = f
 	s.spilled = true
-	s.wbuf = getBuf(bufSize)
-	if len(s.mem) > 0 {
-		if _, err := f.Write(s.mem); err != nil {
+	s.wbuf = getChunk()
+	for _, c := range s.mem {
+		if _, err := f.Write(c); err != nil {
 			return fmt.Errorf("spool: %w", err)
 		}
 	}
-	putBuf(s.mem)
-	s.mem = nil
+	s.release()
 	return nil
 }
 
@@ -261,7 +261,7 @@ func (s *Spool) ReadFrom(r io.Reader) (int64, error) {
 	}
 	var total int64
 	var buf []byte
-	defer func() { putBuf(buf) }()
+	defer func() { putChunk(buf) }()
 	for {
 		// Read straight into the spool's memory (up to the threshold) or,
 		// once spilled, into its write buffer; a message at the threshold
@@ -278,14 +278,12 @@ func (s *Spool) ReadFrom(r io.Reader) (int64, error) {
 			}
 			dst = &s.wbuf
 		case s.size < s.threshold:
-			if len(s.mem) == cap(s.mem) {
-				s.reserve(int(min(s.threshold-s.size, readChunk)))
-			}
-			dst, room = &s.mem, s.threshold-s.size
+			s.room()
+			dst, room = &s.mem[len(s.mem)-1], s.threshold-s.size
 		}
 		if dst == nil {
 			if buf == nil {
-				buf = getBuf(readChunk)[:readChunk]
+				buf = getChunk()[:chunkSize]
 			}
 			n, rerr := r.Read(buf)
 			total += int64(n)
@@ -350,10 +348,13 @@ func (s *Spool) ReadAt(p []byte, off int64) (int, error) {
 	}
 	if !s.spilled {
 		defer s.mu.Unlock()
-		if off >= int64(len(s.mem)) {
+		if off >= s.size {
 			return 0, io.EOF
 		}
-		n := copy(p, s.mem[off:])
+		n := 0
+		for i := off / chunkSize; n < len(p) && i < int64(len(s.mem)); i++ {
+			n += copy(p[n:], s.mem[i][off+int64(n)-i*chunkSize:])
+		}
 		if n < len(p) {
 			return n, io.EOF
 		}
@@ -395,12 +396,21 @@ func (s *Spool) WriteRangeTo(w io.Writer, off, n int64) (int64, error) {
 	}
 	if !s.spilled {
 		defer s.mu.Unlock()
-		m, err := w.Write(s.mem[off : off+n])
-		return int64(m), err
+		var total int64
+		for i := off / chunkSize; total < n; i++ {
+			c := s.mem[i][off+total-i*chunkSize:]
+			c = c[:min(int64(len(c)), n-total)]
+			m, err := w.Write(c)
+			total += int64(m)
+			if err != nil {
+				return total, err
+			}
+		}
+		return total, nil
 	}
 	s.mu.Unlock()
-	buf := getBuf(readChunk)[:readChunk]
-	defer putBuf(buf)
+	buf := getChunk()[:chunkSize]
+	defer putChunk(buf)
 	return io.CopyBuffer(onlyWriter{w}, io.NewSectionReader(s, off, n), buf)
 }
 
@@ -423,9 +433,8 @@ func (s *Spool) Close() error {
 		return nil
 	}
 	s.closed = true
-	putBuf(s.mem)
-	putBuf(s.wbuf)
-	s.mem = nil
+	s.release()
+	putChunk(s.wbuf)
 	s.wbuf = nil
 	var err error
 	if s.f != nil {
@@ -450,64 +459,49 @@ func (s *Spool) InMemory() bool {
 	return !s.spilled
 }
 
-// readChunk is the most ReadFrom asks of its reader at once.
-const readChunk = 32 << 10
-
-// Memory buffers are pooled by power-of-two capacity, from minBuf to
-// maxPooled, up to poolBytes in all: a check spools message after message,
-// and reusing their buffers saves the allocation, the zeroing and the
-// garbage collection of most bytes downloaded, while what the pool keeps
-// stays bounded (a sync.Pool would keep any number until the next
-// collections). poolBytes is four buffers of the Pipeline's default
-// in-memory threshold (256 KiB): the pool's bytes are live heap, which the
-// garbage collector's goal multiplies, and in scripts/bench-pipeline's
-// corpus run 4 MiB cost 3-5 MiB of peak RSS for no measurable CPU time,
-// 2 MiB about 1 MiB more than 1 MiB.
+// Memory is held in chunks of chunkSize, from a pool of idle chunks that
+// keeps at most poolBytes: a check spools message after message, and
+// reusing their chunks saves the allocation, the zeroing and the garbage
+// collection of most bytes downloaded, whatever the sizes of the messages
+// (chunks of one size serve any message), while what the pool keeps stays
+// bounded (a sync.Pool would keep any number until the next collections).
+// poolBytes is four messages of the Pipeline's default in-memory threshold
+// (256 KiB): the pool's bytes are live heap, which the garbage collector's
+// goal multiplies. A chunk is also the most ReadFrom asks of its reader at
+// once, and the write buffer in front of a temporary file.
 const (
-	minShift  = 12 // 4 KiB
-	maxShift  = 22 // 4 MiB
-	minBuf    = 1 << minShift
-	maxPooled = 1 << maxShift
+	chunkSize = 32 << 10
 	poolBytes = 1 << 20
 )
 
 var pool struct {
-	mu    sync.Mutex
-	free  [maxShift - minShift + 1][][]byte
-	bytes int
+	mu   sync.Mutex
+	free [][]byte
 }
 
-// getBuf returns an empty buffer of capacity at least n.
-func getBuf(n int) []byte {
-	if n > maxPooled {
-		return make([]byte, 0, n)
-	}
-	shift := max(bits.Len(uint(n-1)), minShift)
+// getChunk returns an empty chunk.
+func getChunk() []byte {
 	pool.mu.Lock()
-	if f := pool.free[shift-minShift]; len(f) > 0 {
-		b := f[len(f)-1]
-		f[len(f)-1] = nil
-		pool.free[shift-minShift] = f[:len(f)-1]
-		pool.bytes -= cap(b)
+	if n := len(pool.free); n > 0 {
+		c := pool.free[n-1]
+		pool.free[n-1] = nil
+		pool.free = pool.free[:n-1]
 		pool.mu.Unlock()
-		return b
+		return c
 	}
 	pool.mu.Unlock()
-	return make([]byte, 0, 1<<shift)
+	return make([]byte, 0, chunkSize)
 }
 
-// putBuf returns a buffer from getBuf to the pool, when it has room.
-func putBuf(b []byte) {
-	c := cap(b)
-	if c < minBuf || c > maxPooled || c&(c-1) != 0 {
+// putChunk returns a chunk from getChunk to the pool, when it has room.
+func putChunk(c []byte) {
+	if cap(c) != chunkSize {
 		return
 	}
 	pool.mu.Lock()
 	defer pool.mu.Unlock()
-	if pool.bytes+c > poolBytes {
+	if (len(pool.free)+1)*chunkSize > poolBytes {
 		return
 	}
-	i := bits.Len(uint(c)) - 1 - minShift
-	pool.free[i] = append(pool.free[i], b[:0])
-	pool.bytes += c
+	pool.free = append(pool.free, c[:0])
 }
