@@ -465,13 +465,15 @@ func (s *Spool) InMemory() bool {
 // collection of most bytes downloaded, whatever the sizes of the messages
 // (chunks of one size serve any message), while what the pool keeps stays
 // bounded (a sync.Pool would keep any number until the next collections).
-// poolBytes is four messages of the Pipeline's default in-memory threshold
-// (256 KiB): the pool's bytes are live heap, which the garbage collector's
-// goal multiplies. A chunk is also the most ReadFrom asks of its reader at
+// poolBytes is two messages of the Pipeline's default in-memory threshold
+// (256 KiB), 16 chunks: the pool's bytes are live heap, which the garbage
+// collector's goal multiplies (in scripts/bench-pipeline's corpus run,
+// multidropd peaked at 32.0 MiB with 1 MiB, 30.8-31.0 MiB with 512 KiB, at
+// the same CPU time). A chunk is also the most ReadFrom asks of its reader at
 // once, and the write buffer in front of a temporary file.
 const (
 	chunkSize = 32 << 10
-	poolBytes = 1 << 20
+	poolBytes = 512 << 10
 )
 
 var pool struct {
