@@ -684,15 +684,15 @@ func (m *Maildir) deliver(ctx context.Context, env Envelope, msg io.Reader) (Res
 	return res, srcErr
 }
 
-// present reports whether t's key-derived name is already in new/ or cur/
-// (where a mail reader moves it, adding flags to the name). cur/ is read
-// again only when it changed since it was last read.
+// present reports whether t's key-derived name is already in cur/ (where a
+// mail reader moves it from new/, adding flags to the name). cur/ is read
+// again only when it changed since it was last read. One in new/ is found
+// when the file is moved there: the move never replaces a file (see
+// linkNew), so no look-up comes first — it would cost a path look-up for
+// every delivery to spare a write only after a crash. (The file written
+// then counts that recipient among those sharing it, so it carries no
+// Delivered-To when another recipient of the group still needed it.)
 func (m *Maildir) present(t *maildirTarget) (bool, error) {
-	if _, err := m.fs.Stat(filepath.Join(t.dir, "new", t.key)); err == nil {
-		return true, nil
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return false, err
-	}
 	cur := filepath.Join(t.dir, "cur")
 	fi, err := m.fs.Stat(cur)
 	if errors.Is(err, os.ErrNotExist) {
