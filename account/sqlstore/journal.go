@@ -231,14 +231,7 @@ func (j *journal) Delivered(ctx context.Context, accountID, key string) (account
 		if err := rows.Scan(&v, &mark); err != nil {
 			return account.Delivery{}, fmt.Errorf("sqlstore: delivered: %w", err)
 		}
-		switch {
-		case mark == 0:
-			d.Rcpts = append(d.Rcpts, v)
-		case v == markFinal:
-			d.Final = true
-		case strings.HasPrefix(v, markNotice):
-			d.Notices = append(d.Notices, account.Notice(strings.TrimPrefix(v, markNotice)))
-		}
+		addRow(&d, v, mark)
 	}
 	if err := rows.Err(); err != nil {
 		return account.Delivery{}, fmt.Errorf("sqlstore: delivered: %w", err)
@@ -290,17 +283,9 @@ func (j *journal) DeliveredBatch(ctx context.Context, accountID string, keys []s
 				return err
 			}
 			d := out[key]
-			switch {
-			case mark == 0:
-				d.Rcpts = append(d.Rcpts, v)
-			case v == markFinal:
-				d.Final = true
-			case strings.HasPrefix(v, markNotice):
-				d.Notices = append(d.Notices, account.Notice(strings.TrimPrefix(v, markNotice)))
-			default:
-				continue
+			if addRow(&d, v, mark) {
+				out[key] = d
 			}
-			out[key] = d
 		}
 		return rows.Err()
 	})
@@ -627,4 +612,21 @@ func (j *journal) SetGuard(ctx context.Context, accountID string, g account.Guar
 		}
 		return nil
 	})
+}
+
+// addRow adds one journal row (a recipient, or a mark: final, a notice) to
+// d, and reports whether it was one of those (an unknown mark, from a
+// later release, is left out).
+func addRow(d *account.Delivery, v string, mark int) bool {
+	switch {
+	case mark == 0:
+		d.Rcpts = append(d.Rcpts, v)
+	case v == markFinal:
+		d.Final = true
+	case strings.HasPrefix(v, markNotice):
+		d.Notices = append(d.Notices, account.Notice(strings.TrimPrefix(v, markNotice)))
+	default:
+		return false
+	}
+	return true
 }
