@@ -97,7 +97,9 @@ type SpoolOptions struct {
 	// Dir is where messages above Memory are spooled (default
 	// os.TempDir()).
 	Dir string
-	// Memory is how much of a message is held in memory (default 256 KiB).
+	// Memory is how much of a message is held in memory (default 256 KiB):
+	// a larger one goes to a temporary file in Dir, from its first byte
+	// when the server's listing announced it larger.
 	Memory int64
 	// MaxMessageSize caps one downloaded message (default 1 GiB); a larger
 	// one is kept on the server and reported.
