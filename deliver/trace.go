@@ -424,11 +424,8 @@ func (h *Hygiene) Reader(msg io.Reader) io.Reader {
 	if fields == nil {
 		fields = defaultEnvelopeFields
 	}
-	br := filterBufs.Get().(*bufio.Reader)
-	br.Reset(msg)
 	f := &headerFilter{
-		r:      br,
-		src:    msg,
+		src:    sourceErr{r: msg},
 		names:  make(map[string]bool, len(fields)),
 		remove: hy.Action == RemoveEnvelopeFields,
 		prefix: hy.RenamePrefix,
@@ -443,8 +440,24 @@ func (h *Hygiene) Reader(msg io.Reader) io.Reader {
 		f.names[strings.ToLower(n)] = true
 		f.peek = max(f.peek, len(n)+16) // room for obsolete WSP before the colon
 	}
+	f.r = filterBufs.Get().(*bufio.Reader)
+	f.r.Reset(&f.src)
 	f.peek = min(f.peek, f.r.Size())
 	return f
+}
+
+// sourceErr reads r and keeps the last error it returned.
+type sourceErr struct {
+	r   io.Reader
+	err error
+}
+
+func (s *sourceErr) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err != nil {
+		s.err = err
+	}
+	return n, err
 }
 
 // filterBufs holds the read buffers of headerFilters, each used only while
@@ -454,7 +467,7 @@ var filterBufs = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 409
 // headerFilter is the streaming rewriter behind Hygiene.Reader.
 type headerFilter struct {
 	r       *bufio.Reader   // nil once the header is past and r was drained
-	src     io.Reader       // what r reads
+	src     sourceErr       // what r reads
 	names   map[string]bool // lower-case field names acted on
 	remove  bool
 	prefix  string
@@ -485,10 +498,15 @@ func (f *headerFilter) Read(p []byte) (int, error) {
 		case fsBody:
 			if f.r != nil && f.r.Buffered() == 0 {
 				// The body goes straight through; the buffer serves
-				// the next message.
+				// the next message. An error the buffer held back
+				// (it came with the last bytes read) is returned
+				// first: a source need not repeat it.
 				f.r.Reset(nil)
 				filterBufs.Put(f.r)
 				f.r = nil
+				if err := f.src.err; err != nil {
+					return 0, err
+				}
 			}
 			if f.r == nil {
 				return f.src.Read(p)

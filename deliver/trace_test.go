@@ -2,6 +2,7 @@ package deliver
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"strings"
 	"testing"
@@ -279,4 +280,31 @@ func TestHygieneReaderReleasesBuffer(t *testing.T) {
 	_, err := io.Copy(&out, r)
 	require.NoError(t, err)
 	assert.Equal(t, "Received: from a\r\nX-Original-Delivered-To: x@example.com\r\nSubject: s\r\n\r\n"+body, out.String())
+}
+
+// errOnce returns its data with an error, then io.EOF: a source whose
+// errors are not sticky, as io.Reader allows.
+type errOnce struct {
+	data []byte
+	done bool
+}
+
+func (e *errOnce) Read(p []byte) (int, error) {
+	if e.done {
+		return 0, io.EOF
+	}
+	e.done = true
+	return copy(p, e.data), errBroken
+}
+
+var errBroken = errors.New("broken source")
+
+// An error that came with the last bytes of the header is not lost when
+// the filter lets go of its buffer: a truncated message never reads as
+// complete.
+func TestHygieneReaderKeepsSourceError(t *testing.T) {
+	body := strings.Repeat("truncated body ", 20) // longer than a field name's peek
+	src := &errOnce{data: []byte("Delivered-To: a@x\r\nSubject: s\r\n\r\n" + body)}
+	_, err := io.ReadAll((&Hygiene{Action: RemoveEnvelopeFields}).Reader(src))
+	assert.ErrorIs(t, err, errBroken)
 }
