@@ -385,6 +385,7 @@ func (c *check) deliverTo(ctx context.Context, mr *MessageReport, sp *spooled, p
 		// download.
 		d.marked = d.ok && o.markFinal
 		if err := c.fin.write([]account.Record{c.deliveryRecord(mr.Key, copyID, final, d.marked)}); err != nil {
+			c.ids.unsure(copyID)
 			return delivery{}, err
 		}
 		if copyID != "" {

@@ -78,3 +78,15 @@ func (f *idFilter) recorded(id string, rcpts []string) {
 	defer f.mu.Unlock()
 	f.own[id] = append(f.own[id], rcpts...)
 }
+
+// unsure notes that a record of id may or may not have been committed (its
+// write failed, perhaps after the commit): from now on the journal is
+// asked about id.
+func (f *idFilter) unsure(id string) {
+	if f == nil || id == "" {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.set[maphash.String(f.seed, id)] = struct{}{}
+}

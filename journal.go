@@ -38,6 +38,9 @@ func (c *check) statesOf(ctx context.Context, uids []string) (map[string]account
 	if err != nil {
 		return nil, err
 	}
+	if states == nil { // a BatchReader with nothing recorded
+		states = make(map[string]account.Delivery, len(uids))
+	}
 	for _, u := range uids {
 		if _, ok := states[u]; !ok {
 			states[u] = account.Delivery{}
