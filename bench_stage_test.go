@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/multidrop/multidrop/account"
+	"github.com/multidrop/multidrop/account/sqlstore"
 	"github.com/multidrop/multidrop/account/sqlstore/sqlite"
 	"github.com/multidrop/multidrop/deliver"
 	"github.com/multidrop/multidrop/deliver/delivertest"
@@ -227,11 +228,7 @@ func BenchmarkStageMaildir(b *testing.B) {
 func BenchmarkStageJournal(b *testing.B) {
 	for _, group := range []int{1, 8} {
 		b.Run(fmt.Sprintf("group=%d", group), func(b *testing.B) {
-			db, err := sqlite.Open(b.Context(), filepath.Join(b.TempDir(), "multidrop.db"), nil)
-			require.NoError(b, err)
-			b.Cleanup(func() { _ = db.Close() })
-			a, err := db.Put(b.Context(), stageAccount())
-			require.NoError(b, err)
+			db, a := stageJournal(b)
 			b.ReportAllocs()
 			recs := make([]account.Record, 0, group)
 			i := 0
@@ -260,11 +257,7 @@ func BenchmarkStageJournal(b *testing.B) {
 // of them final; ns/key is the time per listed key in both.
 func BenchmarkStageJournalPlan(b *testing.B) {
 	const listing = 2000
-	db, err := sqlite.Open(b.Context(), filepath.Join(b.TempDir(), "multidrop.db"), nil)
-	require.NoError(b, err)
-	b.Cleanup(func() { _ = db.Close() })
-	a, err := db.Put(b.Context(), stageAccount())
-	require.NoError(b, err)
+	db, a := stageJournal(b)
 	keys := make([]string, listing)
 	var recs []account.Record
 	now := time.Now()
@@ -274,7 +267,7 @@ func BenchmarkStageJournalPlan(b *testing.B) {
 			recs = append(recs, account.Record{Key: keys[i], Rcpts: []string{stageUser(i)}, Final: true, At: now})
 		}
 	}
-	_, err = db.Sync(b.Context(), a.ID, keys, now)
+	_, err := db.Sync(b.Context(), a.ID, keys, now)
 	require.NoError(b, err)
 	require.NoError(b, account.RecordAll(b.Context(), db, a.ID, recs))
 	perKey := func(b *testing.B, keysPerOp int) {
@@ -309,11 +302,7 @@ func BenchmarkStageJournalPlan(b *testing.B) {
 // per key, the recording of the state excluded.
 func BenchmarkStageJournalForget(b *testing.B) {
 	const deleted = 2000
-	db, err := sqlite.Open(b.Context(), filepath.Join(b.TempDir(), "multidrop.db"), nil)
-	require.NoError(b, err)
-	b.Cleanup(func() { _ = db.Close() })
-	a, err := db.Put(b.Context(), stageAccount())
-	require.NoError(b, err)
+	db, a := stageJournal(b)
 	keys := make([]string, deleted)
 	recs := make([]account.Record, deleted)
 	b.ReportAllocs()
@@ -338,4 +327,15 @@ func BenchmarkStageJournalForget(b *testing.B) {
 		forgetting += time.Since(start)
 	}
 	b.ReportMetric(float64(forgetting.Nanoseconds())/float64(b.N*deleted), "ns/key")
+}
+
+// stageJournal opens an SQLite store in a temporary directory, closed when
+// b ends, with the stage account in it.
+func stageJournal(b *testing.B) (*sqlstore.Store, account.Account) {
+	db, err := sqlite.Open(b.Context(), filepath.Join(b.TempDir(), "multidrop.db"), nil)
+	require.NoError(b, err)
+	b.Cleanup(func() { _ = db.Close() })
+	a, err := db.Put(b.Context(), stageAccount())
+	require.NoError(b, err)
+	return db, a
 }
